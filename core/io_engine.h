@@ -1,0 +1,82 @@
+// Completion-based I/O engine owned by one shard thread: the contract between the reactor
+// backends (io_uring, epoll) and the dataplane. Session code is written once against this
+// interface; the epoll backend emulates completions (readiness -> syscall -> completion).
+//
+// Thread ownership: every method except Wake() is called only by the owning shard thread.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "core/buffer_pool.h"
+
+namespace mtp {
+
+struct IoCompletion {
+  uint64_t user_data = 0;  // exactly what the submitter passed
+  int32_t result = 0;      // bytes / new fd / 0 on success, -errno on failure
+  int32_t buffer_id = -1;  // Recv only: provided buffer holding `result` bytes (caller owns it
+                           // until it calls buffers().Release(buffer_id))
+  bool more = false;       // multishot op (Accept/Recv) is still armed after this completion
+};
+
+struct IoEngineOptions {
+  uint32_t queue_depth = 4096;    // SQ entries (io_uring) / max events per wait (epoll)
+  uint32_t buffer_count = 4096;   // buffers in the shard's pool (power of two)
+  uint32_t buffer_size = 16384;   // bytes per buffer
+  uint32_t recv_ring_count = 2048;  // of those, how many are lent to the kernel for receives
+};
+
+enum class IoBackend { kAuto, kIoUring, kEpoll };
+
+class IoEngine {
+ public:
+  virtual ~IoEngine() = default;
+
+  virtual std::string_view name() const = 0;  // "io_uring" or "epoll"
+  virtual BufferPool& buffers() = 0;
+
+  // Multishot accept: one completion per accepted socket (result = new fd, non-blocking,
+  // close-on-exec). `more == false` means the op ended and must be re-armed.
+  virtual void Accept(int listen_fd, uint64_t user_data) = 0;
+
+  // Multishot receive into provided buffers: each completion carries one buffer
+  // (buffer_id >= 0, result > 0 bytes). result == 0 is EOF; -ENOBUFS means the pool ran dry
+  // (op ended; re-arm later). An idle connection holds no buffer.
+  virtual void Recv(int fd, uint64_t user_data) = 0;
+
+  // Sends [data, data+len). Completes once with the number of bytes sent, which may be short:
+  // the caller re-submits the rest. `data` must stay valid until the completion.
+  virtual void Send(int fd, const uint8_t* data, uint32_t len, uint64_t user_data) = 0;
+
+  // Non-blocking connect on a socket the caller created; completes with 0 or -errno.
+  virtual void Connect(int fd, const sockaddr* addr, socklen_t addrlen, uint64_t user_data) = 0;
+
+  // Cancels the armed op submitted with `user_data` (used to pause a multishot Recv for
+  // backpressure). The op completes with -ECANCELED (or its natural result if it raced).
+  virtual void CancelOp(int fd, uint64_t user_data) = 0;
+
+  // Cancels every armed op on `fd`; each completes (with -ECANCELED or its natural result),
+  // so a session can count its in-flight ops down to zero before closing the fd.
+  virtual void CancelAll(int fd) = 0;
+
+  // Submits what is queued, waits up to `timeout_us` (0 = don't wait, <0 = forever) for at
+  // least one completion, and returns up to out.size() completions. Bounded per call.
+  virtual int Poll(std::span<IoCompletion> out, int64_t timeout_us) = 0;
+
+  // Wakes a thread blocked in Poll. Safe from any thread.
+  virtual void Wake() = 0;
+};
+
+absl::StatusOr<std::unique_ptr<IoEngine>> CreateIoUringEngine(const IoEngineOptions& options);
+absl::StatusOr<std::unique_ptr<IoEngine>> CreateEpollEngine(const IoEngineOptions& options);
+// kAuto probes io_uring (with the features we need) and falls back to epoll, logging why.
+absl::StatusOr<std::unique_ptr<IoEngine>> CreateIoEngine(IoBackend backend,
+                                                         const IoEngineOptions& options);
+
+}  // namespace mtp
