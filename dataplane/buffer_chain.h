@@ -1,0 +1,105 @@
+// Byte queues made of linked pool buffers: the per-leg input (received, already decrypted
+// bytes awaiting a complete frame) and output (bytes awaiting send) queues of the dataplane.
+// A chain costs 12 bytes in its owner; the links live in shard-wide arrays indexed by buffer
+// id, so an idle connection holds no buffer and no link storage.
+//
+// Thread ownership: the owning shard thread only.
+#pragma once
+
+#include <cassert>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "core/buffer_pool.h"
+#include "core/bytes.h"
+
+namespace mtp {
+
+struct BufferChain {
+  int32_t head = -1;
+  int32_t tail = -1;
+  uint32_t bytes = 0;  // bytes queued in [head.begin, tail.end)
+
+  bool empty() const { return head < 0; }
+};
+
+class BufferChains {
+ public:
+  // `budget_buffers`: how many buffers all chains of this shard may hold together (the
+  // per-shard memory bound); CanTake() checks it before a caller commits to an append.
+  BufferChains(BufferPool& pool, uint32_t budget_buffers);
+
+  BufferPool& pool() { return pool_; }
+  uint32_t buffer_size() const { return buffer_size_; }
+  uint32_t held() const { return held_; }
+  uint32_t budget() const { return budget_; }
+
+  // True if `bytes` more bytes can be appended (in fresh buffers) without exceeding the
+  // shard's budget: the caller checks this before an append that must not fail half-way.
+  bool CanTake(size_t bytes) const {
+    return held_ + (bytes + buffer_size_ - 1) / buffer_size_ <= budget_;
+  }
+  // Fraction of the budget in use, in 1/1024 units (for backpressure watermarks).
+  uint32_t pressure_1024() const { return budget_ == 0 ? 1024 : (held_ * 1024) / budget_; }
+
+  // Takes ownership of received buffer `id` holding `len` bytes at offset 0. When the bytes
+  // fit in the tail's free space they are copied there and `id` is released at once, so a
+  // trickle of small receives does not pin one 16 KiB buffer each.
+  void AppendBuffer(BufferChain& chain, int32_t id, uint32_t len);
+
+  // Contiguous writable space at the end of the chain (acquiring a buffer when the tail is
+  // full); empty when the pool is dry. Commit() makes the first `n` bytes part of the chain.
+  MutableByteSpan Reserve(BufferChain& chain);
+  void Commit(BufferChain& chain, uint32_t n);
+  // Reserve/copy/Commit loop. False if the pool ran dry (the chain then holds a prefix of
+  // `data`: the caller must discard the chain's owner).
+  bool AppendCopy(BufferChain& chain, ByteSpan data);
+
+  // The first contiguous segment (what the next send submits).
+  ByteSpan Front(const BufferChain& chain) const;
+  // Drops `n` bytes from the front, releasing emptied buffers.
+  void Consume(BufferChain& chain, size_t n);
+  // Copies up to out.size() bytes starting `offset` bytes into the chain; returns the count.
+  size_t CopyOut(const BufferChain& chain, size_t offset, MutableByteSpan out) const;
+  // Releases every buffer of the chain.
+  void Clear(BufferChain& chain);
+
+  // Calls f(MutableByteSpan) for each contiguous piece of [offset, offset + len).
+  template <typename F>
+  void ForEachSegment(const BufferChain& chain, size_t offset, size_t len, F&& f) {
+    assert(offset + len <= chain.bytes);
+    int32_t id = chain.head;
+    while (len > 0) {
+      assert(id >= 0);
+      uint32_t seg = end_[id] - begin_[id];
+      if (offset >= seg) {
+        offset -= seg;
+        id = next_[id];
+        continue;
+      }
+      size_t take = seg - offset < len ? seg - offset : len;
+      f(MutableByteSpan(pool_.Data(id) + begin_[id] + offset, take));
+      len -= take;
+      offset = 0;
+      id = next_[id];
+    }
+  }
+
+  // Number of buffers in a chain (tests, stats).
+  uint32_t CountBuffers(const BufferChain& chain) const;
+
+ private:
+  void Link(BufferChain& chain, int32_t id, uint32_t begin, uint32_t end);
+  void ReleaseOne(int32_t id);
+
+  BufferPool& pool_;
+  uint32_t buffer_size_;
+  uint32_t budget_;
+  uint32_t held_ = 0;
+  std::vector<int32_t> next_;
+  std::vector<uint32_t> begin_;
+  std::vector<uint32_t> end_;
+};
+
+}  // namespace mtp

@@ -1,0 +1,98 @@
+// Per-shard statistics counters: written only by the owning shard thread (relaxed load+store,
+// no lock prefix), read and summed by the control thread. One cache-line-aligned block per
+// shard so shards never share a line.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <span>
+
+namespace mtp {
+
+// X-macro: name, meaning. Gauges (current values) are marked "now"; the rest are cumulative.
+#define MTP_SHARD_COUNTERS(X)                                                        \
+  X(client_accepted, "client connections accepted")                                 \
+  X(client_active, "now: client connections open")                                  \
+  X(client_closed, "client connections closed")                                     \
+  X(client_rejected_limit, "accepts closed at once: -c/-C limit or slab full")      \
+  X(handshake_ok, "obfuscated2 headers accepted")                                   \
+  X(handshake_bad, "obfuscated2 headers with no matching secret (skip mode)")       \
+  X(handshake_crypto_failed, "cipher context creation failures")                    \
+  X(client_skip_mode, "now: client connections in skip mode")                       \
+  X(client_frame_errors, "clients closed for a bad frame length")                   \
+  X(client_failed_flood, "clients closed for exceeding the buffer cap")             \
+  X(client_failed_no_buffers, "connections closed because the buffer pool ran dry") \
+  X(client_bytes_in, "bytes received from clients")                                 \
+  X(client_bytes_out, "bytes sent to clients")                                      \
+  X(client_frames_in, "client frames decoded")                                      \
+  X(client_frames_out, "frames and quick acks sent to clients")                     \
+  X(client_pings_answered, "client RPC_PING answered with RPC_PONG")                \
+  X(client_frames_filtered, "client frames dropped by the forwarding filter")       \
+  X(forwarded_queries, "RPC_PROXY_REQ sent")                                        \
+  X(dropped_queries, "client frames dropped: no ME connection available")           \
+  X(forwarded_responses, "RPC_PROXY_ANS delivered to clients")                      \
+  X(dropped_responses, "RPC_PROXY_ANS for unknown or mis-bound connections")        \
+  X(forwarded_simple_acks, "RPC_SIMPLE_ACK delivered as quick acks")                \
+  X(dropped_simple_acks, "RPC_SIMPLE_ACK for unknown or mis-bound connections")     \
+  X(close_ext_received, "RPC_CLOSE_EXT received")                                   \
+  X(close_conn_sent, "RPC_CLOSE_CONN sent")                                         \
+  X(ext_connections, "now: client<->ME bindings")                                   \
+  X(ext_connections_created, "client<->ME bindings created")                        \
+  X(me_links, "now: ME link objects (any state)")                                   \
+  X(me_links_ready, "now: ME links past the RPC handshake")                         \
+  X(me_connects, "ME TCP connects started")                                         \
+  X(me_connect_failures, "ME links that failed before becoming ready")              \
+  X(me_link_closed, "ME links closed after being ready")                            \
+  X(me_bytes_in, "bytes received from MEs")                                         \
+  X(me_bytes_out, "bytes sent to MEs")                                              \
+  X(me_pings_answered, "ME RPC_PING answered")                                      \
+  X(dc_connects, "direct mode: DC connects started")                                \
+  X(dc_connect_failures, "direct mode: DC connects failed")                         \
+  X(dc_bytes_in, "direct mode: bytes received from DCs")                            \
+  X(dc_bytes_out, "direct mode: bytes sent to DCs")                                 \
+  X(recv_paused, "receives paused by backpressure")                                 \
+  X(buffers_in_use, "now: pool buffers held by sessions")
+
+// A single-writer counter: Add() is a relaxed load + store (no atomic RMW needed because only
+// the owning shard writes); Get() may be called from any thread.
+class ShardCounter {
+ public:
+  void Add(uint64_t n = 1) {
+    value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  void Sub(uint64_t n = 1) {
+    value_.store(value_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
+  }
+  void Set(uint64_t v) { value_.store(v, std::memory_order_relaxed); }
+  uint64_t Get() const { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> value_{0};
+};
+
+struct alignas(64) ShardCounters {
+#define MTP_DECLARE_COUNTER(name, doc) ShardCounter name;
+  MTP_SHARD_COUNTERS(MTP_DECLARE_COUNTER)
+#undef MTP_DECLARE_COUNTER
+};
+
+// Plain copy of the counters (sum over shards, or one shard), for the control thread.
+struct CounterSnapshot {
+#define MTP_DECLARE_VALUE(name, doc) uint64_t name = 0;
+  MTP_SHARD_COUNTERS(MTP_DECLARE_VALUE)
+#undef MTP_DECLARE_VALUE
+};
+
+inline void AccumulateCounters(const ShardCounters& shard, CounterSnapshot& sum) {
+#define MTP_ADD_VALUE(name, doc) sum.name += shard.name.Get();
+  MTP_SHARD_COUNTERS(MTP_ADD_VALUE)
+#undef MTP_ADD_VALUE
+}
+
+inline CounterSnapshot SumCounters(std::span<const ShardCounters* const> shards) {
+  CounterSnapshot sum;
+  for (const ShardCounters* s : shards) AccumulateCounters(*s, sum);
+  return sum;
+}
+
+}  // namespace mtp
