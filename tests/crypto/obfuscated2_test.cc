@@ -258,6 +258,24 @@ TEST(Obfuscated2AcceptTest, DoesNotApplyTheClientSideForbiddenPatterns) {
   EXPECT_EQ(r.dc_id, 4);
 }
 
+TEST(Obfuscated2AcceptTest, CounterCarryAcrossIvBytes) {
+  // The tag block is IV + 3 as a 128-bit big-endian counter: IVs whose low bytes overflow
+  // must carry exactly like OpenSSL's CTR mode (which the client side uses).
+  ClientSecret secret = VectorSecret();
+  for (int low : {0xfc, 0xfd, 0xfe, 0xff}) {
+    for (int fill : {0x00, 0xff}) {
+      Obfuscated2Header random = VectorRandom();
+      for (size_t i = 40; i < 55; ++i) random[i] = static_cast<uint8_t>(fill);
+      random[55] = static_cast<uint8_t>(low);
+      Obfuscated2ClientHandshake hs =
+          BuildObfuscated2ClientHeaderFrom(random, &secret, Transport::kIntermediate, -3).value();
+      Obfuscated2ServerResult r = AcceptObfuscated2(hs.header, {&secret, 1});
+      ASSERT_TRUE(r.accepted()) << low << " " << fill;
+      EXPECT_EQ(r.dc_id, -3);
+    }
+  }
+}
+
 TEST(Obfuscated2ClientTest, ForbiddenStarts) {
   Obfuscated2Header h = VectorRandom();
   EXPECT_FALSE(IsForbiddenObfuscated2Start(h));
