@@ -1,0 +1,934 @@
+// Command-line parser: a getopt_long emulation (permutation, bundling, unique-prefix long
+// options, glibc's error texts) over one option table, plus the per-option handlers.
+#include "control/cli.h"
+
+#include <arpa/inet.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "core/hex.h"
+
+namespace mtp {
+
+namespace {
+
+enum class ArgKind : uint8_t { kNone, kRequired, kOptional };
+
+// Option ids: the reference's getopt values (the --help order), ours from 1001.
+enum OptionId : int {
+  kOptIpv6 = '6',
+  kOptMaxSpecial = 'C',
+  kOptDomain = 'D',
+  kOptHttpPorts = 'H',
+  kOptSlaves = 'M',
+  kOptProxyTag = 'P',
+  kOptSecret = 'S',
+  kOptPingInterval = 'T',
+  kOptWindowClamp = 'W',
+  kOptBacklog = 'b',
+  kOptConnections = 'c',
+  kOptDaemonize = 'd',
+  kOptHelp = 'h',
+  kOptLog = 'l',
+  kOptPort = 'p',
+  kOptUser = 'u',
+  kOptVerbosity = 'v',
+  kOptAesPwd = 200,
+  kOptNice = 202,
+  kOptMsgBuffersSize = 208,
+  kOptDisableTcp = 214,
+  kOptCrc32c = 224,
+  kOptCpuThreads = 227,
+  kOptIoThreads = 228,
+  kOptAllowSkipDh = 229,
+  kOptForceDh = 230,
+  kOptMaxAcceptRate = 249,
+  kOptMaxDhAcceptRate = 250,
+  kOptMultithread = 258,
+  kOptTcpCpuThreads = 301,
+  kOptTcpIoThreads = 302,
+  kOptNatInfo = 372,
+  kOptAddress = 373,
+  kOptHttpStats = 2000,
+  // Ours.
+  kOptSecretFile = 3001,
+  kOptShards,
+  kOptCpuList,
+  kOptListCpus,
+  kOptDirect,
+  kOptDcOverride,
+  kOptIoBackend,
+  kOptDrainTimeout,
+  kOptPublicHost,
+  kOptTlsRecordPolicy,
+  kOptGenerateSecret,
+};
+
+struct OptionSpec {
+  std::string_view long_name;
+  char short_name;  // 0 = long only
+  ArgKind arg;
+  int id;
+  std::string_view help;  // the reference's text for its options
+  std::string_view note;  // ours, appended in --help as " [note]"
+};
+
+constexpr std::string_view kNoEffect = "accepted, no effect";
+constexpr std::string_view kNoEffectAsReference = "no effect, as in the reference";
+
+// The reference's 34 options in its --help order (sorted by getopt value), then ours.
+constexpr OptionSpec kOptions[] = {
+    {"ipv6", '6', ArgKind::kNone, kOptIpv6, "enables ipv6 TCP/UDP support", ""},
+    {"max-special-connections", 'C', ArgKind::kRequired, kOptMaxSpecial,
+     "sets maximal number of accepted client connections per worker", ""},
+    {"domain", 'D', ArgKind::kRequired, kOptDomain,
+     "adds allowed domain for TLS-transport mode, disables other transports; can be specified "
+     "more than once",
+     ""},
+    {"http-ports", 'H', ArgKind::kRequired, kOptHttpPorts,
+     "comma-separated list of client (HTTP) ports to listen", ""},
+    {"slaves", 'M', ArgKind::kRequired, kOptSlaves,
+     "spawn several slave workers; not recommended for TLS-transport mode for better replay "
+     "protection",
+     "mtproxy-ng forks no workers: it runs shard threads, see --shards"},
+    {"proxy-tag", 'P', ArgKind::kRequired, kOptProxyTag,
+     "16-byte proxy tag in hex mode to be passed along with all forwarded queries", ""},
+    {"mtproto-secret", 'S', ArgKind::kRequired, kOptSecret, "16-byte secret in hex mode", ""},
+    {"ping-interval", 'T', ArgKind::kRequired, kOptPingInterval,
+     "sets ping interval in second for local TCP connections (default 5.000)",
+     kNoEffectAsReference},
+    {"window-clamp", 'W', ArgKind::kRequired, kOptWindowClamp,
+     "sets window clamp for client TCP connections", ""},
+    {"backlog", 'b', ArgKind::kRequired, kOptBacklog, "sets backlog size", ""},
+    {"connections", 'c', ArgKind::kRequired, kOptConnections, "sets maximal connections number",
+     "lowered with a warning to fit the open-file hard limit"},
+    {"daemonize", 'd', ArgKind::kOptional, kOptDaemonize,
+     "changes between daemonize/not daemonize mode", ""},
+    {"help", 'h', ArgKind::kNone, kOptHelp, "prints help and exits", ""},
+    {"log", 'l', ArgKind::kRequired, kOptLog, "sets log file name", ""},
+    {"port", 'p', ArgKind::kRequired, kOptPort,
+     "<port> or <sport>:<eport> sets listening port number or port range", ""},
+    {"user", 'u', ArgKind::kRequired, kOptUser, "sets user name to make setuid", ""},
+    {"verbosity", 'v', ArgKind::kOptional, kOptVerbosity, "sets or increases verbosity level", ""},
+    {"aes-pwd", 0, ArgKind::kRequired, kOptAesPwd, "sets custom secret.conf file", ""},
+    {"nice", 0, ArgKind::kRequired, kOptNice, "sets niceness", ""},
+    {"msg-buffers-size", 0, ArgKind::kRequired, kOptMsgBuffersSize,
+     "sets maximal buffers size (default 268435456)", ""},
+    {"disable-tcp", 0, ArgKind::kNone, kOptDisableTcp, "do not open listening tcp socket", ""},
+    {"crc32c", 0, ArgKind::kNone, kOptCrc32c, "Try to use crc32c instead of crc32 in tcp rpc",
+     kNoEffectAsReference},
+    {"cpu-threads", 0, ArgKind::kRequired, kOptCpuThreads,
+     "Number of CPU threads (1-64, default 8)", kNoEffect},
+    {"io-threads", 0, ArgKind::kRequired, kOptIoThreads, "Number of I/O threads (1-64, default 16)",
+     kNoEffect},
+    {"allow-skip-dh", 0, ArgKind::kNone, kOptAllowSkipDh, "Allow skipping DH during RPC handshake",
+     kNoEffectAsReference},
+    {"force-dh", 0, ArgKind::kNone, kOptForceDh, "Force using DH for all outbound RPC connections",
+     kNoEffectAsReference},
+    {"max-accept-rate", 0, ArgKind::kRequired, kOptMaxAcceptRate,
+     "max number of connections per second that is allowed to accept", ""},
+    {"max-dh-accept-rate", 0, ArgKind::kRequired, kOptMaxDhAcceptRate,
+     "max number of DH connections per second that is allowed to accept", kNoEffectAsReference},
+    {"multithread", 0, ArgKind::kOptional, kOptMultithread, "run in multithread mode", kNoEffect},
+    {"tcp-cpu-threads", 0, ArgKind::kRequired, kOptTcpCpuThreads, "number of tcp-cpu threads",
+     kNoEffect},
+    {"tcp-iothreads", 0, ArgKind::kRequired, kOptTcpIoThreads, "number of tcp-io threads",
+     kNoEffect},
+    {"nat-info", 0, ArgKind::kRequired, kOptNatInfo,
+     "<local-addr>:<global-addr>\tsets network address translation for RPC protocol handshake", ""},
+    {"address", 0, ArgKind::kRequired, kOptAddress,
+     "tries to bind socket only to specified address", ""},
+    {"http-stats", 0, ArgKind::kNone, kOptHttpStats, "allow http server to answer on stats queries",
+     "serves /stats and /metrics on 127.0.0.1, and ::1 with -6"},
+    // --- ours ---
+    {"mtproto-secret-file", 0, ArgKind::kRequired, kOptSecretFile,
+     "file of client secrets, one per line (32 hex digits or a dd/ee link secret); added to -S",
+     ""},
+    {"shards", 0, ArgKind::kRequired, kOptShards,
+     "number of shard threads (default: one per CPU of --cpu-list or of the affinity mask)", ""},
+    {"cpu-list", 0, ArgKind::kRequired, kOptCpuList,
+     "CPUs to pin shards to, e.g. 0-3,8 (default: the affinity mask); see --list-cpus", ""},
+    {"list-cpus", 0, ArgKind::kNone, kOptListCpus,
+     "prints the CPUs this process may run on and exits", ""},
+    {"direct", 0, ArgKind::kNone, kOptDirect,
+     "connect to Telegram DCs directly instead of through middle-ends", ""},
+    {"dc-override", 0, ArgKind::kRequired, kOptDcOverride,
+     "<id>:<host>:<port> address of DC <id> for --direct; can be specified more than once", ""},
+    {"io-backend", 0, ArgKind::kRequired, kOptIoBackend,
+     "auto|io_uring|epoll (default auto: io_uring when usable, else epoll)", ""},
+    {"drain-timeout", 0, ArgKind::kRequired, kOptDrainTimeout,
+     "seconds to let connections finish after SIGTERM (default 10)", ""},
+    {"public-host", 0, ArgKind::kRequired, kOptPublicHost,
+     "host name or address to put in the printed tg:// links", ""},
+    {"tls-record-policy", 0, ArgKind::kRequired, kOptTlsRecordPolicy,
+     "reference|adaptive: fake-TLS record sizing (default reference)", ""},
+    {"generate-secret", 0, ArgKind::kNone, kOptGenerateSecret,
+     "prints a random 32-hex-digit secret and exits", ""},
+};
+constexpr size_t kReferenceOptionCount = 34;
+
+const OptionSpec* FindShort(char c) {
+  for (const OptionSpec& o : kOptions) {
+    if (o.short_name != 0 && o.short_name == c) return &o;
+  }
+  return nullptr;
+}
+
+// --- number parsing with the C library's forgiving semantics -----------------------------------
+
+bool IsSpace(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
+// Like sscanf "%d" at `pos`: leading white space, optional sign, at least one digit. Clamps to
+// the int range. Advances `pos` past the number on success.
+std::optional<int> ScanInt(std::string_view s, size_t& pos) {
+  size_t p = pos;
+  while (p < s.size() && IsSpace(s[p])) ++p;
+  bool negative = false;
+  if (p < s.size() && (s[p] == '+' || s[p] == '-')) negative = s[p++] == '-';
+  size_t digits = p;
+  int64_t value = 0;
+  while (p < s.size() && s[p] >= '0' && s[p] <= '9') {
+    value = std::min<int64_t>(value * 10 + (s[p++] - '0'), int64_t{INT_MAX} + 1);
+  }
+  if (p == digits) return std::nullopt;
+  pos = p;
+  if (negative) value = -value;
+  return static_cast<int>(std::clamp<int64_t>(value, INT_MIN, INT_MAX));
+}
+
+// atoi(): the leading number, 0 if there is none.
+int Atoi(std::string_view s) {
+  size_t pos = 0;
+  return ScanInt(s, pos).value_or(0);
+}
+
+double Atof(std::string_view s) {
+  std::string copy(s);
+  return std::strtod(copy.c_str(), nullptr);
+}
+
+// Strict decimal for our own options: the whole string, within [min, max].
+std::optional<int64_t> StrictInt(std::string_view s, int64_t min, int64_t max) {
+  if (s.empty() || s.size() > 18) return std::nullopt;
+  size_t p = 0;
+  bool negative = false;
+  if (s[0] == '-') negative = true, ++p;
+  if (p == s.size()) return std::nullopt;
+  int64_t value = 0;
+  for (; p < s.size(); ++p) {
+    if (s[p] < '0' || s[p] > '9') return std::nullopt;
+    value = value * 10 + (s[p] - '0');
+  }
+  if (negative) value = -value;
+  if (value < min || value > max) return std::nullopt;
+  return value;
+}
+
+std::optional<uint32_t> ParseIpv4(std::string_view s) {
+  std::string copy(s);
+  in_addr addr;
+  if (inet_pton(AF_INET, copy.c_str(), &addr) != 1) return std::nullopt;
+  return ntohl(addr.s_addr);
+}
+
+// --- the parser -----------------------------------------------------------------------------
+
+class Parser {
+ public:
+  explicit Parser(std::span<const std::string_view> argv) : argv_(argv) {
+    if (!argv.empty()) out_.program_name = std::string(argv[0]);
+  }
+
+  CommandLineResult Run();
+
+ private:
+  // Error helpers. Reference-style usage errors print the usage text too.
+  CommandLineError UsageError(std::string message) {
+    return CommandLineError{2, std::move(message), UsageText(out_.program_name)};
+  }
+  CommandLineError PlainError(int exit_code, std::string message) {
+    return CommandLineError{exit_code, std::move(message), ""};
+  }
+  // getopt_long reported a problem: glibc's line, then the reference's "Unrecognized option".
+  CommandLineError GetoptError(const std::string& glibc_line) {
+    return UsageError(
+        absl::StrCat(out_.program_name, ": ", glibc_line, "\n", "Unrecognized option\n"));
+  }
+
+  std::optional<CommandLineError> ParseLong(std::string_view body, size_t& index);
+  std::optional<CommandLineError> ParseShortCluster(std::string_view arg, size_t& index);
+  std::optional<CommandLineError> Apply(const OptionSpec& spec,
+                                        std::optional<std::string_view> value);
+  std::optional<CommandLineError> ApplyHexOption(char option, std::string_view value);
+  std::optional<CommandLineError> ApplyHttpPorts(std::string_view value);
+  std::optional<CommandLineError> ApplyStatsPort(std::string_view value);
+  std::optional<CommandLineError> ApplyNatInfo(std::string_view value);
+  std::optional<CommandLineError> ApplyDcOverride(std::string_view value);
+
+  std::span<const std::string_view> argv_;
+  ParsedCommandLine out_;
+  std::vector<std::string_view> positional_;
+};
+
+CommandLineResult Parser::Run() {
+  size_t i = 1;
+  while (i < argv_.size()) {
+    std::string_view arg = argv_[i];
+    std::optional<CommandLineError> error;
+    if (arg == "--") {
+      for (++i; i < argv_.size(); ++i) positional_.push_back(argv_[i]);
+      break;
+    }
+    if (arg.size() > 2 && arg.substr(0, 2) == "--") {
+      error = ParseLong(arg.substr(2), i);
+    } else if (arg.size() > 1 && arg[0] == '-') {
+      error = ParseShortCluster(arg, i);
+    } else {
+      positional_.push_back(arg);  // GNU getopt permutes operands to the end
+      ++i;
+    }
+    if (error) return *std::move(error);
+  }
+
+  if (out_.action == CommandLineAction::kRun) {
+    if (positional_.size() != 1) {
+      return UsageError(absl::StrFormat("expected exactly one <config-file> argument, got %d\n",
+                                        positional_.size()));
+    }
+    out_.config_file = std::string(positional_[0]);
+    if (!out_.domains.empty() && out_.secrets.empty() && !out_.secret_file) {
+      return PlainError(2,
+                        "You must specify at least one mtproto-secret to use when using "
+                        "TLS-transport\n");
+    }
+  }
+  return std::move(out_);
+}
+
+std::optional<CommandLineError> Parser::ParseLong(std::string_view body, size_t& index) {
+  size_t eq = body.find('=');
+  std::string_view name = body.substr(0, eq);
+  std::optional<std::string_view> value;
+  if (eq != std::string_view::npos) value = body.substr(eq + 1);
+
+  const OptionSpec* found = nullptr;
+  std::vector<const OptionSpec*> prefixed;
+  for (const OptionSpec& o : kOptions) {
+    if (o.long_name == name) {
+      found = &o;
+      break;
+    }
+    if (o.long_name.substr(0, name.size()) == name) prefixed.push_back(&o);
+  }
+  if (found == nullptr) {
+    if (prefixed.empty()) {
+      return GetoptError(absl::StrCat("unrecognized option '--", std::string(body), "'"));
+    }
+    if (prefixed.size() > 1) {
+      std::string line =
+          absl::StrCat("option '--", std::string(body), "' is ambiguous; possibilities:");
+      for (const OptionSpec* o : prefixed)
+        absl::StrAppend(&line, " '--", std::string(o->long_name), "'");
+      return GetoptError(line);
+    }
+    found = prefixed[0];
+  }
+  ++index;
+  switch (found->arg) {
+    case ArgKind::kNone:
+      if (value) {
+        return GetoptError(absl::StrCat("option '--", std::string(found->long_name),
+                                        "' doesn't allow an argument"));
+      }
+      break;
+    case ArgKind::kRequired:
+      if (!value) {
+        if (index >= argv_.size()) {
+          return GetoptError(
+              absl::StrCat("option '--", std::string(found->long_name), "' requires an argument"));
+        }
+        value = argv_[index++];
+      }
+      break;
+    case ArgKind::kOptional:
+      break;  // only "--opt=value" carries the optional argument
+  }
+  return Apply(*found, value);
+}
+
+std::optional<CommandLineError> Parser::ParseShortCluster(std::string_view arg, size_t& index) {
+  ++index;
+  for (size_t j = 1; j < arg.size(); ++j) {
+    const OptionSpec* spec = FindShort(arg[j]);
+    if (spec == nullptr) {
+      return GetoptError(absl::StrFormat("invalid option -- '%c'", arg[j]));
+    }
+    if (spec->arg == ArgKind::kRequired) {
+      std::string_view value;
+      if (j + 1 < arg.size()) {
+        value = arg.substr(j + 1);
+      } else if (index < argv_.size()) {
+        value = argv_[index++];
+      } else {
+        return GetoptError(absl::StrFormat("option requires an argument -- '%c'", arg[j]));
+      }
+      return Apply(*spec, value);
+    }
+    // Short forms of optional-argument options (-v, -d) never take an argument: the reference
+    // registers them without "::", so -vv is two increments.
+    if (auto error = Apply(*spec, std::nullopt)) return error;
+  }
+  return std::nullopt;
+}
+
+std::optional<CommandLineError> Parser::Apply(const OptionSpec& spec,
+                                              std::optional<std::string_view> value) {
+  std::string_view v = value.value_or("");
+  switch (static_cast<OptionId>(spec.id)) {
+    // --- common ---
+    case kOptVerbosity:
+      out_.verbosity = value ? Atoi(v) : out_.verbosity + 1;
+      break;
+    case kOptHelp:
+      return CommandLineError{2, "", UsageText(out_.program_name)};
+    case kOptUser:
+      if (out_.user) {
+        return PlainError(
+            1, absl::StrFormat("wrong option -u%s, username is already defined as '%s'.\n",
+                               std::string(v), *out_.user));
+      }
+      out_.user = std::string(v);
+      break;
+    case kOptLog:
+      out_.log_file = std::string(v);
+      break;
+    case kOptDaemonize:
+      out_.daemonize = value ? Atoi(v) != 0 : !out_.daemonize;
+      break;
+    case kOptNice:
+      out_.nice = Atoi(v);
+      break;
+    case kOptMsgBuffersSize: {
+      absl::StatusOr<int64_t> bytes = ParseMemoryLimit(v);
+      if (!bytes.ok()) return UsageError(absl::StrCat(bytes.status().message(), "\n"));
+      out_.msg_buffers_bytes = *bytes;
+      break;
+    }
+    // --- network ---
+    case kOptBacklog:
+      out_.backlog = Atoi(v);
+      break;
+    case kOptConnections: {
+      int n = Atoi(v);
+      if (n <= 0) n = kDefaultConnectionLimit;
+      out_.max_connections = n;
+      // The reference's tcp_set_max_connections, applied at once as it does.
+      if (out_.max_special_connections == 0 || out_.max_special_connections > n) {
+        out_.max_special_connections = n;
+      }
+      break;
+    }
+    case kOptPort:
+      return ApplyStatsPort(v);
+    case kOptIpv6:
+      out_.ipv6 = true;
+      break;
+    case kOptAesPwd:
+      out_.aes_pwd_file = std::string(v);
+      break;
+    case kOptDisableTcp:
+      out_.disable_tcp = true;
+      break;
+    case kOptCrc32c:
+      out_.crc32c = true;
+      break;
+    case kOptAllowSkipDh:
+      out_.allow_skip_dh = true;
+      break;
+    case kOptForceDh:
+      out_.force_dh = true;
+      break;
+    case kOptMaxAcceptRate:
+      out_.max_accept_rate = Atoi(v);
+      break;
+    case kOptMaxDhAcceptRate:
+      out_.max_dh_accept_rate = Atoi(v);
+      break;
+    case kOptNatInfo:
+      return ApplyNatInfo(v);
+    case kOptAddress: {
+      std::optional<uint32_t> ip = ParseIpv4(v);
+      if (!ip) {
+        return PlainError(4, absl::StrFormat("Can not convert '%s' to ip addr\n", std::string(v)));
+      }
+      out_.bind_ipv4 = *ip;
+      break;
+    }
+    // --- engine (no effect) ---
+    case kOptCpuThreads:
+      out_.cpu_threads = Atoi(v);
+      break;
+    case kOptIoThreads:
+      out_.io_threads = Atoi(v);
+      break;
+    case kOptMultithread:
+      out_.multithread = !(value && Atoi(v) == 0);
+      break;
+    case kOptTcpCpuThreads:
+      out_.tcp_cpu_threads = Atoi(v);
+      break;
+    case kOptTcpIoThreads:
+      out_.tcp_io_threads = Atoi(v);
+      break;
+    // --- proxy ---
+    case kOptMaxSpecial:
+      out_.max_special_connections = std::max(0, Atoi(v));
+      break;
+    case kOptWindowClamp:
+      out_.window_clamp = Atoi(v);
+      break;
+    case kOptHttpPorts:
+      return ApplyHttpPorts(v);
+    case kOptSlaves: {
+      // The reference asserts 0..256 (abort); we refuse with a message.
+      size_t pos = 0;
+      int n = ScanInt(v, pos).value_or(0);
+      if (n < 0 || n > kMaxWorkers) {
+        return PlainError(2, absl::StrFormat("invalid -M value '%s': the number of workers must "
+                                             "be 0..%d\n",
+                                             std::string(v), kMaxWorkers));
+      }
+      out_.workers = n;
+      break;
+    }
+    case kOptPingInterval: {
+      double seconds = Atof(v);
+      out_.ping_interval_s = seconds > 0 ? seconds : kDefaultPingIntervalS;
+      break;
+    }
+    case kOptHttpStats:
+      out_.http_stats = true;
+      break;
+    case kOptDomain:
+      out_.domains.emplace_back(v);
+      break;
+    case kOptSecret:
+      return ApplyHexOption('S', v);
+    case kOptProxyTag:
+      return ApplyHexOption('P', v);
+    // --- ours ---
+    case kOptSecretFile:
+      if (v.empty()) return PlainError(2, "--mtproto-secret-file needs a file name\n");
+      out_.secret_file = std::string(v);
+      break;
+    case kOptShards: {
+      std::optional<int64_t> n = StrictInt(v, 1, kMaxShards);
+      if (!n) {
+        return PlainError(2, absl::StrFormat("invalid --shards value '%s': expected 1..%d\n",
+                                             std::string(v), kMaxShards));
+      }
+      out_.shards = static_cast<int>(*n);
+      break;
+    }
+    case kOptCpuList: {
+      absl::StatusOr<std::vector<int>> cpus = ParseCpuList(v);
+      if (!cpus.ok()) return PlainError(2, absl::StrCat(cpus.status().message(), "\n"));
+      out_.cpu_list = *std::move(cpus);
+      break;
+    }
+    case kOptListCpus:
+      out_.action = CommandLineAction::kListCpus;
+      break;
+    case kOptDirect:
+      out_.direct = true;
+      break;
+    case kOptDcOverride:
+      return ApplyDcOverride(v);
+    case kOptIoBackend:
+      if (v == "auto") {
+        out_.io_backend = IoBackend::kAuto;
+      } else if (v == "io_uring") {
+        out_.io_backend = IoBackend::kIoUring;
+      } else if (v == "epoll") {
+        out_.io_backend = IoBackend::kEpoll;
+      } else {
+        return PlainError(2, absl::StrFormat("invalid --io-backend value '%s': expected auto, "
+                                             "io_uring or epoll\n",
+                                             std::string(v)));
+      }
+      break;
+    case kOptDrainTimeout: {
+      std::optional<int64_t> n = StrictInt(v, 0, kMaxDrainTimeoutS);
+      if (!n) {
+        return PlainError(2, absl::StrFormat("invalid --drain-timeout value '%s': expected 0..%d "
+                                             "seconds\n",
+                                             std::string(v), kMaxDrainTimeoutS));
+      }
+      out_.drain_timeout_s = static_cast<int>(*n);
+      break;
+    }
+    case kOptPublicHost:
+      if (v.empty()) return PlainError(2, "--public-host needs a host name or address\n");
+      out_.public_host = std::string(v);
+      break;
+    case kOptTlsRecordPolicy:
+      if (v == "reference") {
+        out_.tls_record_policy = TlsRecordPolicy::kReference;
+      } else if (v == "adaptive") {
+        out_.tls_record_policy = TlsRecordPolicy::kAdaptive;
+      } else {
+        return PlainError(2, absl::StrFormat("invalid --tls-record-policy value '%s': expected "
+                                             "reference or adaptive\n",
+                                             std::string(v)));
+      }
+      break;
+    case kOptGenerateSecret:
+      out_.action = CommandLineAction::kGenerateSecret;
+      break;
+  }
+  return std::nullopt;
+}
+
+std::optional<CommandLineError> Parser::ApplyHexOption(char option, std::string_view value) {
+  if (value.size() != 2 * kClientSecretBytes) {
+    return UsageError(absl::StrFormat("'%c' option requires exactly 32 hex digits\n", option));
+  }
+  absl::StatusOr<ClientSecret> bytes = ParseClientSecretHex(value);
+  if (!bytes.ok()) {
+    char bad = *std::find_if_not(value.begin(), value.end(), [](char c) {
+      return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    });
+    // The reference names 'S' here even for -P.
+    return UsageError(
+        absl::StrFormat("'S' option requires exactly 32 hex digits. '%c' is not hexdigit\n", bad));
+  }
+  if (option == 'P') {
+    out_.proxy_tag = *bytes;
+    return std::nullopt;
+  }
+  if (out_.secrets.size() >= kMaxClientSecrets) {
+    // The reference aborts on an assertion here.
+    return PlainError(2, absl::StrFormat("too many secrets: at most %d -S values are allowed\n",
+                                         kMaxClientSecrets));
+  }
+  out_.secrets.push_back(*bytes);
+  return std::nullopt;
+}
+
+std::optional<CommandLineError> Parser::ApplyHttpPorts(std::string_view value) {
+  auto bad = [&](std::string_view why) {
+    return UsageError(
+        absl::StrFormat("invalid -H value '%s': %s\n", std::string(value), std::string(why)));
+  };
+  if (value.empty()) return bad("expected <port>{,<port>}");
+  size_t p = 0;
+  auto at = [&](size_t q) { return q < value.size() ? value[q] : '\0'; };
+  while (at(p) >= '1' && at(p) <= '9') {
+    if (out_.client_ports.size() >= kMaxClientPorts) {
+      return bad(absl::StrFormat("at most %d client ports", kMaxClientPorts));
+    }
+    int64_t port = 0;
+    while (at(p) >= '0' && at(p) <= '9' && port <= 65535) port = port * 10 + (at(p++) - '0');
+    if (port > 65535) return bad("ports are 1..65535");  // the reference asserts
+    out_.client_ports.push_back(static_cast<uint16_t>(port));
+    if (at(p) != ',') break;
+    ++p;  // a trailing comma is accepted, as in the reference
+  }
+  if (p < value.size()) return bad("expected <port>{,<port>}");
+  return std::nullopt;
+}
+
+std::optional<CommandLineError> Parser::ApplyStatsPort(std::string_view value) {
+  // sscanf("%d:%d") as in the reference: trailing text after the numbers is ignored.
+  size_t pos = 0;
+  std::optional<int> first = ScanInt(value, pos);
+  std::optional<int> last;
+  if (first && pos < value.size() && value[pos] == ':') {
+    ++pos;
+    last = ScanInt(value, pos);
+  }
+  auto bad = [&]() {
+    return UsageError(
+        absl::StrFormat("invalid -p value '%s': expected <port> or <start>:<end> (1..65535)\n",
+                        std::string(value)));
+  };
+  if (!first || *first <= 0 || *first > 65535) return bad();
+  if (last && (*first > *last || *last > 65535)) return bad();
+  out_.stats_port = StatsPortRange{*first, last.value_or(*first)};
+  return std::nullopt;
+}
+
+std::optional<CommandLineError> Parser::ApplyNatInfo(std::string_view value) {
+  size_t colon = value.rfind(':');
+  if (colon == std::string_view::npos) {
+    return UsageError("expected <local-addr>:<global-addr> in --nat-info\n");
+  }
+  std::string_view local = value.substr(0, colon);
+  std::string_view global = value.substr(colon + 1);
+  std::optional<uint32_t> local_ip = ParseIpv4(local);
+  if (!local_ip) {
+    return UsageError(
+        absl::StrFormat("cannot translate host '%s' in --nat-info\n", std::string(local)));
+  }
+  std::optional<uint32_t> global_ip = ParseIpv4(global);
+  if (!global_ip) {
+    return UsageError(
+        absl::StrFormat("cannot translate host '%s' in --nat-info\n", std::string(global)));
+  }
+  if (out_.nat_rules.size() >= kMaxNatRules) {
+    return UsageError("too many rules in --nat-info\n");
+  }
+  out_.nat_rules.push_back(NatRule{*local_ip, *global_ip});
+  return std::nullopt;
+}
+
+std::optional<CommandLineError> Parser::ApplyDcOverride(std::string_view value) {
+  auto bad = [&](std::string_view why) {
+    return PlainError(2, absl::StrFormat("invalid --dc-override value '%s': %s\n",
+                                         std::string(value), std::string(why)));
+  };
+  size_t first_colon = value.find(':');
+  size_t last_colon = value.rfind(':');
+  if (first_colon == std::string_view::npos || first_colon == last_colon) {
+    return bad("expected <id>:<host>:<port>");
+  }
+  std::optional<int64_t> id = StrictInt(value.substr(0, first_colon), -32768, 32767);
+  if (!id || *id == 0) return bad("the DC id must be a non-zero integer -32768..32767");
+  std::optional<int64_t> port = StrictInt(value.substr(last_colon + 1), 1, 65535);
+  if (!port) return bad("the port must be 1..65535");
+  std::string_view host = value.substr(first_colon + 1, last_colon - first_colon - 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  } else if (host.find(':') != std::string_view::npos) {
+    return bad("write an IPv6 address in brackets: <id>:[<ipv6>]:<port>");
+  }
+  if (host.empty()) return bad("the host is empty");
+  out_.dc_overrides.push_back(
+      DcOverride{static_cast<int32_t>(*id), std::string(host), static_cast<uint16_t>(*port)});
+  return std::nullopt;
+}
+
+}  // namespace
+
+// --- public functions ---------------------------------------------------------------------------
+
+int ParsedCommandLine::EffectiveWindowClamp() const {
+  if (window_clamp != 0) return window_clamp;
+  return domains.empty() ? kDefaultWindowClamp : 0;
+}
+
+std::string ParsedCommandLine::AesPwdPath() const { return aes_pwd_file.value_or("secret"); }
+
+CommandLineResult ParseCommandLine(std::span<const std::string_view> argv) {
+  Parser parser(argv);
+  return parser.Run();
+}
+
+CommandLineResult ParseCommandLine(int argc, const char* const* argv) {
+  std::vector<std::string_view> args;
+  args.reserve(static_cast<size_t>(std::max(argc, 0)));
+  for (int i = 0; i < argc; ++i) args.emplace_back(argv[i]);
+  return ParseCommandLine(args);
+}
+
+std::string UsageText(std::string_view program_name) {
+  std::string out = absl::StrFormat(
+      "usage: %s [-v] [-6] [-p<port>] [-H<http-port>{,<http-port>}] [-M<workers>] "
+      "[-u<username>] [-b<backlog>] [-c<max-conn>] [-l<log-name>] [-W<window-size>] "
+      "<config-file>\n",
+      std::string(program_name));
+  absl::StrAppend(&out, "mtproxy-ng ", MTP_VERSION, "\n");
+  absl::StrAppend(&out, "\tSimple MT-Proto proxy\n");
+  absl::StrAppend(&out,
+                  "\tSIGHUP re-reads <config-file> and the secret files (the reference ignores "
+                  "SIGHUP); SIGTERM drains connections for --drain-timeout seconds.\n");
+  // The reference's parse_usage() layout: the name column is padded to the widest entry as
+  // that function measures it (3 per short and long name + 6 for an argument).
+  size_t width = 0;
+  for (const OptionSpec& o : kOptions) {
+    size_t w = o.long_name.size() + 3 + (o.short_name ? 3 : 0) + (o.arg != ArgKind::kNone ? 6 : 0);
+    width = std::max(width, w);
+  }
+  for (const OptionSpec& o : kOptions) {
+    std::string name = absl::StrCat("--", std::string(o.long_name));
+    if (o.short_name) absl::StrAppend(&name, "/-", std::string(1, o.short_name));
+    if (o.arg == ArgKind::kRequired) absl::StrAppend(&name, " <arg>");
+    if (o.arg == ArgKind::kOptional) absl::StrAppend(&name, " {arg}");
+    name.resize(std::max(name.size(), width), ' ');
+    std::string help(o.help);
+    if (!o.note.empty()) absl::StrAppend(&help, " [", std::string(o.note), "]");
+    absl::StrAppend(&out, "\t", name, "\t", help, "\n");
+  }
+  return out;
+}
+
+std::vector<std::string_view> ReferenceOptionNames() {
+  std::vector<std::string_view> names;
+  for (size_t i = 0; i < kReferenceOptionCount; ++i) names.push_back(kOptions[i].long_name);
+  return names;
+}
+
+std::vector<std::string_view> ExtensionOptionNames() {
+  std::vector<std::string_view> names;
+  for (size_t i = kReferenceOptionCount; i < std::size(kOptions); ++i) {
+    names.push_back(kOptions[i].long_name);
+  }
+  return names;
+}
+
+absl::StatusOr<int64_t> ParseMemoryLimit(std::string_view text) {
+  // sscanf("%lld%c"): a number, then one optional suffix character; the rest is ignored.
+  size_t p = 0;
+  while (p < text.size() && IsSpace(text[p])) ++p;
+  bool negative = false;
+  if (p < text.size() && (text[p] == '+' || text[p] == '-')) negative = text[p++] == '-';
+  size_t digits = p;
+  int64_t value = 0;
+  while (p < text.size() && text[p] >= '0' && text[p] <= '9') {
+    if (value > (int64_t{1} << 50)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("Parsing limit for option fail: ", std::string(text)));
+    }
+    value = value * 10 + (text[p++] - '0');
+  }
+  if (p == digits) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Parsing limit for option fail: ", std::string(text)));
+  }
+  char suffix = p < text.size() ? text[p] : '\0';
+  int shift = 0;
+  switch (suffix | 0x20) {
+    case ' ':
+      break;
+    case 'k':
+      shift = 10;
+      break;
+    case 'm':
+      shift = 20;
+      break;
+    case 'g':
+      shift = 30;
+      break;
+    case 't':
+      shift = 40;
+      break;
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrFormat("Parsing limit fail. Unknown suffix '%c'.", suffix));
+  }
+  if (negative || value == 0) {
+    // The reference accepts these and then misbehaves; we refuse.
+    return absl::InvalidArgumentError(
+        absl::StrCat("Parsing limit for option fail: ", std::string(text), " (must be > 0)"));
+  }
+  if (value > (int64_t{1} << (62 - shift))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Parsing limit for option fail: ", std::string(text), " (too large)"));
+  }
+  return value << shift;
+}
+
+absl::StatusOr<std::vector<int>> ParseCpuList(std::string_view text) {
+  auto bad = [&](std::string_view why) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("invalid --cpu-list value '%s': %s", std::string(text), std::string(why)));
+  };
+  if (text.empty()) return bad("empty");
+  std::set<int> cpus;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    if (comma == std::string_view::npos) comma = text.size();
+    std::string_view item = text.substr(start, comma - start);
+    size_t dash = item.find('-');
+    std::optional<int64_t> lo, hi;
+    if (dash == std::string_view::npos) {
+      lo = hi = StrictInt(item, 0, kMaxCpuIndex);
+    } else {
+      lo = StrictInt(item.substr(0, dash), 0, kMaxCpuIndex);
+      hi = StrictInt(item.substr(dash + 1), 0, kMaxCpuIndex);
+    }
+    if (!lo || !hi) {
+      return bad(absl::StrFormat("expected CPU numbers 0..%d or ranges a-b, separated by commas",
+                                 kMaxCpuIndex));
+    }
+    if (*lo > *hi) return bad("a range must not be descending");
+    for (int64_t c = *lo; c <= *hi; ++c) cpus.insert(static_cast<int>(c));
+    start = comma + 1;
+  }
+  return std::vector<int>(cpus.begin(), cpus.end());
+}
+
+std::string FormatCpuList(std::span<const int> cpus) {
+  std::string out;
+  for (size_t i = 0; i < cpus.size();) {
+    size_t j = i;
+    while (j + 1 < cpus.size() && cpus[j + 1] == cpus[j] + 1) ++j;
+    if (!out.empty()) out += ',';
+    absl::StrAppend(&out, cpus[i]);
+    if (j > i) absl::StrAppend(&out, "-", cpus[j]);
+    i = j + 1;
+  }
+  return out;
+}
+
+std::string GenerateSecretHex() {
+  ClientSecret secret = GenerateClientSecret();
+  return HexEncode(secret) + "\n";
+}
+
+std::vector<int> AvailableCpus() {
+  std::vector<int> cpus;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) != 0) return cpus;
+  for (int c = 0; c < CPU_SETSIZE; ++c) {
+    if (CPU_ISSET(c, &set)) cpus.push_back(c);
+  }
+  return cpus;
+}
+
+std::string ListCpusText(std::span<const int> cpus) {
+  return absl::StrFormat("%d CPUs available: %s\n", cpus.size(), FormatCpuList(cpus));
+}
+
+FdLimitPlan PlanFdLimit(int max_connections, int max_special_connections, uint64_t soft_limit,
+                        uint64_t hard_limit, bool can_raise_hard) {
+  FdLimitPlan plan;
+  if (max_connections <= 0) max_connections = kDefaultConnectionLimit;
+  const uint64_t needed = static_cast<uint64_t>(max_connections) + kFdLimitReserve;
+  if (needed <= soft_limit) {
+    // Enough already.
+  } else if (needed <= hard_limit) {
+    plan.new_soft_limit = needed;
+  } else if (can_raise_hard) {
+    plan.new_soft_limit = needed;
+    plan.new_hard_limit = needed;
+  } else {
+    if (hard_limit > soft_limit) plan.new_soft_limit = hard_limit;
+    int lowered = hard_limit > static_cast<uint64_t>(kFdLimitReserve) + 1
+                      ? static_cast<int>(hard_limit - kFdLimitReserve)
+                      : 1;
+    plan.warning = absl::StrFormat(
+        "-c %d needs %d open files but the hard limit (ulimit -Hn) is %d: serving at most %d "
+        "connections",
+        max_connections, needed, hard_limit, lowered);
+    max_connections = lowered;
+  }
+  plan.max_connections = max_connections;
+  plan.max_special_connections =
+      (max_special_connections <= 0 || max_special_connections > max_connections)
+          ? max_connections
+          : max_special_connections;
+  return plan;
+}
+
+}  // namespace mtp

@@ -1,0 +1,199 @@
+// Command line of mtproto-proxy: the reference's 34 options with getopt_long semantics, our own
+// options, defaults, limits, error messages and exit codes, the --help text, and the open-file
+// limit plan for -c.
+//
+// Pure and single-threaded (control thread, at start-up): the parser never prints and never
+// exits; it returns either ParsedCommandLine or CommandLineError and `main` acts on it.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/io_engine.h"
+#include "crypto/secret.h"
+
+namespace mtp {
+
+// Limits (reference values unless marked).
+inline constexpr size_t kMaxClientPorts = 128;                        // -H
+inline constexpr int kMaxWorkers = 256;                               // -M
+inline constexpr size_t kMaxNatRules = 16;                            // --nat-info
+inline constexpr int kDefaultConnectionLimit = 65536;                 // -c
+inline constexpr int kDefaultBacklog = 8192;                          // -b
+inline constexpr int kDefaultWindowClamp = 131072;                    // -W without -D
+inline constexpr double kDefaultPingIntervalS = 5.0;                  // -T
+inline constexpr int64_t kDefaultMsgBuffersBytes = int64_t{1} << 28;  // --msg-buffers-size
+inline constexpr int kFdLimitReserve = 16;                            // fds kept free above -c
+inline constexpr int kMaxShards = 1024;                               // ours: --shards
+inline constexpr int kMaxCpuIndex = 1023;         // ours: --cpu-list (CPU_SETSIZE - 1)
+inline constexpr int kDefaultDrainTimeoutS = 10;  // ours: --drain-timeout
+inline constexpr int kMaxDrainTimeoutS = 3600;
+
+// What the process should do once the command line is parsed.
+enum class CommandLineAction : uint8_t {
+  kRun,             // run the proxy with `config_file`
+  kGenerateSecret,  // --generate-secret: print GenerateSecretHex() and exit 0
+  kListCpus,        // --list-cpus: print ListCpusText() and exit 0
+};
+
+enum class TlsRecordPolicy : uint8_t {
+  kReference,  // record sizes as the reference emits them (default)
+  kAdaptive,   // ours: sizes adapted to the connection (see the dataplane)
+};
+
+// --nat-info local:global, IPv4 in host order (192.0.2.1 = 0xc0000201).
+struct NatRule {
+  uint32_t local_ipv4 = 0;
+  uint32_t global_ipv4 = 0;
+  friend bool operator==(const NatRule&, const NatRule&) = default;
+};
+
+// -p: one port (first == last) or the range start:end (the first free port is used).
+struct StatsPortRange {
+  int first = 0;
+  int last = 0;
+  friend bool operator==(const StatsPortRange&, const StatsPortRange&) = default;
+};
+
+// --dc-override ID:HOST:PORT (ours): connect to this address for DC `dc_id` in --direct mode.
+// HOST is kept as written (an IPv6 literal without its brackets); resolving is the caller's job.
+struct DcOverride {
+  int32_t dc_id = 0;  // -32768..32767, not 0
+  std::string host;
+  uint16_t port = 0;
+  friend bool operator==(const DcOverride&, const DcOverride&) = default;
+};
+
+// Everything the command line says. Defaults are the reference's.
+struct ParsedCommandLine {
+  CommandLineAction action = CommandLineAction::kRun;
+  std::string program_name;  // argv[0]
+  std::string config_file;   // the single positional argument (empty unless action == kRun)
+
+  // --- proxy options (reference mtproto-proxy.c) ---
+  std::vector<uint16_t> client_ports;                // -H, in order (<= 128)
+  std::vector<ClientSecret> secrets;                 // -S, in order (<= 16)
+  std::optional<std::array<uint8_t, 16>> proxy_tag;  // -P (the last one wins)
+  std::vector<std::string> domains;                  // -D, in order; the first is the default
+  int workers = 0;                                   // -M, 0..256
+  // -C as given (negative -> 0). PlanFdLimit() turns it into the effective value: 0 or more
+  // than the connection limit means "same as the connection limit".
+  int max_special_connections = kDefaultConnectionLimit;
+  int window_clamp = 0;                            // -W as given; see EffectiveWindowClamp()
+  double ping_interval_s = kDefaultPingIntervalS;  // -T (<= 0 -> 5.0); unused, as in the reference
+  bool http_stats = false;                         // --http-stats
+
+  // --- network options (reference engine-net.c) ---
+  std::optional<StatsPortRange> stats_port;       // -p
+  bool ipv6 = false;                              // -6
+  std::optional<std::string> aes_pwd_file;        // --aes-pwd; see AesPwdPath()
+  int backlog = kDefaultBacklog;                  // -b
+  int max_connections = kDefaultConnectionLimit;  // -c (<= 0 -> 65536); see PlanFdLimit()
+  std::optional<uint32_t> bind_ipv4;              // --address, host order
+  std::vector<NatRule> nat_rules;                 // --nat-info (<= 16)
+  int max_accept_rate = 0;                        // --max-accept-rate, per second; <= 0 = off
+  int max_dh_accept_rate = 0;                     // --max-dh-accept-rate: no effect
+  bool disable_tcp = false;                       // --disable-tcp: do not open the -p port
+  bool crc32c = false;                            // --crc32c: no effect (always offered)
+  bool allow_skip_dh = false;                     // --allow-skip-dh: no effect
+  bool force_dh = false;                          // --force-dh: no effect
+
+  // --- engine options (reference engine.c): accepted, no effect in mtproxy-ng ---
+  int cpu_threads = 8;       // --cpu-threads
+  int io_threads = 16;       // --io-threads
+  bool multithread = false;  // --multithread[=0|1]
+  int tcp_cpu_threads = 1;   // --tcp-cpu-threads
+  int tcp_io_threads = 1;    // --tcp-iothreads
+
+  // --- common options (reference server-functions.c) ---
+  int verbosity = 0;                                    // -v (repeatable) / --verbosity=N
+  std::optional<std::string> user;                      // -u (given twice -> exit 1)
+  std::optional<std::string> log_file;                  // -l
+  bool daemonize = false;                               // -d toggles / --daemonize=N
+  std::optional<int> nice;                              // --nice
+  int64_t msg_buffers_bytes = kDefaultMsgBuffersBytes;  // --msg-buffers-size
+
+  // --- ours ---
+  std::optional<std::string> secret_file;   // --mtproto-secret-file (secrets are added to -S)
+  int shards = 0;                           // --shards; 0 = one per CPU of the CPU list
+  std::vector<int> cpu_list;                // --cpu-list, sorted, distinct; empty = affinity mask
+  bool direct = false;                      // --direct: connect to DCs, not to middle-ends
+  std::vector<DcOverride> dc_overrides;     // --dc-override (repeatable)
+  IoBackend io_backend = IoBackend::kAuto;  // --io-backend
+  int drain_timeout_s = kDefaultDrainTimeoutS;  // --drain-timeout
+  std::optional<std::string> public_host;       // --public-host (for the printed links)
+  TlsRecordPolicy tls_record_policy = TlsRecordPolicy::kReference;  // --tls-record-policy
+
+  // -W if given (non-zero); else 131072 without -D and 0 (unset) with -D.
+  int EffectiveWindowClamp() const;
+  // --aes-pwd, or "secret" in the current directory (that default may be missing).
+  std::string AesPwdPath() const;
+  bool aes_pwd_explicit() const { return aes_pwd_file.has_value(); }
+};
+
+// Why the process must stop now instead of running. `main` writes `message` to stderr and
+// `usage` to stdout (either may be empty) and exits with `exit_code`.
+struct CommandLineError {
+  int exit_code = 2;
+  std::string message;  // newline-terminated lines, or empty
+  std::string usage;    // the usage text when the reference prints it, or empty
+};
+
+using CommandLineResult = std::variant<ParsedCommandLine, CommandLineError>;
+
+// argv[0] is the program name. Exit codes: 2 usage errors (also -h/--help, as in the
+// reference), 1 for -u given twice, 4 for a bad --address.
+CommandLineResult ParseCommandLine(std::span<const std::string_view> argv);
+CommandLineResult ParseCommandLine(int argc, const char* const* argv);
+
+// The usage/help text (reference layout: usage line, version, then one line per option).
+std::string UsageText(std::string_view program_name);
+
+// Long names of every option --help lists, reference ones first (34 of them).
+std::vector<std::string_view> ReferenceOptionNames();
+std::vector<std::string_view> ExtensionOptionNames();
+
+// --msg-buffers-size syntax: digits with an optional k/m/g/t suffix (x1024^n, any case).
+absl::StatusOr<int64_t> ParseMemoryLimit(std::string_view text);
+
+// --cpu-list syntax: "0-3,8,10-11" -> {0,1,2,3,8,10,11} (sorted, distinct, each <= 1023).
+absl::StatusOr<std::vector<int>> ParseCpuList(std::string_view text);
+// The inverse, with ranges collapsed: {0,1,2,3,8} -> "0-3,8".
+std::string FormatCpuList(std::span<const int> cpus);
+
+// --generate-secret: 32 random lower-case hex digits (CSPRNG) and a newline.
+std::string GenerateSecretHex();
+// The CPUs this process may run on (sched_getaffinity), sorted.
+std::vector<int> AvailableCpus();
+// --list-cpus output: "<count> CPUs available: <list>\n".
+std::string ListCpusText(std::span<const int> cpus);
+
+// Open-file limit plan for -c (the reference's raise_file_limit, minus its failure modes).
+// Needs max_connections + 16 descriptors:
+//   * fits the soft limit                 -> nothing to change;
+//   * fits the hard limit                 -> raise the soft limit;
+//   * above the hard limit, can_raise_hard -> raise both (if that setrlimit fails, call again
+//     with can_raise_hard = false);
+//   * otherwise                           -> soft = hard, and -c is lowered to hard - 16 with a
+//     warning (the reference exits with "cannot raise open file limit" as root, or silently
+//     lowers -c to soft - 16 otherwise).
+// Then the -C rule: 0 or more than the connection limit -> the connection limit.
+// RLIM_INFINITY may be passed as UINT64_MAX.
+struct FdLimitPlan {
+  int max_connections = 0;
+  int max_special_connections = 0;
+  std::optional<uint64_t> new_soft_limit;  // setrlimit(RLIMIT_NOFILE) values, when set
+  std::optional<uint64_t> new_hard_limit;
+  std::string warning;  // non-empty when -c was lowered
+};
+FdLimitPlan PlanFdLimit(int max_connections, int max_special_connections, uint64_t soft_limit,
+                        uint64_t hard_limit, bool can_raise_hard);
+
+}  // namespace mtp

@@ -1,0 +1,620 @@
+#include "control/cli.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "core/hex.h"
+
+namespace mtp {
+namespace {
+
+constexpr char kProg[] = "mtproto-proxy";
+constexpr char kSecretA[] = "0123456789abcdef0123456789abcdef";
+constexpr char kSecretB[] = "FEDCBA9876543210FEDCBA9876543210";
+
+CommandLineResult Run(std::vector<std::string> args) {
+  std::vector<std::string_view> argv{kProg};
+  for (const std::string& a : args) argv.push_back(a);
+  return ParseCommandLine(argv);
+}
+
+ParsedCommandLine Ok(std::vector<std::string> args) {
+  CommandLineResult r = Run(args);
+  if (auto* e = std::get_if<CommandLineError>(&r)) {
+    ADD_FAILURE() << "unexpected error (exit " << e->exit_code << "): " << e->message;
+    return {};
+  }
+  return std::get<ParsedCommandLine>(std::move(r));
+}
+
+CommandLineError Err(std::vector<std::string> args) {
+  CommandLineResult r = Run(args);
+  if (!std::holds_alternative<CommandLineError>(r)) {
+    ADD_FAILURE() << "expected an error";
+    return {};
+  }
+  return std::get<CommandLineError>(std::move(r));
+}
+
+ClientSecret SecretOf(const char* hex) {
+  ClientSecret s{};
+  auto bytes = HexDecode(hex);
+  std::copy(bytes->begin(), bytes->end(), s.begin());
+  return s;
+}
+
+TEST(CliTest, Defaults) {
+  ParsedCommandLine c = Ok({"proxy-multi.conf"});
+  EXPECT_EQ(c.action, CommandLineAction::kRun);
+  EXPECT_EQ(c.program_name, kProg);
+  EXPECT_EQ(c.config_file, "proxy-multi.conf");
+  EXPECT_TRUE(c.client_ports.empty());
+  EXPECT_TRUE(c.secrets.empty());
+  EXPECT_FALSE(c.proxy_tag.has_value());
+  EXPECT_TRUE(c.domains.empty());
+  EXPECT_EQ(c.workers, 0);
+  EXPECT_EQ(c.max_special_connections, 65536);
+  EXPECT_EQ(c.window_clamp, 0);
+  EXPECT_EQ(c.EffectiveWindowClamp(), 131072);
+  EXPECT_EQ(c.ping_interval_s, 5.0);
+  EXPECT_FALSE(c.http_stats);
+  EXPECT_FALSE(c.stats_port.has_value());
+  EXPECT_FALSE(c.ipv6);
+  EXPECT_FALSE(c.aes_pwd_explicit());
+  EXPECT_EQ(c.AesPwdPath(), "secret");
+  EXPECT_EQ(c.backlog, 8192);
+  EXPECT_EQ(c.max_connections, 65536);
+  EXPECT_FALSE(c.bind_ipv4.has_value());
+  EXPECT_TRUE(c.nat_rules.empty());
+  EXPECT_EQ(c.max_accept_rate, 0);
+  EXPECT_EQ(c.cpu_threads, 8);
+  EXPECT_EQ(c.io_threads, 16);
+  EXPECT_FALSE(c.multithread);
+  EXPECT_EQ(c.tcp_cpu_threads, 1);
+  EXPECT_EQ(c.tcp_io_threads, 1);
+  EXPECT_EQ(c.verbosity, 0);
+  EXPECT_FALSE(c.user.has_value());
+  EXPECT_FALSE(c.log_file.has_value());
+  EXPECT_FALSE(c.daemonize);
+  EXPECT_FALSE(c.nice.has_value());
+  EXPECT_EQ(c.msg_buffers_bytes, 268435456);
+  EXPECT_FALSE(c.secret_file.has_value());
+  EXPECT_EQ(c.shards, 0);
+  EXPECT_TRUE(c.cpu_list.empty());
+  EXPECT_FALSE(c.direct);
+  EXPECT_TRUE(c.dc_overrides.empty());
+  EXPECT_EQ(c.io_backend, IoBackend::kAuto);
+  EXPECT_EQ(c.drain_timeout_s, 10);
+  EXPECT_FALSE(c.public_host.has_value());
+  EXPECT_EQ(c.tls_record_policy, TlsRecordPolicy::kReference);
+}
+
+struct OptionCase {
+  std::vector<std::string> args;  // the config file is appended
+  std::function<void(const ParsedCommandLine&)> check;
+};
+
+TEST(CliTest, EveryOptionShortAndLong) {
+  const ClientSecret a = SecretOf(kSecretA);
+  const ClientSecret b = SecretOf(kSecretB);
+  const std::vector<OptionCase> cases = {
+      // proxy options
+      {{"-H", "443"}, [](auto& c) { EXPECT_EQ(c.client_ports, std::vector<uint16_t>{443}); }},
+      {{"-H443,8443", "--http-ports", "80", "--http-ports=1,65535,"},
+       [](auto& c) {
+         EXPECT_EQ(c.client_ports, (std::vector<uint16_t>{443, 8443, 80, 1, 65535}));
+       }},
+      {{"-S", kSecretA, "--mtproto-secret", kSecretB, "--mtproto-secret=" + std::string(kSecretA)},
+       [&](auto& c) {
+         EXPECT_EQ(c.secrets, (std::vector<ClientSecret>{a, b, a}));
+       }},
+      {{"-P", kSecretB, "-S", kSecretA}, [&](auto& c) { EXPECT_EQ(c.proxy_tag, b); }},
+      {{"--proxy-tag", kSecretA, "-P" + std::string(kSecretB)},
+       [&](auto& c) { EXPECT_EQ(c.proxy_tag, b); }},
+      {{"-S", kSecretA, "-D", "www.example.com", "--domain=two.example", "--domain", "three"},
+       [](auto& c) {
+         EXPECT_EQ(c.domains,
+                   (std::vector<std::string>{"www.example.com", "two.example", "three"}));
+         EXPECT_EQ(c.EffectiveWindowClamp(), 0);
+       }},
+      {{"-M", "4"}, [](auto& c) { EXPECT_EQ(c.workers, 4); }},
+      {{"--slaves=256"}, [](auto& c) { EXPECT_EQ(c.workers, 256); }},
+      {{"-C", "100"}, [](auto& c) { EXPECT_EQ(c.max_special_connections, 100); }},
+      {{"--max-special-connections", "-5"},
+       [](auto& c) { EXPECT_EQ(c.max_special_connections, 0); }},
+      {{"-W", "65536"},
+       [](auto& c) {
+         EXPECT_EQ(c.window_clamp, 65536);
+         EXPECT_EQ(c.EffectiveWindowClamp(), 65536);
+       }},
+      {{"--window-clamp=0"}, [](auto& c) { EXPECT_EQ(c.EffectiveWindowClamp(), 131072); }},
+      {{"-T", "2.5"}, [](auto& c) { EXPECT_EQ(c.ping_interval_s, 2.5); }},
+      {{"--ping-interval=-1"}, [](auto& c) { EXPECT_EQ(c.ping_interval_s, 5.0); }},
+      {{"--http-stats"}, [](auto& c) { EXPECT_TRUE(c.http_stats); }},
+      // network options
+      {{"-p", "8888"},
+       [](auto& c) {
+         EXPECT_EQ(c.stats_port, (StatsPortRange{8888, 8888}));
+       }},
+      {{"--port=9000:9010"},
+       [](auto& c) {
+         EXPECT_EQ(c.stats_port, (StatsPortRange{9000, 9010}));
+       }},
+      {{"-p8888x"},
+       [](auto& c) {
+         EXPECT_EQ(c.stats_port, (StatsPortRange{8888, 8888}));
+       }},
+      {{"-6"}, [](auto& c) { EXPECT_TRUE(c.ipv6); }},
+      {{"--ipv6"}, [](auto& c) { EXPECT_TRUE(c.ipv6); }},
+      {{"--aes-pwd", "proxy-secret"},
+       [](auto& c) {
+         EXPECT_TRUE(c.aes_pwd_explicit());
+         EXPECT_EQ(c.AesPwdPath(), "proxy-secret");
+       }},
+      {{"-b", "100"}, [](auto& c) { EXPECT_EQ(c.backlog, 100); }},
+      {{"--backlog=7"}, [](auto& c) { EXPECT_EQ(c.backlog, 7); }},
+      {{"-c", "1000"},
+       [](auto& c) {
+         EXPECT_EQ(c.max_connections, 1000);
+         EXPECT_EQ(c.max_special_connections, 1000);
+       }},
+      {{"--connections", "0"}, [](auto& c) { EXPECT_EQ(c.max_connections, 65536); }},
+      {{"--address", "10.0.0.5"}, [](auto& c) { EXPECT_EQ(c.bind_ipv4, 0x0a000005u); }},
+      {{"--nat-info", "10.0.0.5:203.0.113.7", "--nat-info=1.2.3.4:5.6.7.8"},
+       [](auto& c) {
+         EXPECT_EQ(c.nat_rules,
+                   (std::vector<NatRule>{{0x0a000005u, 0xcb007107u}, {0x01020304u, 0x05060708u}}));
+       }},
+      {{"--max-accept-rate", "50"}, [](auto& c) { EXPECT_EQ(c.max_accept_rate, 50); }},
+      {{"--max-dh-accept-rate=3"}, [](auto& c) { EXPECT_EQ(c.max_dh_accept_rate, 3); }},
+      {{"--disable-tcp"}, [](auto& c) { EXPECT_TRUE(c.disable_tcp); }},
+      {{"--crc32c"}, [](auto& c) { EXPECT_TRUE(c.crc32c); }},
+      {{"--allow-skip-dh"}, [](auto& c) { EXPECT_TRUE(c.allow_skip_dh); }},
+      {{"--force-dh"}, [](auto& c) { EXPECT_TRUE(c.force_dh); }},
+      // engine options
+      {{"--cpu-threads", "2", "--io-threads=3"},
+       [](auto& c) {
+         EXPECT_EQ(c.cpu_threads, 2);
+         EXPECT_EQ(c.io_threads, 3);
+       }},
+      {{"--multithread"}, [](auto& c) { EXPECT_TRUE(c.multithread); }},
+      {{"--multithread=1"}, [](auto& c) { EXPECT_TRUE(c.multithread); }},
+      {{"--multithread", "--multithread=0"}, [](auto& c) { EXPECT_FALSE(c.multithread); }},
+      {{"--tcp-cpu-threads", "4", "--tcp-iothreads", "5"},
+       [](auto& c) {
+         EXPECT_EQ(c.tcp_cpu_threads, 4);
+         EXPECT_EQ(c.tcp_io_threads, 5);
+       }},
+      // common options
+      {{"-v"}, [](auto& c) { EXPECT_EQ(c.verbosity, 1); }},
+      {{"-vvv"}, [](auto& c) { EXPECT_EQ(c.verbosity, 3); }},
+      {{"-v", "--verbosity"}, [](auto& c) { EXPECT_EQ(c.verbosity, 2); }},
+      {{"-vv", "--verbosity=7"}, [](auto& c) { EXPECT_EQ(c.verbosity, 7); }},
+      {{"-u", "nobody"}, [](auto& c) { EXPECT_EQ(c.user, "nobody"); }},
+      {{"--user=mtproxy"}, [](auto& c) { EXPECT_EQ(c.user, "mtproxy"); }},
+      {{"-l", "/var/log/mtproxy.log"},
+       [](auto& c) { EXPECT_EQ(c.log_file, "/var/log/mtproxy.log"); }},
+      {{"--log=x.log"}, [](auto& c) { EXPECT_EQ(c.log_file, "x.log"); }},
+      {{"-d"}, [](auto& c) { EXPECT_TRUE(c.daemonize); }},
+      {{"-dd"}, [](auto& c) { EXPECT_FALSE(c.daemonize); }},  // toggles
+      {{"--daemonize"}, [](auto& c) { EXPECT_TRUE(c.daemonize); }},
+      {{"-d", "--daemonize=1"}, [](auto& c) { EXPECT_TRUE(c.daemonize); }},
+      {{"-d", "--daemonize=0"}, [](auto& c) { EXPECT_FALSE(c.daemonize); }},
+      {{"--nice", "-5"}, [](auto& c) { EXPECT_EQ(c.nice, -5); }},
+      {{"--msg-buffers-size", "512m"},
+       [](auto& c) { EXPECT_EQ(c.msg_buffers_bytes, 512ll << 20); }},
+      {{"--msg-buffers-size=1G"}, [](auto& c) { EXPECT_EQ(c.msg_buffers_bytes, 1ll << 30); }},
+      {{"--msg-buffers-size=4096"}, [](auto& c) { EXPECT_EQ(c.msg_buffers_bytes, 4096); }},
+      // ours
+      {{"--mtproto-secret-file", "/etc/mtproxy/secrets"},
+       [](auto& c) { EXPECT_EQ(c.secret_file, "/etc/mtproxy/secrets"); }},
+      {{"--shards", "4"}, [](auto& c) { EXPECT_EQ(c.shards, 4); }},
+      {{"--cpu-list=0-3,8,2"},
+       [](auto& c) {
+         EXPECT_EQ(c.cpu_list, (std::vector<int>{0, 1, 2, 3, 8}));
+       }},
+      {{"--direct"}, [](auto& c) { EXPECT_TRUE(c.direct); }},
+      {{"--dc-override", "2:149.154.167.51:443", "--dc-override=-2:[2001:db8::5]:8443",
+        "--dc-override", "4:dc4.example:80"},
+       [](auto& c) {
+         EXPECT_EQ(c.dc_overrides, (std::vector<DcOverride>{{2, "149.154.167.51", 443},
+                                                            {-2, "2001:db8::5", 8443},
+                                                            {4, "dc4.example", 80}}));
+       }},
+      {{"--io-backend", "epoll"}, [](auto& c) { EXPECT_EQ(c.io_backend, IoBackend::kEpoll); }},
+      {{"--io-backend=io_uring"}, [](auto& c) { EXPECT_EQ(c.io_backend, IoBackend::kIoUring); }},
+      {{"--io-backend=auto"}, [](auto& c) { EXPECT_EQ(c.io_backend, IoBackend::kAuto); }},
+      {{"--drain-timeout", "0"}, [](auto& c) { EXPECT_EQ(c.drain_timeout_s, 0); }},
+      {{"--drain-timeout=3600"}, [](auto& c) { EXPECT_EQ(c.drain_timeout_s, 3600); }},
+      {{"--public-host", "proxy.example.org"},
+       [](auto& c) { EXPECT_EQ(c.public_host, "proxy.example.org"); }},
+      {{"--tls-record-policy=adaptive"},
+       [](auto& c) { EXPECT_EQ(c.tls_record_policy, TlsRecordPolicy::kAdaptive); }},
+      {{"--tls-record-policy", "reference"},
+       [](auto& c) { EXPECT_EQ(c.tls_record_policy, TlsRecordPolicy::kReference); }},
+  };
+  for (const OptionCase& t : cases) {
+    std::vector<std::string> args = t.args;
+    args.push_back("proxy-multi.conf");
+    SCOPED_TRACE(absl::StrJoin(args, " "));
+    ParsedCommandLine c = Ok(args);
+    EXPECT_EQ(c.config_file, "proxy-multi.conf");
+    t.check(c);
+  }
+}
+
+TEST(CliTest, BundlingPermutationAndTerminator) {
+  ParsedCommandLine c = Ok({"-v6H443", "conf", "-vS", kSecretA, "--http-stats"});
+  EXPECT_EQ(c.verbosity, 2);
+  EXPECT_TRUE(c.ipv6);
+  EXPECT_EQ(c.client_ports, std::vector<uint16_t>{443});
+  EXPECT_EQ(c.secrets.size(), 1u);
+  EXPECT_TRUE(c.http_stats);
+  EXPECT_EQ(c.config_file, "conf");
+  // A required argument is taken verbatim even when it starts with '-'.
+  EXPECT_EQ(Ok({"-u", "-v", "conf"}).user, "-v");
+  // "--" ends the options; "-" alone is an operand.
+  EXPECT_EQ(Ok({"--", "-v"}).config_file, "-v");
+  EXPECT_EQ(Ok({"-"}).config_file, "-");
+}
+
+TEST(CliTest, LongOptionAbbreviations) {
+  EXPECT_TRUE(Ok({"--http-s", "conf"}).http_stats);
+  EXPECT_EQ(Ok({"--verb=4", "conf"}).verbosity, 4);
+  // An exact name wins over a longer one it prefixes.
+  EXPECT_EQ(Ok({"--mtproto-secret", kSecretA, "conf"}).secrets.size(), 1u);
+  EXPECT_EQ(Ok({"--mtproto-secret-f", "s.txt", "conf"}).secret_file, "s.txt");
+  CommandLineError e = Err({"--mtproto", kSecretA, "conf"});
+  EXPECT_EQ(e.exit_code, 2);
+  EXPECT_EQ(e.message,
+            "mtproto-proxy: option '--mtproto' is ambiguous; possibilities: '--mtproto-secret' "
+            "'--mtproto-secret-file'\nUnrecognized option\n");
+}
+
+TEST(CliTest, OptionalArgumentsOnlyWithEquals) {
+  // "--verbosity 3": 3 is an operand, so there are two operands -> usage error.
+  CommandLineError e = Err({"--verbosity", "3", "conf"});
+  EXPECT_EQ(e.exit_code, 2);
+  EXPECT_EQ(e.message, "expected exactly one <config-file> argument, got 2\n");
+  EXPECT_FALSE(e.usage.empty());
+  // "-v3": -v takes no argument in its short form, and -3 is not an option.
+  EXPECT_EQ(Err({"-v3", "conf"}).message,
+            "mtproto-proxy: invalid option -- '3'\nUnrecognized option\n");
+}
+
+struct ErrorCase {
+  std::vector<std::string> args;
+  int exit_code;
+  std::string message;
+  bool usage;
+};
+
+TEST(CliTest, ErrorsWithExitCodesAndMessages) {
+  std::vector<std::string> seventeen;
+  for (int i = 0; i < 17; ++i) {
+    seventeen.push_back("-S");
+    seventeen.push_back(kSecretA);
+  }
+  std::string many_ports = "1";
+  for (int i = 2; i <= 129; ++i) absl::StrAppend(&many_ports, ",", i);
+
+  const std::vector<ErrorCase> cases = {
+      {{}, 2, "expected exactly one <config-file> argument, got 0\n", true},
+      {{"a.conf", "b.conf"}, 2, "expected exactly one <config-file> argument, got 2\n", true},
+      {{"-h"}, 2, "", true},
+      {{"--help", "conf"}, 2, "", true},
+      {{"-x", "conf"}, 2, "mtproto-proxy: invalid option -- 'x'\nUnrecognized option\n", true},
+      {{"--foo=1", "conf"},
+       2,
+       "mtproto-proxy: unrecognized option '--foo=1'\nUnrecognized option\n",
+       true},
+      {{"conf", "-H"},
+       2,
+       "mtproto-proxy: option requires an argument -- 'H'\nUnrecognized option\n",
+       true},
+      {{"conf", "--port"},
+       2,
+       "mtproto-proxy: option '--port' requires an argument\nUnrecognized option\n",
+       true},
+      {{"--ipv6=1", "conf"},
+       2,
+       "mtproto-proxy: option '--ipv6' doesn't allow an argument\nUnrecognized option\n",
+       true},
+      {{"--d", "conf"},
+       2,
+       "mtproto-proxy: option '--d' is ambiguous; possibilities: '--domain' '--daemonize' "
+       "'--disable-tcp' '--direct' '--dc-override' '--drain-timeout'\nUnrecognized option\n",
+       true},
+      {{"-S", "0123", "conf"}, 2, "'S' option requires exactly 32 hex digits\n", true},
+      {{"-S", "0123456789abcdef0123456789abcdeg", "conf"},
+       2,
+       "'S' option requires exactly 32 hex digits. 'g' is not hexdigit\n",
+       true},
+      {{"-P", "01234567", "conf"}, 2, "'P' option requires exactly 32 hex digits\n", true},
+      {{"-P", "x123456789abcdef0123456789abcdef", "conf"},
+       2,
+       "'S' option requires exactly 32 hex digits. 'x' is not hexdigit\n",
+       true},
+      {{"-u", "alice", "-u", "bob", "conf"},
+       1,
+       "wrong option -ubob, username is already defined as 'alice'.\n",
+       false},
+      {{"--address", "10.0.0", "conf"}, 4, "Can not convert '10.0.0' to ip addr\n", false},
+      {{"--address=::1", "conf"}, 4, "Can not convert '::1' to ip addr\n", false},
+      {{"--nat-info", "10.0.0.1", "conf"},
+       2,
+       "expected <local-addr>:<global-addr> in --nat-info\n",
+       true},
+      {{"--nat-info", "10.0.0.x:1.2.3.4", "conf"},
+       2,
+       "cannot translate host '10.0.0.x' in --nat-info\n",
+       true},
+      {{"--nat-info", "10.0.0.1:1.2.3", "conf"},
+       2,
+       "cannot translate host '1.2.3' in --nat-info\n",
+       true},
+      {{"-p", "abc", "conf"},
+       2,
+       "invalid -p value 'abc': expected <port> or <start>:<end> (1..65535)\n",
+       true},
+      {{"-p", "0", "conf"},
+       2,
+       "invalid -p value '0': expected <port> or <start>:<end> (1..65535)\n",
+       true},
+      {{"-p", "9000:8000", "conf"},
+       2,
+       "invalid -p value '9000:8000': expected <port> or <start>:<end> (1..65535)\n",
+       true},
+      {{"-p", "70000", "conf"},
+       2,
+       "invalid -p value '70000': expected <port> or <start>:<end> (1..65535)\n",
+       true},
+      {{"-p", "", "conf"},
+       2,
+       "invalid -p value '': expected <port> or <start>:<end> (1..65535)\n",
+       true},
+      {{"-H", "", "conf"}, 2, "invalid -H value '': expected <port>{,<port>}\n", true},
+      {{"-H", "abc", "conf"}, 2, "invalid -H value 'abc': expected <port>{,<port>}\n", true},
+      {{"-H", "0", "conf"}, 2, "invalid -H value '0': expected <port>{,<port>}\n", true},
+      {{"-H", "443,,444", "conf"},
+       2,
+       "invalid -H value '443,,444': expected <port>{,<port>}\n",
+       true},
+      {{"-H", "443x", "conf"}, 2, "invalid -H value '443x': expected <port>{,<port>}\n", true},
+      {{"-H", "65536", "conf"}, 2, "invalid -H value '65536': ports are 1..65535\n", true},
+      {{"-H", many_ports, "conf"},
+       2,
+       "invalid -H value '" + many_ports + "': at most 128 client ports\n",
+       true},
+      {{"-M", "257", "conf"},
+       2,
+       "invalid -M value '257': the number of workers must be 0..256\n",
+       false},
+      {{"-M", "-1", "conf"},
+       2,
+       "invalid -M value '-1': the number of workers must be 0..256\n",
+       false},
+      {{"--msg-buffers-size", "lots", "conf"}, 2, "Parsing limit for option fail: lots\n", true},
+      {{"--msg-buffers-size=10q", "conf"}, 2, "Parsing limit fail. Unknown suffix 'q'.\n", true},
+      {{"-D", "example.com", "conf"},
+       2,
+       "You must specify at least one mtproto-secret to use when using TLS-transport\n",
+       false},
+      {seventeen, 2, "too many secrets: at most 16 -S values are allowed\n", false},
+      {{"--shards", "0", "conf"}, 2, "invalid --shards value '0': expected 1..1024\n", false},
+      {{"--shards=2x", "conf"}, 2, "invalid --shards value '2x': expected 1..1024\n", false},
+      {{"--cpu-list", "3-1", "conf"},
+       2,
+       "invalid --cpu-list value '3-1': a range must not be descending\n",
+       false},
+      {{"--cpu-list", "0,,1", "conf"},
+       2,
+       "invalid --cpu-list value '0,,1': expected CPU numbers 0..1023 or ranges a-b, separated "
+       "by commas\n",
+       false},
+      {{"--io-backend", "kqueue", "conf"},
+       2,
+       "invalid --io-backend value 'kqueue': expected auto, io_uring or epoll\n",
+       false},
+      {{"--drain-timeout", "3601", "conf"},
+       2,
+       "invalid --drain-timeout value '3601': expected 0..3600 seconds\n",
+       false},
+      {{"--tls-record-policy", "random", "conf"},
+       2,
+       "invalid --tls-record-policy value 'random': expected reference or adaptive\n",
+       false},
+      {{"--dc-override", "2:1.2.3.4", "conf"},
+       2,
+       "invalid --dc-override value '2:1.2.3.4': expected <id>:<host>:<port>\n",
+       false},
+      {{"--dc-override", "0:1.2.3.4:443", "conf"},
+       2,
+       "invalid --dc-override value '0:1.2.3.4:443': the DC id must be a non-zero integer "
+       "-32768..32767\n",
+       false},
+      {{"--dc-override", "2:1.2.3.4:0", "conf"},
+       2,
+       "invalid --dc-override value '2:1.2.3.4:0': the port must be 1..65535\n",
+       false},
+      {{"--dc-override", "2:2001:db8::1:443", "conf"},
+       2,
+       "invalid --dc-override value '2:2001:db8::1:443': write an IPv6 address in brackets: "
+       "<id>:[<ipv6>]:<port>\n",
+       false},
+      {{"--public-host=", "conf"}, 2, "--public-host needs a host name or address\n", false},
+  };
+  for (const ErrorCase& t : cases) {
+    SCOPED_TRACE(absl::StrJoin(t.args, " "));
+    CommandLineError e = Err(t.args);
+    EXPECT_EQ(e.exit_code, t.exit_code);
+    EXPECT_EQ(e.message, t.message);
+    EXPECT_EQ(!e.usage.empty(), t.usage);
+    if (t.usage) {
+      EXPECT_EQ(e.usage, UsageText(kProg));
+    }
+  }
+}
+
+TEST(CliTest, SixteenSecretsAreFineAndSecretFileSatisfiesDomain) {
+  std::vector<std::string> args;
+  for (int i = 0; i < 16; ++i) {
+    args.push_back("-S");
+    args.push_back(kSecretA);
+  }
+  args.push_back("conf");
+  EXPECT_EQ(Ok(args).secrets.size(), 16u);
+  EXPECT_EQ(Ok({"-D", "example.com", "--mtproto-secret-file", "s", "conf"}).domains.size(), 1u);
+}
+
+TEST(CliTest, ConnectionLimitAndSpecialLimitInterplay) {
+  EXPECT_EQ(Ok({"-C", "50", "-c", "100", "conf"}).max_special_connections, 50);
+  EXPECT_EQ(Ok({"-C", "500", "-c", "100", "conf"}).max_special_connections, 100);
+  EXPECT_EQ(Ok({"-C", "0", "-c", "100", "conf"}).max_special_connections, 100);
+  // -C after -c is kept as given; PlanFdLimit turns 0 into the connection limit.
+  ParsedCommandLine c = Ok({"-c", "100", "-C", "0", "conf"});
+  EXPECT_EQ(c.max_special_connections, 0);
+  EXPECT_EQ(PlanFdLimit(c.max_connections, c.max_special_connections, 1024, 4096, false)
+                .max_special_connections,
+            100);
+}
+
+TEST(CliTest, ActionsNeedNoConfigFile) {
+  EXPECT_EQ(Ok({"--generate-secret"}).action, CommandLineAction::kGenerateSecret);
+  EXPECT_EQ(Ok({"--list-cpus"}).action, CommandLineAction::kListCpus);
+  EXPECT_EQ(Ok({"--list-cpus", "ignored.conf"}).action, CommandLineAction::kListCpus);
+}
+
+TEST(CliTest, HelpListsEveryOption) {
+  std::string usage = UsageText(kProg);
+  std::vector<std::string_view> reference = ReferenceOptionNames();
+  ASSERT_EQ(reference.size(), 34u);
+  for (std::string_view name : reference) {
+    EXPECT_NE(usage.find(absl::StrCat("\t--", std::string(name))), std::string::npos) << name;
+  }
+  std::vector<std::string_view> ours = ExtensionOptionNames();
+  EXPECT_EQ(ours,
+            (std::vector<std::string_view>{"mtproto-secret-file", "shards", "cpu-list", "list-cpus",
+                                           "direct", "dc-override", "io-backend", "drain-timeout",
+                                           "public-host", "tls-record-policy", "generate-secret"}));
+  for (std::string_view name : ours) {
+    EXPECT_NE(usage.find(absl::StrCat("\t--", std::string(name))), std::string::npos) << name;
+  }
+  // One line per option plus four header lines.
+  EXPECT_EQ(std::count(usage.begin(), usage.end(), '\n'), 4 + 34 + 11);
+  EXPECT_EQ(usage.rfind(absl::StrCat("usage: ", kProg, " [-v] [-6] [-p<port>]"), 0), 0u);
+  EXPECT_NE(usage.find("SIGHUP re-reads <config-file>"), std::string::npos);
+  // The reference's column layout.
+  EXPECT_NE(usage.find("\t--ipv6/-6" + std::string(26, ' ') + "\tenables ipv6 TCP/UDP support\n"),
+            std::string::npos);
+  EXPECT_NE(usage.find("\t--verbosity/-v {arg}" + std::string(15, ' ') +
+                       "\tsets or increases verbosity level\n"),
+            std::string::npos);
+  // Thread-pool options are marked.
+  for (const char* name :
+       {"cpu-threads", "io-threads", "multithread", "tcp-cpu-threads", "tcp-iothreads"}) {
+    size_t at = usage.find(absl::StrCat("\t--", name, " "));
+    ASSERT_NE(at, std::string::npos) << name;
+    std::string line = usage.substr(at, usage.find('\n', at) - at);
+    EXPECT_NE(line.find("[accepted, no effect]"), std::string::npos) << line;
+  }
+}
+
+TEST(CliTest, MemoryLimitSyntax) {
+  EXPECT_EQ(*ParseMemoryLimit("100"), 100);
+  EXPECT_EQ(*ParseMemoryLimit("100 "), 100);
+  EXPECT_EQ(*ParseMemoryLimit("2k"), 2048);
+  EXPECT_EQ(*ParseMemoryLimit("2K"), 2048);
+  EXPECT_EQ(*ParseMemoryLimit("3mb"), 3 << 20);
+  EXPECT_EQ(*ParseMemoryLimit("1t"), 1ll << 40);
+  EXPECT_FALSE(ParseMemoryLimit("").ok());
+  EXPECT_FALSE(ParseMemoryLimit("0").ok());
+  EXPECT_FALSE(ParseMemoryLimit("-5m").ok());
+  EXPECT_FALSE(ParseMemoryLimit("99999999999t").ok());
+}
+
+TEST(CliTest, CpuLists) {
+  EXPECT_EQ(*ParseCpuList("0"), std::vector<int>{0});
+  EXPECT_EQ(*ParseCpuList("5,1-2,1"), (std::vector<int>{1, 2, 5}));
+  EXPECT_EQ(*ParseCpuList("1023"), std::vector<int>{1023});
+  EXPECT_FALSE(ParseCpuList("1024").ok());
+  EXPECT_FALSE(ParseCpuList("").ok());
+  EXPECT_FALSE(ParseCpuList("1-").ok());
+  EXPECT_FALSE(ParseCpuList("a").ok());
+  EXPECT_FALSE(ParseCpuList("1,").ok());
+  EXPECT_EQ(FormatCpuList(std::vector<int>{0, 1, 2, 3, 8, 10, 11}), "0-3,8,10-11");
+  EXPECT_EQ(FormatCpuList(std::vector<int>{}), "");
+  EXPECT_EQ(FormatCpuList(std::vector<int>{7}), "7");
+  EXPECT_EQ(ListCpusText(std::vector<int>{0, 1}), "2 CPUs available: 0-1\n");
+  std::vector<int> mine = AvailableCpus();
+  ASSERT_FALSE(mine.empty());
+  EXPECT_TRUE(std::is_sorted(mine.begin(), mine.end()));
+  EXPECT_EQ(*ParseCpuList(FormatCpuList(mine)), mine);
+}
+
+TEST(CliTest, GeneratedSecretsAreValidAndDistinct) {
+  std::string a = GenerateSecretHex();
+  std::string b = GenerateSecretHex();
+  ASSERT_EQ(a.size(), 33u);
+  EXPECT_EQ(a.back(), '\n');
+  EXPECT_TRUE(ParseClientSecretHex(a.substr(0, 32)).ok());
+  EXPECT_NE(a, b);
+  // What --generate-secret prints is accepted by -S.
+  EXPECT_EQ(Ok({"-S", a.substr(0, 32), "conf"}).secrets.size(), 1u);
+}
+
+struct FdCase {
+  int max_connections;
+  int max_special;
+  uint64_t soft;
+  uint64_t hard;
+  bool can_raise_hard;
+  int want_connections;
+  int want_special;
+  std::optional<uint64_t> want_soft;
+  std::optional<uint64_t> want_hard;
+  bool want_warning;
+};
+
+TEST(FdLimitTest, Plans) {
+  constexpr uint64_t kInf = UINT64_MAX;
+  const FdCase cases[] = {
+      // fits the soft limit
+      {1000, 65536, 1024, 4096, false, 1000, 1000, std::nullopt, std::nullopt, false},
+      {1008, 10, 1024, 1024, false, 1008, 10, std::nullopt, std::nullopt, false},
+      // needs a higher soft limit, the hard limit allows it
+      {1009, 65536, 1024, 4096, false, 1009, 1009, 1025, std::nullopt, false},
+      {65536, 0, 1024, 1048576, false, 65536, 65536, 65552, std::nullopt, false},
+      {65536, 100, 1024, kInf, false, 65536, 100, 65552, std::nullopt, false},
+      // above the hard limit: raise it when allowed ...
+      {65536, 65536, 1024, 4096, true, 65536, 65536, 65552, 65552, false},
+      // ... else lower -c to hard - 16 (the reference exits 1 as root here)
+      {65536, 65536, 1024, 4096, false, 4080, 4080, 4096, std::nullopt, true},
+      {65536, 2000, 1024, 4096, false, 4080, 2000, 4096, std::nullopt, true},
+      {65536, 65536, 4096, 4096, false, 4080, 4080, std::nullopt, std::nullopt, true},
+      {100, 100, 10, 10, false, 1, 1, std::nullopt, std::nullopt, true},
+      // -c <= 0 means the default
+      {0, 0, 1 << 20, 1 << 20, false, 65536, 65536, std::nullopt, std::nullopt, false},
+  };
+  for (const FdCase& t : cases) {
+    SCOPED_TRACE(absl::StrCat(t.max_connections, " ", t.soft, "/", t.hard));
+    FdLimitPlan p = PlanFdLimit(t.max_connections, t.max_special, t.soft, t.hard, t.can_raise_hard);
+    EXPECT_EQ(p.max_connections, t.want_connections);
+    EXPECT_EQ(p.max_special_connections, t.want_special);
+    EXPECT_EQ(p.new_soft_limit, t.want_soft);
+    EXPECT_EQ(p.new_hard_limit, t.want_hard);
+    EXPECT_EQ(!p.warning.empty(), t.want_warning) << p.warning;
+  }
+  EXPECT_EQ(PlanFdLimit(65536, 65536, 1024, 4096, false).warning,
+            "-c 65536 needs 65552 open files but the hard limit (ulimit -Hn) is 4096: serving at "
+            "most 4080 connections");
+}
+
+}  // namespace
+}  // namespace mtp
