@@ -1,0 +1,394 @@
+// Renders StatsSnapshot as the reference's /stats text and as Prometheus text.
+#include "control/stats_render.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace mtp {
+
+namespace {
+
+void Int(std::string& out, const char* key, int64_t value) {
+  absl::StrAppend(&out, key, "\t", value, "\n");
+}
+void Fixed3(std::string& out, const char* key, double value) {
+  absl::StrAppend(&out, key, "\t", absl::StrFormat("%.3f", value), "\n");
+}
+void Fixed6(std::string& out, const char* key, double value) {
+  absl::StrAppend(&out, key, "\t", absl::StrFormat("%.6f", value), "\n");
+}
+void Str(std::string& out, const char* key, const std::string& value) {
+  absl::StrAppend(&out, key, "\t", value, "\n");
+}
+void Begin(std::string& out, const char* module) {
+  absl::StrAppend(&out, ">>>>>>", module, ">>>>>>\tstart\n");
+}
+void End(std::string& out, const char* module) {
+  absl::StrAppend(&out, "<<<<<<", module, "<<<<<<\tend\n");
+}
+double SafeDiv(double x, double y) { return y > 0 ? x / y : 0; }
+
+}  // namespace
+
+std::string RenderStatsText(const StatsSnapshot& s) {
+  std::string out;
+  out.reserve(8192);
+  const auto& e = s.engine;
+  const int64_t uptime = s.uptime_s();
+
+  // §2.1
+  Int(out, "pid", e.pid);
+  Int(out, "start_time", e.start_time);
+  Int(out, "current_time", e.current_time);
+  Int(out, "uptime", uptime);
+  Fixed3(out, "tot_idle_time", e.tot_idle_time_s);
+  Fixed3(out, "average_idle_percent",
+         uptime > 0 ? e.tot_idle_time_s / static_cast<double>(uptime) * 100 : 0);
+  Fixed3(out, "recent_idle_percent", e.recent_idle_percent);
+  Int(out, "active_network_events", e.active_network_events);
+  Fixed6(out, "time_after_epoll", e.time_after_epoll_s);
+  Int(out, "epoll_calls", e.epoll_calls);
+  Int(out, "epoll_intr", e.epoll_intr);
+  absl::StrAppendFormat(&out, "PID\t[%d.%d.%d.%d:%d:%d:%d]\n", (e.pid_ip >> 24) & 0xff,
+                        (e.pid_ip >> 16) & 0xff, (e.pid_ip >> 8) & 0xff, e.pid_ip & 0xff,
+                        e.pid_port, e.pid_pid, e.pid_utime);
+
+  // §2.2
+  const auto& c = s.connections;
+  Begin(out, "connections");
+  Int(out, "active_connections", c.active_connections);
+  Int(out, "active_dh_connections", c.active_dh_connections);
+  Int(out, "outbound_connections", c.outbound_connections);
+  Int(out, "ready_outbound_connections", c.ready_outbound_connections);
+  Int(out, "active_outbound_connections", c.active_outbound_connections);
+  Int(out, "outbound_connections_created", c.outbound_connections_created);
+  Int(out, "total_connect_failures", c.total_connect_failures);
+  Int(out, "inbound_connections", c.inbound_connections);
+  Int(out, "active_inbound_connections", c.active_inbound_connections);
+  Int(out, "inbound_connections_accepted", c.inbound_connections_accepted);
+  Int(out, "listening_connections", c.listening_connections);
+  Int(out, "unused_connections_closed", c.unused_connections_closed);
+  Int(out, "ready_targets", c.ready_targets);
+  Int(out, "allocated_targets", c.allocated_targets);
+  Int(out, "active_targets", c.active_targets);
+  Int(out, "inactive_targets", c.inactive_targets);
+  Int(out, "free_targets", c.free_targets);
+  Int(out, "max_connections", c.max_connections);
+  Int(out, "active_special_connections", c.active_special_connections);
+  Int(out, "max_special_connections", c.max_special_connections);
+  Int(out, "max_accept_rate", c.max_accept_rate);
+  Fixed6(out, "cur_accept_rate_remaining", c.cur_accept_rate_remaining);
+  Int(out, "max_connection", c.max_connection);
+  Int(out, "conn_generation", c.conn_generation);
+  Int(out, "allocated_connections", c.allocated_connections);
+  Int(out, "allocated_outbound_connections", c.allocated_outbound_connections);
+  Int(out, "allocated_inbound_connections", c.allocated_inbound_connections);
+  Int(out, "allocated_socket_connections", c.allocated_socket_connections);
+  Int(out, "tcp_readv_calls", c.tcp_readv_calls);
+  Int(out, "tcp_readv_intr", c.tcp_readv_intr);
+  Int(out, "tcp_readv_bytes", c.tcp_readv_bytes);
+  Int(out, "tcp_writev_calls", c.tcp_writev_calls);
+  Int(out, "tcp_writev_intr", c.tcp_writev_intr);
+  Int(out, "tcp_writev_bytes", c.tcp_writev_bytes);
+  Int(out, "free_later_size", c.free_later_size);
+  Int(out, "free_later_total", c.free_later_total);
+  Int(out, "accept_calls_failed", c.accept_calls_failed);
+  Int(out, "accept_nonblock_set_failed", c.accept_nonblock_set_failed);
+  Int(out, "accept_connection_limit_failed", c.accept_connection_limit_failed);
+  Int(out, "accept_rate_limit_failed", c.accept_rate_limit_failed);
+  Int(out, "accept_init_accepted_failed", c.accept_init_accepted_failed);
+  End(out, "connections");
+
+  // §2.3
+  Begin(out, "raw_msg");
+  Int(out, "rwm_total_msgs", s.raw_msg.rwm_total_msgs);
+  Int(out, "rwm_total_msg_parts", s.raw_msg.rwm_total_msg_parts);
+  End(out, "raw_msg");
+  const auto& b = s.buffers;
+  Begin(out, "raw_msg_buffer");
+  Int(out, "total_used_buffers_size", b.total_used_buffers_size);
+  Int(out, "total_used_buffers", b.total_used_buffers);
+  Int(out, "allocated_buffer_bytes", b.allocated_buffer_bytes);
+  Int(out, "buffer_chunk_alloc_ops", b.buffer_chunk_alloc_ops);
+  Int(out, "allocated_buffer_chunks", b.allocated_buffer_chunks);
+  Int(out, "max_allocated_buffer_chunks", b.max_allocated_buffer_chunks);
+  Int(out, "max_buffer_chunks", b.max_buffer_chunks);
+  Int(out, "max_allocated_buffer_bytes", b.max_allocated_buffer_bytes);
+  End(out, "raw_msg_buffer");
+
+  // §2.4
+  const auto& t = s.tl_parse;
+  Begin(out, "tl_parse");
+  Int(out, "rpc_queries_received", t.rpc_queries_received);
+  Int(out, "rpc_answers_error", t.rpc_answers_error);
+  Int(out, "rpc_answers_received", t.rpc_answers_received);
+  Int(out, "rpc_sent_errors", t.rpc_sent_errors);
+  Int(out, "rpc_sent_answers", t.rpc_sent_answers);
+  Int(out, "rpc_sent_queries", t.rpc_sent_queries);
+  Int(out, "tl_in_allocated", t.tl_in_allocated);
+  Int(out, "tl_out_allocated", t.tl_out_allocated);
+  Fixed6(out, "rpc_qps", SafeDiv(static_cast<double>(t.rpc_queries_received), uptime));
+  Int(out, "default_rpc_flags", t.default_rpc_flags);
+  End(out, "tl_parse");
+
+  // §2.5
+  Begin(out, "crypto_aes");
+  Int(out, "allocated_aes_crypto", s.crypto.allocated_aes_crypto);
+  Int(out, "allocated_aes_crypto_temp", s.crypto.allocated_aes_crypto_temp);
+  Str(out, "aes_pwd_hash", s.crypto.aes_pwd_hash);
+  End(out, "crypto_aes");
+  Begin(out, "crypto_dh");
+  absl::StrAppend(&out, "tot_dh_rounds\t", s.crypto.tot_dh_rounds[0], " ",
+                  s.crypto.tot_dh_rounds[1], " ", s.crypto.tot_dh_rounds[2], "\n");
+  End(out, "crypto_dh");
+
+  // §2.6 (jobs, mp_queue, timers, rpc_targets) is omitted: see the header.
+
+  // §2.7
+  Fixed6(out, "stats_generate_time", s.stats_generate_time_s);
+  if (s.memory) {
+    Int(out, "vmsize_bytes", s.memory->vmsize_bytes);
+    Int(out, "vmrss_bytes", s.memory->vmrss_bytes);
+    Int(out, "vmdata_bytes", s.memory->vmdata_bytes);
+  }
+
+  // §2.8
+  const auto& p = s.proxy;
+  Str(out, "config_filename", p.config_filename);
+  Int(out, "config_loaded_at", p.config_loaded_at);
+  Int(out, "config_size", p.config_size);
+  Str(out, "config_md5", p.config_md5);
+  Int(out, "config_auth_clusters", p.config_auth_clusters);
+  Int(out, "workers", p.workers);
+  Int(out, "queries_get", p.queries_get);
+  Fixed3(out, "qps_get", SafeDiv(static_cast<double>(p.queries_get), uptime));
+  Int(out, "tot_forwarded_queries", p.tot_forwarded_queries);
+  Int(out, "expired_forwarded_queries", p.expired_forwarded_queries);
+  Int(out, "dropped_queries", p.dropped_queries);
+  Int(out, "tot_forwarded_responses", p.tot_forwarded_responses);
+  Int(out, "dropped_responses", p.dropped_responses);
+  Int(out, "tot_forwarded_simple_acks", p.tot_forwarded_simple_acks);
+  Int(out, "dropped_simple_acks", p.dropped_simple_acks);
+  Int(out, "active_rpcs_created", p.active_rpcs_created);
+  Int(out, "active_rpcs", p.active_rpcs);
+  Int(out, "rpc_dropped_answers", p.rpc_dropped_answers);
+  Int(out, "rpc_dropped_running", p.rpc_dropped_running);
+  Int(out, "window_clamp", p.window_clamp);
+  Int(out, "total_ready_targets", c.ready_targets);
+  Int(out, "total_allocated_targets", c.allocated_targets);
+  Int(out, "total_declared_targets", c.active_targets);
+  Int(out, "total_inactive_targets", c.inactive_targets);
+  Int(out, "total_connections", c.active_connections);
+  Int(out, "total_encrypted_connections", s.crypto.allocated_aes_crypto);
+  Int(out, "total_allocated_connections", c.allocated_connections);
+  Int(out, "total_allocated_outbound_connections", c.allocated_outbound_connections);
+  Int(out, "total_allocated_inbound_connections", c.allocated_inbound_connections);
+  Int(out, "total_allocated_socket_connections", c.allocated_socket_connections);
+  Int(out, "total_dh_connections", c.active_dh_connections);
+  absl::StrAppend(&out, "total_dh_rounds\t", s.crypto.tot_dh_rounds[0], " ",
+                  s.crypto.tot_dh_rounds[1], " ", s.crypto.tot_dh_rounds[2], "\n");
+  Int(out, "total_special_connections", c.active_special_connections);
+  Int(out, "total_max_special_connections", c.max_special_connections);
+  absl::StrAppend(&out, "total_accept_connections_failed\t", c.accept_init_accepted_failed, " ",
+                  c.accept_calls_failed, " ", c.accept_connection_limit_failed, " ",
+                  c.accept_rate_limit_failed, " ", c.accept_nonblock_set_failed, "\n");
+  Int(out, "ext_connections", p.ext_connections);
+  Int(out, "ext_connections_created", p.ext_connections_created);
+  Int(out, "total_active_network_events", e.active_network_events);
+  Int(out, "total_network_buffers_used_size", b.total_used_buffers_size);
+  Int(out, "total_network_buffers_allocated_bytes", b.allocated_buffer_bytes);
+  Int(out, "total_network_buffers_used", b.total_used_buffers);
+  Int(out, "total_network_buffer_chunks_allocated", b.allocated_buffer_chunks);
+  Int(out, "total_network_buffer_chunks_allocated_max", b.max_allocated_buffer_chunks);
+  Int(out, "mtproto_proxy_errors", p.mtproto_proxy_errors);
+  Int(out, "connections_failed_lru", p.connections_failed_lru);
+  Int(out, "connections_failed_flood", p.connections_failed_flood);
+  Int(out, "http_connections", p.http_connections);
+  Int(out, "pending_http_queries", p.pending_http_queries);
+  Int(out, "http_queries", p.http_queries);
+  Int(out, "http_bad_headers", p.http_bad_headers);
+  Fixed6(out, "http_qps", SafeDiv(static_cast<double>(p.http_queries), uptime));
+  Int(out, "proxy_mode", p.proxy_mode);
+  Int(out, "proxy_tag_set", p.proxy_tag_set ? 1 : 0);
+  Str(out, "version", p.version);
+  return out;
+}
+
+// --- Prometheus ---------------------------------------------------------------------------------
+
+namespace {
+
+std::string EscapeLabel(const std::string& value) {
+  std::string out;
+  for (char ch : value) {
+    if (ch == '\\') {
+      out += "\\\\";
+    } else if (ch == '"') {
+      out += "\\\"";
+    } else if (ch == '\n') {
+      out += "\\n";
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
+class PromWriter {
+ public:
+  void Family(const char* name, const char* type, const char* help) {
+    absl::StrAppend(&out_, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n");
+  }
+  void Sample(const char* name, int64_t value) { absl::StrAppend(&out_, name, " ", value, "\n"); }
+  void Sample(const char* name, const char* label, const std::string& label_value, int64_t value) {
+    absl::StrAppend(&out_, name, "{", label, "=\"", EscapeLabel(label_value), "\"} ", value, "\n");
+  }
+  void Sample2(const char* name, const char* label1, const std::string& value1, const char* label2,
+               const std::string& value2, int64_t value) {
+    absl::StrAppend(&out_, name, "{", label1, "=\"", EscapeLabel(value1), "\",", label2, "=\"",
+                    EscapeLabel(value2), "\"} ", value, "\n");
+  }
+  // One family from a list of labelled values.
+  void Named(const char* name, const char* type, const char* help, const char* label,
+             const std::vector<NamedCount>& values) {
+    Family(name, type, help);
+    for (const NamedCount& v : values) Sample(name, label, v.name, v.value);
+  }
+  std::string Take() { return std::move(out_); }
+
+ private:
+  std::string out_;
+};
+
+}  // namespace
+
+std::string RenderPrometheus(const StatsSnapshot& s) {
+  PromWriter w;
+  const auto& c = s.connections;
+  const auto& p = s.proxy;
+  const auto& x = s.extended;
+
+  w.Family("mtproxy_info", "gauge", "Build information.");
+  w.Sample("mtproxy_info", "version", p.version, 1);
+  w.Family("mtproxy_start_time_seconds", "gauge", "Unix time the process started.");
+  w.Sample("mtproxy_start_time_seconds", s.engine.start_time);
+  w.Family("mtproxy_uptime_seconds", "gauge", "Seconds since the process started.");
+  w.Sample("mtproxy_uptime_seconds", s.uptime_s());
+  w.Family("mtproxy_shards", "gauge", "Shard threads running.");
+  w.Sample("mtproxy_shards", x.shards);
+
+  w.Family("mtproxy_client_connections", "gauge", "Open client connections.");
+  w.Sample("mtproxy_client_connections", c.active_inbound_connections);
+  w.Family("mtproxy_client_connections_limit", "gauge", "Client connection limit (-C).");
+  w.Sample("mtproxy_client_connections_limit", c.max_special_connections);
+  w.Family("mtproxy_client_connections_accepted_total", "counter", "Client connections accepted.");
+  w.Sample("mtproxy_client_connections_accepted_total", c.inbound_connections_accepted);
+  w.Family("mtproxy_accept_failures_total", "counter",
+           "Accepted sockets closed at once or accept() errors, by reason.");
+  w.Sample("mtproxy_accept_failures_total", "reason", "rate_limit", c.accept_rate_limit_failed);
+  w.Sample("mtproxy_accept_failures_total", "reason", "connection_limit",
+           c.accept_connection_limit_failed);
+  w.Sample("mtproxy_accept_failures_total", "reason", "accept_error", c.accept_calls_failed);
+  w.Sample("mtproxy_accept_failures_total", "reason", "nonblock", c.accept_nonblock_set_failed);
+  w.Sample("mtproxy_accept_failures_total", "reason", "init", c.accept_init_accepted_failed);
+  w.Named("mtproxy_rate_limit_refusals_total", "counter", "Requests refused by rate limits.",
+          "kind", x.rate_limit_refusals_by_kind);
+  w.Family("mtproxy_outbound_connections", "gauge", "Open upstream connections.");
+  w.Sample("mtproxy_outbound_connections", c.outbound_connections);
+  w.Family("mtproxy_outbound_connections_created_total", "counter",
+           "Upstream connections created.");
+  w.Sample("mtproxy_outbound_connections_created_total", c.outbound_connections_created);
+  w.Family("mtproxy_outbound_connect_failures_total", "counter",
+           "Upstream connections that failed before becoming active.");
+  w.Sample("mtproxy_outbound_connect_failures_total", c.total_connect_failures);
+  w.Family("mtproxy_bindings", "gauge", "Client connections bound to an upstream connection.");
+  w.Sample("mtproxy_bindings", p.ext_connections);
+  w.Family("mtproxy_bindings_created_total", "counter", "Client-upstream bindings created.");
+  w.Sample("mtproxy_bindings_created_total", p.ext_connections_created);
+
+  w.Family("mtproxy_bytes_total", "counter", "Payload bytes relayed, by direction.");
+  w.Sample("mtproxy_bytes_total", "direction", "from_clients", x.traffic.bytes_from_clients);
+  w.Sample("mtproxy_bytes_total", "direction", "to_clients", x.traffic.bytes_to_clients);
+  w.Sample("mtproxy_bytes_total", "direction", "to_upstream", x.traffic.bytes_to_upstream);
+  w.Sample("mtproxy_bytes_total", "direction", "from_upstream", x.traffic.bytes_from_upstream);
+  w.Family("mtproxy_packets_total", "counter", "Frames relayed, by direction.");
+  w.Sample("mtproxy_packets_total", "direction", "from_clients", x.traffic.packets_from_clients);
+  w.Sample("mtproxy_packets_total", "direction", "to_clients", x.traffic.packets_to_clients);
+  w.Sample("mtproxy_packets_total", "direction", "to_upstream", x.traffic.packets_to_upstream);
+  w.Sample("mtproxy_packets_total", "direction", "from_upstream", x.traffic.packets_from_upstream);
+  w.Family("mtproxy_forwarded_total", "counter", "Messages forwarded, by kind.");
+  w.Sample("mtproxy_forwarded_total", "kind", "queries", p.tot_forwarded_queries);
+  w.Sample("mtproxy_forwarded_total", "kind", "responses", p.tot_forwarded_responses);
+  w.Sample("mtproxy_forwarded_total", "kind", "simple_acks", p.tot_forwarded_simple_acks);
+  w.Family("mtproxy_dropped_total", "counter", "Messages dropped, by kind.");
+  w.Sample("mtproxy_dropped_total", "kind", "queries", p.dropped_queries);
+  w.Sample("mtproxy_dropped_total", "kind", "responses", p.dropped_responses);
+  w.Sample("mtproxy_dropped_total", "kind", "simple_acks", p.dropped_simple_acks);
+
+  w.Named("mtproxy_handshakes_total", "counter", "Client handshakes, by outcome.", "outcome",
+          x.handshakes_by_outcome);
+  w.Named("mtproxy_handshake_rejections_total", "counter", "Rejected client handshakes, by reason.",
+          "reason", x.handshake_rejections_by_reason);
+  w.Named("mtproxy_me_links", "gauge", "Middle-end connections, by state.", "state",
+          x.me_links_by_state);
+  w.Family("mtproxy_me_targets", "gauge", "Middle-end targets, by state.");
+  w.Sample("mtproxy_me_targets", "state", "ready", c.ready_targets);
+  w.Sample("mtproxy_me_targets", "state", "declared", c.active_targets);
+  w.Sample("mtproxy_me_targets", "state", "inactive", c.inactive_targets);
+
+  w.Family("mtproxy_connections_closed_total", "counter",
+           "Client connections closed by memory protection, by reason.");
+  w.Sample("mtproxy_connections_closed_total", "reason", "lru", p.connections_failed_lru);
+  w.Sample("mtproxy_connections_closed_total", "reason", "flood", p.connections_failed_flood);
+  w.Family("mtproxy_buffer_bytes", "gauge", "Network buffer memory.");
+  w.Sample("mtproxy_buffer_bytes", "kind", "used", s.buffers.total_used_buffers_size);
+  w.Sample("mtproxy_buffer_bytes", "kind", "allocated", s.buffers.allocated_buffer_bytes);
+  w.Sample("mtproxy_buffer_bytes", "kind", "limit", s.buffers.max_allocated_buffer_bytes);
+  if (s.memory) {
+    w.Family("mtproxy_memory_bytes", "gauge", "Process memory from /proc/self/statm.");
+    w.Sample("mtproxy_memory_bytes", "kind", "vmsize", s.memory->vmsize_bytes);
+    w.Sample("mtproxy_memory_bytes", "kind", "vmrss", s.memory->vmrss_bytes);
+    w.Sample("mtproxy_memory_bytes", "kind", "vmdata", s.memory->vmdata_bytes);
+  }
+
+  w.Family("mtproxy_config_reloads_total", "counter", "Configuration (re)loads, by result.");
+  w.Sample("mtproxy_config_reloads_total", "result", "ok", x.config_reloads_ok);
+  w.Sample("mtproxy_config_reloads_total", "result", "failed", x.config_reloads_failed);
+  w.Family("mtproxy_config_loaded_timestamp_seconds", "gauge",
+           "Unix time the running configuration was loaded.");
+  w.Sample("mtproxy_config_loaded_timestamp_seconds", p.config_loaded_at);
+  w.Family("mtproxy_config_clusters", "gauge", "DC clusters in the running configuration.");
+  w.Sample("mtproxy_config_clusters", p.config_auth_clusters);
+
+  w.Family("mtproxy_secret_connections_total", "counter",
+           "Client handshakes per secret (label: index of the secret).");
+  for (size_t i = 0; i < x.secrets.size(); ++i) {
+    w.Sample("mtproxy_secret_connections_total", "secret", absl::StrCat(i),
+             x.secrets[i].connections_total);
+  }
+  w.Family("mtproxy_secret_active_connections", "gauge",
+           "Open client connections per secret (label: index of the secret).");
+  for (size_t i = 0; i < x.secrets.size(); ++i) {
+    w.Sample("mtproxy_secret_active_connections", "secret", absl::StrCat(i),
+             x.secrets[i].active_connections);
+  }
+  w.Family("mtproxy_secret_bytes_total", "counter",
+           "Payload bytes per secret and direction (label: index of the secret).");
+  for (size_t i = 0; i < x.secrets.size(); ++i) {
+    w.Sample2("mtproxy_secret_bytes_total", "secret", absl::StrCat(i), "direction", "from_clients",
+              x.secrets[i].bytes_from_clients);
+    w.Sample2("mtproxy_secret_bytes_total", "secret", absl::StrCat(i), "direction", "to_clients",
+              x.secrets[i].bytes_to_clients);
+  }
+  w.Family("mtproxy_http_queries_total", "counter", "Requests served on the stats port.");
+  w.Sample("mtproxy_http_queries_total", p.http_queries);
+  return w.Take();
+}
+
+std::string VersionString(const std::string& commit) {
+  return absl::StrCat("mtproxy-ng-", MTP_VERSION, " compiled at ", __DATE__, " ", __TIME__,
+                      " by gcc ", __VERSION__, " ", sizeof(void*) == 8 ? "64-bit" : "32-bit",
+                      " after commit ", commit);
+}
+
+}  // namespace mtp
