@@ -2,6 +2,8 @@
 // padding and the AES-256-CBC chains of one TCP-RPC connection.
 #include "dataplane/rpc_link.h"
 
+#include <netinet/in.h>
+
 #include <algorithm>
 #include <cassert>
 #include <cstring>
@@ -17,7 +19,51 @@ constexpr uint32_t kLoopbackIpv4 = 0x7f000001;
 // Room kept after the pending output so Flush() can pad in place.
 constexpr size_t kMaxPaddingBytes = 12;
 
+// One socket address as {is_ipv6, host-order IPv4, IPv6 bytes, port}; false if unsupported.
+bool SplitAddress(const sockaddr* sa, bool* ipv6, uint32_t* ipv4, std::array<uint8_t, 16>* ip6,
+                  uint16_t* port) {
+  if (sa->sa_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(sa);
+    *ipv6 = false;
+    *ipv4 = ntohl(in->sin_addr.s_addr);
+    *port = ntohs(in->sin_port);
+    return true;
+  }
+  if (sa->sa_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
+    const uint8_t* b = in6->sin6_addr.s6_addr;
+    *port = ntohs(in6->sin6_port);
+    static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (std::memcmp(b, kMapped, sizeof(kMapped)) == 0) {
+      *ipv6 = false;
+      *ipv4 = LoadBe32(b + 12);
+      return true;
+    }
+    *ipv6 = true;
+    std::memcpy(ip6->data(), b, 16);
+    return true;
+  }
+  return false;
+}
+
 }  // namespace
+
+bool MakeRpcLinkAddresses(RpcRole role, const sockaddr* local, const sockaddr* remote,
+                          RpcLinkAddresses* out) {
+  const sockaddr* proxy = role == RpcRole::kClient ? local : remote;
+  const sockaddr* me = role == RpcRole::kClient ? remote : local;
+  RpcLinkAddresses a;
+  bool proxy_v6 = false;
+  bool me_v6 = false;
+  if (!SplitAddress(proxy, &proxy_v6, &a.client_ipv4, &a.client_ipv6, &a.client_port) ||
+      !SplitAddress(me, &me_v6, &a.server_ipv4, &a.server_ipv6, &a.server_port) ||
+      proxy_v6 != me_v6) {
+    return false;
+  }
+  a.ipv6 = proxy_v6;
+  *out = a;
+  return true;
+}
 
 // A byte buffer that grows (without zero-filling) up to a fixed bound and never shrinks.
 class RpcLink::Buffer {

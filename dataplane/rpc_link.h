@@ -37,6 +37,8 @@
 //     Flush, FlushTo) from its callbacks, but never Feed or Start.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -68,7 +70,8 @@ struct RpcLinkConfig {
   // Server: grant CRC32C when the client offers it.
   bool use_crc32c = true;
   // Server role: reject a client whose handshake peer_pid does not match own_pid. (The client
-  // role always checks, like the reference.)
+  // role always checks, like the reference.) The proxy names {ME IPv4 or 0 for loopback/IPv6,
+  // ME port, 0, 0}, so a fake ME sets own_pid.port to its listening port.
   bool check_peer_pid = true;
   uint32_t max_clock_skew_s = kRpcMaxClockSkewSeconds;
   // Largest accepted incoming packet (0 is not allowed: everything is bounded). Input buffer
@@ -91,6 +94,13 @@ enum class RpcLinkState : uint8_t {
   kReady,           // data messages may flow
   kFailed,          // see error()
 };
+
+// Fills RpcLinkAddresses from the two socket addresses of a connected TCP socket
+// (getsockname / getpeername). `role` says which of them is the proxy end: the client role's
+// local address is the proxy, the server role's local address is the ME. IPv4-mapped IPv6
+// addresses (dual-stack listeners) count as IPv4. False for other address families.
+bool MakeRpcLinkAddresses(RpcRole role, const sockaddr* local, const sockaddr* remote,
+                          RpcLinkAddresses* out);
 
 class RpcLink;
 

@@ -3,6 +3,9 @@
 // paths of the handshake.
 #include "dataplane/rpc_link.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <gtest/gtest.h>
 
 #include <random>
@@ -509,6 +512,57 @@ TEST(RpcLinkTest, OwnPidTakesLocalAddressUnlessLoopback) {
   Pair p(cc, sc);
   ASSERT_EQ(p.Handshake(), RpcError::kOk);
   EXPECT_EQ(p.sv.peer.sender_pid.ip, 0xc000020au);
+}
+
+TEST(RpcLinkTest, AddressesFromSockets) {
+  sockaddr_in proxy4{};
+  proxy4.sin_family = AF_INET;
+  proxy4.sin_port = htons(40000);
+  inet_pton(AF_INET, "192.0.2.10", &proxy4.sin_addr);
+  sockaddr_in me4{};
+  me4.sin_family = AF_INET;
+  me4.sin_port = htons(8888);
+  inet_pton(AF_INET, "149.154.175.50", &me4.sin_addr);
+  RpcLinkAddresses a;
+  ASSERT_TRUE(MakeRpcLinkAddresses(RpcRole::kClient, reinterpret_cast<sockaddr*>(&proxy4),
+                                   reinterpret_cast<sockaddr*>(&me4), &a));
+  EXPECT_FALSE(a.ipv6);
+  EXPECT_EQ(a.client_ipv4, 0xc000020au);
+  EXPECT_EQ(a.client_port, 40000);
+  EXPECT_EQ(a.server_ipv4, 0x959aaf32u);
+  EXPECT_EQ(a.server_port, 8888);
+  // The ME side sees the proxy as remote, on a dual-stack socket (IPv4-mapped): same result.
+  sockaddr_in6 me6{};
+  me6.sin6_family = AF_INET6;
+  me6.sin6_port = htons(8888);
+  inet_pton(AF_INET6, "::ffff:149.154.175.50", &me6.sin6_addr);
+  sockaddr_in6 proxy6{};
+  proxy6.sin6_family = AF_INET6;
+  proxy6.sin6_port = htons(40000);
+  inet_pton(AF_INET6, "::ffff:192.0.2.10", &proxy6.sin6_addr);
+  RpcLinkAddresses b;
+  ASSERT_TRUE(MakeRpcLinkAddresses(RpcRole::kServer, reinterpret_cast<sockaddr*>(&me6),
+                                   reinterpret_cast<sockaddr*>(&proxy6), &b));
+  EXPECT_FALSE(b.ipv6);
+  EXPECT_EQ(b.client_ipv4, a.client_ipv4);
+  EXPECT_EQ(b.server_ipv4, a.server_ipv4);
+  EXPECT_EQ(b.client_port, a.client_port);
+  EXPECT_EQ(b.server_port, a.server_port);
+  // Real IPv6 on both ends.
+  inet_pton(AF_INET6, "2001:db8::10", &proxy6.sin6_addr);
+  inet_pton(AF_INET6, "2001:b28:f23d:8001::a", &me6.sin6_addr);
+  ASSERT_TRUE(MakeRpcLinkAddresses(RpcRole::kClient, reinterpret_cast<sockaddr*>(&proxy6),
+                                   reinterpret_cast<sockaddr*>(&me6), &b));
+  EXPECT_TRUE(b.ipv6);
+  EXPECT_EQ(HexEncode(b.client_ipv6), "20010db8000000000000000000000010");
+  EXPECT_EQ(HexEncode(b.server_ipv6), "20010b28f23d8001000000000000000a");
+  // Mixed families and unknown families are refused.
+  EXPECT_FALSE(MakeRpcLinkAddresses(RpcRole::kClient, reinterpret_cast<sockaddr*>(&proxy4),
+                                    reinterpret_cast<sockaddr*>(&me6), &b));
+  sockaddr unix_addr{};
+  unix_addr.sa_family = AF_UNIX;
+  EXPECT_FALSE(MakeRpcLinkAddresses(RpcRole::kClient, &unix_addr,
+                                    reinterpret_cast<sockaddr*>(&me4), &b));
 }
 
 }  // namespace
