@@ -1,0 +1,296 @@
+// Fake ME link loop: blocking reads, RpcLink (server role) for the protocol, echo logic here.
+#include "tools/fake_me_link.h"
+
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <memory>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "core/hex.h"
+#include "core/log.h"
+#include "dataplane/rpc_link.h"
+#include "dataplane/rpc_messages.h"
+#include "tools/echo_payload.h"
+#include "tools/stop_signal.h"
+
+namespace mtp::tools {
+namespace {
+
+constexpr size_t kReadChunkBytes = 256 * 1024;
+constexpr int64_t kSendTimeoutMs = 30'000;
+constexpr int64_t kPollSliceMs = 100;
+
+std::string Ipv4String(uint32_t host_order) {
+  in_addr a{htonl(host_order)};
+  char buf[INET_ADDRSTRLEN] = {};
+  inet_ntop(AF_INET, &a, buf, sizeof(buf));
+  return buf;
+}
+
+std::string PidJson(const ProcessId& pid) {
+  return JsonLine()
+      .Add("ip", Ipv4String(pid.ip))
+      .Add("port", uint64_t{pid.port})
+      .Add("pid", uint64_t{pid.pid})
+      .Add("utime", int64_t{pid.utime})
+      .str();
+}
+
+class EchoVisitor : public RpcLinkVisitor {
+ public:
+  EchoVisitor(uint64_t link_id, const FakeMeOptions& options, FakeMeStats& stats, EventLog& log,
+              const SocketAddress& peer, const SocketAddress& local)
+      : link_id_(link_id), options_(options), stats_(stats), log_(log), peer_(peer),
+        local_(local) {}
+
+  void OnRpcLinkReady(RpcLink& link, const RpcHandshake& peer) override {
+    stats_.links_ready.fetch_add(1, std::memory_order_relaxed);
+    MTP_LOG(1, "link %d ready: peer %s pid %d crc %s", link_id_, peer_.ToString(),
+            peer.sender_pid.pid, link.crc() == RpcCrc::kCrc32c ? "crc32c" : "crc32");
+    log_.Write(JsonLine()
+                   .Add("event", "link")
+                   .Add("link", link_id_)
+                   .Add("peer", peer_.ToString())
+                   .Add("local", local_.ToString())
+                   .AddRaw("peer_pid", PidJson(peer.sender_pid))
+                   .AddRaw("peer_sees_us", PidJson(peer.peer_pid))
+                   .Add("flags", absl::StrFormat("0x%x", peer.flags))
+                   .Add("crc", link.crc() == RpcCrc::kCrc32c ? "crc32c" : "crc32"));
+  }
+
+  void OnRpcMessage(RpcLink& link, uint32_t type, ByteSpan payload) override {
+    switch (type) {
+      case kRpcProxyReq:
+        OnProxyReq(link, payload);
+        return;
+      case kRpcCloseConn: {
+        uint64_t id = 0;
+        if (!DecodeRpcClose(payload, kRpcCloseConn, &id)) break;
+        stats_.close_conn_received.fetch_add(1, std::memory_order_relaxed);
+        per_conn_.erase(id);
+        log_.Write(JsonLine()
+                       .Add("event", "close_conn")
+                       .Add("link", link_id_)
+                       .Add("ext_conn_id", absl::StrFormat("0x%x", id)));
+        return;
+      }
+      case kRpcPong:
+        stats_.pongs_received.fetch_add(1, std::memory_order_relaxed);
+        return;
+      default:
+        break;
+    }
+    stats_.unknown_messages.fetch_add(1, std::memory_order_relaxed);
+    log_.Write(JsonLine()
+                   .Add("event", "unknown")
+                   .Add("link", link_id_)
+                   .Add("type", absl::StrFormat("0x%08x", type))
+                   .Add("len", uint64_t{payload.size()}));
+  }
+
+  bool drop_requested() const { return drop_; }
+  uint64_t link_requests() const { return link_requests_; }
+
+ private:
+  void OnProxyReq(RpcLink& link, ByteSpan payload) {
+    RpcProxyReqView req;
+    if (!DecodeRpcProxyReq(payload, &req)) {
+      stats_.bad_requests.fetch_add(1, std::memory_order_relaxed);
+      log_.Write(JsonLine()
+                     .Add("event", "bad_req")
+                     .Add("link", link_id_)
+                     .Add("len", uint64_t{payload.size()}));
+      return;
+    }
+    stats_.requests.fetch_add(1, std::memory_order_relaxed);
+    stats_.request_bytes.fetch_add(req.data.size(), std::memory_order_relaxed);
+    ++link_requests_;
+    uint64_t& count = per_conn_[req.ext_conn_id];
+    ++count;
+    if (options_.log_requests && log_.enabled()) {
+      log_.Write(JsonLine()
+                     .Add("event", "req")
+                     .Add("link", link_id_)
+                     .Add("flags", absl::StrFormat("0x%08x", req.flags))
+                     .Add("ext_conn_id", absl::StrFormat("0x%x", req.ext_conn_id))
+                     .Add("client", FormatIpv6Endpoint(req.client_ip, req.client_port))
+                     .Add("proxy", FormatIpv6Endpoint(req.proxy_ip, req.proxy_port))
+                     .Add("ad_tag", req.ad_tag.empty() ? std::string("none")
+                                                       : HexEncode(req.ad_tag))
+                     .Add("len", uint64_t{req.data.size()})
+                     .Add("n", count));
+    }
+    if ((req.flags & kRpcReqFlagQuickAck) != 0) {
+      uint8_t ack[kRpcSimpleAckBytes];
+      EncodeRpcSimpleAck({req.ext_conn_id, EchoQuickAckToken(req.data)}, ack);
+      if (link.SendMessage(ack) == RpcError::kOk) {
+        stats_.simple_acks.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+    // The echo: the client's frame back as one RPC_PROXY_ANS (the data is a multiple of 4 for
+    // every frame the proxy forwards).
+    size_t data_bytes = req.data.size();
+    size_t padded = (data_bytes + 3) & ~size_t{3};
+    MutableByteSpan out = link.BeginMessage(kRpcProxyAnsHeaderBytes + padded);
+    if (out.empty()) {
+      MTP_WARN("link %d: cannot queue an answer of %d bytes: %s", link_id_, data_bytes,
+               RpcErrorName(link.last_output_error()));
+      return;
+    }
+    EncodeRpcProxyAnsHeader(0, req.ext_conn_id, out);
+    std::memcpy(out.data() + kRpcProxyAnsHeaderBytes, req.data.data(), data_bytes);
+    std::memset(out.data() + kRpcProxyAnsHeaderBytes + data_bytes, 0, padded - data_bytes);
+    link.CommitMessage();
+    stats_.answers.fetch_add(1, std::memory_order_relaxed);
+
+    if (options_.close_ext_after != 0 && count == options_.close_ext_after) {
+      uint8_t close[kRpcCloseBytes];
+      EncodeRpcClose(kRpcCloseExt, req.ext_conn_id, close);
+      if (link.SendMessage(close) == RpcError::kOk) {
+        stats_.close_ext_sent.fetch_add(1, std::memory_order_relaxed);
+        log_.Write(JsonLine()
+                       .Add("event", "close_ext")
+                       .Add("link", link_id_)
+                       .Add("ext_conn_id", absl::StrFormat("0x%x", req.ext_conn_id)));
+      }
+      per_conn_.erase(req.ext_conn_id);
+    }
+    if (options_.drop_link_after != 0 && link_requests_ == options_.drop_link_after) {
+      drop_ = true;
+    }
+  }
+
+  const uint64_t link_id_;
+  const FakeMeOptions& options_;
+  FakeMeStats& stats_;
+  EventLog& log_;
+  const SocketAddress& peer_;
+  const SocketAddress& local_;
+  absl::flat_hash_map<uint64_t, uint64_t> per_conn_;
+  uint64_t link_requests_ = 0;
+  bool drop_ = false;
+};
+
+}  // namespace
+
+std::string FormatIpv6Endpoint(const std::array<uint8_t, 16>& ip, uint32_t port) {
+  static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (std::memcmp(ip.data(), kMapped, 12) == 0) {
+    inet_ntop(AF_INET, ip.data() + 12, buf, sizeof(buf));
+    return absl::StrCat(buf, ":", port);
+  }
+  inet_ntop(AF_INET6, ip.data(), buf, sizeof(buf));
+  return absl::StrCat("[", buf, "]:", port);
+}
+
+JsonLine FakeMeStats::ToJson() const {
+  auto v = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+  return JsonLine()
+      .Add("links_accepted", v(links_accepted))
+      .Add("links_ready", v(links_ready))
+      .Add("links_failed", v(links_failed))
+      .Add("links_dropped", v(links_dropped))
+      .Add("links_open", v(links_open))
+      .Add("requests", v(requests))
+      .Add("request_bytes", v(request_bytes))
+      .Add("answers", v(answers))
+      .Add("simple_acks", v(simple_acks))
+      .Add("close_ext_sent", v(close_ext_sent))
+      .Add("close_conn_received", v(close_conn_received))
+      .Add("pongs_received", v(pongs_received))
+      .Add("unknown_messages", v(unknown_messages))
+      .Add("bad_requests", v(bad_requests));
+}
+
+void ServeFakeMeLink(UniqueFd fd, uint64_t link_id, const FakeMeOptions& options,
+                     FakeMeStats& stats, EventLog& log) {
+  stats.links_accepted.fetch_add(1, std::memory_order_relaxed);
+  stats.links_open.fetch_add(1, std::memory_order_relaxed);
+  absl::StatusOr<SocketAddress> local = SocketAddress::LocalOf(fd.get());
+  absl::StatusOr<SocketAddress> peer = SocketAddress::PeerOf(fd.get());
+  std::string end_reason = "peer closed";
+  bool failed = false;
+  if (!local.ok() || !peer.ok()) {
+    stats.links_open.fetch_sub(1, std::memory_order_relaxed);
+    stats.links_failed.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  SetNoDelay(fd.get());
+
+  RpcLinkConfig config;
+  config.role = RpcRole::kServer;
+  config.secret = options.secret;
+  config.addresses.ipv6 = local->is_ipv6();
+  config.addresses.client_ipv4 = peer->ipv4();
+  config.addresses.server_ipv4 = local->ipv4();
+  config.addresses.client_ipv6 = peer->ipv6_bytes();
+  config.addresses.server_ipv6 = local->ipv6_bytes();
+  config.addresses.client_port = peer->port();
+  config.addresses.server_port = local->port();
+  config.own_pid = MakeProcessId(local->ipv4(), local->port(), getpid(),
+                                 static_cast<int32_t>(options.start_unix));
+  config.use_crc32c = options.crc32c;
+  config.check_peer_pid = options.check_peer_pid;
+  config.nonce_ts_offset_s = options.clock_offset_s;
+  absl::StatusOr<std::unique_ptr<RpcLink>> created = RpcLink::Create(config);
+  if (!created.ok()) {
+    MTP_ERROR("link %d: %s", link_id, created.status().ToString());
+    stats.links_open.fetch_sub(1, std::memory_order_relaxed);
+    stats.links_failed.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  RpcLink& link = **created;
+  link.Start(time(nullptr));
+  EchoVisitor visitor(link_id, options, stats, log, *peer, *local);
+  MTP_LOG(1, "link %d accepted from %s", link_id, peer->ToString());
+
+  std::vector<uint8_t> buffer(kReadChunkBytes);
+  while (!StopRequested()) {
+    if (!WaitReadable(fd.get(), MonotonicMillis() + kPollSliceMs)) continue;
+    absl::StatusOr<size_t> n = ReceiveSome(fd.get(), buffer, MonotonicMillis() + kPollSliceMs);
+    if (!n.ok()) {
+      if (absl::IsDeadlineExceeded(n.status())) continue;
+      end_reason = n.status().ToString();
+      break;
+    }
+    if (*n == 0) break;
+    RpcError error = link.Feed(ByteSpan(buffer.data(), *n), visitor);
+    if (link.HasPendingOutput()) {
+      absl::Status sent = SendAll(fd.get(), link.Flush(), MonotonicMillis() + kSendTimeoutMs);
+      if (!sent.ok()) {
+        end_reason = sent.ToString();
+        failed = true;
+        break;
+      }
+    }
+    if (error != RpcError::kOk) {
+      end_reason = absl::StrCat("protocol error: ", RpcErrorName(error));
+      failed = true;
+      break;
+    }
+    if (visitor.drop_requested()) {
+      end_reason = "dropped (--drop-link-after)";
+      stats.links_dropped.fetch_add(1, std::memory_order_relaxed);
+      break;
+    }
+  }
+  if (StopRequested()) end_reason = "stopping";
+  if (failed) stats.links_failed.fetch_add(1, std::memory_order_relaxed);
+  stats.links_open.fetch_sub(1, std::memory_order_relaxed);
+  MTP_LOG(1, "link %d closed: %s", link_id, end_reason);
+  log.Write(JsonLine()
+                .Add("event", failed ? "link_error" : "link_closed")
+                .Add("link", link_id)
+                .Add("peer", peer->ToString())
+                .Add("reason", end_reason)
+                .Add("requests", visitor.link_requests()));
+}
+
+}  // namespace mtp::tools
