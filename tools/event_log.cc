@@ -29,7 +29,7 @@ void EventLog::Write(JsonLine line) {
   if (fd_ < 0) return;
   timeval tv;
   gettimeofday(&tv, nullptr);
-  line.Add("ts", static_cast<double>(tv.tv_sec) + tv.tv_usec / 1e6);
+  line.AddFixed("ts", static_cast<double>(tv.tv_sec) + tv.tv_usec / 1e6, 6);
   std::string text = line.str();
   text.push_back('\n');
   std::lock_guard<std::mutex> lock(mu_);

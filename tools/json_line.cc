@@ -75,6 +75,16 @@ JsonLine& JsonLine::Add(std::string_view key, double value) {
   return *this;
 }
 
+JsonLine& JsonLine::AddFixed(std::string_view key, double value, int decimals) {
+  Key(key);
+  if (std::isfinite(value)) {
+    absl::StrAppend(&body_, absl::StrFormat("%.*f", decimals, value));
+  } else {
+    body_ += "null";
+  }
+  return *this;
+}
+
 JsonLine& JsonLine::Add(std::string_view key, bool value) {
   Key(key);
   body_ += value ? "true" : "false";

@@ -20,6 +20,8 @@ class JsonLine {
   JsonLine& Add(std::string_view key, unsigned value) { return Add(key, uint64_t{value}); }
   JsonLine& Add(std::string_view key, double value);  // non-finite -> null
   JsonLine& Add(std::string_view key, bool value);
+  // Fixed-point with `decimals` digits (timestamps, where %g would drop the fraction).
+  JsonLine& AddFixed(std::string_view key, double value, int decimals);
   // `json` must already be valid JSON (a nested object or array).
   JsonLine& AddRaw(std::string_view key, std::string_view json);
   JsonLine& AddNull(std::string_view key);

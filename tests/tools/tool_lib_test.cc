@@ -120,6 +120,7 @@ TEST(JsonLineTest, FormatsAndEscapes) {
             "{\"mode\":\"throughput\",\"n\":-3,\"u\":7,\"ok\":true,\"x\":1.5,\"bad\":null,"
             "\"s\":\"a\\\"b\\\\c\\n\",\"o\":{\"k\":1}}");
   EXPECT_EQ(JsonLine().str(), "{}");
+  EXPECT_EQ(JsonLine().AddFixed("ts", 1795459241.25, 6).str(), "{\"ts\":1795459241.250000}");
 }
 
 TEST(ProcStatsTest, ParsesStatAndStatus) {
