@@ -1,6 +1,9 @@
 // Renders StatsSnapshot as the reference's /stats text and as Prometheus text.
 #include "control/stats_render.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
@@ -383,6 +386,32 @@ std::string RenderPrometheus(const StatsSnapshot& s) {
   w.Family("mtproxy_http_queries_total", "counter", "Requests served on the stats port.");
   w.Sample("mtproxy_http_queries_total", p.http_queries);
   return w.Take();
+}
+
+std::optional<StatsSnapshot::Memory> ParseStatm(std::string_view statm, int64_t page_size) {
+  int64_t fields[6];
+  size_t pos = 0;
+  for (int64_t& field : fields) {
+    while (pos < statm.size() && statm[pos] == ' ') ++pos;
+    size_t start = pos;
+    int64_t value = 0;
+    while (pos < statm.size() && statm[pos] >= '0' && statm[pos] <= '9') {
+      value = value * 10 + (statm[pos++] - '0');
+    }
+    if (pos == start) return std::nullopt;
+    field = value * page_size;
+  }
+  return StatsSnapshot::Memory{fields[0], fields[1], fields[5]};
+}
+
+std::optional<StatsSnapshot::Memory> ReadSelfMemory() {
+  int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  char buf[256];
+  ssize_t n = read(fd, buf, sizeof(buf));
+  close(fd);
+  if (n <= 0) return std::nullopt;
+  return ParseStatm(std::string_view(buf, static_cast<size_t>(n)), sysconf(_SC_PAGESIZE));
 }
 
 std::string VersionString(const std::string& commit) {

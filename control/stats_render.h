@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace mtp {
@@ -219,6 +220,12 @@ std::string RenderStatsText(const StatsSnapshot& snapshot);
 // The /metrics body (Prometheus text format 0.0.4).
 std::string RenderPrometheus(const StatsSnapshot& snapshot);
 inline constexpr char kPrometheusContentType[] = "text/plain; version=0.0.4; charset=utf-8";
+
+// /proc/self/statm -> vmsize (field 1), vmrss (field 2), vmdata (field 6), in bytes, as the
+// reference computes them. nullopt if the text has fewer than 6 numbers.
+std::optional<StatsSnapshot::Memory> ParseStatm(std::string_view statm, int64_t page_size);
+// Reads /proc/self/statm (nullopt if unreadable).
+std::optional<StatsSnapshot::Memory> ReadSelfMemory();
 
 // "mtproxy-ng-<version> compiled at <date> <time> by gcc <version> 64-bit after commit <commit>"
 // (the reference's `version` line shape).

@@ -499,6 +499,20 @@ TEST(PrometheusTest, LabelValuesAreEscaped) {
             std::string::npos);
 }
 
+TEST(MemoryTest, Statm) {
+  auto m = ParseStatm("2000 300 100 10 0 250 0\n", 4096);
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->vmsize_bytes, 2000 * 4096);
+  EXPECT_EQ(m->vmrss_bytes, 300 * 4096);
+  EXPECT_EQ(m->vmdata_bytes, 250 * 4096);
+  EXPECT_FALSE(ParseStatm("1 2 3", 4096).has_value());
+  EXPECT_FALSE(ParseStatm("", 4096).has_value());
+  auto self = ReadSelfMemory();
+  ASSERT_TRUE(self.has_value());
+  EXPECT_GT(self->vmrss_bytes, 0);
+  EXPECT_GE(self->vmsize_bytes, self->vmrss_bytes);
+}
+
 TEST(VersionStringTest, ReferenceShape) {
   std::string v = VersionString("abc123");
   EXPECT_EQ(v.rfind("mtproxy-ng-", 0), 0u);
