@@ -530,7 +530,7 @@ std::optional<CommandLineError> Parser::Apply(const OptionSpec& spec,
       out_.secret_file = std::string(v);
       break;
     case kOptShards: {
-      std::optional<int64_t> n = StrictInt(v, 1, kMaxShards);
+      std::optional<int64_t> n = StrictInt(v, 1, int64_t{kMaxShards});
       if (!n) {
         return PlainError(2, absl::StrFormat("invalid --shards value '%s': expected 1..%d\n",
                                              std::string(v), kMaxShards));

@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "core/io_engine.h"
 #include "crypto/secret.h"
+#include "dataplane/ext_conn_id.h"  // kMaxShards bounds --shards
 
 namespace mtp {
 
@@ -31,7 +32,6 @@ inline constexpr int kDefaultWindowClamp = 131072;                    // -W with
 inline constexpr double kDefaultPingIntervalS = 5.0;                  // -T
 inline constexpr int64_t kDefaultMsgBuffersBytes = int64_t{1} << 28;  // --msg-buffers-size
 inline constexpr int kFdLimitReserve = 16;                            // fds kept free above -c
-inline constexpr int kMaxShards = 1024;                               // ours: --shards
 inline constexpr int kMaxCpuIndex = 1023;         // ours: --cpu-list (CPU_SETSIZE - 1)
 inline constexpr int kDefaultDrainTimeoutS = 10;  // ours: --drain-timeout
 inline constexpr int kMaxDrainTimeoutS = 3600;
