@@ -1,6 +1,7 @@
 // EchoTracker implementation.
 #include "tools/echo_tracker.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -39,6 +40,8 @@ void EchoTracker::SendGenerated(ClientCodec& codec, size_t size, bool quick_ack,
   f.quick_ack = quick_ack;
   f.sent_ns = now_ns;
   size_t pad = codec.transport() == Transport::kPadded ? PickPadding(&f.pad) : 0;
+  // The frame length counts the padding: stay within the largest frame a server accepts.
+  pad = std::min(pad, size < kMaxPayloadBytes ? kMaxPayloadBytes - size : size_t{0});
   f.echo_pad = static_cast<uint8_t>(pad & ~size_t{3});
   uint32_t crc = 0;
   codec.AppendFrame(size, quick_ack, ByteSpan(f.pad.data(), pad), [&](MutableByteSpan dst) {
@@ -59,6 +62,8 @@ void EchoTracker::SendLiteral(ClientCodec& codec, ByteSpan payload, bool quick_a
   f.sent_ns = now_ns;
   f.literal_bytes.assign(payload.begin(), payload.end());
   size_t pad = codec.transport() == Transport::kPadded ? PickPadding(&f.pad) : 0;
+  pad = std::min(pad, payload.size() < kMaxPayloadBytes ? kMaxPayloadBytes - payload.size()
+                                                        : size_t{0});
   f.echo_pad = static_cast<uint8_t>(pad & ~size_t{3});
   codec.AppendFrame(payload.size(), quick_ack, ByteSpan(f.pad.data(), pad),
                     [&](MutableByteSpan dst) {

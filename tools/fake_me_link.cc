@@ -227,13 +227,12 @@ void ServeFakeMeLink(UniqueFd fd, uint64_t link_id, const FakeMeOptions& options
   RpcLinkConfig config;
   config.role = RpcRole::kServer;
   config.secret = options.secret;
-  config.addresses.ipv6 = local->is_ipv6();
-  config.addresses.client_ipv4 = peer->ipv4();
-  config.addresses.server_ipv4 = local->ipv4();
-  config.addresses.client_ipv6 = peer->ipv6_bytes();
-  config.addresses.server_ipv6 = local->ipv6_bytes();
-  config.addresses.client_port = peer->port();
-  config.addresses.server_port = local->port();
+  if (!MakeRpcLinkAddresses(RpcRole::kServer, local->sockaddr_ptr(), peer->sockaddr_ptr(),
+                            &config.addresses)) {
+    stats.links_open.fetch_sub(1, std::memory_order_relaxed);
+    stats.links_failed.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
   config.own_pid = MakeProcessId(local->ipv4(), local->port(), getpid(),
                                  static_cast<int32_t>(options.start_unix));
   config.use_crc32c = options.crc32c;

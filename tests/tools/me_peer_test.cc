@@ -57,10 +57,8 @@ class TinyRelay {
     RpcLinkConfig config;
     config.role = RpcRole::kClient;
     config.secret = secret;
-    config.addresses.client_ipv4 = local.ipv4();
-    config.addresses.server_ipv4 = me->ipv4();
-    config.addresses.client_port = local.port();
-    config.addresses.server_port = me->port();
+    EXPECT_TRUE(MakeRpcLinkAddresses(RpcRole::kClient, local.sockaddr_ptr(), me->sockaddr_ptr(),
+                                     &config.addresses));
     config.own_pid = MakeProcessId(0x7f000001, -1, getpid(), static_cast<int32_t>(time(nullptr)));
     absl::StatusOr<std::unique_ptr<RpcLink>> link = RpcLink::Create(config);
     EXPECT_TRUE(link.ok()) << link.status();
