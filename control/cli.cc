@@ -70,6 +70,9 @@ enum OptionId : int {
   kOptPublicHost,
   kOptTlsRecordPolicy,
   kOptGenerateSecret,
+  kOptDomainTarget,
+  kOptTlsProbeInterval,
+  kOptTlsReplayCacheSize,
 };
 
 struct OptionSpec {
@@ -169,9 +172,19 @@ constexpr OptionSpec kOptions[] = {
     {"public-host", 0, ArgKind::kRequired, kOptPublicHost,
      "host name or address to put in the printed tg:// links", ""},
     {"tls-record-policy", 0, ArgKind::kRequired, kOptTlsRecordPolicy,
-     "reference|adaptive: fake-TLS record sizing (default reference)", ""},
+     "adaptive|reference: fake-TLS record sizing (default adaptive: like real TLS servers; "
+     "reference: at most 1425-byte records)",
+     ""},
     {"generate-secret", 0, ArgKind::kNone, kOptGenerateSecret,
      "prints a random 32-hex-digit secret and exits", ""},
+    {"domain-target", 0, ArgKind::kRequired, kOptDomainTarget,
+     "<domain>=<host>:<port> real site of -D <domain> (probed, and where rejected fake-TLS "
+     "connections go) instead of <domain>:443; can be specified more than once",
+     ""},
+    {"tls-probe-interval", 0, ArgKind::kRequired, kOptTlsProbeInterval,
+     "seconds between re-probes of the -D domains (default 21600; 0 = at start-up only)", ""},
+    {"tls-replay-cache-size", 0, ArgKind::kRequired, kOptTlsReplayCacheSize,
+     "entries of the fake-TLS replay cache, 8 bytes each (default 1048576)", ""},
 };
 constexpr size_t kReferenceOptionCount = 34;
 
@@ -272,6 +285,7 @@ class Parser {
   std::optional<CommandLineError> ApplyStatsPort(std::string_view value);
   std::optional<CommandLineError> ApplyNatInfo(std::string_view value);
   std::optional<CommandLineError> ApplyDcOverride(std::string_view value);
+  std::optional<CommandLineError> ApplyDomainTarget(std::string_view value);
 
   std::span<const std::string_view> argv_;
   ParsedCommandLine out_;
@@ -308,6 +322,13 @@ CommandLineResult Parser::Run() {
       return PlainError(2,
                         "You must specify at least one mtproto-secret to use when using "
                         "TLS-transport\n");
+    }
+    for (const DomainTarget& t : out_.domain_targets) {
+      if (std::find(out_.domains.begin(), out_.domains.end(), t.domain) == out_.domains.end()) {
+        return PlainError(2, absl::StrFormat("--domain-target names '%s', which is not a -D "
+                                             "domain\n",
+                                             t.domain));
+      }
     }
   }
   return std::move(out_);
@@ -593,6 +614,29 @@ std::optional<CommandLineError> Parser::Apply(const OptionSpec& spec,
     case kOptGenerateSecret:
       out_.action = CommandLineAction::kGenerateSecret;
       break;
+    case kOptDomainTarget:
+      return ApplyDomainTarget(v);
+    case kOptTlsProbeInterval: {
+      std::optional<int64_t> n = StrictInt(v, 0, kMaxTlsProbeIntervalS);
+      if (!n) {
+        return PlainError(2, absl::StrFormat("invalid --tls-probe-interval value '%s': expected "
+                                             "0..%d seconds\n",
+                                             std::string(v), kMaxTlsProbeIntervalS));
+      }
+      out_.tls_probe_interval_s = *n;
+      break;
+    }
+    case kOptTlsReplayCacheSize: {
+      std::optional<int64_t> n = StrictInt(v, kMinTlsReplayCacheSize, kMaxTlsReplayCacheSize);
+      if (!n) {
+        return PlainError(2, absl::StrFormat("invalid --tls-replay-cache-size value '%s': "
+                                             "expected %d..%d entries\n",
+                                             std::string(v), kMinTlsReplayCacheSize,
+                                             kMaxTlsReplayCacheSize));
+      }
+      out_.tls_replay_cache_size = *n;
+      break;
+    }
   }
   return std::nullopt;
 }
@@ -713,6 +757,35 @@ std::optional<CommandLineError> Parser::ApplyDcOverride(std::string_view value) 
   if (host.empty()) return bad("the host is empty");
   out_.dc_overrides.push_back(
       DcOverride{static_cast<int32_t>(*id), std::string(host), static_cast<uint16_t>(*port)});
+  return std::nullopt;
+}
+
+std::optional<CommandLineError> Parser::ApplyDomainTarget(std::string_view value) {
+  auto bad = [&](std::string_view why) {
+    return PlainError(2, absl::StrFormat("invalid --domain-target value '%s': %s\n",
+                                         std::string(value), std::string(why)));
+  };
+  const size_t eq = value.find('=');
+  const size_t last_colon = value.rfind(':');
+  if (eq == std::string_view::npos || last_colon == std::string_view::npos || last_colon < eq) {
+    return bad("expected <domain>=<host>:<port>");
+  }
+  const std::string_view domain = value.substr(0, eq);
+  if (domain.empty()) return bad("the domain is empty");
+  std::optional<int64_t> port = StrictInt(value.substr(last_colon + 1), 1, 65535);
+  if (!port) return bad("the port must be 1..65535");
+  std::string_view host = value.substr(eq + 1, last_colon - eq - 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  } else if (host.find(':') != std::string_view::npos) {
+    return bad("write an IPv6 address in brackets: <domain>=[<ipv6>]:<port>");
+  }
+  if (host.empty()) return bad("the host is empty");
+  for (const DomainTarget& t : out_.domain_targets) {
+    if (t.domain == domain) return bad("that domain already has a target");
+  }
+  out_.domain_targets.push_back(
+      DomainTarget{std::string(domain), std::string(host), static_cast<uint16_t>(*port)});
   return std::nullopt;
 }
 

@@ -35,6 +35,11 @@ inline constexpr int kFdLimitReserve = 16;                            // fds kep
 inline constexpr int kMaxCpuIndex = 1023;         // ours: --cpu-list (CPU_SETSIZE - 1)
 inline constexpr int kDefaultDrainTimeoutS = 10;  // ours: --drain-timeout
 inline constexpr int kMaxDrainTimeoutS = 3600;
+inline constexpr int64_t kDefaultTlsProbeIntervalS = 6 * 3600;  // ours: --tls-probe-interval
+inline constexpr int64_t kMaxTlsProbeIntervalS = 30 * 86400;
+inline constexpr int64_t kDefaultTlsReplayCacheSize = int64_t{1} << 20;  // ours: entries
+inline constexpr int64_t kMinTlsReplayCacheSize = 16;
+inline constexpr int64_t kMaxTlsReplayCacheSize = int64_t{1} << 30;
 
 // What the process should do once the command line is parsed.
 enum class CommandLineAction : uint8_t {
@@ -44,8 +49,8 @@ enum class CommandLineAction : uint8_t {
 };
 
 enum class TlsRecordPolicy : uint8_t {
-  kReference,  // record sizes as the reference emits them (default)
-  kAdaptive,   // ours: sizes adapted to the connection (see the dataplane)
+  kReference,  // record sizes as the reference emits them (at most 1425 bytes)
+  kAdaptive,   // ours, the default: like real TLS servers (small records first, up to 16 KiB)
 };
 
 // --nat-info local:global, IPv4 in host order (192.0.2.1 = 0xc0000201).
@@ -69,6 +74,16 @@ struct DcOverride {
   std::string host;
   uint16_t port = 0;
   friend bool operator==(const DcOverride&, const DcOverride&) = default;
+};
+
+// --domain-target DOMAIN=HOST:PORT (ours): the real site of -D DOMAIN (probed at start-up and
+// the destination of connections that fail the fake-TLS checks) instead of DOMAIN:443.
+// HOST is kept as written (an IPv6 literal without its brackets); resolving is the caller's job.
+struct DomainTarget {
+  std::string domain;
+  std::string host;
+  uint16_t port = 0;
+  friend bool operator==(const DomainTarget&, const DomainTarget&) = default;
 };
 
 // Everything the command line says. Defaults are the reference's.
@@ -129,7 +144,10 @@ struct ParsedCommandLine {
   IoBackend io_backend = IoBackend::kAuto;  // --io-backend
   int drain_timeout_s = kDefaultDrainTimeoutS;  // --drain-timeout
   std::optional<std::string> public_host;       // --public-host (for the printed links)
-  TlsRecordPolicy tls_record_policy = TlsRecordPolicy::kReference;  // --tls-record-policy
+  TlsRecordPolicy tls_record_policy = TlsRecordPolicy::kAdaptive;  // --tls-record-policy
+  std::vector<DomainTarget> domain_targets;  // --domain-target (each names a -D domain)
+  int64_t tls_probe_interval_s = kDefaultTlsProbeIntervalS;  // --tls-probe-interval (0 = never)
+  int64_t tls_replay_cache_size = kDefaultTlsReplayCacheSize;  // --tls-replay-cache-size
 
   // -W if given (non-zero); else 131072 without -D and 0 (unset) with -D.
   int EffectiveWindowClamp() const;

@@ -92,7 +92,10 @@ TEST(CliTest, Defaults) {
   EXPECT_EQ(c.io_backend, IoBackend::kAuto);
   EXPECT_EQ(c.drain_timeout_s, 10);
   EXPECT_FALSE(c.public_host.has_value());
-  EXPECT_EQ(c.tls_record_policy, TlsRecordPolicy::kReference);
+  EXPECT_EQ(c.tls_record_policy, TlsRecordPolicy::kAdaptive);
+  EXPECT_TRUE(c.domain_targets.empty());
+  EXPECT_EQ(c.tls_probe_interval_s, 21600);
+  EXPECT_EQ(c.tls_replay_cache_size, 1 << 20);
 }
 
 struct OptionCase {
@@ -238,6 +241,23 @@ TEST(CliTest, EveryOptionShortAndLong) {
        [](auto& c) { EXPECT_EQ(c.tls_record_policy, TlsRecordPolicy::kAdaptive); }},
       {{"--tls-record-policy", "reference"},
        [](auto& c) { EXPECT_EQ(c.tls_record_policy, TlsRecordPolicy::kReference); }},
+      {{"-S", "0123456789abcdef0123456789abcdef", "-D", "a.example", "-D", "b.example",
+        "--domain-target", "b.example=127.0.0.1:8443", "--domain-target=a.example=[::1]:443"},
+       [](auto& c) {
+         EXPECT_EQ(c.domain_targets, (std::vector<DomainTarget>{{"b.example", "127.0.0.1", 8443},
+                                                                {"a.example", "::1", 443}}));
+       }},
+      {{"-S", "0123456789abcdef0123456789abcdef", "-D", "a.example", "--domain-target",
+        "a.example=web.internal:8080"},
+       [](auto& c) {
+         EXPECT_EQ(c.domain_targets,
+                   (std::vector<DomainTarget>{{"a.example", "web.internal", 8080}}));
+       }},
+      {{"--tls-probe-interval", "0"}, [](auto& c) { EXPECT_EQ(c.tls_probe_interval_s, 0); }},
+      {{"--tls-probe-interval=3600"},
+       [](auto& c) { EXPECT_EQ(c.tls_probe_interval_s, 3600); }},
+      {{"--tls-replay-cache-size", "65536"},
+       [](auto& c) { EXPECT_EQ(c.tls_replay_cache_size, 65536); }},
   };
   for (const OptionCase& t : cases) {
     std::vector<std::string> args = t.args;
@@ -329,7 +349,8 @@ TEST(CliTest, ErrorsWithExitCodesAndMessages) {
       {{"--d", "conf"},
        2,
        "mtproto-proxy: option '--d' is ambiguous; possibilities: '--domain' '--daemonize' "
-       "'--disable-tcp' '--direct' '--dc-override' '--drain-timeout'\nUnrecognized option\n",
+       "'--disable-tcp' '--direct' '--dc-override' '--drain-timeout' '--domain-target'\n"
+       "Unrecognized option\n",
        true},
       {{"-S", "0123", "conf"}, 2, "'S' option requires exactly 32 hex digits\n", true},
       {{"-S", "0123456789abcdef0123456789abcdeg", "conf"},
@@ -449,6 +470,44 @@ TEST(CliTest, ErrorsWithExitCodesAndMessages) {
        "<id>:[<ipv6>]:<port>\n",
        false},
       {{"--public-host=", "conf"}, 2, "--public-host needs a host name or address\n", false},
+      {{"--domain-target", "a.example:443", "conf"},
+       2,
+       "invalid --domain-target value 'a.example:443': expected <domain>=<host>:<port>\n",
+       false},
+      {{"--domain-target", "=h:443", "conf"},
+       2,
+       "invalid --domain-target value '=h:443': the domain is empty\n",
+       false},
+      {{"--domain-target", "a.example=h:0", "conf"},
+       2,
+       "invalid --domain-target value 'a.example=h:0': the port must be 1..65535\n",
+       false},
+      {{"--domain-target", "a.example=:443", "conf"},
+       2,
+       "invalid --domain-target value 'a.example=:443': the host is empty\n",
+       false},
+      {{"--domain-target", "a.example=::1:443", "conf"},
+       2,
+       "invalid --domain-target value 'a.example=::1:443': write an IPv6 address in brackets: "
+       "<domain>=[<ipv6>]:<port>\n",
+       false},
+      {{"--domain-target", "a=h:1", "--domain-target", "a=g:2", "conf"},
+       2,
+       "invalid --domain-target value 'a=g:2': that domain already has a target\n",
+       false},
+      {{"-S", "0123456789abcdef0123456789abcdef", "-D", "a.example", "--domain-target",
+        "b.example=h:1", "conf"},
+       2,
+       "--domain-target names 'b.example', which is not a -D domain\n",
+       false},
+      {{"--tls-probe-interval", "-1", "conf"},
+       2,
+       "invalid --tls-probe-interval value '-1': expected 0..2592000 seconds\n",
+       false},
+      {{"--tls-replay-cache-size", "8", "conf"},
+       2,
+       "invalid --tls-replay-cache-size value '8': expected 16..1073741824 entries\n",
+       false},
   };
   for (const ErrorCase& t : cases) {
     SCOPED_TRACE(absl::StrJoin(t.args, " "));
@@ -502,12 +561,14 @@ TEST(CliTest, HelpListsEveryOption) {
   EXPECT_EQ(ours,
             (std::vector<std::string_view>{"mtproto-secret-file", "shards", "cpu-list", "list-cpus",
                                            "direct", "dc-override", "io-backend", "drain-timeout",
-                                           "public-host", "tls-record-policy", "generate-secret"}));
+                                           "public-host", "tls-record-policy", "generate-secret",
+                                           "domain-target", "tls-probe-interval",
+                                           "tls-replay-cache-size"}));
   for (std::string_view name : ours) {
     EXPECT_NE(usage.find(absl::StrCat("\t--", std::string(name))), std::string::npos) << name;
   }
   // One line per option plus four header lines.
-  EXPECT_EQ(std::count(usage.begin(), usage.end(), '\n'), 4 + 34 + 11);
+  EXPECT_EQ(std::count(usage.begin(), usage.end(), '\n'), 4 + 34 + 14);
   EXPECT_EQ(usage.rfind(absl::StrCat("usage: ", kProg, " [-v] [-6] [-p<port>]"), 0), 0u);
   EXPECT_NE(usage.find("SIGHUP re-reads <config-file>"), std::string::npos);
   // The reference's column layout.
