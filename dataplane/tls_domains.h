@@ -1,0 +1,83 @@
+// The fake-TLS domains (-D) as the shards see them: per domain an immutable snapshot of what
+// the last probe learned (ServerHello shape) and where rejected connections are piped (the real
+// site), republished by the control plane's periodic probe.
+//
+// Thread ownership: TlsDomainRegistry is built by the control thread before the shards start;
+// Publish() is called by the prober (any one thread at a time), Get() by any shard at handshake
+// time. A snapshot, once published, never changes; a shard holding one keeps it alive.
+#pragma once
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "crypto/fake_tls_server_hello.h"
+
+namespace mtp {
+
+// An IPv4/IPv6 socket address to open the fronting connection to (port included).
+struct FrontAddress {
+  sockaddr_storage storage{};
+  socklen_t length = 0;  // 0 = none
+
+  bool valid() const { return length != 0; }
+  int family() const { return storage.ss_family; }
+  const sockaddr* sockaddr_ptr() const { return reinterpret_cast<const sockaddr*>(&storage); }
+  uint16_t port() const;
+  void set_port(uint16_t port);
+  // "1.2.3.4:443" / "[::1]:443"; "none" when invalid.
+  std::string ToString() const;
+
+  // From network-order address bytes (4 or 16) and a port.
+  static FrontAddress Ipv4(const uint8_t bytes[4], uint16_t port);
+  static FrontAddress Ipv6(const uint8_t bytes[16], uint16_t port);
+};
+
+// Everything a shard needs about one -D domain at handshake time.
+struct TlsDomainInfo {
+  std::string name;          // the -D value, as configured (SNI is compared byte for byte)
+  TlsDomainProfile profile;  // ServerHello shape (probed, or the fallback)
+  bool probed = false;       // profile learned from the real site
+  // The real site: domain:443 as resolved, or the --domain-target override. Invalid when the
+  // name could not be resolved: rejected connections are then closed (reference behaviour).
+  FrontAddress front;
+  // True when `front` came from --domain-target: its port is used for every connection
+  // (otherwise connections that arrived on local port 80 are piped to port 80, as the
+  // reference does).
+  bool front_overridden = false;
+  int64_t updated_unix_s = 0;  // when this snapshot was made
+
+  // The address to pipe a rejected connection to, given the local port it arrived on.
+  FrontAddress FrontFor(uint16_t local_port) const;
+};
+
+class TlsDomainRegistry {
+ public:
+  // `names`: the -D domains in order (non-empty; [0] is the default domain). Every domain
+  // starts with an unprobed snapshot holding `initial_profile` and no front address.
+  TlsDomainRegistry(std::vector<std::string> names, const TlsDomainProfile& initial_profile);
+
+  size_t size() const { return names_.size(); }
+  // The names in -D order, for ClientHelloConfig::domains. Stable for the registry's lifetime.
+  std::span<const std::string> names() const { return names_; }
+
+  // The current snapshot of domain `index` (< size()). Never null.
+  std::shared_ptr<const TlsDomainInfo> Get(size_t index) const;
+  // Replaces the snapshot of domain `index`; info->name must equal names()[index].
+  void Publish(size_t index, std::shared_ptr<const TlsDomainInfo> info);
+  // How many times Publish was called (for tests and logs).
+  uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+
+ private:
+  const std::vector<std::string> names_;
+  std::unique_ptr<std::atomic<std::shared_ptr<const TlsDomainInfo>>[]> infos_;
+  std::atomic<uint64_t> generation_{0};
+};
+
+}  // namespace mtp
