@@ -25,6 +25,11 @@ class BufferPool {
 
   // Buffers neither lent to the kernel nor free: held by sessions (for stats and tests).
   virtual uint32_t in_use() const = 0;
+
+  // Buffers currently available to receives (lent to the kernel ring / the epoll receive
+  // set). A Recv that ended with -ENOBUFS is worth re-arming once this is > 0.
+  // (Added after the first contract; the default keeps existing fakes compiling.)
+  virtual uint32_t recv_available() const { return buffer_count() - in_use(); }
 };
 
 }  // namespace mtp

@@ -3,6 +3,16 @@
 // interface; the epoll backend emulates completions (readiness -> syscall -> completion).
 //
 // Thread ownership: every method except Wake() is called only by the owning shard thread.
+// An engine may be created on one thread and handed to another before its first use: the
+// io_uring backend binds its ring (SINGLE_ISSUER) to the first thread that calls Poll().
+//
+// Rules shared by both backends (the dataplane cannot tell them apart):
+//  * Submissions are queued and issued by the next Poll() (one io_uring_enter per Poll).
+//  * A multishot op (Accept/Recv) is re-armed only after its final completion (more == false);
+//    arming a second Recv/Accept on an fd that still has one armed is a caller bug.
+//  * Every armed op produces exactly one final completion (more == false), including after
+//    CancelOp/CancelAll, so callers can count in-flight ops down to zero before close(fd).
+//  * user_data values >= kReservedUserDataMin are reserved for the engine's internal ops.
 #pragma once
 
 #include <sys/socket.h>
@@ -25,11 +35,16 @@ struct IoCompletion {
   bool more = false;       // multishot op (Accept/Recv) is still armed after this completion
 };
 
+// User data at or above this value is never passed to the caller (engine-internal ops).
+inline constexpr uint64_t kReservedUserDataMin = 0xffff'ffff'ffff'ff00ULL;
+
 struct IoEngineOptions {
   uint32_t queue_depth = 4096;    // SQ entries (io_uring) / max events per wait (epoll)
-  uint32_t buffer_count = 4096;   // buffers in the shard's pool (power of two)
+  uint32_t buffer_count = 4096;   // buffers in the shard's pool (power of two, <= 65536)
   uint32_t buffer_size = 16384;   // bytes per buffer
   uint32_t recv_ring_count = 2048;  // of those, how many are lent to the kernel for receives
+                                    // (power of two, <= 32768, <= buffer_count)
+  bool populate_buffers = false;  // MAP_POPULATE the arena (commit its memory up front)
 };
 
 enum class IoBackend { kAuto, kIoUring, kEpoll };
@@ -67,6 +82,7 @@ class IoEngine {
 
   // Submits what is queued, waits up to `timeout_us` (0 = don't wait, <0 = forever) for at
   // least one completion, and returns up to out.size() completions. Bounded per call.
+  // May return 0 before the timeout (Wake(), signals, engine-internal completions).
   virtual int Poll(std::span<IoCompletion> out, int64_t timeout_us) = 0;
 
   // Wakes a thread blocked in Poll. Safe from any thread.

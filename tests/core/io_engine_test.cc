@@ -1,0 +1,441 @@
+// IoEngine contract tests, run against both backends.
+#include "core/io_engine.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "tests/core/engine_test_util.h"
+
+namespace mtp {
+namespace {
+
+using ::mtp::testing::CountFinal;
+using ::mtp::testing::Listener;
+using ::mtp::testing::PollUntil;
+using ::mtp::testing::TcpPair;
+
+class IoEngineTest : public ::testing::TestWithParam<IoBackend> {
+ protected:
+  IoEngineOptions SmallOptions() {
+    IoEngineOptions options;
+    options.queue_depth = 256;
+    options.buffer_count = 64;
+    options.buffer_size = 4096;
+    options.recv_ring_count = 32;
+    return options;
+  }
+};
+
+std::vector<uint8_t> Pattern(size_t n, uint32_t seed) {
+  std::vector<uint8_t> v(n);
+  uint32_t x = seed * 2654435761u + 1;
+  for (size_t i = 0; i < n; ++i) {
+    x = x * 1103515245u + 12345u;
+    v[i] = static_cast<uint8_t>(x >> 16);
+  }
+  return v;
+}
+
+TEST_P(IoEngineTest, NameMatchesBackend) {
+  MTP_ENGINE_OR_SKIP(engine, GetParam(), SmallOptions());
+  EXPECT_EQ(engine->name(), GetParam() == IoBackend::kIoUring ? "io_uring" : "epoll");
+  EXPECT_EQ(engine->buffers().in_use(), 0u);
+  EXPECT_EQ(engine->buffers().recv_available(), 32u);
+}
+
+TEST_P(IoEngineTest, MultishotAcceptTakesManyConnections) {
+  MTP_ENGINE_OR_SKIP(engine, GetParam(), SmallOptions());
+  Listener listener;
+  ASSERT_GE(listener.fd, 0);
+  constexpr uint64_t kAcceptTag = 77;
+  engine->Accept(listener.fd, kAcceptTag);
+  constexpr int kClients = 40;
+  std::vector<int> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.push_back(mtp::testing::ConnectBlocking(listener.address));
+    ASSERT_GE(clients.back(), 0);
+  }
+  auto all = PollUntil(*engine, [&](const auto& v) { return v.size() >= kClients; });
+  ASSERT_EQ(all.size(), static_cast<size_t>(kClients));
+  for (const IoCompletion& c : all) {
+    EXPECT_EQ(c.user_data, kAcceptTag);
+    ASSERT_GE(c.result, 0);
+    EXPECT_TRUE(c.more);  // still armed
+    EXPECT_EQ(c.buffer_id, -1);
+    int flags = fcntl(c.result, F_GETFL);
+    EXPECT_TRUE(flags & O_NONBLOCK);
+    EXPECT_TRUE(fcntl(c.result, F_GETFD) & FD_CLOEXEC);
+    close(c.result);
+  }
+  // One more connection is still accepted by the same op.
+  int late = mtp::testing::ConnectBlocking(listener.address);
+  auto more = PollUntil(*engine, [&](const auto& v) { return !v.empty(); });
+  ASSERT_EQ(more.size(), 1u);
+  EXPECT_GE(more[0].result, 0);
+  close(more[0].result);
+  close(late);
+  for (int fd : clients) close(fd);
+
+  engine->CancelAll(listener.fd);
+  auto cancelled = PollUntil(*engine, [&](const auto& v) { return CountFinal(v, kAcceptTag); });
+  ASSERT_EQ(cancelled.size(), 1u);
+  EXPECT_EQ(cancelled[0].result, -ECANCELED);
+  EXPECT_FALSE(cancelled[0].more);
+}
+
+TEST_P(IoEngineTest, MultishotRecvDeliversDataInBuffersThenEof) {
+  MTP_ENGINE_OR_SKIP(engine, GetParam(), SmallOptions());
+  Listener listener;
+  TcpPair pair(listener);
+  ASSERT_GE(pair.server, 0);
+  constexpr uint64_t kRecvTag = 5;
+  engine->Recv(pair.server, kRecvTag);
+  std::vector<uint8_t> sent = Pattern(100000, 1);
+  std::vector<uint8_t> got;
+  BufferPool& pool = engine->buffers();
+  std::thread writer([&] {
+    size_t off = 0;
+    while (off < sent.size()) {
+      ssize_t w = write(pair.client, sent.data() + off, std::min<size_t>(7000, sent.size() - off));
+      if (w <= 0) break;
+      off += static_cast<size_t>(w);
+    }
+    shutdown(pair.client, SHUT_WR);
+  });
+  bool eof = false;
+  PollUntil(
+      *engine, [&](const auto&) { return eof; }, std::chrono::seconds(10),
+      [&](const IoCompletion& c) {
+        ASSERT_EQ(c.user_data, kRecvTag);
+        if (c.result > 0) {
+          ASSERT_TRUE(c.more);
+          ASSERT_GE(c.buffer_id, 0);
+          ASSERT_LE(static_cast<uint32_t>(c.result), pool.buffer_size());
+          const uint8_t* data = pool.Data(c.buffer_id);
+          got.insert(got.end(), data, data + c.result);
+          pool.Release(c.buffer_id);
+        } else {
+          EXPECT_EQ(c.result, 0);  // EOF ends the op
+          EXPECT_FALSE(c.more);
+          EXPECT_EQ(c.buffer_id, -1);
+          eof = true;
+        }
+      });
+  writer.join();
+  EXPECT_TRUE(eof);
+  EXPECT_EQ(got, sent);
+  EXPECT_EQ(pool.in_use(), 0u);
+}
+
+TEST_P(IoEngineTest, BufferExhaustionEndsRecvWithEnobufsThenRearmResumes) {
+  IoEngineOptions options = SmallOptions();
+  options.buffer_count = 8;
+  options.recv_ring_count = 4;
+  options.buffer_size = 1024;
+  MTP_ENGINE_OR_SKIP(engine, GetParam(), options);
+  Listener listener;
+  TcpPair pair(listener);
+  ASSERT_GE(pair.server, 0);
+  std::vector<uint8_t> sent = Pattern(20000, 2);
+  ASSERT_EQ(write(pair.client, sent.data(), sent.size()), static_cast<ssize_t>(sent.size()));
+  shutdown(pair.client, SHUT_WR);
+
+  BufferPool& pool = engine->buffers();
+  constexpr uint64_t kRecvTag = 9;
+  std::vector<uint8_t> got;
+  int enobufs = 0;
+  bool eof = false;
+  while (!eof && enobufs < 100) {
+    engine->Recv(pair.server, kRecvTag);
+    std::vector<int32_t> held;  // hold every buffer until the op ends: the ring runs dry
+    bool ended = false;
+    PollUntil(
+        *engine, [&](const auto&) { return ended; }, std::chrono::seconds(10),
+        [&](const IoCompletion& c) {
+          if (c.result > 0) {
+            ASSERT_GE(c.buffer_id, 0);
+            got.insert(got.end(), pool.Data(c.buffer_id), pool.Data(c.buffer_id) + c.result);
+            held.push_back(c.buffer_id);
+          } else if (c.result == -ENOBUFS) {
+            ++enobufs;
+          } else {
+            ASSERT_EQ(c.result, 0);
+            eof = true;
+          }
+          if (!c.more) ended = true;
+        });
+    ASSERT_TRUE(ended);
+    if (!eof) {
+      EXPECT_EQ(pool.recv_available(), 0u);
+      EXPECT_EQ(held.size(), 4u);
+    }
+    for (int32_t id : held) pool.Release(id);
+    EXPECT_EQ(pool.recv_available(), 4u);
+  }
+  EXPECT_TRUE(eof);
+  EXPECT_GE(enobufs, 4);  // 20000 bytes through 4 x 1024-byte buffers per round
+  EXPECT_EQ(got, sent);
+  EXPECT_EQ(pool.in_use(), 0u);
+}
+
+TEST_P(IoEngineTest, LargeSendCompletesShortAndIsReassembled) {
+  MTP_ENGINE_OR_SKIP(engine, GetParam(), SmallOptions());
+  Listener listener;
+  TcpPair pair(listener);
+  ASSERT_GE(pair.server, 0);
+  int small = 16384;
+  setsockopt(pair.server, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+  setsockopt(pair.client, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+
+  const std::vector<uint8_t> sent = Pattern(4 << 20, 3);
+  constexpr uint64_t kSendTag = 11;
+  size_t offset = 0;
+  int completions = 0;
+  int first_result = -1;
+  engine->Send(pair.server, sent.data(), static_cast<uint32_t>(sent.size()), kSendTag);
+  // Nobody reads until the first completion: it must be short (socket buffers are small).
+  auto first = PollUntil(*engine, [](const auto& v) { return !v.empty(); });
+  ASSERT_EQ(first.size(), 1u);
+  ASSERT_GT(first[0].result, 0);
+  first_result = first[0].result;
+  EXPECT_LT(static_cast<size_t>(first_result), sent.size());
+  offset += static_cast<size_t>(first_result);
+  ++completions;
+
+  std::vector<uint8_t> got;
+  std::thread reader([&] {
+    std::vector<uint8_t> buf(65536);
+    while (got.size() < sent.size()) {
+      ssize_t r = read(pair.client, buf.data(), buf.size());
+      if (r <= 0) break;
+      got.insert(got.end(), buf.data(), buf.data() + r);
+    }
+  });
+  while (offset < sent.size()) {
+    engine->Send(pair.server, sent.data() + offset, static_cast<uint32_t>(sent.size() - offset),
+                 kSendTag);
+    auto c = PollUntil(*engine, [](const auto& v) { return !v.empty(); });
+    ASSERT_EQ(c.size(), 1u);
+    ASSERT_GT(c[0].result, 0) << strerror(-c[0].result);
+    EXPECT_FALSE(c[0].more);
+    offset += static_cast<size_t>(c[0].result);
+    ++completions;
+  }
+  reader.join();
+  EXPECT_GT(completions, 1);
+  EXPECT_EQ(got, sent);
+}
+
+TEST_P(IoEngineTest, ConnectSucceedsAndIsRefused) {
+  MTP_ENGINE_OR_SKIP(engine, GetParam(), SmallOptions());
+  Listener listener;
+  auto ok_fd = CreateOutboundSocket(AF_INET, OutboundOptions{});
+  ASSERT_TRUE(ok_fd.ok());
+  engine->Connect(*ok_fd, listener.address.sockaddr_ptr(), listener.address.length(), 1);
+
+  // A bound socket that does not listen refuses connections (and keeps the port ours).
+  int closed = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  SocketAddress any = SocketAddress::FromIpv4(0x7f000001, 0);
+  ASSERT_EQ(bind(closed, any.sockaddr_ptr(), any.length()), 0);
+  SocketAddress refused = LocalAddress(closed).value();
+  auto bad_fd = CreateOutboundSocket(AF_INET, OutboundOptions{});
+  ASSERT_TRUE(bad_fd.ok());
+  {
+    // The address must be copied at submission: pass a temporary that dies right away.
+    SocketAddress temp = refused;
+    engine->Connect(*bad_fd, temp.sockaddr_ptr(), temp.length(), 2);
+    std::memset(temp.mutable_sockaddr(), 0, sizeof(sockaddr_in));
+  }
+  auto all = PollUntil(*engine, [](const auto& v) { return v.size() >= 2; });
+  ASSERT_EQ(all.size(), 2u);
+  for (const IoCompletion& c : all) {
+    EXPECT_FALSE(c.more);
+    if (c.user_data == 1) {
+      EXPECT_EQ(c.result, 0);
+    } else {
+      EXPECT_EQ(c.user_data, 2u);
+      EXPECT_EQ(c.result, -ECONNREFUSED);
+    }
+  }
+  auto peer = PeerAddress(*ok_fd);
+  ASSERT_TRUE(peer.ok());
+  EXPECT_EQ(*peer, listener.address);
+  close(*ok_fd);
+  close(*bad_fd);
+  close(closed);
+}
+
+TEST_P(IoEngineTest, CancelOpPausesRecvAndRearmResumes) {
+  MTP_ENGINE_OR_SKIP(engine, GetParam(), SmallOptions());
+  Listener listener;
+  TcpPair pair(listener);
+  ASSERT_GE(pair.server, 0);
+  constexpr uint64_t kRecvTag = 21;
+  engine->Recv(pair.server, kRecvTag);
+  engine->Poll({}, 0);  // let it arm
+  engine->CancelOp(pair.server, kRecvTag);
+  auto cancelled = PollUntil(*engine, [&](const auto& v) { return CountFinal(v, kRecvTag); });
+  ASSERT_EQ(cancelled.size(), 1u);
+  EXPECT_EQ(cancelled[0].result, -ECANCELED);
+  EXPECT_FALSE(cancelled[0].more);
+
+  // Paused: data waits in the socket, no completion, no buffer taken.
+  ASSERT_EQ(write(pair.client, "paused", 6), 6);
+  auto nothing = PollUntil(*engine, [](const auto&) { return false; },
+                           std::chrono::milliseconds(100));
+  EXPECT_TRUE(nothing.empty());
+  EXPECT_EQ(engine->buffers().in_use(), 0u);
+
+  engine->Recv(pair.server, kRecvTag);
+  auto resumed = PollUntil(*engine, [](const auto& v) { return !v.empty(); });
+  ASSERT_EQ(resumed.size(), 1u);
+  ASSERT_EQ(resumed[0].result, 6);
+  EXPECT_TRUE(resumed[0].more);
+  EXPECT_EQ(std::memcmp(engine->buffers().Data(resumed[0].buffer_id), "paused", 6), 0);
+  engine->buffers().Release(resumed[0].buffer_id);
+  engine->CancelAll(pair.server);
+  auto done = PollUntil(*engine, [&](const auto& v) { return CountFinal(v, kRecvTag); });
+  EXPECT_EQ(CountFinal(done, kRecvTag), 1u);
+}
+
+TEST_P(IoEngineTest, CancelAllReportsEveryOpBeforeClose) {
+  MTP_ENGINE_OR_SKIP(engine, GetParam(), SmallOptions());
+  Listener listener;
+  TcpPair pair(listener);
+  ASSERT_GE(pair.server, 0);
+  int small = 16384;
+  setsockopt(pair.server, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+  setsockopt(pair.client, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  const std::vector<uint8_t> big = Pattern(2 << 20, 4);
+  // Fill the socket until a send stays pending in the kernel (nobody reads the client).
+  uint64_t pending_send = 0;
+  for (uint64_t tag = 100; tag < 200 && pending_send == 0; ++tag) {
+    engine->Send(pair.server, big.data(), static_cast<uint32_t>(big.size()), tag);
+    auto c = PollUntil(*engine, [](const auto& v) { return !v.empty(); },
+                       std::chrono::milliseconds(100));
+    if (c.empty()) pending_send = tag;
+  }
+  ASSERT_NE(pending_send, 0u);
+  engine->Recv(pair.server, 31);
+  engine->Send(pair.server, big.data(), static_cast<uint32_t>(big.size()), 33);
+  auto none = PollUntil(*engine, [](const auto&) { return false; },
+                        std::chrono::milliseconds(50));
+  EXPECT_TRUE(none.empty());  // all three are pending
+
+  engine->CancelAll(pair.server);
+  auto all = PollUntil(*engine, [](const auto& v) { return v.size() >= 3; });
+  ASSERT_EQ(all.size(), 3u);
+  for (uint64_t tag : {uint64_t{31}, pending_send, uint64_t{33}}) {
+    EXPECT_EQ(CountFinal(all, tag), 1u) << tag;
+  }
+  for (const IoCompletion& c : all) {
+    EXPECT_FALSE(c.more);
+    EXPECT_EQ(c.result, -ECANCELED) << c.user_data;
+  }
+  // Nothing else arrives for the fd afterwards: safe to close.
+  auto after = PollUntil(*engine, [](const auto&) { return false; },
+                         std::chrono::milliseconds(50));
+  EXPECT_TRUE(after.empty());
+  EXPECT_EQ(engine->buffers().in_use(), 0u);
+}
+
+TEST_P(IoEngineTest, CancelOfUnknownOpIsHarmless) {
+  MTP_ENGINE_OR_SKIP(engine, GetParam(), SmallOptions());
+  Listener listener;
+  TcpPair pair(listener);
+  engine->CancelOp(pair.server, 12345);
+  engine->CancelAll(pair.server);
+  auto none = PollUntil(*engine, [](const auto&) { return false; },
+                        std::chrono::milliseconds(50));
+  EXPECT_TRUE(none.empty());
+}
+
+// Wake() must make a Poll blocked forever return. A watchdog connects to a listener with an
+// armed Accept after 5 s; if Wake were broken, Poll would return that accept instead.
+TEST_P(IoEngineTest, WakeFromAnotherThreadInterruptsPoll) {
+  MTP_ENGINE_OR_SKIP(engine, GetParam(), SmallOptions());
+  Listener listener;
+  engine->Accept(listener.fd, 1);
+  IoCompletion out[8];
+  ASSERT_EQ(engine->Poll(out, 0), 0);
+
+  std::atomic<bool> stop{false};
+  std::thread watchdog([&] {
+    for (int i = 0; i < 500 && !stop.load(); ++i) usleep(10000);
+    if (!stop.load()) close(mtp::testing::ConnectBlocking(listener.address));
+  });
+  std::thread waker([&] {
+    usleep(20000);
+    engine->Wake();
+  });
+  int n = engine->Poll(out, -1);
+  waker.join();
+  EXPECT_EQ(n, 0);
+
+  // A Wake before Poll is not lost, and bursts coalesce.
+  for (int i = 0; i < 1000; ++i) engine->Wake();
+  EXPECT_EQ(engine->Poll(out, -1), 0);
+  stop.store(true);
+  watchdog.join();
+  engine->CancelAll(listener.fd);
+  auto done = PollUntil(*engine, [](const auto& v) { return CountFinal(v, 1); });
+  EXPECT_EQ(CountFinal(done, 1), 1u);
+  for (const IoCompletion& c : done) {
+    if (c.more) close(c.result);  // the watchdog's connection, if the machine was very slow
+  }
+}
+
+TEST_P(IoEngineTest, PollTimesOutWithoutCompletions) {
+  MTP_ENGINE_OR_SKIP(engine, GetParam(), SmallOptions());
+  IoCompletion out[4];
+  EXPECT_EQ(engine->Poll(out, 1000), 0);
+  EXPECT_EQ(engine->Poll(out, 0), 0);
+}
+
+TEST_P(IoEngineTest, PollReturnsAtMostOutSize) {
+  MTP_ENGINE_OR_SKIP(engine, GetParam(), SmallOptions());
+  Listener listener;
+  engine->Accept(listener.fd, 3);
+  std::vector<int> clients;
+  for (int i = 0; i < 10; ++i) clients.push_back(mtp::testing::ConnectBlocking(listener.address));
+  std::vector<IoCompletion> all;
+  IoCompletion out[3];
+  for (int i = 0; i < 1000 && all.size() < 10; ++i) {
+    int n = engine->Poll(out, 10'000);
+    ASSERT_LE(n, 3);
+    all.insert(all.end(), out, out + n);
+  }
+  ASSERT_EQ(all.size(), 10u);
+  for (const IoCompletion& c : all) close(c.result);
+  for (int fd : clients) close(fd);
+  engine->CancelAll(listener.fd);
+  PollUntil(*engine, [](const auto& v) { return CountFinal(v, 3); });
+}
+
+TEST(IoEngineAutoTest, AutoPicksAWorkingBackend) {
+  auto engine = CreateIoEngine(IoBackend::kAuto, IoEngineOptions{});
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  EXPECT_EQ((*engine)->name(), ProbeIoUring().ok() ? "io_uring" : "epoll");
+}
+
+TEST(IoEngineAutoTest, RejectsBadOptions) {
+  IoEngineOptions options;
+  options.buffer_count = 1000;
+  EXPECT_FALSE(CreateEpollEngine(options).ok());
+  EXPECT_FALSE(CreateIoEngine(IoBackend::kAuto, options).ok());
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, IoEngineTest,
+                         ::testing::Values(IoBackend::kIoUring, IoBackend::kEpoll),
+                         mtp::testing::BackendName);
+
+}  // namespace
+}  // namespace mtp
