@@ -1,0 +1,104 @@
+// Fake-TLS stage of a client session: hello checks over buffer chains, ServerHello, record
+// unwrap in place and record framing of the output chain.
+#include "dataplane/tls_layer.h"
+
+#include <algorithm>
+#include <cassert>
+
+namespace mtp {
+namespace {
+
+// The largest record the framing rule may make us wait for: 5 + 65535.
+constexpr size_t kMaxHelloWaitBytes = kTlsRecordHeaderSize + 0xffff;
+
+}  // namespace
+
+void BeginTlsSession(const FakeTlsConfig& config, TlsSessionState& tls) {
+  tls = TlsSessionState{};
+  if (!config.enabled()) return;
+  tls.phase = TlsPhase::kClientHello;
+  tls.sizer = TlsRecordSizer(config.record_sizing);
+}
+
+ClientHelloResult CheckBufferedClientHello(const BufferChains& chains, const BufferChain& in,
+                                           std::vector<uint8_t>& scratch,
+                                           const FakeTlsConfig& config,
+                                           std::span<const ClientSecret> secrets,
+                                           uint16_t local_port, int64_t now_unix_s) {
+  ClientHelloConfig hello_config{secrets, config.domains};
+  // Everything buffered is looked at (extra bytes after the record are a rejection), but never
+  // more than the largest record plus one byte: that is enough to see "extra bytes".
+  const size_t have = std::min<size_t>(in.bytes, kMaxHelloWaitBytes + 1);
+  ByteSpan view = chains.Front(in);
+  if (view.size() < have) {
+    if (scratch.size() < have) scratch.resize(kMaxHelloWaitBytes + 1);
+    const size_t n = chains.CopyOut(in, 0, MutableByteSpan(scratch.data(), have));
+    view = ByteSpan(scratch.data(), n);
+  } else {
+    view = view.first(have);
+  }
+  assert(config.replay_cache != nullptr);
+  return ValidateClientHello(view, hello_config, local_port, now_unix_s, *config.replay_cache);
+}
+
+bool AcceptClientHello(BufferChains& chains, BufferChain& in, BufferChain& out,
+                       std::vector<uint8_t>& scratch, const ClientHelloResult& hello,
+                       const FakeTlsConfig& config, std::span<const ClientSecret> secrets,
+                       TlsSessionState& tls) {
+  assert(hello.accepted() && hello.secret_index < secrets.size());
+  assert(out.empty() && tls.framed_bytes == 0);
+  TlsDomainProfile profile;
+  if (config.registry != nullptr && hello.domain_index < config.registry->size()) {
+    profile = config.registry->Get(hello.domain_index)->profile;
+  }
+  const ServerHelloParams params =
+      MakeServerHelloParams(hello, secrets[hello.secret_index], profile);
+  const size_t size = ServerHelloSize(PickEncryptedSize(profile));
+  if (!chains.CanTake(size)) return false;
+  if (scratch.size() < size) scratch.resize(std::max(size, kMaxHelloWaitBytes + 1));
+  const MutableByteSpan bytes(scratch.data(), size);
+  WriteServerHelloFresh(params, bytes);
+  if (!chains.AppendCopy(out, bytes)) return false;
+  chains.Consume(in, hello.record_size);
+  tls.framed_bytes = out.bytes;
+  tls.domain_index = static_cast<uint8_t>(hello.domain_index);
+  tls.phase = TlsPhase::kRecords;
+  tls.reader = TlsRecordReader(TlsRecordReader::Start::kAfterServerHello);
+  return true;
+}
+
+uint32_t UnwrapTlsInput(TlsSessionState& tls, MutableByteSpan data, TlsReadError* error) {
+  assert(tls.phase == TlsPhase::kRecords);
+  const size_t n = tls.reader.UnwrapInPlace(data, error);
+  return *error == TlsReadError::kNone ? static_cast<uint32_t>(n) : 0;
+}
+
+bool WrapTlsOutput(BufferChains& chains, BufferChain& out, TlsSessionState& tls, int64_t now_ms) {
+  if (!tls.on() || tls.framed_bytes != 0 || out.empty()) return true;
+  const size_t payload = out.bytes;
+  if (!chains.CanTake(MaxWrappedSize(payload))) return false;
+  tls.sizer.BeginFlush(now_ms);
+  BufferChain framed;
+  size_t offset = 0;
+  bool ok = true;
+  while (ok && offset < payload) {
+    const size_t n = tls.sizer.NextRecordSize(payload - offset);
+    uint8_t header[kTlsRecordHeaderSize];
+    WriteTlsRecordHeader(header, static_cast<uint16_t>(n));
+    ok = chains.AppendCopy(framed, ByteSpan(header, sizeof(header)));
+    chains.ForEachSegment(out, offset, n, [&](MutableByteSpan seg) {
+      ok = ok && chains.AppendCopy(framed, seg);
+    });
+    offset += n;
+  }
+  if (!ok) {
+    chains.Clear(framed);
+    return false;
+  }
+  chains.Clear(out);
+  out = framed;
+  tls.framed_bytes = out.bytes;
+  return true;
+}
+
+}  // namespace mtp
