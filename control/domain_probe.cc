@@ -92,7 +92,7 @@ std::string Step(ProbeConn& c, short revents) {
 
 }  // namespace
 
-DomainProbeOutcome ProbeTlsServer(const FrontAddress& address, std::string_view sni,
+DomainProbeOutcome ProbeTlsServer(const SocketAddress& address, std::string_view sni,
                                   const DomainProbeOptions& options) {
   DomainProbeOutcome out;
   if (!address.valid()) {
@@ -115,7 +115,7 @@ DomainProbeOutcome ProbeTlsServer(const FrontAddress& address, std::string_view 
       out.error = absl::StrCat("socket: ", std::strerror(errno));
       return out;
     }
-    if (connect(c.fd, address.sockaddr_ptr(), address.length) != 0 && errno != EINPROGRESS) {
+    if (connect(c.fd, address.sockaddr_ptr(), address.length()) != 0 && errno != EINPROGRESS) {
       out.error = absl::StrCat("connect: ", std::strerror(errno));
       return out;
     }
@@ -162,12 +162,12 @@ DomainProbeOutcome ProbeTlsServer(const FrontAddress& address, std::string_view 
   return out;
 }
 
-std::optional<FrontAddress> ResolveDomainFront(const DomainSpec& spec, HostResolver& resolver) {
+std::optional<SocketAddress> ResolveDomainFront(const DomainSpec& spec, HostResolver& resolver) {
   const std::string& host = spec.host ? *spec.host : spec.name;
   std::optional<ResolvedAddress> resolved = resolver.Resolve(host);
   if (!resolved) return std::nullopt;
-  if (resolved->is_ipv6()) return FrontAddress::Ipv6(resolved->bytes.data(), spec.port);
-  return FrontAddress::Ipv4(resolved->bytes.data(), spec.port);
+  if (resolved->is_ipv6()) return SocketAddress::FromIpv6(resolved->bytes, spec.port);
+  return SocketAddress::FromIpv4(resolved->ipv4_host_order(), spec.port);
 }
 
 std::shared_ptr<const TlsDomainInfo> RefreshDomainInfo(const DomainSpec& spec,
@@ -180,7 +180,7 @@ std::shared_ptr<const TlsDomainInfo> RefreshDomainInfo(const DomainSpec& spec,
   info->front_overridden = spec.host.has_value();
   info->updated_unix_s = now_unix_s;
 
-  std::optional<FrontAddress> front = ResolveDomainFront(spec, resolver);
+  std::optional<SocketAddress> front = ResolveDomainFront(spec, resolver);
   if (front) {
     info->front = *front;
   } else if (previous != nullptr && previous->front.valid()) {

@@ -50,12 +50,12 @@ struct DomainProbeOutcome {
 // each sending a fresh probe ClientHello with SNI `sni`; all must answer with a parsable
 // TLS 1.3 ServerHello + CCS + first application-data record within `options.deadline_ms`,
 // otherwise the probe fails (first error reported). Blocking, bounded by the deadline.
-DomainProbeOutcome ProbeTlsServer(const FrontAddress& address, std::string_view sni,
+DomainProbeOutcome ProbeTlsServer(const SocketAddress& address, std::string_view sni,
                                   const DomainProbeOptions& options);
 
 // The real-site address of `spec`: spec.host (or spec.name) resolved with `resolver`
 // (IPv4 preferred, as kdb_gethostbyname), port spec.port. nullopt if it does not resolve.
-std::optional<FrontAddress> ResolveDomainFront(const DomainSpec& spec, HostResolver& resolver);
+std::optional<SocketAddress> ResolveDomainFront(const DomainSpec& spec, HostResolver& resolver);
 
 // One refresh of one domain: resolve, probe, build the snapshot. On a failed probe the profile
 // of `previous` is kept if an earlier refresh made it, probed or fallback (a sudden change of

@@ -1,65 +1,12 @@
-// TlsDomainRegistry and FrontAddress.
+// TlsDomainRegistry and the fronting-port rule.
 #include "dataplane/tls_domains.h"
 
-#include <arpa/inet.h>
-
 #include <cassert>
-#include <cstring>
-
-#include "absl/strings/str_cat.h"
 
 namespace mtp {
 
-FrontAddress FrontAddress::Ipv4(const uint8_t bytes[4], uint16_t port) {
-  FrontAddress a;
-  auto* sin = reinterpret_cast<sockaddr_in*>(&a.storage);
-  sin->sin_family = AF_INET;
-  std::memcpy(&sin->sin_addr, bytes, 4);
-  sin->sin_port = htons(port);
-  a.length = sizeof(sockaddr_in);
-  return a;
-}
-
-FrontAddress FrontAddress::Ipv6(const uint8_t bytes[16], uint16_t port) {
-  FrontAddress a;
-  auto* sin6 = reinterpret_cast<sockaddr_in6*>(&a.storage);
-  sin6->sin6_family = AF_INET6;
-  std::memcpy(&sin6->sin6_addr, bytes, 16);
-  sin6->sin6_port = htons(port);
-  a.length = sizeof(sockaddr_in6);
-  return a;
-}
-
-uint16_t FrontAddress::port() const {
-  if (family() == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port);
-  if (family() == AF_INET6) {
-    return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port);
-  }
-  return 0;
-}
-
-void FrontAddress::set_port(uint16_t port) {
-  if (family() == AF_INET) reinterpret_cast<sockaddr_in*>(&storage)->sin_port = htons(port);
-  if (family() == AF_INET6) reinterpret_cast<sockaddr_in6*>(&storage)->sin6_port = htons(port);
-}
-
-std::string FrontAddress::ToString() const {
-  char text[INET6_ADDRSTRLEN] = {};
-  if (family() == AF_INET) {
-    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr, text,
-              sizeof(text));
-    return absl::StrCat(text, ":", port());
-  }
-  if (family() == AF_INET6) {
-    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_addr, text,
-              sizeof(text));
-    return absl::StrCat("[", text, "]:", port());
-  }
-  return "none";
-}
-
-FrontAddress TlsDomainInfo::FrontFor(uint16_t local_port) const {
-  FrontAddress a = front;
+SocketAddress TlsDomainInfo::FrontFor(uint16_t local_port) const {
+  SocketAddress a = front;
   if (a.valid() && !front_overridden) a.set_port(local_port == 80 ? 80 : 443);
   return a;
 }

@@ -7,9 +7,6 @@
 // time. A snapshot, once published, never changes; a shard holding one keeps it alive.
 #pragma once
 
-#include <netinet/in.h>
-#include <sys/socket.h>
-
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -17,27 +14,10 @@
 #include <string>
 #include <vector>
 
+#include "core/socket_address.h"
 #include "crypto/fake_tls_server_hello.h"
 
 namespace mtp {
-
-// An IPv4/IPv6 socket address to open the fronting connection to (port included).
-struct FrontAddress {
-  sockaddr_storage storage{};
-  socklen_t length = 0;  // 0 = none
-
-  bool valid() const { return length != 0; }
-  int family() const { return storage.ss_family; }
-  const sockaddr* sockaddr_ptr() const { return reinterpret_cast<const sockaddr*>(&storage); }
-  uint16_t port() const;
-  void set_port(uint16_t port);
-  // "1.2.3.4:443" / "[::1]:443"; "none" when invalid.
-  std::string ToString() const;
-
-  // From network-order address bytes (4 or 16) and a port.
-  static FrontAddress Ipv4(const uint8_t bytes[4], uint16_t port);
-  static FrontAddress Ipv6(const uint8_t bytes[16], uint16_t port);
-};
 
 // Everything a shard needs about one -D domain at handshake time.
 struct TlsDomainInfo {
@@ -46,7 +26,7 @@ struct TlsDomainInfo {
   bool probed = false;       // profile learned from the real site
   // The real site: domain:443 as resolved, or the --domain-target override. Invalid when the
   // name could not be resolved: rejected connections are then closed (reference behaviour).
-  FrontAddress front;
+  SocketAddress front;
   // True when `front` came from --domain-target: its port is used for every connection
   // (otherwise connections that arrived on local port 80 are piped to port 80, as the
   // reference does).
@@ -54,7 +34,7 @@ struct TlsDomainInfo {
   int64_t updated_unix_s = 0;  // when this snapshot was made
 
   // The address to pipe a rejected connection to, given the local port it arrived on.
-  FrontAddress FrontFor(uint16_t local_port) const;
+  SocketAddress FrontFor(uint16_t local_port) const;
 };
 
 class TlsDomainRegistry {

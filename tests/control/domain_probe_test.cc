@@ -39,10 +39,7 @@ class FakeResolver : public HostResolver {
 
 constexpr uint32_t kLoopback = 0x7f000001;
 
-FrontAddress Loopback(uint16_t port) {
-  const uint8_t ip[4] = {127, 0, 0, 1};
-  return FrontAddress::Ipv4(ip, port);
-}
+SocketAddress Loopback(uint16_t port) { return SocketAddress::FromIpv4(kLoopback, port); }
 
 // A listening socket nobody accepts on: connects succeed, nothing is ever answered.
 class SilentListener {

@@ -1,5 +1,5 @@
-// TlsDomainRegistry snapshots (publish/get across threads) and FrontAddress formatting and
-// the port-80 rule of the fronting target.
+// TlsDomainRegistry snapshots (publish/get across threads) and the port-80 rule of the
+// fronting target.
 #include "dataplane/tls_domains.h"
 
 #include <gtest/gtest.h>
@@ -10,33 +10,18 @@
 namespace mtp {
 namespace {
 
-TEST(FrontAddress, FormatsAndPorts) {
-  const uint8_t v4[4] = {127, 0, 0, 1};
-  FrontAddress a = FrontAddress::Ipv4(v4, 8443);
-  EXPECT_TRUE(a.valid());
-  EXPECT_EQ(a.family(), AF_INET);
-  EXPECT_EQ(a.ToString(), "127.0.0.1:8443");
-  a.set_port(443);
-  EXPECT_EQ(a.port(), 443);
-  uint8_t v6[16] = {};
-  v6[15] = 1;
-  EXPECT_EQ(FrontAddress::Ipv6(v6, 443).ToString(), "[::1]:443");
-  EXPECT_FALSE(FrontAddress().valid());
-  EXPECT_EQ(FrontAddress().ToString(), "none");
-}
-
 TEST(TlsDomainInfo, PortEightyGoesToPortEightyUnlessOverridden) {
-  const uint8_t v4[4] = {10, 1, 2, 3};
+  const uint32_t v4 = 0x0a010203;
   TlsDomainInfo info;
-  info.front = FrontAddress::Ipv4(v4, 443);
+  info.front = SocketAddress::FromIpv4(v4, 443);
   EXPECT_EQ(info.FrontFor(443).port(), 443);
   EXPECT_EQ(info.FrontFor(8443).port(), 443);
   EXPECT_EQ(info.FrontFor(80).port(), 80);
-  info.front = FrontAddress::Ipv4(v4, 9000);
+  info.front = SocketAddress::FromIpv4(v4, 9000);
   info.front_overridden = true;
   EXPECT_EQ(info.FrontFor(80).port(), 9000);
   EXPECT_EQ(info.FrontFor(443).port(), 9000);
-  info.front = FrontAddress();
+  info.front = SocketAddress();
   EXPECT_FALSE(info.FrontFor(443).valid());
 }
 
