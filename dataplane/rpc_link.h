@@ -209,7 +209,6 @@ class RpcLink {
   int64_t nonce_time_ = 0;
   RpcNonceBytes own_nonce_{};
   RpcHandshake peer_handshake_;
-  bool peer_offered_crc32c_ = false;
 
   AesCbc encryptor_;
   AesCbc decryptor_;
