@@ -11,14 +11,12 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "core/hex.h"
 #include "core/log.h"
 #include "crypto/random.h"
-#include "crypto/secret.h"
 #include "tools/client_codec.h"
+#include "tools/client_flags.h"
 #include "tools/echo_payload.h"
 #include "tools/echo_tracker.h"
 #include "tools/epoll_loop.h"
@@ -279,37 +277,10 @@ JsonLine ClientRun::Report(const Outcome& outcome) const {
   return j;
 }
 
-bool ParseSize(const std::string& text, size_t* min_out, size_t* max_out, std::string* error) {
-  std::vector<std::string> parts = absl::StrSplit(text, '-');
-  uint64_t lo = 0;
-  uint64_t hi = 0;
-  if (parts.empty() || parts.size() > 2 || !absl::SimpleAtoi(parts[0], &lo) ||
-      !absl::SimpleAtoi(parts.back(), &hi)) {
-    *error = "expected N or MIN-MAX";
-    return false;
-  }
-  if (lo > hi || lo < kMinEncryptedPayloadBytes || hi > kMaxPayloadBytes || lo % 4 != 0 ||
-      hi % 4 != 0) {
-    *error = absl::StrCat("sizes must be multiples of 4 in ", kMinEncryptedPayloadBytes, "..",
-                          kMaxPayloadBytes);
-    return false;
-  }
-  *min_out = lo;
-  *max_out = hi;
-  return true;
-}
-
 int Main(int argc, char** argv) {
-  std::string server;
-  std::string secret_text;
-  std::string transport_name;
-  std::string tls_domain;
-  std::string hello = "legacy";
-  std::string padding = "tdlib";
-  std::string size = "256";
+  ClientFlags cf;
   std::string raw_hex;
   std::string expect = "echo";
-  int64_t dc = 2;
   int64_t packets = 10;
   int64_t window = 1;
   int64_t quick_ack_every = 0;
@@ -317,7 +288,6 @@ int Main(int argc, char** argv) {
   bool req_pq = false;
   int64_t garbage = 0;
   int64_t timeout_ms = 5000;
-  int64_t tls_ts_offset = 0;
   double hold_seconds = 0;
   int64_t verbosity = 0;
 
@@ -325,29 +295,13 @@ int Main(int argc, char** argv) {
       "mtp-client",
       "Test client: connects to an MTProto proxy (or a fake DC), sends N MTProto-shaped\n"
       "frames and verifies every echo byte for byte. Prints one JSON line on stdout.");
-  flags.AddString("server", &server, "proxy or fake DC address (required)", "HOST:PORT");
-  flags.AddString("secret", &secret_text,
-                  "client secret: 32 hex (plain), dd+32 hex (padded), ee+32 hex+hex(domain) "
-                  "(fake-TLS), or base64url of those; empty = no secret",
-                  "SECRET");
-  flags.AddString("transport", &transport_name,
-                  "abridged|intermediate|padded (default: from the secret form)", "T");
-  flags.AddString("tls-domain", &tls_domain, "force fake-TLS with this SNI domain", "DOMAIN");
-  flags.AddChoice("hello", &hello, {"legacy", "modern"},
-                  "ClientHello layout: 517-byte tdlib 2019 or the long current one");
-  flags.AddInt("tls-timestamp-offset", &tls_ts_offset,
-               "seconds added to the ClientHello timestamp (negative tests)", -100000000,
-               100000000);
-  flags.AddInt("dc", &dc, "DC id in the obfuscated2 header (negative = media)", -32768, 32767);
+  RegisterClientFlags(flags, &cf);
   flags.AddInt("packets", &packets, "frames to send", 0, INT64_MAX);
-  flags.AddString("size", &size, "payload size N or range MIN-MAX (multiples of 4)", "N");
   flags.AddInt("window", &window, "frames in flight (pipelining)", 1, 1 << 20);
   flags.AddBool("quick-ack", &quick_ack, "request a quick ack on every frame");
   flags.AddInt("quick-ack-every", &quick_ack_every, "request a quick ack on every K-th frame",
                0, INT64_MAX, "K");
   flags.AddBool("req-pq", &req_pq, "make the first frame an unencrypted req_pq_multi");
-  flags.AddChoice("padding", &padding, {"tdlib", "mod4", "none"},
-                  "client padding on the padded transport: 0..15, 0..3 or no bytes");
   flags.AddInt("send-garbage", &garbage,
                "send N random bytes instead of the handshake (negative tests)", 0, 1 << 20);
   flags.AddString("send-raw", &raw_hex,
@@ -376,45 +330,14 @@ int Main(int argc, char** argv) {
     return kExitUsage;
   };
 
+  absl::StatusOr<ResolvedClient> resolved = ResolveClientFlags(cf);
+  if (!resolved.ok()) return usage(std::string(resolved.status().message()));
   Options o;
-  if (server.empty()) return usage("--server is required");
-  absl::StatusOr<SocketAddress> address = SocketAddress::Parse(server);
-  if (!address.ok()) return usage(address.status().ToString());
-  o.server = *address;
-  o.codec.transport = Transport::kIntermediate;
-  if (!secret_text.empty() && secret_text != "none") {
-    absl::StatusOr<LinkSecret> s = ParseLinkSecret(secret_text);
-    if (!s.ok()) return usage(absl::StrCat("--secret: ", s.status().ToString()));
-    o.codec.secret = s->secret;
-    if (s->mode == SecretMode::kPadded) o.codec.transport = Transport::kPadded;
-    if (s->mode == SecretMode::kFakeTls) {
-      o.codec.transport = Transport::kPadded;
-      o.codec.tls_domain = s->domain;
-    }
-  }
-  if (!tls_domain.empty()) {
-    o.codec.tls_domain = tls_domain;
-    o.codec.transport = Transport::kPadded;
-  }
-  if (!o.codec.tls_domain.empty() && !o.codec.secret.has_value()) {
-    return usage("fake-TLS needs --secret");
-  }
-  if (!transport_name.empty()) {
-    std::optional<Transport> t = ParseTransportName(transport_name);
-    if (!t.has_value()) return usage("--transport must be abridged, intermediate or padded");
-    o.codec.transport = *t;
-  }
-  o.codec.hello_layout =
-      hello == "modern" ? ClientHelloLayout::kModern : ClientHelloLayout::kLegacy517;
-  o.codec.tls_timestamp_offset_s = static_cast<int32_t>(tls_ts_offset);
-  o.codec.dc_id = static_cast<int16_t>(dc);
-  o.padding = padding == "tdlib" ? ClientPadding::kTdlib
-              : padding == "mod4" ? ClientPadding::kMod4
-                                  : ClientPadding::kNone;
-  std::string size_error;
-  if (!ParseSize(size, &o.size_min, &o.size_max, &size_error)) {
-    return usage(absl::StrCat("--size: ", size_error));
-  }
+  o.server = resolved->server;
+  o.codec = resolved->codec;
+  o.padding = resolved->padding;
+  o.size_min = resolved->size_min;
+  o.size_max = resolved->size_max;
   if (req_pq && packets == 0) return usage("--req-pq needs --packets >= 1");
   o.packets = packets;
   o.window = window;

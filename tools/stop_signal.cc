@@ -30,16 +30,17 @@ void InstallStopSignals() {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
-int WaitForStop(double max_seconds) {
+namespace {
+
+// Waits for a stop signal until `deadline_ms` (< 0: forever). Returns the signal, 0 otherwise.
+int WaitSignalUntil(int64_t deadline_ms) {
   sigset_t set = StopSet();
-  const int64_t deadline_ms =
-      max_seconds > 0 ? MonotonicMillis() + static_cast<int64_t>(max_seconds * 1000) : -1;
   while (!g_stop.load(std::memory_order_relaxed)) {
     // Short slices so RequestStop() from another thread is noticed promptly.
     int64_t slice_ms = 100;
     if (deadline_ms >= 0) {
       int64_t left = deadline_ms - MonotonicMillis();
-      if (left <= 0) break;
+      if (left <= 0) return 0;
       if (left < slice_ms) slice_ms = left;
     }
     timespec ts{static_cast<time_t>(slice_ms / 1000), static_cast<long>(slice_ms % 1000) * 1000000};
@@ -49,8 +50,23 @@ int WaitForStop(double max_seconds) {
       return sig;
     }
   }
-  g_stop.store(true);
   return 0;
+}
+
+}  // namespace
+
+bool SleepUnlessStopped(double seconds) {
+  if (g_stop.load(std::memory_order_relaxed)) return false;
+  WaitSignalUntil(MonotonicMillis() + static_cast<int64_t>(seconds * 1000));
+  return !g_stop.load(std::memory_order_relaxed);
+}
+
+int WaitForStop(double max_seconds) {
+  const int64_t deadline_ms =
+      max_seconds > 0 ? MonotonicMillis() + static_cast<int64_t>(max_seconds * 1000) : -1;
+  int sig = WaitSignalUntil(deadline_ms);
+  g_stop.store(true);
+  return sig;
 }
 
 void RequestStop() { g_stop.store(true); }

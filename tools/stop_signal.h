@@ -12,6 +12,10 @@ void InstallStopSignals();
 // (> 0) elapse. Returns the signal number, or 0 for a timeout / RequestStop.
 int WaitForStop(double max_seconds);
 
+// Main thread: sleeps `seconds` unless a stop signal arrives first (then returns false and
+// StopRequested() becomes true). Unlike WaitForStop, the timeout does not request a stop.
+bool SleepUnlessStopped(double seconds);
+
 void RequestStop();
 bool StopRequested();
 
