@@ -97,7 +97,7 @@ constexpr OptionSpec kOptions[] = {
      "more than once",
      ""},
     {"http-ports", 'H', ArgKind::kRequired, kOptHttpPorts,
-     "comma-separated list of client (HTTP) ports to listen", ""},
+     "comma-separated list of client (HTTP) ports to listen", "0 = any free port, logged"},
     {"slaves", 'M', ArgKind::kRequired, kOptSlaves,
      "spawn several slave workers; not recommended for TLS-transport mode for better replay "
      "protection",
@@ -118,7 +118,8 @@ constexpr OptionSpec kOptions[] = {
     {"help", 'h', ArgKind::kNone, kOptHelp, "prints help and exits", ""},
     {"log", 'l', ArgKind::kRequired, kOptLog, "sets log file name", ""},
     {"port", 'p', ArgKind::kRequired, kOptPort,
-     "<port> or <sport>:<eport> sets listening port number or port range", ""},
+     "<port> or <sport>:<eport> sets listening port number or port range",
+     "0 = any free port, logged"},
     {"user", 'u', ArgKind::kRequired, kOptUser, "sets user name to make setuid", ""},
     {"verbosity", 'v', ArgKind::kOptional, kOptVerbosity, "sets or increases verbosity level", ""},
     {"aes-pwd", 0, ArgKind::kRequired, kOptAesPwd, "sets custom secret.conf file", ""},
@@ -162,7 +163,9 @@ constexpr OptionSpec kOptions[] = {
     {"list-cpus", 0, ArgKind::kNone, kOptListCpus,
      "prints the CPUs this process may run on and exits", ""},
     {"direct", 0, ArgKind::kNone, kOptDirect,
-     "connect to Telegram DCs directly instead of through middle-ends", ""},
+     "connect to Telegram DCs directly instead of through middle-ends; <config-file> may then "
+     "be omitted",
+     ""},
     {"dc-override", 0, ArgKind::kRequired, kOptDcOverride,
      "<id>:<host>:<port> address of DC <id> for --direct; can be specified more than once", ""},
     {"io-backend", 0, ArgKind::kRequired, kOptIoBackend,
@@ -313,6 +316,8 @@ CommandLineResult Parser::Run() {
   }
 
   if (out_.action == CommandLineAction::kRun) {
+    // Ours: --direct reads no proxy-multi.conf, so the operand may be left out.
+    if (positional_.empty() && out_.direct) return std::move(out_);
     if (positional_.size() != 1) {
       return UsageError(absl::StrFormat("expected exactly one <config-file> argument, got %d\n",
                                         positional_.size()));
@@ -675,7 +680,9 @@ std::optional<CommandLineError> Parser::ApplyHttpPorts(std::string_view value) {
   if (value.empty()) return bad("expected <port>{,<port>}");
   size_t p = 0;
   auto at = [&](size_t q) { return q < value.size() ? value[q] : '\0'; };
-  while (at(p) >= '1' && at(p) <= '9') {
+  // Ours: a lone 0 asks for any free port (tests); the port the kernel picked is logged.
+  auto lone_zero = [&](size_t q) { return at(q) == '0' && (at(q + 1) == ',' || at(q + 1) == 0); };
+  while ((at(p) >= '1' && at(p) <= '9') || lone_zero(p)) {
     if (out_.client_ports.size() >= kMaxClientPorts) {
       return bad(absl::StrFormat("at most %d client ports", kMaxClientPorts));
     }
@@ -704,6 +711,11 @@ std::optional<CommandLineError> Parser::ApplyStatsPort(std::string_view value) {
         absl::StrFormat("invalid -p value '%s': expected <port> or <start>:<end> (1..65535)\n",
                         std::string(value)));
   };
+  // Ours: a lone 0 asks for any free port (tests); the port the kernel picked is logged.
+  if (first && *first == 0 && !last && pos == value.size()) {
+    out_.stats_port = StatsPortRange{0, 0};
+    return std::nullopt;
+  }
   if (!first || *first <= 0 || *first > 65535) return bad();
   if (last && (*first > *last || *last > 65535)) return bad();
   out_.stats_port = StatsPortRange{*first, last.value_or(*first)};

@@ -109,6 +109,9 @@ TEST(CliTest, EveryOptionShortAndLong) {
   const std::vector<OptionCase> cases = {
       // proxy options
       {{"-H", "443"}, [](auto& c) { EXPECT_EQ(c.client_ports, std::vector<uint16_t>{443}); }},
+      // ours: a lone 0 = any free port
+      {{"-H", "0,443,0"},
+       [](auto& c) { EXPECT_EQ(c.client_ports, (std::vector<uint16_t>{0, 443, 0})); }},
       {{"-H443,8443", "--http-ports", "80", "--http-ports=1,65535,"},
        [](auto& c) {
          EXPECT_EQ(c.client_ports, (std::vector<uint16_t>{443, 8443, 80, 1, 65535}));
@@ -141,6 +144,7 @@ TEST(CliTest, EveryOptionShortAndLong) {
       {{"--ping-interval=-1"}, [](auto& c) { EXPECT_EQ(c.ping_interval_s, 5.0); }},
       {{"--http-stats"}, [](auto& c) { EXPECT_TRUE(c.http_stats); }},
       // network options
+      {{"-p", "0"}, [](auto& c) { EXPECT_EQ(c.stats_port, (StatsPortRange{0, 0})); }},
       {{"-p", "8888"},
        [](auto& c) {
          EXPECT_EQ(c.stats_port, (StatsPortRange{8888, 8888}));
@@ -308,6 +312,15 @@ TEST(CliTest, OptionalArgumentsOnlyWithEquals) {
             "mtproto-proxy: invalid option -- '3'\nUnrecognized option\n");
 }
 
+TEST(CliTest, DirectModeMayOmitTheConfigFile) {
+  ParsedCommandLine c = Ok({"--direct", "-H", "443"});
+  EXPECT_TRUE(c.direct);
+  EXPECT_TRUE(c.config_file.empty());
+  EXPECT_EQ(Ok({"--direct", "proxy-multi.conf"}).config_file, "proxy-multi.conf");
+  EXPECT_EQ(Err({"--direct", "a.conf", "b.conf"}).exit_code, 2);
+  EXPECT_EQ(Err({"-H", "443"}).message, "expected exactly one <config-file> argument, got 0\n");
+}
+
 struct ErrorCase {
   std::vector<std::string> args;
   int exit_code;
@@ -384,9 +397,13 @@ TEST(CliTest, ErrorsWithExitCodesAndMessages) {
        2,
        "invalid -p value 'abc': expected <port> or <start>:<end> (1..65535)\n",
        true},
-      {{"-p", "0", "conf"},
+      {{"-p", "0:5", "conf"},
        2,
-       "invalid -p value '0': expected <port> or <start>:<end> (1..65535)\n",
+       "invalid -p value '0:5': expected <port> or <start>:<end> (1..65535)\n",
+       true},
+      {{"-p", "0x", "conf"},
+       2,
+       "invalid -p value '0x': expected <port> or <start>:<end> (1..65535)\n",
        true},
       {{"-p", "9000:8000", "conf"},
        2,
@@ -402,7 +419,8 @@ TEST(CliTest, ErrorsWithExitCodesAndMessages) {
        true},
       {{"-H", "", "conf"}, 2, "invalid -H value '': expected <port>{,<port>}\n", true},
       {{"-H", "abc", "conf"}, 2, "invalid -H value 'abc': expected <port>{,<port>}\n", true},
-      {{"-H", "0", "conf"}, 2, "invalid -H value '0': expected <port>{,<port>}\n", true},
+      {{"-H", "00", "conf"}, 2, "invalid -H value '00': expected <port>{,<port>}\n", true},
+      {{"-H", "01", "conf"}, 2, "invalid -H value '01': expected <port>{,<port>}\n", true},
       {{"-H", "443,,444", "conf"},
        2,
        "invalid -H value '443,,444': expected <port>{,<port>}\n",

@@ -1,0 +1,58 @@
+// The proxy links printed at start-up (tg://proxy and https://t.me/proxy for each client
+// secret, in the forms the running mode accepts) and the choice of the server address in them.
+//
+// Pure functions; the control thread calls them once the secrets are loaded.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "crypto/secret.h"
+
+namespace mtp {
+
+// Where the server address of the links comes from, in order of preference.
+struct LinkServerSources {
+  std::optional<std::string> public_host;  // --public-host
+  std::optional<uint32_t> nat_global_ipv4;  // the global side of the first --nat-info rule
+  std::optional<uint32_t> bind_ipv4;        // --address
+  std::optional<uint32_t> detected_ipv4;    // first non-loopback interface address
+};
+
+// Placeholder used when no address is known (the operator fills it in).
+inline constexpr char kUnknownLinkServer[] = "SERVER_IP";
+
+// --public-host, else the --nat-info global address, else --address (unless it is 0.0.0.0),
+// else the detected interface address, else kUnknownLinkServer. IPv4 as dotted quad.
+std::string ChooseLinkServer(const LinkServerSources& sources);
+
+struct ProxyLink {
+  size_t secret_index = 0;  // position in -S + secret file order
+  SecretMode mode = SecretMode::kPlain;
+  std::string domain;       // kFakeTls only
+  std::string link_secret;  // hex, as put in the links
+  std::string tg;           // tg://proxy?server=...&port=...&secret=...
+  std::string tme;          // https://t.me/proxy?...
+};
+
+// The links a client can use: without -D (`domains` empty) the plain and the dd (padded
+// intermediate) forms of every secret; with -D only fake-TLS works, so one ee link per secret
+// and domain.
+std::vector<ProxyLink> BuildProxyLinks(std::string_view server, uint16_t port,
+                                       std::span<const ClientSecret> secrets,
+                                       std::span<const std::string> domains);
+
+// Log lines for BuildProxyLinks' output, one per link:
+//   "secret #0 (dd): tg://proxy?... https://t.me/proxy?..."
+// or a single line saying why there is nothing to print (no secret, no client port).
+std::vector<std::string> FormatProxyLinks(std::span<const ProxyLink> links, bool have_port);
+
+// First non-loopback IPv4 interface address, preferring 10.0.0.0/8 like the reference's
+// get_my_ipv4; nullopt when there is none.
+std::optional<uint32_t> DetectLocalIpv4();
+
+}  // namespace mtp
