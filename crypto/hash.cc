@@ -22,7 +22,13 @@ const EVP_MD* FetchedMd(int which) {
 
 template <size_t N>
 std::array<uint8_t, N> Digest(int which, std::initializer_list<ByteSpan> parts) {
-  thread_local EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  // Freed when the thread exits (threads of the tools and tests come and go).
+  struct Holder {
+    ~Holder() { EVP_MD_CTX_free(ctx); }
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  };
+  thread_local Holder holder;
+  EVP_MD_CTX* ctx = holder.ctx;
   std::array<uint8_t, N> out{};
   int ok = EVP_DigestInit_ex2(ctx, FetchedMd(which), nullptr);
   for (ByteSpan p : parts) ok &= EVP_DigestUpdate(ctx, p.data(), p.size());
@@ -45,7 +51,12 @@ Sha1Digest Sha1(std::initializer_list<ByteSpan> parts) { return Digest<20>(1, pa
 Md5Digest Md5(std::initializer_list<ByteSpan> parts) { return Digest<16>(2, parts); }
 
 Sha256Digest HmacSha256(ByteSpan key, std::initializer_list<ByteSpan> parts) {
-  thread_local EVP_MAC_CTX* ctx = EVP_MAC_CTX_new(HmacAlgorithm());
+  struct Holder {
+    ~Holder() { EVP_MAC_CTX_free(ctx); }
+    EVP_MAC_CTX* ctx = EVP_MAC_CTX_new(HmacAlgorithm());
+  };
+  thread_local Holder holder;
+  EVP_MAC_CTX* ctx = holder.ctx;
   static char kDigestName[] = "SHA256";
   OSSL_PARAM params[] = {
       OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, kDigestName, 0),
