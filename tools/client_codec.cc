@@ -117,6 +117,13 @@ void ClientCodec::AppendRaw(ByteSpan plaintext, std::vector<uint8_t>* out) {
   EmitStream(begin, out);
 }
 
+void ClientCodec::ReleaseIfEmpty() {
+  if (rx_end_ != rx_begin_ || handshake_pending()) return;
+  rx_begin_ = 0;
+  rx_end_ = 0;
+  rx_.Release();
+}
+
 MutableByteSpan ClientCodec::ReceiveBuffer(size_t min_bytes) {
   const size_t need = std::max(min_bytes, rx_wanted_ > buffered_bytes()
                                               ? rx_wanted_ - buffered_bytes()
@@ -127,7 +134,7 @@ MutableByteSpan ClientCodec::ReceiveBuffer(size_t min_bytes) {
       rx_end_ -= rx_begin_;
       rx_begin_ = 0;
     }
-    if (rx_.size() - rx_end_ < need) rx_.resize(rx_end_ + need);
+    if (rx_.size() - rx_end_ < need) rx_.Grow(rx_end_ + need, rx_end_);
   }
   return MutableByteSpan(rx_.data() + rx_end_, rx_.size() - rx_end_);
 }

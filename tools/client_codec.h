@@ -20,6 +20,7 @@
 #include "crypto/fake_tls_records.h"
 #include "crypto/secret.h"
 #include "crypto/transport_tag.h"
+#include "tools/byte_storage.h"
 
 namespace mtp::tools {
 
@@ -72,7 +73,10 @@ class ClientCodec {
 
   // ---- Receiving ----
   // A span of at least `min_bytes` (and at least what the next frame needs) to receive into.
-  MutableByteSpan ReceiveBuffer(size_t min_bytes = 64 * 1024);
+  MutableByteSpan ReceiveBuffer(size_t min_bytes = 16 * 1024);
+  // Frees the receive buffer when nothing is buffered (idle connections then hold no buffer;
+  // the next ReceiveBuffer() allocates again).
+  void ReleaseIfEmpty();
   // Processes `n` bytes received into ReceiveBuffer(). May append bytes to send to `out` (the
   // fake-TLS CCS + first record once the ServerHello checks out). Errors are fatal: a bad or
   // forged ServerHello (PermissionDenied), a bad record header or undecodable frame
@@ -111,7 +115,7 @@ class ClientCodec {
   TlsRecordReader reader_{TlsRecordReader::Start::kRecords};
   std::vector<uint8_t> held_;     // fake-TLS: encrypted stream bytes waiting for the handshake
   std::vector<uint8_t> scratch_;  // fake-TLS: plaintext staging before record wrapping
-  std::vector<uint8_t> rx_;       // received stream plaintext [rx_begin_, rx_end_)
+  ByteStorage rx_;       // received stream plaintext [rx_begin_, rx_end_)
   size_t rx_begin_ = 0;
   size_t rx_end_ = 0;
   size_t rx_wanted_ = 0;          // bytes the next frame needs (from the decoder)

@@ -192,7 +192,10 @@ bool DcConn::ReadSome() {
       return false;
     }
     if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        codec_.ReleaseIfEmpty();  // idle connections keep no receive buffer
+        return true;
+      }
       if (errno == EINTR) continue;
       Close(absl::StrCat("recv: ", std::strerror(errno)));
       return false;

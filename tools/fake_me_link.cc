@@ -2,6 +2,8 @@
 #include "tools/fake_me_link.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,6 +19,7 @@
 #include "dataplane/rpc_link.h"
 #include "dataplane/rpc_messages.h"
 #include "tools/echo_payload.h"
+#include "tools/epoll_loop.h"
 #include "tools/stop_signal.h"
 
 namespace mtp::tools {
@@ -25,6 +28,7 @@ namespace {
 constexpr size_t kReadChunkBytes = 256 * 1024;
 constexpr int64_t kSendTimeoutMs = 30'000;
 constexpr int64_t kPollSliceMs = 100;
+constexpr size_t kMaxPendingOutputBytes = 16u << 20;
 
 std::string Ipv4String(uint32_t host_order) {
   in_addr a{htonl(host_order)};
@@ -250,21 +254,51 @@ void ServeFakeMeLink(UniqueFd fd, uint64_t link_id, const FakeMeOptions& options
   EchoVisitor visitor(link_id, options, stats, log, *peer, *local);
   MTP_LOG(1, "link %d accepted from %s", link_id, peer->ToString());
 
+  // Full duplex: keep reading while echoes wait to be written, so neither side can block the
+  // other; reading pauses only when our pending output passes a bound.
+  (void)SetNonBlocking(fd.get());
   std::vector<uint8_t> buffer(kReadChunkBytes);
+  SendQueue out;
+  bool closing = false;  // write what is pending, then close
+  int64_t last_send_progress_ms = MonotonicMillis();
   while (!StopRequested()) {
-    if (!WaitReadable(fd.get(), MonotonicMillis() + kPollSliceMs)) continue;
-    absl::StatusOr<size_t> n = ReceiveSome(fd.get(), buffer, MonotonicMillis() + kPollSliceMs);
-    if (!n.ok()) {
-      if (absl::IsDeadlineExceeded(n.status())) continue;
-      end_reason = n.status().ToString();
+    const bool want_read = !closing && out.pending() < kMaxPendingOutputBytes;
+    short events = static_cast<short>((want_read ? POLLIN : 0) | (out.empty() ? 0 : POLLOUT));
+    if (events == 0) break;  // closing, everything written
+    pollfd p{fd.get(), events, 0};
+    int rc = ::poll(&p, 1, static_cast<int>(kPollSliceMs));
+    if (!out.empty() && MonotonicMillis() - last_send_progress_ms > kSendTimeoutMs) {
+      end_reason = "the proxy stopped reading (send timeout)";
+      failed = true;
       break;
     }
-    if (*n == 0) break;
-    RpcError error = link.Feed(ByteSpan(buffer.data(), *n), visitor);
+    if (rc <= 0) continue;
+    if ((p.revents & (POLLOUT | POLLERR | POLLHUP)) != 0 && !out.empty()) {
+      uint64_t written = 0;
+      if (!out.Flush(fd.get(), &written)) {
+        end_reason = "send failed";
+        failed = !closing;
+        break;
+      }
+      if (written > 0) last_send_progress_ms = MonotonicMillis();
+    }
+    if (!want_read || (p.revents & (POLLIN | POLLERR | POLLHUP)) == 0) continue;
+    ssize_t n = ::recv(fd.get(), buffer.data(), buffer.size(), MSG_DONTWAIT);
+    if (n == 0) break;
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) continue;
+      end_reason = absl::StrCat("recv: ", std::strerror(errno));
+      break;
+    }
+    RpcError error = link.Feed(ByteSpan(buffer.data(), static_cast<size_t>(n)), visitor);
     if (link.HasPendingOutput()) {
-      absl::Status sent = SendAll(fd.get(), link.Flush(), MonotonicMillis() + kSendTimeoutMs);
-      if (!sent.ok()) {
-        end_reason = sent.ToString();
+      std::vector<uint8_t>& b = out.buffer();
+      const size_t at = b.size();
+      b.resize(at + link.PendingOutputBytes());
+      b.resize(at + link.FlushTo(MutableByteSpan(b.data() + at, b.size() - at)));
+      if (out.pending() == b.size() - at) last_send_progress_ms = MonotonicMillis();
+      if (!out.Flush(fd.get())) {
+        end_reason = "send failed";
         failed = true;
         break;
       }
@@ -272,12 +306,11 @@ void ServeFakeMeLink(UniqueFd fd, uint64_t link_id, const FakeMeOptions& options
     if (error != RpcError::kOk) {
       end_reason = absl::StrCat("protocol error: ", RpcErrorName(error));
       failed = true;
-      break;
-    }
-    if (visitor.drop_requested()) {
+      closing = true;  // the link may have queued RPC_HANDSHAKE_ERROR
+    } else if (visitor.drop_requested()) {
       end_reason = "dropped (--drop-link-after)";
       stats.links_dropped.fetch_add(1, std::memory_order_relaxed);
-      break;
+      closing = true;
     }
   }
   if (StopRequested()) end_reason = "stopping";

@@ -217,7 +217,11 @@ class LoadWorker::Conn : public EpollHandler {
         return false;
       }
       if (n < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+          // Held idle connections keep no receive buffer (idle mode measures the proxy).
+          if (state_ == State::kHolding) codec_->ReleaseIfEmpty();
+          return true;
+        }
         if (errno == EINTR) continue;
         Fail("closed", absl::StrCat("recv: ", std::strerror(errno), " (", StateName(), ")"));
         return false;

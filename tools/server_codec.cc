@@ -20,6 +20,13 @@ ServerCodec::ServerCodec(const ServerCodecConfig* config, ReplayCache* replay_ca
   hello_done_ = config_->tls_domains.empty();
 }
 
+void ServerCodec::ReleaseIfEmpty() {
+  if (rx_end_ != rx_begin_ || !hello_done_) return;
+  rx_begin_ = 0;
+  rx_end_ = 0;
+  rx_.Release();
+}
+
 MutableByteSpan ServerCodec::ReceiveBuffer(size_t min_bytes) {
   const size_t have = rx_end_ - rx_begin_;
   const size_t need = std::max(min_bytes, rx_wanted_ > have ? rx_wanted_ - have : size_t{0});
@@ -29,7 +36,7 @@ MutableByteSpan ServerCodec::ReceiveBuffer(size_t min_bytes) {
       rx_end_ = have;
       rx_begin_ = 0;
     }
-    if (rx_.size() - rx_end_ < need) rx_.resize(rx_end_ + need);
+    if (rx_.size() - rx_end_ < need) rx_.Grow(rx_end_ + need, rx_end_);
   }
   return MutableByteSpan(rx_.data() + rx_end_, rx_.size() - rx_end_);
 }

@@ -17,6 +17,7 @@
 #include "crypto/fake_tls.h"
 #include "crypto/secret.h"
 #include "crypto/transport_tag.h"
+#include "tools/byte_storage.h"
 
 namespace mtp::tools {
 
@@ -31,7 +32,10 @@ class ServerCodec {
   // `config` and `replay_cache` must outlive the codec.
   ServerCodec(const ServerCodecConfig* config, ReplayCache* replay_cache, uint16_t local_port);
 
-  MutableByteSpan ReceiveBuffer(size_t min_bytes = 64 * 1024);
+  MutableByteSpan ReceiveBuffer(size_t min_bytes = 16 * 1024);
+  // Frees the receive buffer when nothing is buffered (idle connections then hold no buffer;
+  // the next ReceiveBuffer() allocates again).
+  void ReleaseIfEmpty();
   // Processes `n` received bytes. `out` gets the ServerHello in fake-TLS mode. Errors are fatal
   // (PermissionDenied: hello rejected or no secret matches the header; DataLoss: bad record).
   absl::Status CommitReceived(size_t n, std::vector<uint8_t>* out);
@@ -71,7 +75,7 @@ class ServerCodec {
   AesCtr encrypt_;
   TlsRecordReader reader_{TlsRecordReader::Start::kAfterServerHello};
   TlsRecordSizer sizer_{TlsRecordSizing::kReference};
-  std::vector<uint8_t> rx_;
+  ByteStorage rx_;
   size_t rx_begin_ = 0;
   size_t rx_end_ = 0;
   size_t rx_wanted_ = 0;

@@ -46,9 +46,10 @@ class Collector : public RpcLinkVisitor {
 // The test's side of one ME link (client role).
 class TinyRelay {
  public:
-  static std::unique_ptr<TinyRelay> Connect(int port, const std::vector<uint8_t>& secret) {
+  static std::unique_ptr<TinyRelay> Connect(int port, const std::vector<uint8_t>& secret,
+                                            const std::string& host = "127.0.0.1") {
     auto relay = std::unique_ptr<TinyRelay>(new TinyRelay());
-    absl::StatusOr<SocketAddress> me = SocketAddress::Parse(absl::StrCat("127.0.0.1:", port));
+    absl::StatusOr<SocketAddress> me = SocketAddress::Parse(absl::StrCat(host, ":", port));
     absl::StatusOr<UniqueFd> fd = ConnectTcp(*me, kTimeoutMs);
     EXPECT_TRUE(fd.ok()) << fd.status();
     if (!fd.ok()) return nullptr;
@@ -157,8 +158,8 @@ class FakeMeTest : public ::testing::Test {
     log_path_ = dir_ + "/me.log";
   }
 
-  void StartMe(std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv = {ToolPath("mtp-fake-me"), "--listen", "127.0.0.1:0",
+  void StartMe(std::vector<std::string> extra = {}, const std::string& listen = "127.0.0.1:0") {
+    std::vector<std::string> argv = {ToolPath("mtp-fake-me"), "--listen", listen,
                                      "--aes-pwd", secret_path_, "--log-file", log_path_,
                                      "--max-seconds", "60"};
     argv.insert(argv.end(), extra.begin(), extra.end());
@@ -290,6 +291,25 @@ TEST_F(FakeMeTest, NoCrc32cKeepsCrc32) {
   RpcProxyAns ans;
   ASSERT_TRUE(DecodeRpcProxyAns(m.payload, &ans));
   EXPECT_TRUE(VerifyPayload(0x0102030405060708ull, 42, 1, 128, ans.data));
+}
+
+TEST_F(FakeMeTest, Ipv6LinkUsesTheIpv6KeyLayout) {
+  // Only where the loopback has ::1 (containers sometimes disable IPv6).
+  absl::StatusOr<Listener> probe = ListenTcp(*SocketAddress::Parse("[::1]:0"));
+  if (!probe.ok()) GTEST_SKIP() << "no IPv6 loopback";
+  StartMe({}, "[::1]:0");
+  std::unique_ptr<TinyRelay> relay = TinyRelay::Connect(port_, secret_, "[::1]");
+  ASSERT_NE(relay, nullptr);
+  ASSERT_TRUE(relay->Handshake());
+  std::vector<uint8_t> p = Payload(9, 1000);
+  relay->SendReq(0x99, p, false);
+  Message m;
+  ASSERT_TRUE(relay->Next(&m));
+  RpcProxyAns ans;
+  ASSERT_TRUE(DecodeRpcProxyAns(m.payload, &ans));
+  EXPECT_EQ(ans.ext_conn_id, 0x99u);
+  EXPECT_TRUE(VerifyPayload(0x0102030405060708ull, 42, 9, 1000, ans.data));
+  EXPECT_TRUE(LogContains("\"peer\":\"[::1]:"));
 }
 
 TEST_F(FakeMeTest, CloseExtAfterN) {
