@@ -68,13 +68,21 @@ void BM_SpscThroughput(benchmark::State& state) {
     SpscQueue<uint64_t> queue(1024);
     std::thread producer([&] {
       for (uint64_t i = 0; i < kBatch;) {
-        if (queue.TryPush(i)) ++i;
+        if (queue.TryPush(i)) {
+          ++i;
+        } else {
+          std::this_thread::yield();  // full: on an oversubscribed machine, let the consumer run
+        }
       }
     });
     uint64_t received = 0;
     uint64_t value;
     while (received < kBatch) {
-      if (queue.TryPop(value)) ++received;
+      if (queue.TryPop(value)) {
+        ++received;
+      } else {
+        std::this_thread::yield();
+      }
     }
     producer.join();
     benchmark::DoNotOptimize(value);
