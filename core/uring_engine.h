@@ -36,6 +36,7 @@ struct UringProbeResult {
 
 // Probes io_uring once per process: setup flags, opcodes, multishot accept/recv with a
 // provided-buffer ring, cancel-by-fd. Error status says why io_uring cannot be used.
+// MTP_IO_URING=0 in the environment makes it report io_uring as unavailable.
 absl::StatusOr<UringProbeResult> ProbeIoUring();
 
 class UringEngine final : public IoEngine {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -174,6 +175,10 @@ absl::Status ProbeOps(io_uring* ring) {
 }
 
 absl::StatusOr<UringProbeResult> ProbeUncached() {
+  // Operator/test override: behave as if io_uring were unavailable.
+  if (const char* env = getenv("MTP_IO_URING"); env != nullptr && std::strcmp(env, "0") == 0) {
+    return absl::UnavailableError("disabled by MTP_IO_URING=0");
+  }
   struct Candidate {
     uint32_t flags;
     const char* name;

@@ -497,6 +497,20 @@ TEST(IoEngineAutoTest, AutoPicksAWorkingBackend) {
   EXPECT_EQ((*engine)->name(), ProbeIoUring().ok() ? "io_uring" : "epoll");
 }
 
+// The fallback path, in a fresh process (the probe result is cached per process).
+TEST(IoEngineAutoDeathTest, AutoFallsBackToEpollAndSaysWhy) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        setenv("MTP_IO_URING", "0", 1);
+        auto engine = CreateIoEngine(IoBackend::kAuto, IoEngineOptions{});
+        bool epoll = engine.ok() && (*engine)->name() == "epoll";
+        bool uring_refused = !CreateIoEngine(IoBackend::kIoUring, IoEngineOptions{}).ok();
+        _exit(epoll && uring_refused ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "io_uring unavailable \\(disabled by MTP_IO_URING=0\\)");
+}
+
 TEST(IoEngineAutoTest, RejectsBadOptions) {
   IoEngineOptions options;
   options.buffer_count = 1000;
