@@ -54,10 +54,12 @@ void ClientCodec::Start(std::vector<uint8_t>* out) {
   wire_out_ += first.size();
 }
 
-void ClientCodec::WrapRecords(ByteSpan payload, std::vector<uint8_t>* out) {
+void ClientCodec::WrapRecords(ByteSpan payload, std::vector<uint8_t>* out, size_t first_min) {
   size_t off = 0;
   while (off < payload.size()) {
-    size_t len = std::min(config_.tls_record_bytes, payload.size() - off);
+    size_t limit = off == 0 ? std::max(config_.tls_record_bytes, first_min)
+                            : config_.tls_record_bytes;
+    size_t len = std::min(limit, payload.size() - off);
     size_t at = out->size();
     out->resize(at + kTlsRecordHeaderSize + len);
     WriteTlsRecordHeader(out->data() + at, static_cast<uint16_t>(len));
@@ -172,7 +174,8 @@ absl::Status ClientCodec::CommitReceived(size_t n, std::vector<uint8_t>* out) {
     first.insert(first.end(), held_.begin(), held_.end());
     held_.clear();
     held_.shrink_to_fit();
-    WrapRecords(first, out);
+    // The proxy needs the whole obfuscated2 header in the first record.
+    WrapRecords(first, out, kObfuscated2HeaderBytes);
     wire_out_ += out->size() - before;
     // Whatever followed the hello is record data.
     size_t rest_begin = rx_begin_ + check.size;

@@ -102,7 +102,8 @@ class ClientCodec {
   explicit ClientCodec(const ClientCodecConfig& config) : config_(config) {}
   // Encrypts and emits stream plaintext (or holds it while the TLS handshake is pending).
   void EmitStream(size_t plain_begin, std::vector<uint8_t>* out);
-  void WrapRecords(ByteSpan payload, std::vector<uint8_t>* out);
+  // Records of at most tls_record_bytes, the first one at least `first_min` bytes.
+  void WrapRecords(ByteSpan payload, std::vector<uint8_t>* out, size_t first_min = 0);
 
   ClientCodecConfig config_;
   bool tls_ = false;

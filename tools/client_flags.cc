@@ -26,6 +26,8 @@ void RegisterClientFlags(FlagParser& parser, ClientFlags* f) {
   parser.AddInt("tls-timestamp-offset", &f->tls_timestamp_offset,
                 "seconds added to the ClientHello timestamp (negative tests)", -100000000,
                 100000000);
+  parser.AddInt("tls-record-bytes", &f->tls_record_bytes,
+                "largest fake-TLS record payload we send (tdlib: 2878)", 1, 65535);
   parser.AddInt("dc", &f->dc, "DC id in the obfuscated2 header (negative = media)", -32768,
                 32767);
   parser.AddString("size", &f->size, "payload size N or range MIN-MAX (multiples of 4)", "N");
@@ -87,6 +89,7 @@ absl::StatusOr<ResolvedClient> ResolveClientFlags(const ClientFlags& f) {
       f.hello == "modern" ? ClientHelloLayout::kModern : ClientHelloLayout::kLegacy517;
   r.codec.tls_timestamp_offset_s = static_cast<int32_t>(f.tls_timestamp_offset);
   r.codec.dc_id = static_cast<int16_t>(f.dc);
+  r.codec.tls_record_bytes = static_cast<size_t>(f.tls_record_bytes);
   r.padding = f.padding == "tdlib"  ? ClientPadding::kTdlib
               : f.padding == "mod4" ? ClientPadding::kMod4
                                     : ClientPadding::kNone;

@@ -25,6 +25,7 @@ struct ClientFlags {
   std::string size = "256";
   int64_t tls_timestamp_offset = 0;
   int64_t dc = 2;
+  int64_t tls_record_bytes = static_cast<int64_t>(kTdlibTlsRecordBytes);
 };
 
 void RegisterClientFlags(FlagParser& parser, ClientFlags* flags);

@@ -51,6 +51,8 @@ struct Options {
   Expect expect = Expect::kEcho;
   int64_t timeout_ms = 5000;
   double hold_seconds = 0;
+  int64_t write_chunk = 0;     // bytes per send() (0 = everything at once)
+  int64_t write_delay_ms = 0;  // pause between chunks
 };
 
 struct Outcome {
@@ -98,6 +100,7 @@ class ClientRun {
   int64_t rtt_max_ns_ = 0;
   int64_t start_ns_ = MonotonicNanos();
   int64_t handshake_ns_ = -1;
+  int64_t next_write_ms_ = 0;
 };
 
 void ClientRun::QueueFrames() {
@@ -168,9 +171,20 @@ bool ClientRun::Pump(Done done, int64_t deadline_ms, bool allow_timeout) {
   while (!done()) {
     if (StopRequested()) return Fail(kExitFailure, "interrupted", "stopped by signal");
     QueueFrames();
-    if (!out_.Flush(fd_.get())) {
-      peer_closed_ = true;
-      return Fail(kExitClosed, "closed", "send failed: connection closed by the server");
+    const bool paced = o_.write_chunk > 0 && o_.write_delay_ms > 0 &&
+                       MonotonicMillis() < next_write_ms_;
+    if (!out_.empty() && !paced) {
+      // With --write-chunk: one chunk now, the next after --write-delay-ms.
+      uint64_t written = 0;
+      if (!out_.Flush(fd_.get(), &written, static_cast<size_t>(o_.write_chunk))) {
+        peer_closed_ = true;
+        return Fail(kExitClosed, "closed", "send failed: connection closed by the server");
+      }
+      if (written > 0) {
+        next_write_ms_ = MonotonicMillis() + o_.write_delay_ms;
+        // Sending is progress too (a slow fragmented send must not time out).
+        if (!allow_timeout) deadline_ms = MonotonicMillis() + o_.timeout_ms;
+      }
     }
     if (peer_closed_) return Fail(kExitClosed, "closed", "connection closed by the server");
     int64_t left = deadline_ms - MonotonicMillis();
@@ -180,8 +194,11 @@ bool ClientRun::Pump(Done done, int64_t deadline_ms, bool allow_timeout) {
                   absl::StrCat("no answer within ", o_.timeout_ms, " ms (", tracker_.verified(),
                                "/", o_.packets, " frames verified)"));
     }
-    pollfd p{fd_.get(), static_cast<short>(POLLIN | (out_.empty() ? 0 : POLLOUT)), 0};
-    int rc = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left, 100)));
+    const bool pacing = o_.write_chunk > 0 && o_.write_delay_ms > 0;
+    pollfd p{fd_.get(), static_cast<short>(POLLIN | (out_.empty() || pacing ? 0 : POLLOUT)), 0};
+    int64_t slice = std::min<int64_t>(left, 100);
+    if (pacing && !out_.empty()) slice = std::min<int64_t>(slice, o_.write_delay_ms);
+    int rc = ::poll(&p, 1, static_cast<int>(slice));
     if (rc <= 0) continue;
     if ((p.revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
       const uint64_t before = bytes_received_;
@@ -289,6 +306,8 @@ int Main(int argc, char** argv) {
   int64_t garbage = 0;
   int64_t timeout_ms = 5000;
   double hold_seconds = 0;
+  int64_t write_chunk = 0;
+  int64_t write_delay_ms = 0;
   int64_t verbosity = 0;
 
   FlagParser flags(
@@ -315,6 +334,11 @@ int Main(int argc, char** argv) {
                   "keep the connection open this long after the exchange (idle tests); with "
                   "--expect silence: how long to watch",
                   0, 1e7, "S");
+  flags.AddInt("write-chunk", &write_chunk,
+               "send at most N bytes per send() call (fragmentation tests; 0 = no limit)", 0,
+               1 << 30);
+  flags.AddInt("write-delay-ms", &write_delay_ms, "pause between --write-chunk sends", 0,
+               60'000);
   flags.AddInt("verbosity", &verbosity, "log verbosity on stderr (0..3)", 0, 9);
   flags.AddEpilog(
       "Examples:\n"
@@ -358,6 +382,8 @@ int Main(int argc, char** argv) {
   }
   o.timeout_ms = timeout_ms;
   o.hold_seconds = hold_seconds;
+  o.write_chunk = write_chunk;
+  o.write_delay_ms = write_delay_ms;
 
   InstallStopSignals();
   absl::StatusOr<ClientCodec> codec = ClientCodec::Create(o.codec);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -51,9 +52,10 @@ int EpollLoop::RunOnce(int timeout_ms) {
   return n;
 }
 
-bool SendQueue::Flush(int fd, uint64_t* bytes_written) {
-  while (off_ < buf_.size()) {
-    ssize_t n = ::send(fd, buf_.data() + off_, buf_.size() - off_, MSG_NOSIGNAL | MSG_DONTWAIT);
+bool SendQueue::Flush(int fd, uint64_t* bytes_written, size_t max_bytes) {
+  const size_t stop = max_bytes > 0 ? std::min(buf_.size(), off_ + max_bytes) : buf_.size();
+  while (off_ < stop) {
+    ssize_t n = ::send(fd, buf_.data() + off_, stop - off_, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n > 0) {
       off_ += static_cast<size_t>(n);
       if (bytes_written != nullptr) *bytes_written += static_cast<uint64_t>(n);

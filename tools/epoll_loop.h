@@ -49,7 +49,8 @@ class SendQueue {
   bool empty() const { return pending() == 0; }
 
   // Writes as much as the socket takes. Returns false on a socket error (not on EAGAIN).
-  bool Flush(int fd, uint64_t* bytes_written = nullptr);
+  // `max_bytes` > 0 writes at most that many bytes (fragmentation tests).
+  bool Flush(int fd, uint64_t* bytes_written = nullptr, size_t max_bytes = 0);
 
  private:
   std::vector<uint8_t> buf_;

@@ -149,6 +149,11 @@ TEST(PeersTest, FakeTlsBothHelloLayouts) {
     EXPECT_NE(r.json.find("\"tls_handshake_ms\""), std::string::npos);
   }
   EXPECT_TRUE(dc.LogContains("\"transport\":\"padded\",\"tls\":true"));
+  // One-byte records (the header still travels in one first record) and 5-byte writes.
+  ClientResult tiny = RunClient(dc.address(), {"--secret", ee, "--tls-record-bytes", "1",
+                                               "--packets", "3", "--size", "200",
+                                               "--write-chunk", "5", "--quick-ack"});
+  EXPECT_EQ(tiny.exit_code, 0) << tiny.json;
 
   // Wrong secret: the ServerHello never comes (the fake DC closes; a proxy would proxy-pass).
   const std::string wrong = absl::StrCat("ee", "f123456789abcdef0123456789abcdef", kDomainHex);
@@ -190,6 +195,14 @@ TEST(PeersTest, NegativeOutcomes) {
                                      "2000"})
                 .exit_code,
             1);
+}
+
+TEST(PeersTest, ByteByByteWrites) {
+  FakeDc dc;
+  ClientResult r = RunClient(dc.address(), {"--transport", "abridged", "--packets", "2",
+                                            "--size", "60", "--req-pq", "--write-chunk", "1",
+                                            "--write-delay-ms", "1"});
+  EXPECT_EQ(r.exit_code, 0) << r.json;
 }
 
 TEST(PeersTest, QuickAckMissingIsDetected) {
