@@ -5,11 +5,9 @@
 #include <cstddef>
 #include <cstdint>
 
-namespace mtp {
+#include "crypto/secret.h"  // ClientSecret: the raw 16-byte -S secret
 
-// The raw 16-byte -S secret (same type as crypto/secret.h's ClientSecret; redeclaring an alias
-// to the same type is legal, so both headers may be included together).
-using ClientSecret = std::array<uint8_t, 16>;
+namespace mtp {
 
 using TlsRandom = std::array<uint8_t, 32>;     // ClientHello/ServerHello random
 using TlsSessionId = std::array<uint8_t, 32>;  // legacy_session_id (always 32 bytes here)

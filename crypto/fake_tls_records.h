@@ -87,7 +87,8 @@ enum class TlsRecordSizing : uint8_t {
   // records. Schedule per burst: record lengths 1400, 2800, 5600, 11200, then 16401 (TLS 1.3
   // maximum: 16384 plaintext + content type + 16-byte AEAD tag). A burst begins at the first
   // flush and again at any flush after >= 1000 ms without one. A flush that has fewer bytes
-  // than the allowance emits one shorter record (as a real server does).
+  // than the allowance emits one shorter record (as a real server does); every record, short
+  // or not, advances the schedule by one step.
   kAdaptive,
 };
 
