@@ -37,9 +37,8 @@ inline constexpr size_t ServerHelloSize(size_t encrypted_size) {
 }
 
 // After the ServerHello the client sends CCS + the first application-data record header
-// (`14 03 03 00 01 01 17 03 03` + BE16 L1, §6.7); L1 must be at least the obfuscated2 header.
+// (`14 03 03 00 01 01 17 03 03` + BE16 L1, §6.7); L1 must cover the obfuscated2 header.
 inline constexpr size_t kClientFirstRecordPrefixSize = 11;
-inline constexpr size_t kObfuscated2HeaderSize = 64;
 
 // Replay-cache retention (MAX_CLIENT_RANDOM_CACHE_TIME, 2 days).
 inline constexpr int64_t kReplayRetentionS = 2 * 86400;

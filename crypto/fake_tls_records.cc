@@ -5,6 +5,8 @@
 #include <cassert>
 #include <cstring>
 
+#include "crypto/obfuscated2.h"
+
 namespace mtp {
 namespace {
 
@@ -34,7 +36,7 @@ TlsReadError TlsRecordReader::CheckHeader() const {
     if (std::memcmp(header_, kFirstPrefix, sizeof(kFirstPrefix)) != 0) {
       return TlsReadError::kBadFirstPrefix;
     }
-    if (LoadBe16(header_ + 9) < kObfuscated2HeaderSize) return TlsReadError::kFirstRecordTooShort;
+    if (LoadBe16(header_ + 9) < kObfuscated2HeaderBytes) return TlsReadError::kFirstRecordTooShort;
     return TlsReadError::kNone;
   }
   if (std::memcmp(header_, kAppDataPrefix, sizeof(kAppDataPrefix)) != 0) {
