@@ -135,3 +135,5 @@ BENCHMARK(BM_WrapRecords)->Args({0, 0})->Args({1, 0})->Args({0, 1})->Args({1, 1}
 
 }  // namespace
 }  // namespace mtp
+
+BENCHMARK_MAIN();

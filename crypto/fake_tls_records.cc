@@ -54,7 +54,7 @@ TlsRecordReader::Step TlsRecordReader::Next(ByteSpan input) {
   if (record_left_ == 0) {
     const size_t want = header_size() - header_have_;
     const size_t take = std::min(want, input.size());
-    std::memcpy(header_ + header_have_, input.data(), take);
+    if (take > 0) std::memcpy(header_ + header_have_, input.data(), take);
     header_have_ += take;
     step.consumed = take;
     if (header_have_ < header_size()) return step;  // partial header kept inside

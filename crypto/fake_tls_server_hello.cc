@@ -56,7 +56,7 @@ void WriteServerHello(const ServerHelloParams& params, const X25519PublicKey& pu
   assert(e <= 65535 && out.size() == ServerHelloSize(e));
   uint8_t* o = out.data();
   // The fake data first: it may alias the tail of `out`.
-  std::memmove(o + kServerHelloFixedSize, encrypted_data.data(), e);
+  if (e > 0) std::memmove(o + kServerHelloFixedSize, encrypted_data.data(), e);
 
   std::memcpy(o, kHandshakeHead, sizeof(kHandshakeHead));
   std::memset(o + kServerRandomOffset, 0, 32);

@@ -142,6 +142,17 @@ TEST(TlsRecordReaderTest, BadLaterHeaderIsStickyError) {
   EXPECT_EQ(error, TlsReadError::kBadRecordHeader);
 }
 
+TEST(TlsRecordReaderTest, EmptyInputIsANoOp) {
+  TlsRecordReader reader;
+  TlsRecordReader::Step step = reader.Next(ByteSpan());
+  EXPECT_EQ(step.consumed, 0u);
+  EXPECT_EQ(step.payload_size, 0u);
+  EXPECT_EQ(step.error, TlsReadError::kNone);
+  TlsReadError error;
+  EXPECT_EQ(reader.UnwrapInPlace(MutableByteSpan(), &error), 0u);
+  EXPECT_EQ(error, TlsReadError::kNone);
+}
+
 TEST(TlsRecordReaderTest, ErrorNamesAreDistinct) {
   EXPECT_STRNE(TlsReadErrorName(TlsReadError::kBadFirstPrefix),
                TlsReadErrorName(TlsReadError::kBadRecordHeader));

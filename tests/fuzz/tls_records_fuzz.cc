@@ -2,9 +2,9 @@
 // plain records), bits 1-7 seed the chunking. The rest is either unwrapped (bit 0 of byte 1
 // clear) — chunked Next() and whole-buffer UnwrapInPlace must agree — or wrapped with a sizing
 // policy and random flush times and then unwrapped again (must round-trip).
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
-#include <cstring>
 #include <vector>
 
 #include "crypto/fake_tls_records.h"
@@ -48,7 +48,7 @@ void Unwrap(mtp::TlsRecordReader::Start start, uint32_t seed, mtp::ByteSpan in) 
     pos += chunk;
   }
   FUZZ_CHECK(error_a == error_b);
-  FUZZ_CHECK(got.size() == n && std::memcmp(got.data(), whole.data(), n) == 0);
+  FUZZ_CHECK(got.size() == n && std::equal(got.begin(), got.end(), whole.begin()));
   FUZZ_CHECK(a.payload_bytes() == n && b.payload_bytes() == n);
 }
 
@@ -73,7 +73,7 @@ void WrapRoundTrip(uint32_t seed, mtp::ByteSpan in) {
     got.insert(got.end(), out.begin(), out.begin() + static_cast<std::ptrdiff_t>(n));
     pos += flush;
   }
-  FUZZ_CHECK(got.size() == in.size() && std::memcmp(got.data(), in.data(), in.size()) == 0);
+  FUZZ_CHECK(got.size() == in.size() && std::equal(got.begin(), got.end(), in.begin()));
 }
 
 }  // namespace
