@@ -1,0 +1,70 @@
+// State of one client connection: the client leg (obfuscated2 streams, framing, queues) and,
+// in direct mode, the DC leg; in ME mode the binding to one ME link. Plain data owned by a
+// ProxyShard slab slot; the behaviour lives in proxy_shard_*.cc.
+//
+// Thread ownership: the owning shard thread only.
+#pragma once
+
+#include <array>
+#include <cstdint>
+
+#include "crypto/aes.h"
+#include "crypto/transport_tag.h"
+#include "dataplane/buffer_chain.h"
+#include "dataplane/session_state.h"
+
+namespace mtp {
+
+inline constexpr uint32_t kNoSlot = UINT32_MAX;
+
+struct ClientSession {
+  SessionState state = SessionState::kFree;
+  Transport transport = Transport::kAbridged;
+  int16_t dc_id = 0;
+  uint16_t listener = 0;  // index of the -H listener that accepted it (its local port)
+
+  int fd = -1;     // client socket
+  int up_fd = -1;  // direct mode: DC socket
+
+  // In-flight operations on fd and up_fd (armed recv counts once until its final completion).
+  uint8_t inflight = 0;
+  bool recv_armed = false;
+  bool send_inflight = false;
+  bool up_recv_armed = false;
+  bool up_send_inflight = false;
+  bool up_connecting = false;
+  bool recv_paused = false;     // backpressure: the destination queue is over its cap
+  bool up_recv_paused = false;
+  bool want_recv = false;       // re-arm the client recv at the next flush (ENOBUFS, resume)
+  bool want_up_recv = false;
+  bool dirty = false;           // on the shard's flush list
+  bool dropped = false;         // §8.3: a frame was dropped for lack of an ME
+  bool bound = false;           // ME mode: bound to me_link
+
+  // Client leg streams: decrypt client->proxy, encrypt proxy->client.
+  AesCtr decrypt;
+  AesCtr encrypt;
+  // Direct mode DC leg: encrypt proxy->DC, decrypt DC->proxy.
+  AesCtr up_encrypt;
+  AesCtr up_decrypt;
+
+  BufferChain in;      // client bytes: ciphertext before the header, plaintext after
+  BufferChain out;     // ciphertext queued to the client
+  BufferChain up_out;  // direct mode: ciphertext queued to the DC
+  uint32_t send_len = 0;     // bytes of the client send in flight
+  uint32_t up_send_len = 0;
+
+  // ME binding: link slot + generation, ext_conn_id, and the bound list of that link.
+  uint32_t me_link = kNoSlot;
+  uint32_t me_link_generation = 0;
+  uint32_t link_prev = kNoSlot;
+  uint32_t link_next = kNoSlot;
+  uint64_t ext_conn_id = 0;
+  // Filled at bind time (first forwarded frame) for RPC_PROXY_REQ: IPv6 or IPv4-mapped.
+  std::array<uint8_t, 16> peer_ip{};
+  std::array<uint8_t, 16> local_ip{};
+  uint16_t peer_port = 0;
+  uint16_t local_port = 0;
+};
+
+}  // namespace mtp

@@ -1,0 +1,65 @@
+// Everything a shard needs to run, fixed at start-up by the control thread (proxy_runner) and
+// shared read-only by all shards: secrets, upstream mode and tables, limits, engine options.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "core/io_engine.h"
+#include "core/socket_address.h"
+#include "crypto/rpc_keys.h"
+#include "crypto/secret.h"
+#include "dataplane/dc_table.h"
+#include "dataplane/me_routing.h"
+#include "dataplane/rpc_messages.h"
+
+namespace mtp {
+
+enum class UpstreamMode : uint8_t {
+  kMiddleEnd,  // the reference's behaviour: RPC_PROXY_REQ over pooled ME links
+  kDirect,     // obfuscated2 straight to the client's DC (beyond the reference)
+};
+
+struct ListenerSpec {
+  SocketAddress address;  // bind address (port = the -H port)
+  bool dual_stack = false;
+};
+
+struct DataplaneConfig {
+  // ---- Client side ----
+  std::vector<ClientSecret> secrets;  // -S, at most 16; empty = no-secret derivation
+  std::vector<ListenerSpec> listeners;  // one per -H port; every shard opens its own socket
+  int backlog = 8192;
+  int window_clamp_bytes = 131072;  // -W (0 = leave alone)
+  // -C: client connections per process, split evenly across shards (accepts above it are
+  // closed at once). -c: sockets with an fd number at or above it are closed.
+  uint32_t max_client_connections = 65536;
+  uint32_t max_connections = 65536;
+
+  // ---- Upstream ----
+  UpstreamMode mode = UpstreamMode::kMiddleEnd;
+  MeRouting routing;
+  std::vector<uint8_t> proxy_secret;  // --aes-pwd content (32..256 bytes) for ME mode
+  std::optional<std::array<uint8_t, 16>> ad_tag;  // -P
+  RpcNatRules nat;                                // --nat-info
+  std::optional<SocketAddress> outbound_bind;     // --address: source of ME/DC sockets
+  ProcessId own_pid;                              // {ip, stats port or -1, pid, start time}
+  DcTable dc_table;                               // direct mode
+
+  // ---- Buffers and backpressure ----
+  IoBackend backend = IoBackend::kAuto;
+  IoEngineOptions engine;
+  // Bytes all chains of one shard may hold (--msg-buffers-size split across shards).
+  uint64_t shard_buffer_bytes = 256ull << 20;
+  // Per-direction cap on bytes queued towards a slow destination; above it the source stops
+  // being read until the queue drains below half of it.
+  uint32_t queue_cap_bytes = 1u << 20;
+  // The reference's MAX_CONNECTION_BUFFER_SPACE: a client holding more is closed (flood).
+  uint64_t client_buffer_cap_bytes = 32ull << 20;
+  // Pending-output bound of one ME link before its clients' reads are paused.
+  uint32_t me_link_queue_cap_bytes = 8u << 20;
+};
+
+}  // namespace mtp

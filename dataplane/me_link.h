@@ -1,0 +1,45 @@
+// State of one pooled TCP-RPC connection from this shard to a middle-end: its socket, the
+// sans-IO RpcLink (handshake, CBC, CRC, ping), the ciphertext send queue and the list of
+// client sessions bound to it. Plain data owned by a ProxyShard slab slot.
+//
+// Thread ownership: the owning shard thread only.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "dataplane/buffer_chain.h"
+#include "dataplane/client_session.h"
+#include "dataplane/rpc_link.h"
+
+namespace mtp {
+
+enum class MeLinkState : uint8_t {
+  kFree,
+  kConnecting,  // TCP connect in flight (3 s)
+  kHandshake,   // nonce + handshake exchange (3 s)
+  kReady,       // carries client traffic
+  kClosing,     // ops cancelled, waiting for in-flight ops to reach zero
+};
+
+struct MeLink {
+  MeLinkState state = MeLinkState::kFree;
+  uint32_t target = 0;
+  int fd = -1;
+  uint8_t inflight = 0;
+  bool recv_armed = false;
+  bool send_inflight = false;
+  bool want_recv = false;
+  bool dirty = false;
+  double deadline_s = 0;  // connect / handshake timeout (monotonic seconds)
+  uint32_t send_len = 0;
+
+  std::unique_ptr<RpcLink> rpc;
+  BufferChain out;  // ciphertext queued to the ME
+
+  uint32_t bound_head = kNoSlot;   // client sessions bound to this link (intrusive list)
+  uint32_t bound_count = 0;
+  uint32_t paused_count = 0;       // bound clients whose recv is paused by this link's queue
+};
+
+}  // namespace mtp

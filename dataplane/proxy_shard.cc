@@ -1,0 +1,460 @@
+// ProxyShard: creation, the completion loop, dispatch, accept, the flush pass, periodic tick,
+// session close/finalize and shutdown.
+#include "dataplane/proxy_shard.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cassert>
+#include <cerrno>
+#include <ctime>
+
+#include "absl/strings/str_cat.h"
+#include "core/log.h"
+#include "core/socket_util.h"
+#include "crypto/random.h"
+#include "dataplane/ext_conn_id.h"
+
+namespace mtp {
+namespace {
+
+constexpr double kTickS = 0.1;          // ME pool maintenance period (the reference's 0.1 s)
+constexpr double kShutdownGraceS = 3.0;  // bound on waiting for cancelled ops at stop
+constexpr uint32_t kCompletionBatch = 256;
+// Buffers kept out of the chains' budget so receives and control packets never starve.
+constexpr uint32_t kBufferReserve = 64;
+
+}  // namespace
+
+std::string_view CloseReasonName(CloseReason reason) {
+  switch (reason) {
+    case CloseReason::kClientEof:
+      return "client closed";
+    case CloseReason::kClientError:
+      return "client socket error";
+    case CloseReason::kUpstreamEof:
+      return "upstream closed";
+    case CloseReason::kUpstreamError:
+      return "upstream error";
+    case CloseReason::kFrameError:
+      return "bad frame";
+    case CloseReason::kFlood:
+      return "buffer cap exceeded";
+    case CloseReason::kNoBuffers:
+      return "buffer pool exhausted";
+    case CloseReason::kNoMeAfterDrop:
+      return "ME available again after a dropped frame";
+    case CloseReason::kCloseExt:
+      return "RPC_CLOSE_EXT";
+    case CloseReason::kMeLinkLost:
+      return "ME link lost";
+    case CloseReason::kCryptoFailure:
+      return "cipher failure";
+    case CloseReason::kShutdown:
+      return "shutdown";
+  }
+  return "?";
+}
+
+absl::StatusOr<std::unique_ptr<ProxyShard>> ProxyShard::Create(uint32_t index,
+                                                               uint32_t shard_count,
+                                                               const DataplaneConfig& config) {
+  if (index >= kMaxShards) return absl::InvalidArgumentError("too many shards");
+  auto engine = CreateIoEngine(config.backend, config.engine);
+  if (!engine.ok()) return engine.status();
+  std::unique_ptr<ProxyShard> shard(
+      new ProxyShard(index, shard_count, config, std::move(*engine)));
+  absl::Status st = shard->OpenListeners();
+  if (!st.ok()) return st;
+  return shard;
+}
+
+static uint32_t ShardBudgetBuffers(const DataplaneConfig& config, BufferPool& pool) {
+  uint64_t by_bytes = config.shard_buffer_bytes / pool.buffer_size();
+  uint32_t recv = std::min(config.engine.recv_ring_count, pool.buffer_count());
+  uint32_t by_pool = pool.buffer_count() > recv + kBufferReserve
+                         ? pool.buffer_count() - recv - kBufferReserve
+                         : pool.buffer_count() / 2;
+  return static_cast<uint32_t>(std::min<uint64_t>(by_bytes, by_pool));
+}
+
+static uint32_t TotalLinkCapacity(const DataplaneConfig& config) {
+  uint32_t n = 0;
+  for (const MeTargetSpec& t : config.routing.targets()) n += std::max(t.max_connections, 1u);
+  return std::max(n, 1u);
+}
+
+ProxyShard::ProxyShard(uint32_t index, uint32_t shard_count, const DataplaneConfig& config,
+                       std::unique_ptr<IoEngine> engine)
+    : index_(index),
+      config_(config),
+      engine_(std::move(engine)),
+      chains_(engine_->buffers(), ShardBudgetBuffers(config, engine_->buffers())),
+      sessions_(std::max<uint32_t>(
+          1, std::min(config.max_connections,
+                      (config.max_client_connections + shard_count - 1) / shard_count))),
+      links_(config.mode == UpstreamMode::kMiddleEnd ? TotalLinkCapacity(config) : 1),
+      completions_(kCompletionBatch) {
+  max_clients_ = sessions_.capacity();
+  dirty_sessions_.reserve(std::min<uint32_t>(max_clients_, 65536));
+  dirty_links_.reserve(links_.capacity());
+  if (config.mode == UpstreamMode::kMiddleEnd) {
+    targets_.resize(config.routing.targets().size());
+    for (TargetState& t : targets_) {
+      t.backoff = ReconnectBackoff(static_cast<double>(FastRandomBelow(1000)) / 1000.0);
+    }
+  }
+}
+
+ProxyShard::~ProxyShard() {
+  for (int fd : listener_fds_) {
+    if (fd >= 0) close(fd);
+  }
+}
+
+absl::Status ProxyShard::OpenListeners() {
+  for (const ListenerSpec& spec : config_.listeners) {
+    ListenOptions options;
+    options.address = spec.address;
+    options.dual_stack = spec.dual_stack;
+    options.reuse_port = true;
+    options.backlog = config_.backlog;
+    options.window_clamp_bytes = config_.window_clamp_bytes;
+    auto fd = CreateListenSocket(options);
+    if (!fd.ok()) {
+      return absl::UnavailableError(absl::StrCat("cannot open http/tcp server socket at port ",
+                                                 spec.address.port(), ": ",
+                                                 fd.status().message()));
+    }
+    auto local = LocalAddress(*fd);
+    listener_fds_.push_back(*fd);
+    listener_ports_.push_back(local.ok() ? local->port() : spec.address.port());
+    accept_armed_.push_back(false);
+  }
+  return absl::OkStatus();
+}
+
+uint64_t ProxyShard::Tag(OpKind op, uint32_t slot) const {
+  return PackOpTag(op, sessions_.generation(slot), slot);
+}
+uint64_t ProxyShard::LinkTag(OpKind op, uint32_t link) const {
+  return PackOpTag(op, links_.generation(link), link);
+}
+
+void ProxyShard::UpdateClock() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  now_s_ = static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+void ProxyShard::RequestStop() {
+  stop_.store(true, std::memory_order_relaxed);
+  engine_->Wake();
+}
+
+void ProxyShard::Run() {
+  UpdateClock();
+  next_tick_s_ = now_s_;
+  for (uint32_t i = 0; i < listener_fds_.size(); ++i) ArmAccept(i);
+  double stop_deadline = 0;
+  for (;;) {
+    if (!stopping_ && stop_.load(std::memory_order_relaxed)) {
+      stopping_ = true;
+      stop_deadline = now_s_ + kShutdownGraceS;
+      Shutdown();
+    }
+    if (stopping_) {
+      bool accepts_done = std::none_of(accept_armed_.begin(), accept_armed_.end(),
+                                       [](bool armed) { return armed; });
+      if (sessions_.live() == 0 && links_.live() == 0 && accepts_done) break;
+      if (now_s_ > stop_deadline) {
+        MTP_WARN("shard %u: %u sessions and %u ME links still had operations in flight at exit",
+                 index_, sessions_.live(), links_.live());
+        break;
+      }
+    }
+    double wait_s = std::max(0.0, next_tick_s_ - now_s_);
+    int n = engine_->Poll(std::span<IoCompletion>(completions_),
+                          static_cast<int64_t>(wait_s * 1e6));
+    UpdateClock();
+    for (int i = 0; i < n; ++i) Dispatch(completions_[i]);
+    FlushDirty();
+    if (now_s_ >= next_tick_s_) {
+      Tick();
+      next_tick_s_ = now_s_ + kTickS;
+    }
+  }
+  for (int& fd : listener_fds_) {
+    if (fd >= 0) close(fd);
+    fd = -1;
+  }
+}
+
+void ProxyShard::Shutdown() {
+  for (uint32_t i = 0; i < listener_fds_.size(); ++i) {
+    if (accept_armed_[i]) engine_->CancelAll(listener_fds_[i]);
+  }
+  sessions_.ForEachLive([&](uint32_t slot, ClientSession& s) {
+    if (s.state != SessionState::kClosing) CloseSession(slot, s, CloseReason::kShutdown);
+  });
+  links_.ForEachLive([&](uint32_t link, MeLink& l) {
+    if (l.state != MeLinkState::kClosing) FailMeLink(link, l, "shutdown");
+  });
+}
+
+void ProxyShard::Dispatch(const IoCompletion& c) {
+  OpTag tag = UnpackOpTag(c.user_data);
+  switch (tag.op) {
+    case OpKind::kAccept:
+      OnAccept(tag.slot, c);
+      return;
+    case OpKind::kClientRecv:
+    case OpKind::kClientSend:
+    case OpKind::kUpstreamConnect:
+    case OpKind::kUpstreamRecv:
+    case OpKind::kUpstreamSend: {
+      ClientSession* s = sessions_.Lookup(tag.slot, tag.generation);
+      if (s == nullptr) break;
+      switch (tag.op) {
+        case OpKind::kClientRecv:
+          OnClientRecv(tag.slot, *s, c);
+          break;
+        case OpKind::kClientSend:
+          OnClientSend(tag.slot, *s, c);
+          break;
+        case OpKind::kUpstreamConnect:
+          OnUpstreamConnect(tag.slot, *s, c);
+          break;
+        case OpKind::kUpstreamRecv:
+          OnUpstreamRecv(tag.slot, *s, c);
+          break;
+        default:
+          OnUpstreamSend(tag.slot, *s, c);
+          break;
+      }
+      if (s->state == SessionState::kClosing && s->inflight == 0) FinalizeSession(tag.slot, *s);
+      return;
+    }
+    case OpKind::kMeConnect:
+    case OpKind::kMeRecv:
+    case OpKind::kMeSend: {
+      MeLink* l = links_.Lookup(tag.slot, tag.generation);
+      if (l == nullptr) break;
+      if (tag.op == OpKind::kMeConnect) {
+        OnMeConnect(tag.slot, *l, c);
+      } else if (tag.op == OpKind::kMeRecv) {
+        OnMeRecv(tag.slot, *l, c);
+      } else {
+        OnMeSend(tag.slot, *l, c);
+      }
+      MeLinkOpDone(tag.slot, *l);
+      return;
+    }
+    case OpKind::kNone:
+      break;
+  }
+  // A completion whose slot was recycled: every op is counted down before a slot is freed, so
+  // this is a bug in the accounting. Keep the buffer pool whole and say so loudly.
+  if (c.buffer_id >= 0) engine_->buffers().Release(c.buffer_id);
+  MTP_ERROR("shard %u: stale completion op=%d slot=%u gen=%u result=%d", index_,
+            static_cast<int>(tag.op), tag.slot, tag.generation, c.result);
+}
+
+// ---- accept ------------------------------------------------------------------------------
+
+void ProxyShard::ArmAccept(uint32_t listener) {
+  if (accept_armed_[listener] || stopping_) return;
+  engine_->Accept(listener_fds_[listener], PackOpTag(OpKind::kAccept, 0, listener));
+  accept_armed_[listener] = true;
+}
+
+void ProxyShard::OnAccept(uint32_t listener, const IoCompletion& c) {
+  if (listener >= listener_fds_.size()) return;
+  if (!c.more) accept_armed_[listener] = false;
+  if (c.result < 0) {
+    if (c.result != -ECANCELED) MTP_LOG(1, "shard %u: accept failed: %d", index_, -c.result);
+    return;  // re-armed by the tick unless paused or stopping
+  }
+  int fd = c.result;
+  if (stopping_) {
+    close(fd);
+    return;
+  }
+  if (static_cast<uint32_t>(fd) >= config_.max_connections || sessions_.live() >= max_clients_) {
+    close(fd);
+    counters_.client_rejected_limit.Add();
+    if (sessions_.live() >= max_clients_ && !accept_paused_) {
+      // -C reached: stop accepting (new connections wait in the kernel backlog) until a
+      // session ends, like the reference removing its listeners from epoll.
+      accept_paused_ = true;
+      for (uint32_t i = 0; i < listener_fds_.size(); ++i) {
+        if (accept_armed_[i]) {
+          engine_->CancelOp(listener_fds_[i], PackOpTag(OpKind::kAccept, 0, i));
+        }
+      }
+    }
+    return;
+  }
+  uint32_t slot = sessions_.Allocate();
+  if (slot == SessionSlab<ClientSession>::kInvalidSlot) {
+    close(fd);
+    counters_.client_rejected_limit.Add();
+    return;
+  }
+  ClientSession& s = sessions_.at(slot);
+  s.fd = fd;
+  s.listener = static_cast<uint16_t>(listener);
+  Transition(s, SessionState::kHandshake);
+  counters_.client_accepted.Add();
+  counters_.client_active.Add();
+  if (config_.window_clamp_bytes > 0) {
+    (void)SetWindowClamp(fd, config_.window_clamp_bytes);
+  }
+  ArmClientRecv(slot, s);
+}
+
+// ---- session life cycle --------------------------------------------------------------------
+
+void ProxyShard::Transition(ClientSession& s, SessionState to) {
+  if (!IsLegalSessionTransition(s.state, to)) {
+    MTP_ERROR("shard %u: illegal session transition %s -> %s", index_,
+              SessionStateName(s.state), SessionStateName(to));
+    assert(false);
+  }
+  s.state = to;
+}
+
+void ProxyShard::MarkDirty(uint32_t slot, ClientSession& s) {
+  if (s.dirty) return;
+  s.dirty = true;
+  dirty_sessions_.push_back(slot);
+}
+
+void ProxyShard::FlushDirty() {
+  // Links first: a session flush may pause/resume on link queues sized by the link flush.
+  for (size_t i = 0; i < dirty_links_.size(); ++i) {
+    uint32_t link = dirty_links_[i];
+    if (!links_.is_live(link)) continue;
+    MeLink& l = links_.at(link);
+    if (!l.dirty) continue;
+    l.dirty = false;
+    FlushMeLink(link, l);
+    MeLinkOpDone(link, l);
+  }
+  dirty_links_.clear();
+  // Flushing a session can mark others (and links) dirty again: iterate over a bounded
+  // snapshot; anything added is handled at the end of the next batch.
+  size_t n = dirty_sessions_.size();
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t slot = dirty_sessions_[i];
+    if (!sessions_.is_live(slot)) continue;
+    ClientSession& s = sessions_.at(slot);
+    if (!s.dirty) continue;
+    s.dirty = false;
+    FlushSession(slot, s);
+    if (s.state == SessionState::kClosing && s.inflight == 0) FinalizeSession(slot, s);
+  }
+  dirty_sessions_.erase(dirty_sessions_.begin(), dirty_sessions_.begin() + n);
+  // Links dirtied by session flushes (RPC_CLOSE_CONN, forwarded frames) go out now.
+  for (size_t i = 0; i < dirty_links_.size(); ++i) {
+    uint32_t link = dirty_links_[i];
+    if (!links_.is_live(link)) continue;
+    MeLink& l = links_.at(link);
+    if (!l.dirty) continue;
+    l.dirty = false;
+    FlushMeLink(link, l);
+    MeLinkOpDone(link, l);
+  }
+  dirty_links_.clear();
+}
+
+void ProxyShard::FlushSession(uint32_t slot, ClientSession& s) {
+  if (s.state == SessionState::kClosing || s.state == SessionState::kFree) return;
+  if (s.want_recv && !s.recv_armed && !s.recv_paused &&
+      s.state != SessionState::kDraining) {
+    if (engine_->buffers().recv_available() > 0) {
+      s.want_recv = false;
+      ArmClientRecv(slot, s);
+    } else {
+      MarkDirty(slot, s);  // retried after the next batch
+    }
+  }
+  if (!s.send_inflight && !s.out.empty()) {
+    ByteSpan front = chains_.Front(s.out);
+    s.send_len = static_cast<uint32_t>(front.size());
+    engine_->Send(s.fd, front.data(), s.send_len, Tag(OpKind::kClientSend, slot));
+    s.send_inflight = true;
+    ++s.inflight;
+  }
+  if (s.up_fd >= 0 && !s.up_connecting) {
+    if (s.want_up_recv && !s.up_recv_armed && !s.up_recv_paused &&
+        s.state == SessionState::kRelaying) {
+      s.want_up_recv = false;
+      ArmUpstreamRecv(slot, s);
+    }
+    if (!s.up_send_inflight && !s.up_out.empty() && s.state == SessionState::kRelaying) {
+      ByteSpan front = chains_.Front(s.up_out);
+      s.up_send_len = static_cast<uint32_t>(front.size());
+      engine_->Send(s.up_fd, front.data(), s.up_send_len, Tag(OpKind::kUpstreamSend, slot));
+      s.up_send_inflight = true;
+      ++s.inflight;
+    }
+  }
+  if (s.state == SessionState::kDraining && s.out.empty() && !s.send_inflight) {
+    CloseSession(slot, s, CloseReason::kUpstreamEof);
+  }
+}
+
+void ProxyShard::ArmClientRecv(uint32_t slot, ClientSession& s) {
+  if (s.recv_armed) return;
+  engine_->Recv(s.fd, Tag(OpKind::kClientRecv, slot));
+  s.recv_armed = true;
+  ++s.inflight;
+}
+
+void ProxyShard::CloseSession(uint32_t slot, ClientSession& s, CloseReason reason) {
+  if (s.state == SessionState::kClosing) return;
+  MTP_LOG(1, "shard %u: closing client %u (fd %d): %s", index_, slot, s.fd,
+          CloseReasonName(reason));
+  if (s.bound) {
+    UnbindSession(slot, s,
+                  reason != CloseReason::kCloseExt && reason != CloseReason::kMeLinkLost);
+  }
+  if (s.state == SessionState::kSkip) counters_.client_skip_mode.Sub();
+  Transition(s, SessionState::kClosing);
+  if (s.recv_armed || s.send_inflight) engine_->CancelAll(s.fd);
+  if (s.up_fd >= 0 && (s.up_recv_armed || s.up_send_inflight || s.up_connecting)) {
+    engine_->CancelAll(s.up_fd);
+  }
+  // Never freed inline (callers may still hold `s`): Dispatch frees it once the last op
+  // completes, or the flush pass does when nothing is in flight.
+  if (s.inflight == 0) MarkDirty(slot, s);
+}
+
+void ProxyShard::FinalizeSession(uint32_t slot, ClientSession& s) {
+  if (s.state != SessionState::kClosing || s.inflight != 0) return;
+  if (s.fd >= 0) close(s.fd);
+  if (s.up_fd >= 0) close(s.up_fd);
+  chains_.Clear(s.in);
+  chains_.Clear(s.out);
+  chains_.Clear(s.up_out);
+  Transition(s, SessionState::kFree);
+  s = ClientSession{};  // releases the cipher contexts
+  sessions_.Free(slot);
+  counters_.client_active.Sub();
+  counters_.client_closed.Add();
+  if (accept_paused_ && sessions_.live() < max_clients_ && !stopping_) {
+    accept_paused_ = false;
+    for (uint32_t i = 0; i < listener_fds_.size(); ++i) ArmAccept(i);
+  }
+}
+
+void ProxyShard::Tick() {
+  if (config_.mode == UpstreamMode::kMiddleEnd && !stopping_) MaintainMePool();
+  if (!accept_paused_ && !stopping_) {
+    for (uint32_t i = 0; i < listener_fds_.size(); ++i) ArmAccept(i);
+  }
+  counters_.buffers_in_use.Set(chains_.held());
+}
+
+}  // namespace mtp

@@ -1,0 +1,170 @@
+// One dataplane shard: a pinned thread's whole world — its IoEngine and buffer pool, its
+// SO_REUSEPORT listeners, the client session slab, the ME link pool (ME mode) and counters.
+// Completions are dispatched by the op tag packed in user_data; all output is sealed and
+// submitted in one flush pass at the end of each completion batch. Nothing on the relay path
+// crosses to another shard.
+//
+// Thread ownership: Create() runs on the control thread; Run() and everything it calls on the
+// shard thread; RequestStop() and counters() from any thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/io_engine.h"
+#include "dataplane/buffer_chain.h"
+#include "dataplane/client_session.h"
+#include "dataplane/dataplane_config.h"
+#include "dataplane/me_link.h"
+#include "dataplane/op_tag.h"
+#include "dataplane/reconnect_backoff.h"
+#include "dataplane/session_slab.h"
+#include "dataplane/shard_counters.h"
+
+namespace mtp {
+
+// Why a client session ends (logged at verbosity 1; small enum on the hot path).
+enum class CloseReason : uint8_t {
+  kClientEof,
+  kClientError,
+  kUpstreamEof,
+  kUpstreamError,
+  kFrameError,
+  kFlood,
+  kNoBuffers,
+  kNoMeAfterDrop,   // §8.3: an ME became available after a dropped frame
+  kCloseExt,        // the ME sent RPC_CLOSE_EXT
+  kMeLinkLost,      // the bound ME link failed
+  kCryptoFailure,
+  kShutdown,
+};
+std::string_view CloseReasonName(CloseReason reason);
+
+class ProxyShard {
+ public:
+  // Creates the engine (backend per config) and this shard's listeners. `shard_count` splits
+  // the -C limit and the buffer budget.
+  static absl::StatusOr<std::unique_ptr<ProxyShard>> Create(uint32_t index, uint32_t shard_count,
+                                                           const DataplaneConfig& config);
+  ~ProxyShard();
+  ProxyShard(const ProxyShard&) = delete;
+  ProxyShard& operator=(const ProxyShard&) = delete;
+
+  // The shard loop; returns after RequestStop() once every session and link is closed.
+  void Run();
+  void RequestStop();
+
+  uint32_t index() const { return index_; }
+  std::string_view backend_name() const { return engine_->name(); }
+  const ShardCounters& counters() const { return counters_; }
+  // Local port of listener `i` (useful when the config asked for port 0).
+  uint16_t listener_port(size_t i) const { return listener_ports_[i]; }
+
+ private:
+  struct TargetState {
+    ReconnectBackoff backoff;
+    std::vector<uint32_t> links;  // link slots (any state), at most max_connections
+    uint32_t ready = 0;
+  };
+
+  ProxyShard(uint32_t index, uint32_t shard_count, const DataplaneConfig& config,
+             std::unique_ptr<IoEngine> engine);
+  absl::Status OpenListeners();
+
+  // ---- loop (proxy_shard.cc) ----
+  void Dispatch(const IoCompletion& c);
+  void FlushDirty();
+  void Tick();
+  void Shutdown();
+  double NowSeconds() const { return now_s_; }
+  void UpdateClock();
+
+  // ---- client sessions (proxy_shard.cc / proxy_shard_client.cc) ----
+  void ArmAccept(uint32_t listener);
+  void OnAccept(uint32_t listener, const IoCompletion& c);
+  void Transition(ClientSession& s, SessionState to);
+  void MarkDirty(uint32_t slot, ClientSession& s);
+  void FlushSession(uint32_t slot, ClientSession& s);
+  void ArmClientRecv(uint32_t slot, ClientSession& s);
+  void OnClientRecv(uint32_t slot, ClientSession& s, const IoCompletion& c);
+  void OnClientSend(uint32_t slot, ClientSession& s, const IoCompletion& c);
+  void OnHandshakeBytes(uint32_t slot, ClientSession& s);
+  void ProcessClientFrames(uint32_t slot, ClientSession& s);
+  // Frame payload at `offset` of s.in, `len` bytes: forward, answer PING, or drop.
+  // Returns false if the session was closed.
+  bool HandleClientFrame(uint32_t slot, ClientSession& s, size_t offset, uint32_t len,
+                         bool quick_ack);
+  // Appends `prefix`+`payload`+random padding as one encrypted frame to the client queue.
+  bool QueueClientFrame(uint32_t slot, ClientSession& s, ByteSpan payload);
+  bool QueueClientRaw(uint32_t slot, ClientSession& s, ByteSpan plaintext);
+  bool CheckClientBuffers(uint32_t slot, ClientSession& s);
+  void CloseSession(uint32_t slot, ClientSession& s, CloseReason reason);
+  void OpDone(uint32_t slot, ClientSession& s);
+  void FinalizeSession(uint32_t slot, ClientSession& s);
+  void PauseClientRecv(uint32_t slot, ClientSession& s);
+
+  // ---- ME mode (proxy_shard_me.cc) ----
+  void MaintainMePool();
+  void StartMeLink(uint32_t target);
+  void OnMeConnect(uint32_t link, MeLink& l, const IoCompletion& c);
+  void OnMeRecv(uint32_t link, MeLink& l, const IoCompletion& c);
+  void OnMeSend(uint32_t link, MeLink& l, const IoCompletion& c);
+  void FlushMeLink(uint32_t link, MeLink& l);
+  void MarkLinkDirty(uint32_t link, MeLink& l);
+  void FailMeLink(uint32_t link, MeLink& l, const char* why);
+  void MeLinkOpDone(uint32_t link, MeLink& l);
+  void OnMeMessage(uint32_t link, MeLink& l, uint32_t type, ByteSpan payload);
+  // Binds the session to a ready link of its DC's cluster; false if none (§8.2).
+  bool BindSession(uint32_t slot, ClientSession& s);
+  void UnbindSession(uint32_t slot, ClientSession& s, bool send_close_conn);
+  // Sends one filtered client payload as RPC_PROXY_REQ (binding first if needed). Returns
+  // false if the session was closed.
+  bool ForwardToMe(uint32_t slot, ClientSession& s, ByteSpan payload, bool quick_ack,
+                   uint32_t extra_flags);
+  void OnMeReady(uint32_t link, MeLink& l);
+  MeLink* BoundLink(const ClientSession& s);
+  void SendCloseConn(MeLink& l, uint32_t link, uint64_t ext_conn_id);
+  void ResumePausedClients(MeLink& l);
+
+  // ---- direct mode (proxy_shard_direct.cc) ----
+  void StartDirectUpstream(uint32_t slot, ClientSession& s);
+  void OnUpstreamConnect(uint32_t slot, ClientSession& s, const IoCompletion& c);
+  void OnUpstreamRecv(uint32_t slot, ClientSession& s, const IoCompletion& c);
+  void OnUpstreamSend(uint32_t slot, ClientSession& s, const IoCompletion& c);
+  void RelayClientToDc(uint32_t slot, ClientSession& s);
+  void ArmUpstreamRecv(uint32_t slot, ClientSession& s);
+
+  uint64_t Tag(OpKind op, uint32_t slot) const;
+  uint64_t LinkTag(OpKind op, uint32_t link) const;
+
+  const uint32_t index_;
+  const DataplaneConfig& config_;
+  std::unique_ptr<IoEngine> engine_;
+  BufferChains chains_;
+  SessionSlab<ClientSession> sessions_;
+  SessionSlab<MeLink> links_;
+  ShardCounters counters_;
+  std::atomic<bool> stop_{false};
+  bool stopping_ = false;
+
+  uint32_t max_clients_;
+  std::vector<int> listener_fds_;
+  std::vector<uint16_t> listener_ports_;
+  std::vector<bool> accept_armed_;
+  bool accept_paused_ = false;
+
+  std::vector<TargetState> targets_;
+
+  std::vector<uint32_t> dirty_sessions_;  // bounded by the slab capacity (dirty flag)
+  std::vector<uint32_t> dirty_links_;
+  std::vector<IoCompletion> completions_;
+  std::vector<uint8_t> scratch_;  // linearises a client payload straddling buffers (<= 1 MiB)
+  double now_s_ = 0;
+  double next_tick_s_ = 0;
+};
+
+}  // namespace mtp

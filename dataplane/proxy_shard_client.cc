@@ -1,0 +1,247 @@
+// ProxyShard, client leg: receives, the obfuscated2 handshake (and skip mode), frame decoding
+// and the forwarding filter, and everything queued to the client (answers, quick acks, PONG).
+#include <cerrno>
+#include <cstring>
+
+#include "core/log.h"
+#include "crypto/obfuscated2.h"
+#include "crypto/random.h"
+#include "dataplane/framing.h"
+#include "dataplane/mtproto_filter.h"
+#include "dataplane/proxy_shard.h"
+
+namespace mtp {
+
+void ProxyShard::OnClientRecv(uint32_t slot, ClientSession& s, const IoCompletion& c) {
+  if (!c.more) {
+    s.recv_armed = false;
+    --s.inflight;
+  }
+  if (c.result > 0 && c.buffer_id >= 0) {
+    uint32_t n = static_cast<uint32_t>(c.result);
+    uint8_t* data = engine_->buffers().Data(c.buffer_id);
+    counters_.client_bytes_in.Add(n);
+    switch (s.state) {
+      case SessionState::kHandshake:
+        chains_.AppendBuffer(s.in, c.buffer_id, n);
+        OnHandshakeBytes(slot, s);
+        break;
+      case SessionState::kRelaying:
+        if (config_.mode == UpstreamMode::kMiddleEnd) {
+          s.decrypt.Apply(data, data, n);
+          chains_.AppendBuffer(s.in, c.buffer_id, n);
+          ProcessClientFrames(slot, s);
+          break;
+        }
+        [[fallthrough]];
+      case SessionState::kConnecting:
+        // Direct mode: client CTR -> plaintext -> DC CTR, in place, then queue the buffer.
+        s.decrypt.Apply(data, data, n);
+        s.up_encrypt.Apply(data, data, n);
+        chains_.AppendBuffer(s.up_out, c.buffer_id, n);
+        if (s.up_out.bytes > config_.queue_cap_bytes) PauseClientRecv(slot, s);
+        MarkDirty(slot, s);
+        break;
+      case SessionState::kSkip:      // the reference's black hole: discard, never answer
+      case SessionState::kDraining:  // input no longer matters
+      case SessionState::kClosing:
+      case SessionState::kFree:
+        engine_->buffers().Release(c.buffer_id);
+        break;
+    }
+  } else if (c.result == 0) {
+    CloseSession(slot, s, CloseReason::kClientEof);
+    return;
+  } else if (c.result < 0 && c.result != -ENOBUFS && c.result != -ECANCELED) {
+    CloseSession(slot, s, CloseReason::kClientError);
+    return;
+  }
+  if (!c.more && !s.recv_paused && s.state != SessionState::kClosing &&
+      s.state != SessionState::kDraining) {
+    // The multishot receive ended (pool dry, or the backend ended it): re-arm in the flush.
+    s.want_recv = true;
+    MarkDirty(slot, s);
+  }
+}
+
+void ProxyShard::OnClientSend(uint32_t slot, ClientSession& s, const IoCompletion& c) {
+  s.send_inflight = false;
+  --s.inflight;
+  if (s.state == SessionState::kClosing) return;
+  if (c.result < 0) {
+    CloseSession(slot, s, CloseReason::kClientError);
+    return;
+  }
+  counters_.client_bytes_out.Add(static_cast<uint32_t>(c.result));
+  chains_.Consume(s.out, static_cast<uint32_t>(c.result));
+  if (s.up_recv_paused && s.out.bytes <= config_.queue_cap_bytes / 2) {
+    s.up_recv_paused = false;
+    s.want_up_recv = true;
+  }
+  MarkDirty(slot, s);
+}
+
+void ProxyShard::PauseClientRecv(uint32_t slot, ClientSession& s) {
+  if (s.recv_paused) return;
+  s.recv_paused = true;
+  counters_.recv_paused.Add();
+  if (s.recv_armed) engine_->CancelOp(s.fd, Tag(OpKind::kClientRecv, slot));
+  if (s.bound) {
+    MeLink* l = links_.Lookup(s.me_link, s.me_link_generation);
+    if (l != nullptr) ++l->paused_count;
+  }
+}
+
+void ProxyShard::OnHandshakeBytes(uint32_t slot, ClientSession& s) {
+  if (s.in.bytes < kObfuscated2HeaderBytes) return;  // the reference waits for all 64 bytes
+  Obfuscated2Header header;
+  chains_.CopyOut(s.in, 0, header);
+  Obfuscated2ServerResult r = AcceptObfuscated2(header, config_.secrets);
+  switch (r.status) {
+    case Obfuscated2Status::kCryptoFailure:
+      counters_.handshake_crypto_failed.Add();
+      CloseSession(slot, s, CloseReason::kCryptoFailure);
+      return;
+    case Obfuscated2Status::kNoMatch:
+      // Skip mode: keep the socket, swallow everything, never answer (client-transports §8).
+      counters_.handshake_bad.Add();
+      counters_.client_skip_mode.Add();
+      chains_.Clear(s.in);
+      Transition(s, SessionState::kSkip);
+      MTP_LOG(1, "shard %u: client %u: no secret matches the header, skip mode", index_, slot);
+      return;
+    case Obfuscated2Status::kAccepted:
+      break;
+  }
+  counters_.handshake_ok.Add();
+  s.transport = r.transport;
+  s.dc_id = r.dc_id;
+  s.decrypt = std::move(r.decrypt);
+  s.encrypt = std::move(r.encrypt);
+  chains_.Consume(s.in, kObfuscated2HeaderBytes);
+  if (!s.in.empty()) {
+    chains_.ForEachSegment(s.in, 0, s.in.bytes, [&](MutableByteSpan seg) { s.decrypt.Apply(seg); });
+  }
+  if (config_.mode == UpstreamMode::kDirect) {
+    Transition(s, SessionState::kConnecting);
+    StartDirectUpstream(slot, s);
+    return;
+  }
+  Transition(s, SessionState::kRelaying);
+  ProcessClientFrames(slot, s);
+}
+
+void ProxyShard::ProcessClientFrames(uint32_t slot, ClientSession& s) {
+  uint8_t peek[12];
+  while (s.state == SessionState::kRelaying && !s.in.empty()) {
+    ByteSpan view = chains_.Front(s.in);
+    if (view.size() < sizeof(peek) && view.size() < s.in.bytes) {
+      size_t n = chains_.CopyOut(s.in, 0, peek);
+      view = ByteSpan(peek, n);
+    }
+    ClientFrame f = DecodeClientFrame(s.transport, view);
+    if (f.status == FrameStatus::kError) {
+      counters_.client_frame_errors.Add();
+      CloseSession(slot, s, CloseReason::kFrameError);
+      return;
+    }
+    // A header decoded from a short view: the frame is complete once the chain holds it all.
+    if (f.status == FrameStatus::kNeedMore &&
+        (f.prefix_bytes == 0 || s.in.bytes < f.wanted_bytes)) {
+      return;
+    }
+    counters_.client_frames_in.Add();
+    if (!HandleClientFrame(slot, s, f.prefix_bytes, f.payload_bytes, f.quick_ack)) return;
+    chains_.Consume(s.in, f.frame_bytes());
+  }
+}
+
+bool ProxyShard::CheckClientBuffers(uint32_t slot, ClientSession& s) {
+  if (uint64_t{s.in.bytes} + s.out.bytes > config_.client_buffer_cap_bytes) {
+    counters_.client_failed_flood.Add();
+    CloseSession(slot, s, CloseReason::kFlood);
+    return false;
+  }
+  return true;
+}
+
+bool ProxyShard::HandleClientFrame(uint32_t slot, ClientSession& s, size_t offset, uint32_t len,
+                                   bool quick_ack) {
+  // The filter needs the payload as one span: it usually is (one receive buffer); a payload
+  // straddling buffers is linearised into the shard's scratch buffer.
+  ByteSpan payload;
+  ByteSpan front = chains_.Front(s.in);
+  if (front.size() >= offset + len) {
+    payload = front.subspan(offset, len);
+  } else {
+    if (scratch_.size() < len) scratch_.resize(kMaxFramePayloadBytes);
+    chains_.CopyOut(s.in, offset, MutableByteSpan(scratch_.data(), len));
+    payload = ByteSpan(scratch_.data(), len);
+  }
+  FilterResult r = ClassifyClientPayload(payload);
+  switch (r.verdict) {
+    case FilterVerdict::kAnswerPong: {
+      uint8_t pong[kPongPayloadBytes];
+      BuildPong(payload, pong);
+      counters_.client_pings_answered.Add();
+      return QueueClientFrame(slot, s, pong);
+    }
+    case FilterVerdict::kDrop:
+      if (!CheckClientBuffers(slot, s)) return false;
+      counters_.client_frames_filtered.Add();
+      return true;
+    case FilterVerdict::kForward:
+      if (!CheckClientBuffers(slot, s)) return false;
+      return ForwardToMe(slot, s, payload, quick_ack, r.proxy_req_flags);
+  }
+  return true;
+}
+
+bool ProxyShard::QueueClientRaw(uint32_t slot, ClientSession& s, ByteSpan plaintext) {
+  if (!chains_.CanTake(plaintext.size())) {
+    counters_.client_failed_no_buffers.Add();
+    CloseSession(slot, s, CloseReason::kNoBuffers);
+    return false;
+  }
+  uint32_t start = s.out.bytes;
+  if (!chains_.AppendCopy(s.out, plaintext)) {
+    counters_.client_failed_no_buffers.Add();
+    CloseSession(slot, s, CloseReason::kNoBuffers);
+    return false;
+  }
+  chains_.ForEachSegment(s.out, start, plaintext.size(),
+                         [&](MutableByteSpan seg) { s.encrypt.Apply(seg); });
+  counters_.client_frames_out.Add();
+  MarkDirty(slot, s);
+  return true;
+}
+
+bool ProxyShard::QueueClientFrame(uint32_t slot, ClientSession& s, ByteSpan payload) {
+  uint8_t header[kMaxFrameHeaderBytes];
+  uint32_t pad = ServerPaddingBytes(s.transport);
+  size_t header_bytes = EncodeServerFrameHeader(s.transport, static_cast<uint32_t>(payload.size()),
+                                                pad, FrameHeaderBuffer(header, sizeof(header)));
+  size_t total = header_bytes + payload.size() + pad;
+  if (!chains_.CanTake(total)) {
+    counters_.client_failed_no_buffers.Add();
+    CloseSession(slot, s, CloseReason::kNoBuffers);
+    return false;
+  }
+  uint32_t start = s.out.bytes;
+  uint8_t padding[4];
+  uint64_t r = FastRandom64();
+  std::memcpy(padding, &r, sizeof(padding));
+  bool ok = chains_.AppendCopy(s.out, ByteSpan(header, header_bytes)) &&
+            chains_.AppendCopy(s.out, payload) && chains_.AppendCopy(s.out, ByteSpan(padding, pad));
+  if (!ok) {
+    counters_.client_failed_no_buffers.Add();
+    CloseSession(slot, s, CloseReason::kNoBuffers);
+    return false;
+  }
+  chains_.ForEachSegment(s.out, start, total, [&](MutableByteSpan seg) { s.encrypt.Apply(seg); });
+  counters_.client_frames_out.Add();
+  MarkDirty(slot, s);
+  return true;
+}
+
+}  // namespace mtp

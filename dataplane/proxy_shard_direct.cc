@@ -1,0 +1,152 @@
+// ProxyShard, direct mode (beyond the reference): each client gets its own obfuscated2
+// connection to its DC. Bytes are relayed without reframing: client CTR is removed and the DC
+// leg's CTR applied in place in the received buffer, which then moves to the other queue.
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/log.h"
+#include "core/socket_util.h"
+#include "crypto/obfuscated2.h"
+#include "dataplane/proxy_shard.h"
+
+namespace mtp {
+
+void ProxyShard::StartDirectUpstream(uint32_t slot, ClientSession& s) {
+  std::optional<SocketAddress> dc = config_.dc_table.Lookup(s.dc_id, /*prefer_ipv6=*/false);
+  if (!dc) {
+    CloseSession(slot, s, CloseReason::kUpstreamError);
+    return;
+  }
+  auto hs = BuildObfuscated2ClientHeader(nullptr, s.transport, s.dc_id);
+  if (!hs.ok()) {
+    counters_.handshake_crypto_failed.Add();
+    CloseSession(slot, s, CloseReason::kCryptoFailure);
+    return;
+  }
+  s.up_encrypt = std::move(hs->encrypt);
+  s.up_decrypt = std::move(hs->decrypt);
+  OutboundOptions options;
+  if (config_.outbound_bind && config_.outbound_bind->family() == dc->family()) {
+    options.bind_address = config_.outbound_bind;
+  }
+  auto fd = CreateOutboundSocket(dc->family(), options);
+  if (!fd.ok()) {
+    counters_.dc_connect_failures.Add();
+    CloseSession(slot, s, CloseReason::kUpstreamError);
+    return;
+  }
+  s.up_fd = *fd;
+  if (!chains_.AppendCopy(s.up_out, hs->header)) {
+    counters_.client_failed_no_buffers.Add();
+    CloseSession(slot, s, CloseReason::kNoBuffers);
+    return;
+  }
+  // Bytes the client sent right after its header: re-encrypt for the DC and queue them.
+  if (!s.in.empty()) {
+    bool ok = true;
+    chains_.ForEachSegment(s.in, 0, s.in.bytes, [&](MutableByteSpan seg) {
+      s.up_encrypt.Apply(seg);
+      ok = ok && chains_.AppendCopy(s.up_out, seg);
+    });
+    chains_.Clear(s.in);
+    if (!ok) {
+      counters_.client_failed_no_buffers.Add();
+      CloseSession(slot, s, CloseReason::kNoBuffers);
+      return;
+    }
+  }
+  engine_->Connect(s.up_fd, dc->sockaddr_ptr(), dc->length(),
+                   Tag(OpKind::kUpstreamConnect, slot));
+  s.up_connecting = true;
+  ++s.inflight;
+  counters_.dc_connects.Add();
+}
+
+void ProxyShard::OnUpstreamConnect(uint32_t slot, ClientSession& s, const IoCompletion& c) {
+  s.up_connecting = false;
+  --s.inflight;
+  if (s.state != SessionState::kConnecting) return;
+  if (c.result < 0) {
+    counters_.dc_connect_failures.Add();
+    MTP_LOG(1, "shard %u: client %u: DC %d connect failed: %s", index_, slot, s.dc_id,
+            strerror(-c.result));
+    CloseSession(slot, s, CloseReason::kUpstreamError);
+    return;
+  }
+  Transition(s, SessionState::kRelaying);
+  ArmUpstreamRecv(slot, s);
+  MarkDirty(slot, s);
+}
+
+void ProxyShard::ArmUpstreamRecv(uint32_t slot, ClientSession& s) {
+  if (s.up_recv_armed) return;
+  engine_->Recv(s.up_fd, Tag(OpKind::kUpstreamRecv, slot));
+  s.up_recv_armed = true;
+  ++s.inflight;
+}
+
+void ProxyShard::OnUpstreamRecv(uint32_t slot, ClientSession& s, const IoCompletion& c) {
+  if (!c.more) {
+    s.up_recv_armed = false;
+    --s.inflight;
+  }
+  if (c.result > 0 && c.buffer_id >= 0) {
+    if (s.state != SessionState::kRelaying) {
+      engine_->buffers().Release(c.buffer_id);
+      return;
+    }
+    uint32_t n = static_cast<uint32_t>(c.result);
+    uint8_t* data = engine_->buffers().Data(c.buffer_id);
+    counters_.dc_bytes_in.Add(n);
+    s.up_decrypt.Apply(data, data, n);
+    s.encrypt.Apply(data, data, n);
+    chains_.AppendBuffer(s.out, c.buffer_id, n);
+    if (uint64_t{s.out.bytes} > config_.client_buffer_cap_bytes) {
+      counters_.client_failed_flood.Add();
+      CloseSession(slot, s, CloseReason::kFlood);
+      return;
+    }
+    if (s.out.bytes > config_.queue_cap_bytes && !s.up_recv_paused) {
+      s.up_recv_paused = true;
+      counters_.recv_paused.Add();
+      if (s.up_recv_armed) engine_->CancelOp(s.up_fd, Tag(OpKind::kUpstreamRecv, slot));
+    }
+    MarkDirty(slot, s);
+  } else if (c.result == 0) {
+    // The DC closed: deliver what it sent, then close the client.
+    if (s.state == SessionState::kRelaying) {
+      Transition(s, SessionState::kDraining);
+      if (s.recv_armed) engine_->CancelOp(s.fd, Tag(OpKind::kClientRecv, slot));
+      MarkDirty(slot, s);
+    }
+    return;
+  } else if (c.result < 0 && c.result != -ENOBUFS && c.result != -ECANCELED) {
+    CloseSession(slot, s, CloseReason::kUpstreamError);
+    return;
+  }
+  if (!c.more && !s.up_recv_paused && s.state == SessionState::kRelaying) {
+    s.want_up_recv = true;
+    MarkDirty(slot, s);
+  }
+}
+
+void ProxyShard::OnUpstreamSend(uint32_t slot, ClientSession& s, const IoCompletion& c) {
+  s.up_send_inflight = false;
+  --s.inflight;
+  if (s.state == SessionState::kClosing) return;
+  if (c.result < 0) {
+    CloseSession(slot, s, CloseReason::kUpstreamError);
+    return;
+  }
+  counters_.dc_bytes_out.Add(static_cast<uint32_t>(c.result));
+  chains_.Consume(s.up_out, static_cast<uint32_t>(c.result));
+  if (s.recv_paused && s.up_out.bytes <= config_.queue_cap_bytes / 2) {
+    s.recv_paused = false;
+    s.want_recv = true;
+  }
+  MarkDirty(slot, s);
+}
+
+}  // namespace mtp
