@@ -1,0 +1,291 @@
+// ProxyShard end to end inside one process: a real shard thread (io_uring and epoll) between
+// loopback test clients and an in-process fake ME / fake DC.
+#include "dataplane/proxy_shard.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <thread>
+
+#include "crypto/random.h"
+#include "dataplane/rpc_messages.h"
+#include "tests/dataplane/loopback_peers.h"
+
+namespace mtp {
+namespace {
+
+using testing_peers::FakeDc;
+using testing_peers::FakeMe;
+using testing_peers::MeEvent;
+using testing_peers::TestClient;
+
+std::vector<uint8_t> TestSecretBytes() {
+  std::vector<uint8_t> s(128);
+  for (size_t i = 0; i < s.size(); ++i) s[i] = static_cast<uint8_t>(i * 13 + 1);
+  return s;
+}
+
+// An "encrypted MTProto message": passes the forwarding filter (auth_key_id != 0, >= 56).
+std::vector<uint8_t> Message(size_t n, uint8_t seed) {
+  std::vector<uint8_t> m(n);
+  for (size_t i = 0; i < n; ++i) m[i] = static_cast<uint8_t>(i * 31 + seed);
+  m[0] = 0x11;  // auth_key_id low byte: never the RPC_PING constructor, never zero
+  return m;
+}
+
+class ShardHarness {
+ public:
+  explicit ShardHarness(std::unique_ptr<DataplaneConfig> config) : config_(std::move(config)) {
+    auto shard = ProxyShard::Create(0, 1, *config_);
+    if (!shard.ok()) {
+      status_ = shard.status();
+      return;
+    }
+    shard_ = std::move(*shard);
+    thread_ = std::thread([this] { shard_->Run(); });
+  }
+  ~ShardHarness() {
+    if (shard_) {
+      shard_->RequestStop();
+      thread_.join();
+    }
+  }
+  bool ok() const { return shard_ != nullptr; }
+  absl::Status status() const { return status_; }
+  uint16_t port() const { return shard_->listener_port(0); }
+  const ShardCounters& counters() const { return shard_->counters(); }
+
+ private:
+  std::unique_ptr<DataplaneConfig> config_;
+  std::unique_ptr<ProxyShard> shard_;
+  std::thread thread_;
+  absl::Status status_;
+};
+
+std::unique_ptr<DataplaneConfig> BaseConfig(IoBackend backend) {
+  auto c = std::make_unique<DataplaneConfig>();
+  c->backend = backend;
+  c->listeners.push_back(ListenerSpec{SocketAddress::FromIpv4(0x7f000001, 0), false});
+  c->engine.buffer_count = 1024;
+  c->engine.recv_ring_count = 256;
+  c->engine.queue_depth = 1024;
+  c->max_client_connections = 4096;
+  c->own_pid = MakeProcessId(0x7f000001, -1, 4242, 1);
+  return c;
+}
+
+bool WaitUntil(const std::function<bool()>& f, int timeout_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (f()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+class ProxyShardTest : public ::testing::TestWithParam<IoBackend> {
+ protected:
+  std::unique_ptr<DataplaneConfig> MeConfig(const FakeMe& me) {
+    auto c = BaseConfig(GetParam());
+    c->mode = UpstreamMode::kMiddleEnd;
+    c->proxy_secret = TestSecretBytes();
+    c->routing.Add(2, SocketAddress::FromIpv4(0x7f000001, me.port()), 2, 4);
+    c->routing.SetDefault(2);
+    return c;
+  }
+};
+
+TEST_P(ProxyShardTest, MiddleEndRelayEchoesFramesForEveryTransport) {
+  FakeMe me(TestSecretBytes());
+  auto config = MeConfig(me);
+  ClientSecret secret{};
+  secret[0] = 0xab;
+  config->secrets.push_back(secret);
+  config->ad_tag.emplace();
+  config->ad_tag->fill(0x77);
+  ShardHarness shard(std::move(config));
+  ASSERT_TRUE(shard.ok()) << shard.status();
+  ASSERT_TRUE(WaitUntil([&] { return shard.counters().me_links_ready.Get() == 2; }, 5000));
+
+  for (Transport t : {Transport::kAbridged, Transport::kIntermediate, Transport::kPadded}) {
+    auto client = TestClient::Connect(shard.port(), &secret, t, 2);
+    ASSERT_TRUE(client.has_value());
+    for (size_t size : {56u, 1024u, 20000u, 300000u}) {
+      auto msg = Message(size, static_cast<uint8_t>(size));
+      ASSERT_TRUE(client->SendFrame(msg));
+      auto echo = client->ReadFrame(5000);
+      ASSERT_TRUE(echo.has_value()) << TransportName(t) << " " << size;
+      EXPECT_EQ(*echo, msg) << TransportName(t) << " " << size;
+    }
+  }
+  MeEvent req;
+  ASSERT_TRUE(me.WaitFor(kRpcProxyReq, 1000, &req));
+  EXPECT_EQ(req.ad_tag, std::vector<uint8_t>(16, 0x77));
+  EXPECT_EQ(req.flags & 0x40021008u, 0x40021008u);  // abridged + ext-server + extmode2 + tag
+  EXPECT_EQ(shard.counters().forwarded_queries.Get(), 12u);
+  EXPECT_EQ(shard.counters().forwarded_responses.Get(), 12u);
+}
+
+TEST_P(ProxyShardTest, QuickAckPingAndCloseConn) {
+  FakeMe me(TestSecretBytes());
+  ShardHarness shard(MeConfig(me));
+  ASSERT_TRUE(shard.ok()) << shard.status();
+  ASSERT_TRUE(WaitUntil([&] { return shard.counters().me_links_ready.Get() == 2; }, 5000));
+  uint64_t ext_id = 0;
+  {
+    auto client = TestClient::Connect(shard.port(), nullptr, Transport::kIntermediate, 2);
+    ASSERT_TRUE(client.has_value());
+    // PING is answered by the proxy itself.
+    std::vector<uint8_t> ping = {0xdf, 0xa2, 0x30, 0x57, 1, 2, 3, 4, 5, 6, 7, 8};
+    ASSERT_TRUE(client->SendFrame(ping));
+    auto pong = client->ReadFrame(3000);
+    ASSERT_TRUE(pong.has_value());
+    EXPECT_EQ(*pong, (std::vector<uint8_t>{0xa7, 0xea, 0x30, 0x84, 1, 2, 3, 4, 5, 6, 7, 8}));
+    auto msg = Message(64, 1);
+    ASSERT_TRUE(client->SendFrame(msg, /*quick_ack=*/true));
+    bool is_ack = false;
+    auto first = client->ReadFrame(3000, &is_ack);
+    ASSERT_TRUE(first.has_value());
+    EXPECT_TRUE(is_ack);
+    auto echo = client->ReadFrame(3000, &is_ack);
+    ASSERT_TRUE(echo.has_value());
+    EXPECT_FALSE(is_ack);
+    EXPECT_EQ(*echo, msg);
+    MeEvent req;
+    ASSERT_TRUE(me.WaitFor(kRpcProxyReq, 1000, &req));
+    EXPECT_EQ(req.flags, 0xa0021000u);  // intermediate + quick ack, no tag
+    ext_id = req.ext_conn_id;
+  }  // client closes
+  MeEvent close_conn;
+  ASSERT_TRUE(me.WaitFor(kRpcCloseConn, 3000, &close_conn));
+  EXPECT_EQ(close_conn.ext_conn_id, ext_id);
+  EXPECT_TRUE(WaitUntil([&] { return shard.counters().client_active.Get() == 0; }, 3000));
+}
+
+TEST_P(ProxyShardTest, WrongSecretIsSkippedWhileOthersFlow) {
+  FakeMe me(TestSecretBytes());
+  auto config = MeConfig(me);
+  ClientSecret good{};
+  good[5] = 5;
+  config->secrets.push_back(good);
+  ShardHarness shard(std::move(config));
+  ASSERT_TRUE(shard.ok()) << shard.status();
+  ASSERT_TRUE(WaitUntil([&] { return shard.counters().me_links_ready.Get() == 2; }, 5000));
+  ClientSecret bad{};
+  bad[5] = 6;
+  auto intruder = TestClient::Connect(shard.port(), &bad, Transport::kIntermediate, 2);
+  ASSERT_TRUE(intruder.has_value());
+  ASSERT_TRUE(intruder->SendFrame(Message(128, 3)));
+  auto client = TestClient::Connect(shard.port(), &good, Transport::kIntermediate, 2);
+  ASSERT_TRUE(client.has_value());
+  auto msg = Message(256, 9);
+  ASSERT_TRUE(client->SendFrame(msg));
+  auto echo = client->ReadFrame(3000);
+  ASSERT_TRUE(echo.has_value());
+  EXPECT_EQ(*echo, msg);
+  EXPECT_TRUE(intruder->StaysSilent(300));  // skip mode: no answer, no close
+  EXPECT_EQ(shard.counters().handshake_bad.Get(), 1u);
+  EXPECT_EQ(shard.counters().forwarded_queries.Get(), 1u);
+}
+
+TEST_P(ProxyShardTest, CloseExtClosesTheClient) {
+  FakeMe me(TestSecretBytes());
+  ShardHarness shard(MeConfig(me));
+  ASSERT_TRUE(shard.ok()) << shard.status();
+  ASSERT_TRUE(WaitUntil([&] { return shard.counters().me_links_ready.Get() == 2; }, 5000));
+  auto client = TestClient::Connect(shard.port(), nullptr, Transport::kAbridged, 2);
+  ASSERT_TRUE(client.has_value());
+  ASSERT_TRUE(client->SendFrame(Message(64, 2)));
+  ASSERT_TRUE(client->ReadFrame(3000).has_value());
+  MeEvent req;
+  ASSERT_TRUE(me.WaitFor(kRpcProxyReq, 1000, &req));
+  me.SendCloseExt(req.ext_conn_id);
+  EXPECT_TRUE(client->WaitClosed(3000));
+  EXPECT_EQ(shard.counters().close_ext_received.Get(), 1u);
+}
+
+TEST_P(ProxyShardTest, MeLinkLossClosesBoundClientsAndPoolReconnects) {
+  auto me = std::make_unique<FakeMe>(TestSecretBytes());
+  uint16_t me_port = me->port();
+  ShardHarness shard(MeConfig(*me));
+  ASSERT_TRUE(shard.ok()) << shard.status();
+  ASSERT_TRUE(WaitUntil([&] { return shard.counters().me_links_ready.Get() == 2; }, 5000));
+  auto client = TestClient::Connect(shard.port(), nullptr, Transport::kIntermediate, 2);
+  ASSERT_TRUE(client.has_value());
+  ASSERT_TRUE(client->SendFrame(Message(64, 4)));
+  ASSERT_TRUE(client->ReadFrame(3000).has_value());
+  me->Stop();
+  me.reset();
+  EXPECT_TRUE(client->WaitClosed(3000));
+  EXPECT_TRUE(WaitUntil([&] { return shard.counters().me_links_ready.Get() == 0; }, 3000));
+  (void)me_port;
+}
+
+TEST_P(ProxyShardTest, NoMiddleEndDropsFramesAndKeepsTheClient) {
+  // A cluster whose ME never answers: frames are dropped, the client stays open.
+  uint16_t dead_port = 0;
+  int dead = testing_peers::ListenLoopback(&dead_port);
+  close(dead);  // connection refused from now on
+  auto c = BaseConfig(GetParam());
+  c->mode = UpstreamMode::kMiddleEnd;
+  c->proxy_secret = TestSecretBytes();
+  c->routing.Add(2, SocketAddress::FromIpv4(0x7f000001, dead_port), 1, 1);
+  ShardHarness shard(std::move(c));
+  ASSERT_TRUE(shard.ok()) << shard.status();
+  auto client = TestClient::Connect(shard.port(), nullptr, Transport::kIntermediate, 2);
+  ASSERT_TRUE(client.has_value());
+  ASSERT_TRUE(client->SendFrame(Message(64, 4)));
+  EXPECT_TRUE(WaitUntil([&] { return shard.counters().dropped_queries.Get() == 1; }, 3000));
+  EXPECT_TRUE(client->StaysSilent(200));
+}
+
+TEST_P(ProxyShardTest, DirectModeRelaysToTheDc) {
+  FakeDc dc;
+  auto c = BaseConfig(GetParam());
+  c->mode = UpstreamMode::kDirect;
+  ASSERT_TRUE(c->dc_table.AddOverride("4:127.0.0.1:" + std::to_string(dc.port())).ok());
+  ASSERT_TRUE(c->dc_table.AddOverride("2:127.0.0.1:" + std::to_string(dc.port())).ok());
+  ShardHarness shard(std::move(c));
+  ASSERT_TRUE(shard.ok()) << shard.status();
+  auto client = TestClient::Connect(shard.port(), nullptr, Transport::kPadded, 4);
+  ASSERT_TRUE(client.has_value());
+  for (size_t size : {16u, 4096u, 500000u}) {
+    auto msg = Message(size, 8);
+    ASSERT_TRUE(client->SendFrame(msg));
+    auto echo = client->ReadFrame(5000);
+    ASSERT_TRUE(echo.has_value()) << size;
+    EXPECT_EQ(*echo, msg);
+  }
+  EXPECT_EQ(dc.last_dc_id(), 4);
+  EXPECT_EQ(dc.connections(), 1);
+}
+
+TEST_P(ProxyShardTest, ManyConcurrentClients) {
+  FakeMe me(TestSecretBytes());
+  ShardHarness shard(MeConfig(me));
+  ASSERT_TRUE(shard.ok()) << shard.status();
+  ASSERT_TRUE(WaitUntil([&] { return shard.counters().me_links_ready.Get() == 2; }, 5000));
+  std::vector<TestClient> clients;
+  for (int i = 0; i < 100; ++i) {
+    auto c = TestClient::Connect(shard.port(), nullptr, Transport::kIntermediate,
+                                 static_cast<int16_t>(i % 5 + 1));
+    ASSERT_TRUE(c.has_value());
+    clients.push_back(std::move(*c));
+  }
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(clients[i].SendFrame(Message(64 + 4 * i, i)));
+  for (int i = 0; i < 100; ++i) {
+    auto echo = clients[i].ReadFrame(5000);
+    ASSERT_TRUE(echo.has_value()) << i;
+    EXPECT_EQ(*echo, Message(64 + 4 * i, i));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, ProxyShardTest,
+                         ::testing::Values(IoBackend::kIoUring, IoBackend::kEpoll),
+                         [](const ::testing::TestParamInfo<IoBackend>& info) {
+                           return info.param == IoBackend::kIoUring ? "io_uring" : "epoll";
+                         });
+
+}  // namespace
+}  // namespace mtp
