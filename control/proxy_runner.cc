@@ -188,6 +188,13 @@ absl::StatusOr<std::unique_ptr<ProxyRunner>> ProxyRunner::Start(
   for (uint32_t i = 0; i < shard_count; ++i) {
     auto shard = ProxyShard::Create(i, shard_count, *runner->config_);
     if (!shard.ok()) return shard.status();
+    if (i == 0) {
+      // Port 0 (tests) means "any free port": the other shards must join the one the first
+      // shard got, so they share it through SO_REUSEPORT.
+      for (size_t l = 0; l < runner->config_->listeners.size(); ++l) {
+        runner->config_->listeners[l].address.set_port((*shard)->listener_port(l));
+      }
+    }
     runner->shards_.push_back(std::move(*shard));
   }
   MTP_LOG(0, "starting %u shard(s), io backend %s, upstream %s", shard_count,
