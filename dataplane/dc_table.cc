@@ -77,7 +77,13 @@ const DcTable::Entry* DcTable::Find(int32_t dc_id, bool ipv6) const {
 
 std::optional<SocketAddress> DcTable::Lookup(int32_t dc_id, bool prefer_ipv6) const {
   const Entry* e = Find(dc_id, prefer_ipv6);
-  if (e == nullptr && dc_id < 0) e = Find(-dc_id, prefer_ipv6);
+  if (dc_id < 0) {
+    // A media id follows an override of its DC unless it has an override of its own, so
+    // --dc-override N:… redirects every connection for DC N.
+    const Entry* regular = Find(-dc_id, prefer_ipv6);
+    if (regular != nullptr && regular->override && (e == nullptr || !e->override)) e = regular;
+    if (e == nullptr) e = regular;
+  }
   if (e == nullptr) e = Find(kFallbackDc, prefer_ipv6);
   if (e == nullptr) return std::nullopt;
   return e->address;

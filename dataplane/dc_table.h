@@ -1,7 +1,8 @@
 // Direct mode: where each Telegram DC is reached when the proxy connects clients straight to
 // their DC (no middle-end). Built-in production addresses, replaced per DC by --dc-override.
 // Negative DC ids (media connections) use the media address of |id| when one is known, else the
-// regular one. Immutable after start-up; shared read-only by every shard.
+// regular one; an override of DC N also redirects -N unless -N has an override of its own.
+// Immutable after start-up; shared read-only by every shard.
 #pragma once
 
 #include <cstdint>
@@ -25,7 +26,8 @@ class DcTable {
   absl::Status AddOverride(std::string_view spec);
 
   // The address for a client's DC id. `prefer_ipv6` picks the IPv6 entry when there is one.
-  // Unknown ids (0, test DCs, …) fall back to DC 2, like the official config's "default 2".
+  // Unknown ids (0, test DCs, …) fall back to DC 2, like the official config's "default 2"
+  // (so overriding DC 2 catches them too).
   std::optional<SocketAddress> Lookup(int32_t dc_id, bool prefer_ipv6) const;
 
  private:

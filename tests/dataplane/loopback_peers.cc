@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <ctime>
@@ -75,7 +76,7 @@ int ListenLoopback(uint16_t* port) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  sockaddr_in a = Loopback(0);
+  sockaddr_in a = Loopback(*port);
   if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || listen(fd, 1024) != 0) {
     close(fd);
     return -1;
@@ -206,7 +207,8 @@ bool TestClient::StaysSilent(int timeout_ms) {
 
 // ---- FakeMe ----------------------------------------------------------------------------------
 
-FakeMe::FakeMe(std::vector<uint8_t> secret) : secret_(std::move(secret)) {
+FakeMe::FakeMe(std::vector<uint8_t> secret, uint16_t port)
+    : secret_(std::move(secret)), port_(port) {
   listen_fd_ = ListenLoopback(&port_);
   acceptor_ = std::thread([this] { AcceptLoop(); });
 }
@@ -268,6 +270,7 @@ class EchoVisitor final : public RpcLinkVisitor {
  public:
   EchoVisitor(std::mutex& mu, std::vector<MeEvent>& events, std::atomic<int>& ready)
       : mu_(mu), events_(events), ready_(ready) {}
+  std::vector<uint64_t> ids;  // ext_conn_ids seen on this link
   void OnRpcLinkReady(RpcLink&, const RpcHandshake&) override { ++ready_; }
   void OnRpcMessage(RpcLink& link, uint32_t type, ByteSpan payload) override {
     MeEvent e;
@@ -279,6 +282,7 @@ class EchoVisitor final : public RpcLinkVisitor {
       e.ext_conn_id = req.ext_conn_id;
       e.ad_tag.assign(req.ad_tag.begin(), req.ad_tag.end());
       e.data.assign(req.data.begin(), req.data.end());
+      ids.push_back(req.ext_conn_id);
       std::vector<uint8_t> ans(kRpcProxyAnsHeaderBytes + req.data.size());
       EncodeRpcProxyAnsHeader(0, req.ext_conn_id, ans);
       std::memcpy(ans.data() + kRpcProxyAnsHeaderBytes, req.data.data(), req.data.size());
@@ -330,19 +334,23 @@ void FakeMe::Serve(int fd) {
   while (!stop_.load()) {
     if ((*link)->ready()) {
       was_ready = true;
+      // RPC_CLOSE_EXT goes out on the link that carries the connection, like a real ME.
       std::vector<uint64_t> close_ext;
       {
         std::lock_guard<std::mutex> lock(mu_);
-        close_ext = pending_close_ext_;
+        for (auto it = pending_close_ext_.begin(); it != pending_close_ext_.end();) {
+          if (std::find(visitor.ids.begin(), visitor.ids.end(), *it) != visitor.ids.end()) {
+            close_ext.push_back(*it);
+            it = pending_close_ext_.erase(it);
+          } else {
+            ++it;
+          }
+        }
       }
       for (uint64_t id : close_ext) {
         uint8_t msg[kRpcCloseBytes];
         EncodeRpcClose(kRpcCloseExt, id, msg);
         (*link)->SendMessage(msg);
-      }
-      if (!close_ext.empty()) {
-        std::lock_guard<std::mutex> lock(mu_);
-        pending_close_ext_.clear();
       }
     }
     if ((*link)->HasPendingOutput()) {

@@ -17,7 +17,7 @@
 
 namespace mtp::testing_peers {
 
-// A listening loopback socket on an ephemeral port.
+// A listening loopback socket; *port = 0 picks a free port and stores it.
 int ListenLoopback(uint16_t* port);
 int ConnectLoopback(uint16_t port);
 
@@ -62,7 +62,8 @@ struct MeEvent {
 // the quick-ack flag is set) and records every message it gets.
 class FakeMe {
  public:
-  explicit FakeMe(std::vector<uint8_t> secret);
+  // `port` 0 picks a free port; a fixed port lets a test restart an ME at the same address.
+  explicit FakeMe(std::vector<uint8_t> secret, uint16_t port = 0);
   ~FakeMe();
   uint16_t port() const { return port_; }
   std::vector<MeEvent> Events();

@@ -244,8 +244,11 @@ TEST_P(ProxyShardTest, DirectModeRelaysToTheDc) {
   FakeDc dc;
   auto c = BaseConfig(GetParam());
   c->mode = UpstreamMode::kDirect;
-  ASSERT_TRUE(c->dc_table.AddOverride("4:127.0.0.1:" + std::to_string(dc.port())).ok());
-  ASSERT_TRUE(c->dc_table.AddOverride("2:127.0.0.1:" + std::to_string(dc.port())).ok());
+  for (int id : {1, 2, 3, 4, 5, 203}) {  // never a real DC (media ids follow their DC)
+    ASSERT_TRUE(
+        c->dc_table.AddOverride(std::to_string(id) + ":127.0.0.1:" + std::to_string(dc.port()))
+            .ok());
+  }
   ShardHarness shard(std::move(c));
   ASSERT_TRUE(shard.ok()) << shard.status();
   auto client = TestClient::Connect(shard.port(), nullptr, Transport::kPadded, 4);
