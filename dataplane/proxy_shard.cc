@@ -330,9 +330,10 @@ void ProxyShard::MarkDirty(uint32_t slot, ClientSession& s) {
   dirty_sessions_.push_back(slot);
 }
 
-void ProxyShard::FlushDirty() {
-  // Links first: a session flush may pause/resume on link queues sized by the link flush.
-  for (size_t i = 0; i < dirty_links_.size(); ++i) {
+void ProxyShard::FlushDirtyLinks() {
+  // Bounded snapshot: a link that re-marks itself (no buffers yet) is retried next batch.
+  size_t n = dirty_links_.size();
+  for (size_t i = 0; i < n; ++i) {
     uint32_t link = dirty_links_[i];
     if (!links_.is_live(link)) continue;
     MeLink& l = links_.at(link);
@@ -341,7 +342,12 @@ void ProxyShard::FlushDirty() {
     FlushMeLink(link, l);
     MeLinkOpDone(link, l);
   }
-  dirty_links_.clear();
+  dirty_links_.erase(dirty_links_.begin(), dirty_links_.begin() + n);
+}
+
+void ProxyShard::FlushDirty() {
+  // Links first: their queue sizes decide which clients get paused or resumed.
+  FlushDirtyLinks();
   // Flushing a session can mark others (and links) dirty again: iterate over a bounded
   // snapshot; anything added is handled at the end of the next batch.
   size_t n = dirty_sessions_.size();
@@ -356,16 +362,7 @@ void ProxyShard::FlushDirty() {
   }
   dirty_sessions_.erase(dirty_sessions_.begin(), dirty_sessions_.begin() + n);
   // Links dirtied by session flushes (RPC_CLOSE_CONN, forwarded frames) go out now.
-  for (size_t i = 0; i < dirty_links_.size(); ++i) {
-    uint32_t link = dirty_links_[i];
-    if (!links_.is_live(link)) continue;
-    MeLink& l = links_.at(link);
-    if (!l.dirty) continue;
-    l.dirty = false;
-    FlushMeLink(link, l);
-    MeLinkOpDone(link, l);
-  }
-  dirty_links_.clear();
+  FlushDirtyLinks();
 }
 
 void ProxyShard::FlushSession(uint32_t slot, ClientSession& s) {

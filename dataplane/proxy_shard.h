@@ -78,6 +78,7 @@ class ProxyShard {
   // ---- loop (proxy_shard.cc) ----
   void Dispatch(const IoCompletion& c);
   void FlushDirty();
+  void FlushDirtyLinks();
   void Tick();
   void Shutdown();
   double NowSeconds() const { return now_s_; }

@@ -27,8 +27,9 @@ class ReconnectBackoff {
     if (interval_s_ < kMaxIntervalS) interval_s_ = 1.5 * interval_s_ + 0.2 * u;
   }
 
-  // A link of the target became connected.
-  void OnConnected() { interval_s_ = base_s_; next_attempt_s_ = 0; }
+  // A link of the target became connected: the interval returns to the base. The next attempt
+  // time stays, so links that connect and then fail their handshake are not retried in a loop.
+  void OnConnected() { interval_s_ = base_s_; }
 
   double interval_s() const { return interval_s_; }
   double next_attempt_s() const { return next_attempt_s_; }

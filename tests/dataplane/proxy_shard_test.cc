@@ -264,6 +264,40 @@ TEST_P(ProxyShardTest, DirectModeRelaysToTheDc) {
   EXPECT_EQ(dc.connections(), 1);
 }
 
+TEST_P(ProxyShardTest, DirectModeBackpressurePausesReadsAndLosesNothing) {
+  FakeDc dc;
+  auto c = BaseConfig(GetParam());
+  c->mode = UpstreamMode::kDirect;
+  c->queue_cap_bytes = 256 * 1024;
+  for (int id : {1, 2, 3, 4, 5, 203}) {
+    ASSERT_TRUE(
+        c->dc_table.AddOverride(std::to_string(id) + ":127.0.0.1:" + std::to_string(dc.port()))
+            .ok());
+  }
+  ShardHarness shard(std::move(c));
+  ASSERT_TRUE(shard.ok()) << shard.status();
+  auto client = TestClient::Connect(shard.port(), nullptr, Transport::kIntermediate, 2);
+  ASSERT_TRUE(client.has_value());
+  // The client writes 24 MiB and reads nothing until the proxy has paused a receive: the
+  // echo path fills up, so the proxy must stop reading somewhere instead of buffering it all.
+  constexpr int kFrames = 96;
+  constexpr size_t kFrameBytes = 256 * 1024;
+  std::thread writer([&] {
+    for (int i = 0; i < kFrames; ++i) {
+      if (!client->SendFrame(Message(kFrameBytes, static_cast<uint8_t>(i)))) return;
+    }
+  });
+  EXPECT_TRUE(WaitUntil([&] { return shard.counters().recv_paused.Get() > 0; }, 10000));
+  // Bounded: the shard's chains never hold the whole 24 MiB.
+  EXPECT_LT(shard.counters().buffers_in_use.Get() * 16384, 16u << 20);
+  for (int i = 0; i < kFrames; ++i) {
+    auto echo = client->ReadFrame(10000);
+    ASSERT_TRUE(echo.has_value()) << i;
+    ASSERT_EQ(*echo, Message(kFrameBytes, static_cast<uint8_t>(i))) << i;
+  }
+  writer.join();
+}
+
 TEST_P(ProxyShardTest, ManyConcurrentClients) {
   FakeMe me(TestSecretBytes());
   ShardHarness shard(MeConfig(me));

@@ -54,9 +54,13 @@ TEST(ReconnectBackoffTest, GrowsWhileDownAndResetsWhenUp) {
   double before = b.interval_s();
   b.OnAttempt(now, 1.0);
   EXPECT_EQ(b.interval_s(), before);
+  double next = b.next_attempt_s();
   b.OnConnected();
   EXPECT_DOUBLE_EQ(b.interval_s(), 1.05);
-  EXPECT_TRUE(b.MayConnect(0.0, false));
+  EXPECT_EQ(b.next_attempt_s(), next);  // a failed handshake does not make retries immediate
+  EXPECT_FALSE(b.MayConnect(next - 0.01, false));
+  b.OnAttempt(next, 0.0);
+  EXPECT_DOUBLE_EQ(b.next_attempt_s(), next + 1.05);
 }
 
 }  // namespace
