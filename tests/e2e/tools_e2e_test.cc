@@ -107,15 +107,22 @@ TEST_P(ToolsE2eTest, ClientEchoesThroughFakeMeForEveryTransportAndSecretForm) {
   for (const char* transport : {"abridged", "intermediate", "padded"}) {
     std::string json;
     EXPECT_EQ(RunClient({"--secret", kSecretHex, "--transport", transport, "--packets", "20",
-                         "--size", "28-70000", "--window", "4", "--quick-ack-every", "3",
+                         "--size", "56-70000", "--window", "4", "--quick-ack-every", "3",
                          "--dc", "2"},
                         &json),
               0)
         << transport << ": " << json;
   }
   std::string json;
+  // The largest frame a client may send (intermediate: no padding counts against the limit).
+  EXPECT_EQ(RunClient({"--secret", kSecretHex, "--transport", "intermediate", "--packets", "3",
+                       "--size", "1044480", "--dc", "-2"},
+                      &json),
+            0)
+      << json;
+  // dd link: padded transport with tdlib's 0..15 padding bytes.
   EXPECT_EQ(RunClient({"--secret", std::string("dd") + kSecretHex, "--packets", "5", "--size",
-                       "1044480", "--dc", "-2"},
+                       "56-300000", "--dc", "2"},
                       &json),
             0)
       << json;
@@ -123,7 +130,7 @@ TEST_P(ToolsE2eTest, ClientEchoesThroughFakeMeForEveryTransportAndSecretForm) {
   EXPECT_GT(CountOf(log, "\"ad_tag\":\"ffeeddccbbaa99887766554433221100\""), 0) << log;
   EXPECT_EQ(CountOf(log, "\"ad_tag\":\"none\""), 0);
   // Closed clients were reported to the ME.
-  EXPECT_TRUE(WaitFor([&] { return CountOf(ReadFile(me_log_), "\"event\":\"close_conn\"") >= 4; },
+  EXPECT_TRUE(WaitFor([&] { return CountOf(ReadFile(me_log_), "\"event\":\"close_conn\"") >= 5; },
                       5000));
   EXPECT_EQ(proxy_->Stop(), 0);
 }
@@ -167,7 +174,7 @@ TEST_P(ToolsE2eTest, DirectModeThroughFakeDc) {
   for (const char* dc_id : {"2", "-4", "203"}) {
     std::string json;
     EXPECT_EQ(RunClient({"--secret", kSecretHex, "--dc", dc_id, "--packets", "10", "--size",
-                         "16-300000", "--quick-ack-every", "2"},
+                         "56-300000", "--quick-ack-every", "2"},
                         &json),
               0)
         << dc_id << ": " << json;
