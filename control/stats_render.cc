@@ -214,6 +214,27 @@ std::string RenderStatsText(const StatsSnapshot& s) {
   Int(out, "proxy_mode", p.proxy_mode);
   Int(out, "proxy_tag_set", p.proxy_tag_set ? 1 : 0);
   Str(out, "version", p.version);
+  if (s.fake_tls.enabled) {
+    // Ours, after every reference key so readers of the reference's list are unaffected.
+    const auto& t = s.fake_tls;
+    Int(out, "tls_domains", t.domains);
+    Int(out, "tls_domains_probed", t.domains_probed);
+    Int(out, "tls_handshakes_accepted", t.handshakes_accepted);
+    Int(out, "tls_fronted", t.fronted);
+    for (const NamedCount& r : t.fronted_by_reason) {
+      Int(out, absl::StrCat("tls_fronted_", r.name).c_str(), r.value);
+    }
+    Int(out, "tls_front_failed", t.front_failed);
+    Int(out, "tls_fronting_active", t.fronting_active);
+    Int(out, "tls_bad_records", t.bad_records);
+    Int(out, "tls_front_bytes_in", t.front_bytes_in);
+    Int(out, "tls_front_bytes_out", t.front_bytes_out);
+    Int(out, "tls_replay_cache_capacity", t.replay_cache_capacity);
+    Int(out, "tls_replay_cache_inserts", t.replay_cache_inserts);
+    Int(out, "tls_replay_cache_replays", t.replay_cache_replays);
+    Int(out, "tls_replay_cache_evictions", t.replay_cache_evictions);
+    Int(out, "tls_replay_cache_young_evictions", t.replay_cache_young_evictions);
+  }
   return out;
 }
 
@@ -385,6 +406,37 @@ std::string RenderPrometheus(const StatsSnapshot& s) {
   }
   w.Family("mtproxy_http_queries_total", "counter", "Requests served on the stats port.");
   w.Sample("mtproxy_http_queries_total", p.http_queries);
+
+  if (s.fake_tls.enabled) {
+    const auto& t = s.fake_tls;
+    w.Family("mtproxy_tls_domains", "gauge", "Fake-TLS domains, by probe state.");
+    w.Sample("mtproxy_tls_domains", "state", "probed", t.domains_probed);
+    w.Sample("mtproxy_tls_domains", "state", "fallback", t.domains - t.domains_probed);
+    w.Family("mtproxy_tls_handshakes_accepted_total", "counter",
+             "Fake-TLS ClientHellos answered with a ServerHello.");
+    w.Sample("mtproxy_tls_handshakes_accepted_total", t.handshakes_accepted);
+    w.Named("mtproxy_tls_fronted_total", "counter",
+            "Connections piped to the real site, by reason.", "reason", t.fronted_by_reason);
+    w.Family("mtproxy_tls_front_failures_total", "counter",
+             "Connections closed because the real site could not be reached.");
+    w.Sample("mtproxy_tls_front_failures_total", t.front_failed);
+    w.Family("mtproxy_tls_fronting_connections", "gauge", "Open pipes to real sites.");
+    w.Sample("mtproxy_tls_fronting_connections", t.fronting_active);
+    w.Family("mtproxy_tls_bad_records_total", "counter",
+             "Fake-TLS clients closed for bad record framing.");
+    w.Sample("mtproxy_tls_bad_records_total", t.bad_records);
+    w.Family("mtproxy_tls_front_bytes_total", "counter", "Bytes piped, by direction.");
+    w.Sample("mtproxy_tls_front_bytes_total", "direction", "from_sites", t.front_bytes_in);
+    w.Sample("mtproxy_tls_front_bytes_total", "direction", "to_sites", t.front_bytes_out);
+    w.Family("mtproxy_tls_replay_cache_capacity", "gauge", "Replay filter entries.");
+    w.Sample("mtproxy_tls_replay_cache_capacity", t.replay_cache_capacity);
+    w.Family("mtproxy_tls_replay_cache_total", "counter", "Replay filter events, by kind.");
+    w.Sample("mtproxy_tls_replay_cache_total", "kind", "insert", t.replay_cache_inserts);
+    w.Sample("mtproxy_tls_replay_cache_total", "kind", "replay", t.replay_cache_replays);
+    w.Sample("mtproxy_tls_replay_cache_total", "kind", "eviction", t.replay_cache_evictions);
+    w.Sample("mtproxy_tls_replay_cache_total", "kind", "young_eviction",
+             t.replay_cache_young_evictions);
+  }
   return w.Take();
 }
 

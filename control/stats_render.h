@@ -211,6 +211,28 @@ struct StatsSnapshot {
     std::vector<SecretCounters> secrets;
   } extended;
 
+  // Ours: fake-TLS (-D). Rendered (after the reference's keys in /stats, and in /metrics) only
+  // when enabled.
+  struct FakeTls {
+    bool enabled = false;
+    int64_t domains = 0;               // -D count
+    int64_t domains_probed = 0;        // of those, with a profile learned from the real site
+    int64_t handshakes_accepted = 0;   // ClientHellos answered with a ServerHello
+    int64_t fronted = 0;               // connections piped to a real site, all reasons
+    std::vector<NamedCount> fronted_by_reason;  // not_tls, bad_digest, replay, timeout, ...
+    int64_t front_failed = 0;          // no address / socket / connect failure: closed instead
+    int64_t fronting_active = 0;       // pipes open now
+    int64_t bad_records = 0;           // closed after the ServerHello for bad record framing
+    int64_t front_bytes_in = 0;        // from real sites
+    int64_t front_bytes_out = 0;       // to real sites
+    // The process-wide replay filter.
+    int64_t replay_cache_capacity = 0;
+    int64_t replay_cache_inserts = 0;
+    int64_t replay_cache_replays = 0;
+    int64_t replay_cache_evictions = 0;
+    int64_t replay_cache_young_evictions = 0;
+  } fake_tls;
+
   int64_t uptime_s() const { return engine.current_time - engine.start_time; }
 };
 

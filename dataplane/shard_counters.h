@@ -51,6 +51,25 @@ namespace mtp {
   X(dc_bytes_in, "direct mode: bytes received from DCs")                            \
   X(dc_bytes_out, "direct mode: bytes sent to DCs")                                 \
   X(recv_paused, "receives paused by backpressure")                                 \
+  X(tls_handshakes_accepted, "fake-TLS ClientHellos accepted (ServerHello sent)")    \
+  X(tls_bad_records, "fake-TLS clients closed for bad record framing")             \
+  X(tls_fronted, "connections piped to the real site (all reasons)")               \
+  X(tls_fronted_not_tls, "fronted: first bytes are not a ClientHello")             \
+  X(tls_fronted_bad_sni, "fronted: SNI missing or malformed")                      \
+  X(tls_fronted_unknown_sni, "fronted: SNI names no -D domain")                    \
+  X(tls_fronted_port80, "fronted: arrived on local port 80")                       \
+  X(tls_fronted_extra_bytes, "fronted: bytes after the ClientHello")               \
+  X(tls_fronted_too_big, "fronted: ClientHello over 4096 bytes")                   \
+  X(tls_fronted_replay, "fronted: replayed ClientHello")                           \
+  X(tls_fronted_bad_digest, "fronted: no secret authenticates the ClientHello")    \
+  X(tls_fronted_bad_timestamp, "fronted: ClientHello timestamp outside the window") \
+  X(tls_fronted_no_tls13_cipher, "fronted: no TLS 1.3 cipher suite first")         \
+  X(tls_fronted_timeout, "fronted: handshake not completed within 10 s")           \
+  X(tls_fronted_bad_inner_tag, "fronted: inner transport not padded intermediate") \
+  X(tls_front_failed, "fronting impossible (no address, socket or connect failed)") \
+  X(tls_fronting_active, "now: connections piped to the real site")                \
+  X(tls_front_bytes_in, "bytes received from real sites")                          \
+  X(tls_front_bytes_out, "bytes sent to real sites")                               \
   X(buffers_in_use, "now: pool buffers held by sessions")
 
 // A single-writer counter: Add() is a relaxed load + store (no atomic RMW needed because only

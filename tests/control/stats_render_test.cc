@@ -438,6 +438,8 @@ TEST(PrometheusTest, WellFormedFamiliesAndLabels) {
   s.extended.secrets[1].connections_total = 9;
   s.extended.secrets[1].active_connections = 4;
   s.extended.secrets[1].bytes_to_clients = 99;
+  s.fake_tls.enabled = true;
+  s.fake_tls.fronted_by_reason = {{"bad_digest", 3}};
   std::string text = RenderPrometheus(s);
 
   const std::regex sample(R"(^([a-z_]+)(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? -?[0-9]+$)");
@@ -488,6 +490,38 @@ TEST(PrometheusTest, WellFormedFamiliesAndLabels) {
            "mtproxy_info{version=\"mtproxy-ng-test\"} 1",
        }) {
     EXPECT_NE(text.find(std::string("\n") + line + "\n"), std::string::npos) << line;
+  }
+}
+
+TEST(StatsRenderTest, FakeTlsLinesOnlyWhenEnabledAndAfterTheReferenceKeys) {
+  StatsSnapshot s = FilledSnapshot();
+  const std::string without = RenderStatsText(s);
+  EXPECT_EQ(without.find("tls_"), std::string::npos);
+  EXPECT_EQ(RenderPrometheus(s).find("mtproxy_tls_"), std::string::npos);
+  s.fake_tls.enabled = true;
+  s.fake_tls.domains = 2;
+  s.fake_tls.domains_probed = 1;
+  s.fake_tls.handshakes_accepted = 31;
+  s.fake_tls.fronted = 9;
+  s.fake_tls.fronted_by_reason = {{"not_tls", 4}, {"replay", 5}};
+  s.fake_tls.replay_cache_capacity = 1048576;
+  s.fake_tls.replay_cache_replays = 5;
+  const std::string text = RenderStatsText(s);
+  ASSERT_EQ(text.rfind(without, 0), 0u);  // the reference's lines are unchanged, in front
+  const std::string extra = text.substr(without.size());
+  for (const char* line : {"tls_domains\t2\n", "tls_domains_probed\t1\n",
+                           "tls_handshakes_accepted\t31\n", "tls_fronted\t9\n",
+                           "tls_fronted_not_tls\t4\n", "tls_fronted_replay\t5\n",
+                           "tls_replay_cache_capacity\t1048576\n",
+                           "tls_replay_cache_replays\t5\n"}) {
+    EXPECT_NE(extra.find(line), std::string::npos) << line;
+  }
+  const std::string prom = RenderPrometheus(s);
+  for (const char* line : {"mtproxy_tls_handshakes_accepted_total 31\n",
+                           "mtproxy_tls_fronted_total{reason=\"replay\"} 5\n",
+                           "mtproxy_tls_domains{state=\"fallback\"} 1\n",
+                           "mtproxy_tls_replay_cache_total{kind=\"replay\"} 5\n"}) {
+    EXPECT_NE(prom.find(line), std::string::npos) << line;
   }
 }
 

@@ -1,0 +1,91 @@
+// FakeTlsRuntime: start-up probing and the objects the shards share.
+#include "control/fake_tls_runtime.h"
+
+#include "core/log.h"
+
+namespace mtp {
+
+absl::StatusOr<std::unique_ptr<FakeTlsRuntime>> FakeTlsRuntime::Start(
+    const FakeTlsOptions& options, std::unique_ptr<HostResolver> resolver) {
+  if (options.domains.empty()) return absl::InvalidArgumentError("no -D domain");
+  std::unique_ptr<FakeTlsRuntime> rt(new FakeTlsRuntime());
+  rt->options_ = options;
+  rt->replay_cache_ = std::make_unique<SharedReplayCache>(
+      SharedReplayCacheOptions{.slots = options.replay_cache_entries});
+  rt->registry_ =
+      std::make_unique<TlsDomainRegistry>(options.domains, FallbackDomainProfile());
+  std::vector<DomainSpec> specs;
+  for (const std::string& name : options.domains) {
+    DomainSpec spec{name, std::nullopt, 443};
+    for (const DomainSpec& t : options.targets) {
+      if (t.name == name) spec = t;
+    }
+    specs.push_back(spec);
+  }
+  DomainProbeOptions probe = options.probe;
+  probe.refresh_interval_s = options.probe_interval_s;
+  rt->prober_ = std::make_unique<DomainProber>(*rt->registry_, std::move(specs), probe,
+                                               std::move(resolver));
+  rt->prober_->ProbeAllNow();
+  MTP_LOG(0, "fake-TLS: %zu domain(s), replay cache of %zu entries (%zu KiB)",
+          options.domains.size(), rt->replay_cache_->capacity(),
+          rt->replay_cache_->memory_bytes() / 1024);
+  return rt;
+}
+
+FakeTlsRuntime::~FakeTlsRuntime() { Stop(); }
+
+FakeTlsConfig FakeTlsRuntime::ShardConfig() const {
+  FakeTlsConfig c;
+  c.domains = options_.domains;
+  c.registry = registry_.get();
+  c.replay_cache = replay_cache_.get();
+  c.record_sizing = options_.record_sizing;
+  return c;
+}
+
+void FakeTlsRuntime::FillStats(const CounterSnapshot& c, StatsSnapshot& out) const {
+  auto& t = out.fake_tls;
+  t.enabled = true;
+  t.domains = static_cast<int64_t>(registry_->size());
+  t.domains_probed = 0;
+  for (size_t i = 0; i < registry_->size(); ++i) t.domains_probed += registry_->Get(i)->probed;
+  auto v = [](uint64_t x) { return static_cast<int64_t>(x); };
+  t.handshakes_accepted = v(c.tls_handshakes_accepted);
+  t.fronted = v(c.tls_fronted);
+  t.fronted_by_reason = {
+      {"not_tls", v(c.tls_fronted_not_tls)},
+      {"bad_sni", v(c.tls_fronted_bad_sni)},
+      {"unknown_sni", v(c.tls_fronted_unknown_sni)},
+      {"port80", v(c.tls_fronted_port80)},
+      {"extra_bytes", v(c.tls_fronted_extra_bytes)},
+      {"too_big", v(c.tls_fronted_too_big)},
+      {"replay", v(c.tls_fronted_replay)},
+      {"bad_digest", v(c.tls_fronted_bad_digest)},
+      {"bad_timestamp", v(c.tls_fronted_bad_timestamp)},
+      {"no_tls13_cipher", v(c.tls_fronted_no_tls13_cipher)},
+      {"timeout", v(c.tls_fronted_timeout)},
+      {"bad_inner_tag", v(c.tls_fronted_bad_inner_tag)},
+  };
+  t.front_failed = v(c.tls_front_failed);
+  t.fronting_active = v(c.tls_fronting_active);
+  t.bad_records = v(c.tls_bad_records);
+  t.front_bytes_in = v(c.tls_front_bytes_in);
+  t.front_bytes_out = v(c.tls_front_bytes_out);
+  const SharedReplayCache::Stats r = replay_cache_->stats();
+  t.replay_cache_capacity = static_cast<int64_t>(replay_cache_->capacity());
+  t.replay_cache_inserts = v(r.inserts);
+  t.replay_cache_replays = v(r.replays);
+  t.replay_cache_evictions = v(r.evictions);
+  t.replay_cache_young_evictions = v(r.young_evictions);
+}
+
+void FakeTlsRuntime::StartRefresh() {
+  if (prober_) prober_->StartRefresh();
+}
+
+void FakeTlsRuntime::Stop() {
+  if (prober_) prober_->Stop();
+}
+
+}  // namespace mtp
