@@ -101,7 +101,7 @@ constexpr OptionSpec kOptions[] = {
     {"slaves", 'M', ArgKind::kRequired, kOptSlaves,
      "spawn several slave workers; not recommended for TLS-transport mode for better replay "
      "protection",
-     "mtproxy-ng forks no workers: it runs shard threads, see --shards"},
+     "mtproxy-ng forks no workers: -M N runs N shard threads unless --shards is given"},
     {"proxy-tag", 'P', ArgKind::kRequired, kOptProxyTag,
      "16-byte proxy tag in hex mode to be passed along with all forwarded queries", ""},
     {"mtproto-secret", 'S', ArgKind::kRequired, kOptSecret, "16-byte secret in hex mode", ""},

@@ -350,7 +350,6 @@ StatsSnapshot ControlThread::CollectStats() {
   c.accept_rate_limit_failed = static_cast<int64_t>(accept_refused);
   x.rate_limit_refusals_by_kind = {{"accept", static_cast<int64_t>(accept_refused)},
                                    {"handshake", static_cast<int64_t>(handshake_refused)}};
-  x.secrets.resize(current_->secrets.size());
 
   shards_.FillStats(s);
 

@@ -20,7 +20,7 @@
 #include "absl/status/statusor.h"
 #include "control/cli.h"
 #include "control/http_stats.h"
-#include "control/rate_limit.h"
+#include "dataplane/rate_limit.h"
 #include "control/runtime_config.h"
 #include "control/stats_render.h"
 

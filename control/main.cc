@@ -1,204 +1,193 @@
-// mtproto-proxy: process entry. Parses the command line (a temporary subset parser until the
-// full reference CLI of control/cli.h is wired in), builds the dataplane config, runs the shards
-// and waits for SIGTERM/SIGINT (graceful stop, exit 0).
-#include <getopt.h>
+// mtproto-proxy: process entry. Start-up in the reference's order (config-and-cli.md §7):
+// command line, log, limits, files (as the launching user), listening sockets and the stats
+// port, privilege drop, then the shard threads and the control loop on this thread.
 #include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
-#include <cstdlib>
+#include <ctime>
 #include <string>
+#include <variant>
+#include <vector>
 
-#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "control/cli.h"
+#include "control/control_thread.h"
+#include "control/links.h"
+#include "control/privileges.h"
+#include "control/proxy_config.h"
 #include "control/proxy_runner.h"
+#include "control/runtime_config.h"
+#include "control/stats_render.h"
 #include "core/log.h"
 
 namespace mtp {
 namespace {
 
-constexpr int kExitUsage = 2;
-
-enum LongOnly {
-  kOptAesPwd = 1000,
-  kOptNatInfo,
-  kOptAddress,
-  kOptDirect,
-  kOptDcOverride,
-  kOptIoBackend,
-  kOptMsgBuffers,
-  kOptHttpStats,
-};
-
-void Usage() {
-  std::fprintf(stderr,
-               "usage: mtproto-proxy [options] [<proxy-multi.conf>]\n"
-               "  -H p1[,p2]        client ports        -S <32 hex>   client secret (repeat)\n"
-               "  -P <32 hex>       ad tag              -p <port>     stats port (PID field)\n"
-               "  --aes-pwd <file>  proxy secret        -M <n>        shards (0 = one per CPU)\n"
-               "  --nat-info l:g    NAT rule            --address IP  bind address\n"
-               "  -c <n> -C <n>     connection limits   -W <bytes>    window clamp\n"
-               "  -b <n>            backlog             -6            dual-stack listeners\n"
-               "  --direct          connect clients straight to DCs (default without a config)\n"
-               "  --dc-override ID:HOST:PORT            --io-backend auto|io_uring|epoll\n"
-               "  --msg-buffers-size <bytes[k|m|g]>     -v            more logging\n");
+std::string Ipv4Text(uint32_t ip) {
+  return absl::StrFormat("%d.%d.%d.%d", ip >> 24, (ip >> 16) & 255, (ip >> 8) & 255, ip & 255);
 }
 
-bool ParseInt(const char* text, int* out) { return absl::SimpleAtoi(text, out); }
-
-bool ParseSize(std::string text, uint64_t* out) {
-  uint64_t mult = 1;
-  if (!text.empty()) {
-    switch (text.back()) {
-      case 'k': case 'K': mult = 1ull << 10; break;
-      case 'm': case 'M': mult = 1ull << 20; break;
-      case 'g': case 'G': mult = 1ull << 30; break;
-      default: break;
-    }
-    if (mult != 1) text.pop_back();
+void PrintLinks(const ParsedCommandLine& cli, const ConfigSnapshot& snapshot,
+                const ProxyRunner& runner) {
+  LinkServerSources sources;
+  sources.public_host = cli.public_host;
+  if (!cli.nat_rules.empty()) sources.nat_global_ipv4 = cli.nat_rules[0].global_ipv4;
+  sources.bind_ipv4 = cli.bind_ipv4;
+  sources.detected_ipv4 = DetectLocalIpv4();
+  const std::string server = ChooseLinkServer(sources);
+  const bool have_port = !cli.client_ports.empty();
+  const uint16_t port = have_port ? runner.listener_port(0) : 0;
+  std::vector<ProxyLink> links = BuildProxyLinks(server, port, snapshot.secrets, cli.domains);
+  for (const std::string& line : FormatProxyLinks(links, have_port)) MTP_LOG(0, "%s", line);
+  if (server == kUnknownLinkServer) {
+    MTP_WARN("no public address known for the links: replace %s, or pass --public-host",
+             kUnknownLinkServer);
   }
-  uint64_t v = 0;
-  if (!absl::SimpleAtoi(text, &v)) return false;
-  *out = v * mult;
-  return true;
-}
-
-bool ParsePorts(const char* text, std::vector<uint16_t>* ports) {
-  std::string s(text);
-  size_t start = 0;
-  while (start <= s.size()) {
-    size_t comma = s.find(',', start);
-    std::string part = s.substr(start, comma == std::string::npos ? std::string::npos
-                                                                   : comma - start);
-    int port = 0;
-    if (!ParseInt(part.c_str(), &port) || port < 0 || port > 65535) return false;
-    ports->push_back(static_cast<uint16_t>(port));
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return true;
-}
-
-// Returns 0 on success, else the exit code.
-int ParseCommandLine(int argc, char** argv, ProxyOptions* o) {
-  static const option kLong[] = {
-      {"http-ports", required_argument, nullptr, 'H'},
-      {"mtproto-secret", required_argument, nullptr, 'S'},
-      {"proxy-tag", required_argument, nullptr, 'P'},
-      {"port", required_argument, nullptr, 'p'},
-      {"slaves", required_argument, nullptr, 'M'},
-      {"connections", required_argument, nullptr, 'c'},
-      {"max-special-connections", required_argument, nullptr, 'C'},
-      {"window-clamp", required_argument, nullptr, 'W'},
-      {"backlog", required_argument, nullptr, 'b'},
-      {"ipv6", no_argument, nullptr, '6'},
-      {"verbosity", optional_argument, nullptr, 'v'},
-      {"help", no_argument, nullptr, 'h'},
-      {"aes-pwd", required_argument, nullptr, kOptAesPwd},
-      {"nat-info", required_argument, nullptr, kOptNatInfo},
-      {"address", required_argument, nullptr, kOptAddress},
-      {"direct", no_argument, nullptr, kOptDirect},
-      {"dc-override", required_argument, nullptr, kOptDcOverride},
-      {"io-backend", required_argument, nullptr, kOptIoBackend},
-      {"msg-buffers-size", required_argument, nullptr, kOptMsgBuffers},
-      {"http-stats", no_argument, nullptr, kOptHttpStats},
-      {nullptr, 0, nullptr, 0},
-  };
-  int opt;
-  while ((opt = getopt_long(argc, argv, "H:S:P:p:M:c:C:W:b:6vh", kLong, nullptr)) != -1) {
-    bool ok = true;
-    switch (opt) {
-      case 'H': ok = ParsePorts(optarg, &o->ports); break;
-      case 'S': o->secrets_hex.push_back(optarg); break;
-      case 'P': o->proxy_tag_hex = optarg; break;
-      case 'p': ok = ParseInt(optarg, &o->stats_port) && o->stats_port > 0; break;
-      case 'M': ok = ParseInt(optarg, &o->shards) && o->shards >= 0 && o->shards <= 126; break;
-      case 'c': ok = ParseInt(optarg, &o->max_connections); break;
-      case 'C': ok = ParseInt(optarg, &o->max_special_connections); break;
-      case 'W': ok = ParseInt(optarg, &o->window_clamp); break;
-      case 'b': ok = ParseInt(optarg, &o->backlog); break;
-      case '6': o->ipv6 = true; break;
-      case 'v':
-        if (optarg != nullptr) {
-          ok = ParseInt(optarg, &o->verbosity);
-        } else {
-          ++o->verbosity;
-        }
-        break;
-      case kOptAesPwd: o->aes_pwd_path = optarg; o->aes_pwd_given = true; break;
-      case kOptNatInfo: o->nat_info.push_back(optarg); break;
-      case kOptAddress: o->address = optarg; break;
-      case kOptDirect: o->direct = true; break;
-      case kOptDcOverride: o->dc_overrides.push_back(optarg); break;
-      case kOptIoBackend: o->io_backend = optarg; break;
-      case kOptMsgBuffers: ok = ParseSize(optarg, &o->msg_buffers_bytes); break;
-      case kOptHttpStats: break;  // served by the control plane once it is wired in
-      case 'h':
-      default:
-        Usage();
-        return kExitUsage;
-    }
-    if (!ok) {
-      std::fprintf(stderr, "bad value for option -%c\n", opt < 256 ? opt : '-');
-      Usage();
-      return kExitUsage;
-    }
-  }
-  if (optind < argc) o->config_path = argv[optind++];
-  if (optind < argc) {
-    Usage();
-    return kExitUsage;
-  }
-  return 0;
 }
 
 int Main(int argc, char** argv) {
-  ProxyOptions options;
-  if (int rc = ParseCommandLine(argc, argv, &options); rc != 0) return rc;
-  SetLogVerbosity(options.verbosity);
+  CommandLineResult parsed = ParseCommandLine(argc, argv);
+  if (const auto* error = std::get_if<CommandLineError>(&parsed)) {
+    std::fputs(error->message.c_str(), stderr);
+    std::fputs(error->usage.c_str(), stdout);
+    return error->exit_code;
+  }
+  const ParsedCommandLine& cli = std::get<ParsedCommandLine>(parsed);
+  switch (cli.action) {
+    case CommandLineAction::kGenerateSecret:
+      std::fputs(GenerateSecretHex().c_str(), stdout);
+      return 0;
+    case CommandLineAction::kListCpus:
+      std::fputs(ListCpusText(AvailableCpus()).c_str(), stdout);
+      return 0;
+    case CommandLineAction::kRun:
+      break;
+  }
 
-  // Signals are taken synchronously by this thread; shard threads inherit the blocked mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGHUP);
-  sigaddset(&signals, SIGUSR1);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // Signals are taken synchronously by the control loop (signalfd): block them before any
+  // thread exists so every thread inherits the mask. One arriving during start-up waits.
+  sigset_t control_signals;
+  sigemptyset(&control_signals);
+  for (int s : {SIGHUP, SIGTERM, SIGINT, SIGUSR1}) sigaddset(&control_signals, s);
+  pthread_sigmask(SIG_BLOCK, &control_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  std::vector<int> cpus = AffinityCpus();
-  uint32_t shards = options.shards > 0 ? static_cast<uint32_t>(options.shards)
-                                       : static_cast<uint32_t>(std::max<size_t>(cpus.size(), 1));
-  auto config = BuildDataplaneConfig(options, shards);
-  if (!config.ok()) {
-    std::fprintf(stderr, "fatal: %s\n", std::string(config.status().message()).c_str());
-    return absl::IsInvalidArgument(config.status()) ? kExitUsage : 1;
+  SetLogVerbosity(cli.verbosity);
+  if (cli.daemonize) {
+    if (absl::Status st = Daemonize(cli.log_file); !st.ok()) {
+      std::fprintf(stderr, "fatal: %s\n", std::string(st.message()).c_str());
+      return 1;
+    }
   }
-  auto runner = ProxyRunner::Start(std::move(*config), shards, cpus);
-  if (!runner.ok()) {
-    std::fprintf(stderr, "fatal: %s\n", std::string(runner.status().message()).c_str());
+  // Ours: -l takes effect at once (the reference only switched to it with -d or on SIGUSR1).
+  if (cli.log_file && !SetLogFile(*cli.log_file)) {
+    std::fprintf(stderr, "fatal: cannot open log file %s\n", cli.log_file->c_str());
     return 1;
   }
-  for (uint32_t i = 0; i < options.ports.size(); ++i) {
-    MTP_LOG(0, "listening on port %u", (*runner)->shard(0).listener_port(i));
+  const int64_t start_time = static_cast<int64_t>(time(nullptr));
+  const std::string version = VersionString();
+  MTP_LOG(0, "Invoking engine %s", version);
+  MTP_LOG(0, "config_filename = '%s'", cli.config_file);
+  if (cli.nice) {
+    if (absl::Status st = ApplyNice(*cli.nice); !st.ok()) MTP_WARN("%s", st.message());
   }
-  for (;;) {
-    int sig = 0;
-    if (sigwait(&signals, &sig) != 0) continue;
-    if (sig == SIGTERM || sig == SIGINT) {
-      MTP_LOG(0, "%s handled, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-      break;
+  FdLimitPlan fd_plan = ApplyFdLimit(cli.max_connections, cli.max_special_connections);
+  if (!fd_plan.warning.empty()) MTP_WARN("%s", fd_plan.warning);
+
+  // The files, read as the launching user (a root-only config works with -u nobody).
+  SystemHostResolver resolver;
+  std::vector<std::string> warnings;
+  auto snapshot = LoadConfigSnapshot(cli, resolver, nullptr, start_time, &warnings);
+  if (!snapshot.ok()) {
+    MTP_ERROR("%s", snapshot.status().message());
+    MTP_ERROR("config check failed! (code %d)", -ConfigSnapshotExitCode(snapshot.status()));
+    return ConfigSnapshotExitCode(snapshot.status());
+  }
+  for (const std::string& w : warnings) MTP_WARN("%s", w);
+  if ((*snapshot)->proxy_config) {
+    MTP_LOG(0, "configuration file %s re-read successfully (%d bytes parsed), new configuration "
+               "active",
+            cli.config_file, (*snapshot)->proxy_config->size_bytes);
+  }
+
+  const std::vector<int> cpus = cli.cpu_list.empty() ? AvailableCpus() : cli.cpu_list;
+  StartupFacts facts;
+  facts.shard_count = ChooseShardCount(cli, cpus.size());
+  if (cli.workers > 0 && cli.shards == 0) {
+    MTP_LOG(0, "-M %d: running %u shard threads (mtproxy-ng forks no worker processes)",
+            cli.workers, facts.shard_count);
+  }
+  facts.max_connections = fd_plan.max_connections;
+  facts.max_special_connections = fd_plan.max_special_connections;
+  const uint32_t pid_ip = ChoosePidIpv4(cli);
+  const int pid_port = cli.stats_port ? cli.stats_port->first : -1;
+  facts.own_pid = MakeProcessId(pid_ip, pid_port, getpid(), static_cast<int32_t>(start_time));
+  if (cli.bind_ipv4 && (*cli.bind_ipv4 >> 24) != 10) {
+    MTP_LOG(1, "Bad binded IP address %s, search in interfaces", Ipv4Text(*cli.bind_ipv4));
+  }
+
+  auto config = BuildDataplaneConfig(cli, **snapshot, facts);
+  if (!config.ok()) {
+    MTP_ERROR("fatal: %s", config.status().message());
+    return absl::IsInvalidArgument(config.status()) ? 2 : 1;
+  }
+  auto runner = ProxyRunner::Create(*std::move(config), facts.shard_count, cpus);
+  if (!runner.ok()) {
+    MTP_ERROR("fatal: %s", runner.status().message());
+    return 1;
+  }
+
+  ControlThread::Options options;
+  options.start_time_unix = start_time;
+  options.pid_ip = facts.own_pid.ip;
+  options.pid_port = static_cast<int16_t>(facts.own_pid.port);
+  options.pid_pid = facts.own_pid.pid;
+  options.pid_utime = facts.own_pid.utime;
+  options.max_connections = fd_plan.max_connections;
+  options.max_special_connections = fd_plan.max_special_connections;
+  options.shard_count = static_cast<int>(facts.shard_count);
+  options.version = version;
+  ControlThread control(cli, options, *snapshot, **runner, resolver);
+  if (absl::Status st = control.InstallSignals(); !st.ok()) {
+    MTP_ERROR("fatal: %s", st.message());
+    return 1;
+  }
+  if (absl::Status st = control.StartStatsServer(); !st.ok()) {
+    MTP_ERROR("%s", st.message());
+    return 1;
+  }
+
+  // Everything privileged is done: sockets are bound and the files read.
+  std::string user_warning;
+  auto user = ChooseDropUser(cli.user, getuid() == 0 || geteuid() == 0, LookupUser, &user_warning);
+  if (!user.ok()) {
+    MTP_ERROR("%s", user.status().message());
+    return 1;
+  }
+  if (!user_warning.empty()) MTP_WARN("%s", user_warning);
+  if (*user) {
+    if (absl::Status st = DropPrivileges(**user); !st.ok()) {
+      MTP_ERROR("%s", st.message());
+      return 1;
     }
-    if (sig == SIGUSR1) ReopenLogFile();
-    MTP_LOG(0, "received signal %02d", sig);
+    MTP_LOG(0, "running as user %s (uid %d, gid %d)", (*user)->name, (*user)->uid, (*user)->gid);
   }
-  (*runner)->Stop();
-  (*runner)->Join();
-  CounterSnapshot c = (*runner)->Counters();
-  MTP_LOG(0, "Terminated. accepted=%llu forwarded_queries=%llu forwarded_responses=%llu",
-          static_cast<unsigned long long>(c.client_accepted),
-          static_cast<unsigned long long>(c.forwarded_queries),
-          static_cast<unsigned long long>(c.forwarded_responses));
+
+  MTP_LOG(0, "Started as [%s:%d:%d:%d]", Ipv4Text(facts.own_pid.ip), facts.own_pid.port,
+          facts.own_pid.pid, facts.own_pid.utime);
+  for (size_t i = 0; i < cli.client_ports.size(); ++i) {
+    MTP_LOG(0, "listening on port %u", (*runner)->listener_port(i));
+  }
+  if (std::optional<uint16_t> port = control.stats_port()) {
+    MTP_LOG(0, "stats: http://127.0.0.1:%u/stats (Prometheus: /metrics), stats port %u", *port,
+            *port);
+  }
+  PrintLinks(cli, **snapshot, **runner);
+
+  (*runner)->StartThreads();
+  MTP_LOG(0, "main loop");
+  if (control.Run() == ControlExit::kImmediate) _exit(1);
   return 0;
 }
 

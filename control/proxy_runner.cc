@@ -1,43 +1,19 @@
-// Options -> DataplaneConfig translation, and the pinned shard threads.
+// Command line + files -> DataplaneConfig / LiveConfig, and the pinned shard threads.
 #include "control/proxy_runner.h"
 
-#include <arpa/inet.h>
-#include <ifaddrs.h>
 #include <pthread.h>
 #include <sched.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <ctime>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "control/links.h"
 #include "control/proxy_config.h"
-#include "core/hex.h"
 #include "core/log.h"
-#include "crypto/proxy_secret.h"
 
 namespace mtp {
 namespace {
-
-// The reference's get_my_ipv4: the first non-loopback interface address, preferring 10/8.
-uint32_t DetectMyIpv4() {
-  ifaddrs* list = nullptr;
-  if (getifaddrs(&list) != 0) return 0;
-  uint32_t best = 0;
-  for (ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
-    if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != AF_INET) continue;
-    if (std::string_view(i->ifa_name).starts_with("lo")) continue;
-    uint32_t ip = ntohl(reinterpret_cast<const sockaddr_in*>(i->ifa_addr)->sin_addr.s_addr);
-    if ((ip >> 24) == 127) continue;
-    if ((ip >> 24) == 10) {
-      best = ip;
-      break;
-    }
-    if (best == 0) best = ip;
-  }
-  freeifaddrs(list);
-  return best;
-}
 
 uint32_t FloorPow2(uint64_t v) {
   uint32_t p = 1;
@@ -45,71 +21,91 @@ uint32_t FloorPow2(uint64_t v) {
   return p;
 }
 
-absl::Status LoadMeRouting(const std::string& path, MeRouting& routing) {
-  SystemHostResolver resolver;
-  auto config = LoadProxyConfig(path, resolver);
-  if (!config.ok()) return config.status();
-  for (const MeCluster& cluster : (*config)->clusters) {
-    for (uint32_t index : cluster.target_indexes) {
-      const MeTarget& t = (*config)->target(index);
-      SocketAddress address =
-          t.address.is_ipv6()
-              ? SocketAddress::FromIpv6(t.address.bytes, t.port)
-              : SocketAddress::FromIpv4(t.address.ipv4_host_order(), t.port);
-      routing.Add(cluster.id, address, static_cast<uint32_t>(t.min_connections),
-                  static_cast<uint32_t>(t.max_connections));
-    }
+SocketAddress ToSocketAddress(const ResolvedAddress& a, uint16_t port) {
+  return a.is_ipv6() ? SocketAddress::FromIpv6(a.bytes, port)
+                     : SocketAddress::FromIpv4(a.ipv4_host_order(), port);
+}
+
+uint32_t LinkSlotsNeeded(const MeRouting& routing) {
+  uint32_t n = 0;
+  for (const MeTargetSpec& t : routing.targets()) n += std::max(t.max_connections, 1u);
+  return std::max(n, 1u);
+}
+
+// --dc-override HOST may be a name; the DC table takes literals.
+absl::Status AddDcOverride(DcTable& table, const DcOverride& o) {
+  std::optional<ResolvedAddress> address = ResolvedAddress::FromLiteral(o.host);
+  if (!address) {
+    SystemHostResolver resolver;
+    address = resolver.Resolve(o.host);
   }
-  routing.SetDefault((*config)->default_cluster_id);
-  MTP_LOG(0, "configuration file %s re-read successfully (%zu bytes parsed), new configuration "
-             "active", path, (*config)->size_bytes);
-  return absl::OkStatus();
+  if (!address) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("--dc-override: cannot resolve '%s'", o.host));
+  }
+  std::string host = address->ToString();
+  if (address->is_ipv6()) host = absl::StrCat("[", host, "]");
+  return table.AddOverride(absl::StrCat(o.dc_id, ":", host, ":", o.port));
 }
 
 }  // namespace
 
-std::vector<int> AffinityCpus() {
-  std::vector<int> cpus;
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
-    for (int i = 0; i < CPU_SETSIZE; ++i) {
-      if (CPU_ISSET(i, &set)) cpus.push_back(i);
-    }
-  }
-  return cpus;
+uint32_t ChooseShardCount(const ParsedCommandLine& cli, size_t cpu_count) {
+  size_t n = cli.shards > 0 ? static_cast<size_t>(cli.shards)
+             : cli.workers > 0 ? static_cast<size_t>(cli.workers)
+                               : std::max<size_t>(cpu_count, 1);
+  return static_cast<uint32_t>(std::min<size_t>(n, kMaxShards));
 }
 
-absl::StatusOr<std::unique_ptr<DataplaneConfig>> BuildDataplaneConfig(const ProxyOptions& options,
-                                                                      uint32_t shard_count) {
+uint32_t ChoosePidIpv4(const ParsedCommandLine& cli) {
+  if (cli.bind_ipv4 && (*cli.bind_ipv4 >> 24) == 10) return *cli.bind_ipv4;
+  return DetectLocalIpv4().value_or(0);
+}
+
+absl::StatusOr<std::shared_ptr<const LiveConfig>> BuildLiveConfig(const ConfigSnapshot& snapshot) {
+  auto live = std::make_shared<LiveConfig>();
+  live->generation = snapshot.generation;
+  live->secrets = snapshot.secrets;
+  if (snapshot.proxy_config) {
+    const ProxyConfig& pc = *snapshot.proxy_config;
+    for (const MeCluster& cluster : pc.clusters) {
+      for (uint32_t index : cluster.target_indexes) {
+        const MeTarget& t = pc.target(index);
+        live->routing.Add(cluster.id, ToSocketAddress(t.address, t.port),
+                          static_cast<uint32_t>(t.min_connections),
+                          static_cast<uint32_t>(t.max_connections));
+      }
+    }
+    live->routing.SetDefault(pc.default_cluster_id);
+  }
+  if (snapshot.proxy_secret) {
+    ByteSpan bytes = snapshot.proxy_secret->bytes();
+    live->proxy_secret.assign(bytes.begin(), bytes.end());
+  }
+  return std::shared_ptr<const LiveConfig>(std::move(live));
+}
+
+absl::StatusOr<std::unique_ptr<DataplaneConfig>> BuildDataplaneConfig(
+    const ParsedCommandLine& cli, const ConfigSnapshot& snapshot, const StartupFacts& facts) {
   auto config = std::make_unique<DataplaneConfig>();
   DataplaneConfig& c = *config;
 
-  for (const std::string& hex : options.secrets_hex) {
-    auto secret = ParseClientSecretHex(hex);
-    if (!secret.ok()) return secret.status();
-    if (c.secrets.size() >= kMaxClientSecrets) {
-      return absl::InvalidArgumentError("at most 16 -S secrets are supported");
-    }
-    c.secrets.push_back(*secret);
-  }
-  if (!options.proxy_tag_hex.empty()) {
-    auto tag = ParseClientSecretHex(options.proxy_tag_hex);  // same shape: 32 hex digits
-    if (!tag.ok()) return absl::InvalidArgumentError("'P' option requires exactly 32 hex digits");
-    c.ad_tag.emplace();
-    std::copy(tag->begin(), tag->end(), c.ad_tag->begin());
-  }
+  absl::StatusOr<std::shared_ptr<const LiveConfig>> live = BuildLiveConfig(snapshot);
+  if (!live.ok()) return live.status();
+  c.config_generation = (*live)->generation;
+  c.secrets = (*live)->secrets;
+  c.routing = (*live)->routing;
+  c.proxy_secret = (*live)->proxy_secret;
+  c.ad_tag = cli.proxy_tag;
 
   std::optional<SocketAddress> bind_v4;
-  if (!options.address.empty()) {
-    auto a = SocketAddress::FromIp(options.address, 0);
-    if (!a.ok() || !a->is_v4()) return absl::InvalidArgumentError("--address: bad IPv4 address");
-    bind_v4 = *a;
-    c.outbound_bind = *a;
+  if (cli.bind_ipv4) {
+    bind_v4 = SocketAddress::FromIpv4(*cli.bind_ipv4, 0);
+    c.outbound_bind = *bind_v4;
   }
-  for (uint16_t port : options.ports) {
+  for (uint16_t port : cli.client_ports) {
     ListenerSpec spec;
-    if (options.ipv6) {
+    if (cli.ipv6) {
       spec.address = SocketAddress::Any(AF_INET6, port);
       spec.dual_stack = true;
     } else if (bind_v4) {
@@ -120,58 +116,29 @@ absl::StatusOr<std::unique_ptr<DataplaneConfig>> BuildDataplaneConfig(const Prox
     }
     c.listeners.push_back(spec);
   }
-  c.backlog = options.backlog;
-  c.window_clamp_bytes = options.window_clamp;
-  c.max_connections = options.max_connections > 0 ? options.max_connections : 65536;
-  c.max_client_connections =
-      options.max_special_connections < 0
-          ? c.max_connections
-          : std::min<uint32_t>(c.max_connections, options.max_special_connections);
+  c.backlog = cli.backlog;
+  c.window_clamp_bytes = cli.EffectiveWindowClamp();
+  c.max_connections = static_cast<uint32_t>(std::max(facts.max_connections, 1));
+  c.max_client_connections = static_cast<uint32_t>(
+      std::clamp(facts.max_special_connections, 1, facts.max_connections));
 
-  for (const std::string& rule : options.nat_info) {
-    absl::Status st = c.nat.AddFromString(rule);
+  for (const NatRule& rule : cli.nat_rules) {
+    absl::Status st = c.nat.Add(rule.local_ipv4, rule.global_ipv4);
     if (!st.ok()) return st;
   }
 
-  // No proxy-multi.conf: there is nothing to route through, so direct mode is the default.
-  c.mode = options.direct || options.config_path.empty() ? UpstreamMode::kDirect
-                                                         : UpstreamMode::kMiddleEnd;
+  c.mode = snapshot.direct ? UpstreamMode::kDirect : UpstreamMode::kMiddleEnd;
   c.dc_table = DcTable::Production();
-  for (const std::string& spec : options.dc_overrides) {
-    absl::Status st = c.dc_table.AddOverride(spec);
+  for (const DcOverride& o : cli.dc_overrides) {
+    absl::Status st = AddDcOverride(c.dc_table, o);
     if (!st.ok()) return st;
   }
-  if (c.mode == UpstreamMode::kMiddleEnd) {
-    absl::Status st = LoadMeRouting(options.config_path, c.routing);
-    if (!st.ok()) return st;
-    auto secret = ProxySecret::Load(options.aes_pwd_path);
-    if (secret.ok()) {
-      c.proxy_secret.assign(secret->bytes().begin(), secret->bytes().end());
-    } else if (options.aes_pwd_given || !absl::IsNotFound(secret.status())) {
-      return secret.status();
-    } else {
-      MTP_WARN("no proxy secret loaded (default file 'secret' missing): ME handshakes will fail");
-    }
-  }
-  uint32_t pid_ip = 0;
-  if (bind_v4 && (bind_v4->ipv4() >> 24) == 10) {
-    pid_ip = bind_v4->ipv4();
-  } else {
-    pid_ip = DetectMyIpv4();
-  }
-  c.own_pid = MakeProcessId(pid_ip, options.stats_port, getpid(),
-                            static_cast<int32_t>(time(nullptr)));
+  c.own_pid = facts.own_pid;
+  c.backend = cli.io_backend;
 
-  if (options.io_backend == "io_uring") {
-    c.backend = IoBackend::kIoUring;
-  } else if (options.io_backend == "epoll") {
-    c.backend = IoBackend::kEpoll;
-  } else if (options.io_backend == "auto") {
-    c.backend = IoBackend::kAuto;
-  } else {
-    return absl::InvalidArgumentError("--io-backend must be auto, io_uring or epoll");
-  }
-  uint64_t per_shard = std::max<uint64_t>(options.msg_buffers_bytes / shard_count, 16u << 20);
+  const uint32_t shards = std::max(facts.shard_count, 1u);
+  uint64_t per_shard =
+      std::max<uint64_t>(static_cast<uint64_t>(cli.msg_buffers_bytes) / shards, 16u << 20);
   c.shard_buffer_bytes = per_shard;
   c.engine.buffer_size = 16384;
   c.engine.buffer_count =
@@ -180,32 +147,54 @@ absl::StatusOr<std::unique_ptr<DataplaneConfig>> BuildDataplaneConfig(const Prox
   // more memory: the kernel cycles through every buffer of the ring (measured, performance.md).
   c.engine.recv_ring_count = std::min<uint32_t>(512, c.engine.buffer_count / 2);
   c.engine.queue_depth = 4096;
+  // Room for reloads to add ME targets: as many link slots again as the start-up config
+  // needs, and at least 64.
+  if (c.mode == UpstreamMode::kMiddleEnd) {
+    c.me_link_headroom = std::max<uint32_t>(LinkSlotsNeeded(c.routing), 64);
+  }
   return config;
 }
 
-absl::StatusOr<std::unique_ptr<ProxyRunner>> ProxyRunner::Start(
-    std::unique_ptr<DataplaneConfig> config, uint32_t shard_count, const std::vector<int>& cpus) {
+absl::StatusOr<std::unique_ptr<ProxyRunner>> ProxyRunner::Create(
+    std::unique_ptr<DataplaneConfig> config, uint32_t shard_count, std::vector<int> cpus) {
   std::unique_ptr<ProxyRunner> runner(new ProxyRunner());
   runner->config_ = std::move(config);
+  runner->cpus_ = std::move(cpus);
+  runner->mailbox_ = std::make_unique<SnapshotMailbox<LiveConfig>>(shard_count);
+  runner->accept_budgets_ = std::vector<ShardRateBudget>(shard_count);
+  runner->handshake_budgets_ = std::vector<ShardRateBudget>(shard_count);
+  DataplaneConfig& c = *runner->config_;
+  c.live_updates = runner->mailbox_.get();
+  c.accept_budgets = std::span<ShardRateBudget>(runner->accept_budgets_);
+  c.handshake_budgets = std::span<ShardRateBudget>(runner->handshake_budgets_);
+  runner->link_slots_per_shard_ = LinkSlotsNeeded(c.routing) + c.me_link_headroom;
+  auto live = std::make_shared<LiveConfig>();
+  live->generation = c.config_generation;
+  live->routing = c.routing;
+  runner->live_ = std::move(live);
   for (uint32_t i = 0; i < shard_count; ++i) {
-    auto shard = ProxyShard::Create(i, shard_count, *runner->config_);
+    auto shard = ProxyShard::Create(i, shard_count, c);
     if (!shard.ok()) return shard.status();
     if (i == 0) {
-      // Port 0 (tests) means "any free port": the other shards must join the one the first
-      // shard got, so they share it through SO_REUSEPORT.
-      for (size_t l = 0; l < runner->config_->listeners.size(); ++l) {
-        runner->config_->listeners[l].address.set_port((*shard)->listener_port(l));
+      // Port 0 means "any free port": the other shards join the one the first shard got, so
+      // they share it through SO_REUSEPORT.
+      for (size_t l = 0; l < c.listeners.size(); ++l) {
+        c.listeners[l].address.set_port((*shard)->listener_port(l));
       }
     }
-    runner->shards_.push_back(std::move(*shard));
+    runner->shards_.push_back(*std::move(shard));
   }
-  MTP_LOG(0, "starting %u shard(s), io backend %s, upstream %s", shard_count,
-          runner->shards_[0]->backend_name(),
-          runner->config_->mode == UpstreamMode::kDirect ? "direct to DCs" : "middle-ends");
-  for (uint32_t i = 0; i < shard_count; ++i) {
-    ProxyShard* shard = runner->shards_[i].get();
-    int cpu = cpus.empty() ? -1 : cpus[i % cpus.size()];
-    runner->threads_.emplace_back([shard, cpu] {
+  MTP_LOG(0, "created %u shard(s), io backend %s, upstream %s", shard_count,
+          runner->shards_.empty() ? "none" : std::string(runner->shards_[0]->backend_name()),
+          c.mode == UpstreamMode::kDirect ? "direct to DCs" : "middle-ends");
+  return runner;
+}
+
+void ProxyRunner::StartThreads() {
+  for (uint32_t i = 0; i < shards_.size(); ++i) {
+    ProxyShard* shard = shards_[i].get();
+    int cpu = cpus_.empty() ? -1 : cpus_[i % cpus_.size()];
+    threads_.emplace_back([shard, cpu] {
       if (cpu >= 0) {
         cpu_set_t set;
         CPU_ZERO(&set);
@@ -215,15 +204,14 @@ absl::StatusOr<std::unique_ptr<ProxyRunner>> ProxyRunner::Start(
       shard->Run();
     });
   }
-  return runner;
 }
 
 ProxyRunner::~ProxyRunner() {
-  Stop();
+  RequestStop();
   Join();
 }
 
-void ProxyRunner::Stop() {
+void ProxyRunner::RequestStop() {
   for (auto& shard : shards_) shard->RequestStop();
 }
 
@@ -237,6 +225,131 @@ CounterSnapshot ProxyRunner::Counters() const {
   CounterSnapshot sum;
   for (const auto& shard : shards_) AccumulateCounters(shard->counters(), sum);
   return sum;
+}
+
+absl::Status ProxyRunner::Publish(std::shared_ptr<const ConfigSnapshot> snapshot) {
+  if (snapshot->direct != (config_->mode == UpstreamMode::kDirect)) {
+    return absl::FailedPreconditionError("the upstream mode cannot change without a restart");
+  }
+  absl::StatusOr<std::shared_ptr<const LiveConfig>> live = BuildLiveConfig(*snapshot);
+  if (!live.ok()) return live.status();
+  if (config_->mode == UpstreamMode::kMiddleEnd) {
+    uint32_t needed = LinkSlotsNeeded((*live)->routing);
+    if (needed > link_slots_per_shard_) {
+      return absl::ResourceExhaustedError(absl::StrFormat(
+          "the new configuration needs up to %d middle-end connections per shard, more than "
+          "the %d this process was started with room for; restart to apply it",
+          needed, link_slots_per_shard_));
+    }
+  }
+  live_ = *live;
+  mailbox_->Publish(*std::move(live));
+  return absl::OkStatus();
+}
+
+uint64_t ProxyRunner::AdoptedGeneration() const {
+  uint64_t low = UINT64_MAX;
+  for (const auto& shard : shards_) low = std::min(low, shard->adopted_generation());
+  return shards_.empty() ? 0 : low;
+}
+
+void ProxyRunner::BeginDrain() {
+  for (auto& shard : shards_) shard->RequestDrain();
+}
+
+uint64_t ProxyRunner::ActiveClients() const {
+  uint64_t n = 0;
+  for (const auto& shard : shards_) n += shard->counters().client_active.Get();
+  return n;
+}
+
+void ProxyRunner::Stop() {
+  RequestStop();
+  Join();
+}
+
+std::span<ShardRateBudget> ProxyRunner::AcceptBudgets() { return accept_budgets_; }
+std::span<ShardRateBudget> ProxyRunner::HandshakeBudgets() { return handshake_budgets_; }
+
+void ProxyRunner::FillStats(StatsSnapshot& out) const {
+  const CounterSnapshot k = Counters();
+  auto I = [](uint64_t v) { return static_cast<int64_t>(v); };
+  uint64_t ready_targets = 0;  // a target is ready if any shard has a ready link to it
+  for (const auto& shard : shards_) {
+    ready_targets = std::max(ready_targets, shard->counters().me_targets_ready.Get());
+  }
+  const int64_t declared_targets = I(live_->routing.targets().size());
+
+  StatsSnapshot::Connections& c = out.connections;
+  const int64_t outbound = I(k.me_links);
+  c.inbound_connections = I(k.client_active);
+  c.active_inbound_connections = I(k.client_active);
+  c.inbound_connections_accepted = I(k.client_accepted);
+  c.outbound_connections = outbound;
+  c.ready_outbound_connections = I(k.me_links_ready);
+  c.active_outbound_connections = I(k.me_links_ready);
+  c.outbound_connections_created = I(k.me_connects + k.dc_connects);
+  c.total_connect_failures = I(k.me_connect_failures + k.dc_connect_failures);
+  c.active_connections = c.inbound_connections + outbound;
+  c.listening_connections = I(config_->listeners.size() * shards_.size());
+  c.ready_targets = I(ready_targets);
+  c.allocated_targets = declared_targets;
+  c.active_targets = declared_targets;
+  c.active_special_connections = I(k.client_active);
+  c.allocated_connections = c.active_connections;
+  c.allocated_inbound_connections = c.inbound_connections;
+  c.allocated_outbound_connections = outbound;
+  c.allocated_socket_connections = c.active_connections;
+  c.tcp_readv_bytes = I(k.client_bytes_in + k.me_bytes_in + k.dc_bytes_in);
+  c.tcp_writev_bytes = I(k.client_bytes_out + k.me_bytes_out + k.dc_bytes_out);
+  c.accept_connection_limit_failed = I(k.client_rejected_limit);
+
+  out.buffers.total_used_buffers = I(k.buffers_in_use);
+  out.buffers.total_used_buffers_size = I(k.buffers_in_use) * config_->engine.buffer_size;
+  out.buffers.allocated_buffer_bytes =
+      I(uint64_t{config_->engine.buffer_count} * config_->engine.buffer_size * shards_.size());
+  out.buffers.allocated_buffer_chunks = I(uint64_t{config_->engine.buffer_count} * shards_.size());
+  out.buffers.max_allocated_buffer_chunks = out.buffers.allocated_buffer_chunks;
+  out.buffers.max_buffer_chunks = out.buffers.allocated_buffer_chunks;
+  out.buffers.max_allocated_buffer_bytes = I(config_->shard_buffer_bytes * shards_.size());
+
+  // Every RPC_PROXY_REQ and RPC_CLOSE_CONN built and every frame written to a client.
+  out.tl_parse.rpc_sent_queries = I(k.forwarded_queries + k.close_conn_sent + k.client_frames_out);
+  out.tl_parse.rpc_queries_received =
+      I(k.forwarded_responses + k.dropped_responses + k.forwarded_simple_acks +
+        k.dropped_simple_acks + k.close_ext_received);
+  out.crypto.allocated_aes_crypto = I(k.client_active - std::min(k.client_active,
+                                                                 k.client_skip_mode) +
+                                      k.me_links_ready);
+
+  StatsSnapshot::Proxy& p = out.proxy;
+  p.tot_forwarded_queries = I(k.forwarded_queries);
+  p.dropped_queries = I(k.dropped_queries);
+  p.tot_forwarded_responses = I(k.forwarded_responses);
+  p.dropped_responses = I(k.dropped_responses);
+  p.tot_forwarded_simple_acks = I(k.forwarded_simple_acks);
+  p.dropped_simple_acks = I(k.dropped_simple_acks);
+  p.ext_connections = I(k.ext_connections);
+  p.ext_connections_created = I(k.ext_connections_created);
+  p.connections_failed_flood = I(k.client_failed_flood);
+
+  StatsSnapshot::Extended& x = out.extended;
+  x.traffic.bytes_from_clients = I(k.client_bytes_in);
+  x.traffic.bytes_to_clients = I(k.client_bytes_out);
+  x.traffic.bytes_to_upstream = I(k.me_bytes_out + k.dc_bytes_out);
+  x.traffic.bytes_from_upstream = I(k.me_bytes_in + k.dc_bytes_in);
+  x.traffic.packets_from_clients = I(k.client_frames_in);
+  x.traffic.packets_to_clients = I(k.client_frames_out);
+  x.traffic.packets_to_upstream = I(k.forwarded_queries);
+  x.traffic.packets_from_upstream = I(k.forwarded_responses + k.forwarded_simple_acks);
+  x.handshakes_by_outcome = {{"ok", I(k.handshake_ok)},
+                             {"no_secret_match", I(k.handshake_bad)},
+                             {"crypto_failure", I(k.handshake_crypto_failed)}};
+  x.handshake_rejections_by_reason = {{"frame_error", I(k.client_frame_errors)},
+                                      {"flood", I(k.client_failed_flood)},
+                                      {"no_buffers", I(k.client_failed_no_buffers)}};
+  x.me_links_by_state = {{"ready", I(k.me_links_ready)},
+                         {"connecting", I(k.me_links - std::min(k.me_links, k.me_links_ready))}};
 }
 
 }  // namespace mtp

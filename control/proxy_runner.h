@@ -1,74 +1,96 @@
-// The process around the dataplane: the options the binary understands, their translation into
-// one immutable DataplaneConfig (the only place options become runtime settings, so the full
-// CLI parser of control/cli.h can replace the temporary one without touching the shards), and
-// the shard set (threads pinned to CPUs, start, stop, join, counter sums).
+// The process around the dataplane: the translation of the command line and the loaded files
+// into the shards' DataplaneConfig (BuildDataplaneConfig is the only place options become
+// runtime settings; BuildLiveConfig the only place reloadable files do), and the shard set
+// (creation and binding, pinned threads, reload publishing, drain, stop, counter sums) that the
+// control thread drives through ShardSetControl.
 //
-// Thread ownership: ProxyRunner is driven by the main (control) thread; shard threads only
-// run ProxyShard::Run.
+// Thread ownership: ProxyRunner is driven by the control (main) thread; shard threads only run
+// ProxyShard::Run.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "control/cli.h"
+#include "control/control_thread.h"
+#include "control/runtime_config.h"
 #include "dataplane/dataplane_config.h"
+#include "dataplane/live_config.h"
 #include "dataplane/proxy_shard.h"
+#include "dataplane/rate_limit.h"
 #include "dataplane/shard_counters.h"
+#include "dataplane/snapshot_mailbox.h"
 
 namespace mtp {
 
-// Command-line values, unvalidated beyond their syntax.
-struct ProxyOptions {
-  std::vector<uint16_t> ports;            // -H
-  std::vector<std::string> secrets_hex;   // -S
-  std::string proxy_tag_hex;              // -P
-  int stats_port = -1;                    // -p (only the PID uses it here)
-  std::string aes_pwd_path = "secret";    // --aes-pwd
-  bool aes_pwd_given = false;
-  int shards = 0;                         // -M: shard count (0 = one per CPU of the mask)
-  std::vector<std::string> nat_info;      // --nat-info local:global
-  std::string address;                    // --address
-  int max_connections = 65536;            // -c
-  int max_special_connections = -1;       // -C (-1 = same as -c)
-  int window_clamp = 131072;              // -W
-  int backlog = 8192;                     // -b
-  bool ipv6 = false;                      // -6
-  uint64_t msg_buffers_bytes = 256ull << 20;  // --msg-buffers-size
-  bool direct = false;                    // --direct
-  std::vector<std::string> dc_overrides;  // --dc-override ID:HOST:PORT
-  std::string io_backend = "auto";        // --io-backend auto|io_uring|epoll
-  int verbosity = 0;                      // -v
-  std::string config_path;                // positional proxy-multi.conf (optional in direct mode)
+// Facts decided at start-up, outside the command line and the files.
+struct StartupFacts {
+  uint32_t shard_count = 1;
+  int max_connections = kDefaultConnectionLimit;  // -c / -C after the open-file plan
+  int max_special_connections = kDefaultConnectionLimit;
+  ProcessId own_pid;  // {ip, -p port or -1, pid, start time}
 };
 
-// Reads the files the options name (proxy secret, config) and builds the shards' config.
-absl::StatusOr<std::unique_ptr<DataplaneConfig>> BuildDataplaneConfig(const ProxyOptions& options,
-                                                                      uint32_t shard_count);
+// --shards, else -M (mtproxy-ng runs shard threads instead of worker processes), else one per
+// CPU of `cpus`; at most kMaxShards.
+uint32_t ChooseShardCount(const ParsedCommandLine& cli, size_t cpu_count);
 
-// CPUs of this process's affinity mask, in order.
-std::vector<int> AffinityCpus();
+// The PID ip the reference picks: --address when it is in 10.0.0.0/8, else the first
+// non-loopback interface address (preferring 10/8), else 0.
+uint32_t ChoosePidIpv4(const ParsedCommandLine& cli);
 
-class ProxyRunner {
+// The reloadable part (secrets, ME routing, proxy secret) of `snapshot`.
+absl::StatusOr<std::shared_ptr<const LiveConfig>> BuildLiveConfig(const ConfigSnapshot& snapshot);
+
+// Command line + files + start-up facts -> everything the shards run with.
+absl::StatusOr<std::unique_ptr<DataplaneConfig>> BuildDataplaneConfig(
+    const ParsedCommandLine& cli, const ConfigSnapshot& snapshot, const StartupFacts& facts);
+
+class ProxyRunner final : public ShardSetControl {
  public:
-  // Creates `shard_count` shards (engines, listeners) on this thread, then starts one thread
-  // per shard pinned to cpus[i % cpus.size()] (no pinning when `cpus` is empty).
-  static absl::StatusOr<std::unique_ptr<ProxyRunner>> Start(
-      std::unique_ptr<DataplaneConfig> config, uint32_t shard_count, const std::vector<int>& cpus);
-  ~ProxyRunner();
+  // Creates the shards (engines, listening sockets: binding happens here, before any
+  // privilege drop) without starting their threads.
+  static absl::StatusOr<std::unique_ptr<ProxyRunner>> Create(
+      std::unique_ptr<DataplaneConfig> config, uint32_t shard_count, std::vector<int> cpus);
+  ~ProxyRunner() override;
 
-  void Stop();  // asks every shard to stop; returns at once
-  void Join();  // waits for the shard threads
+  // Starts one thread per shard, pinned to cpus[i % cpus.size()] (no pinning when empty).
+  void StartThreads();
+  // Asks every shard to stop (returns at once) / waits for the threads.
+  void RequestStop();
+  void Join();
 
   uint32_t shard_count() const { return static_cast<uint32_t>(shards_.size()); }
   const ProxyShard& shard(uint32_t i) const { return *shards_[i]; }
+  // Local port of -H listener `i` (the kernel's choice for -H 0).
+  uint16_t listener_port(size_t i) const { return shards_[0]->listener_port(i); }
   CounterSnapshot Counters() const;
+
+  // ShardSetControl (control thread).
+  absl::Status Publish(std::shared_ptr<const ConfigSnapshot> snapshot) override;
+  uint64_t AdoptedGeneration() const override;
+  void BeginDrain() override;
+  uint64_t ActiveClients() const override;
+  void Stop() override;
+  void FillStats(StatsSnapshot& out) const override;
+  std::span<ShardRateBudget> AcceptBudgets() override;
+  std::span<ShardRateBudget> HandshakeBudgets() override;
 
  private:
   ProxyRunner() = default;
+
   std::unique_ptr<DataplaneConfig> config_;
+  std::unique_ptr<SnapshotMailbox<LiveConfig>> mailbox_;
+  std::vector<ShardRateBudget> accept_budgets_;
+  std::vector<ShardRateBudget> handshake_budgets_;
+  uint32_t link_slots_per_shard_ = 0;  // ME link slab capacity of every shard
+  std::shared_ptr<const LiveConfig> live_;  // the last one published (control thread)
+  std::vector<int> cpus_;
   std::vector<std::unique_ptr<ProxyShard>> shards_;
   std::vector<std::thread> threads_;
 };

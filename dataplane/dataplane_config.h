@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "core/io_engine.h"
@@ -12,8 +13,11 @@
 #include "crypto/rpc_keys.h"
 #include "crypto/secret.h"
 #include "dataplane/dc_table.h"
+#include "dataplane/live_config.h"
 #include "dataplane/me_routing.h"
+#include "dataplane/rate_limit.h"
 #include "dataplane/rpc_messages.h"
+#include "dataplane/snapshot_mailbox.h"
 
 namespace mtp {
 
@@ -60,6 +64,19 @@ struct DataplaneConfig {
   uint64_t client_buffer_cap_bytes = 32ull << 20;
   // Pending-output bound of one ME link before its clients' reads are paused.
   uint32_t me_link_queue_cap_bytes = 8u << 20;
+
+  // ---- Control plane (set by the runner; bare shards in tests leave them empty) ----
+  // secrets, routing and proxy_secret above are LiveConfig generation `config_generation`;
+  // reloads arrive through `live_updates` and replace them (see LiveConfig).
+  uint64_t config_generation = 1;
+  SnapshotMailbox<LiveConfig>* live_updates = nullptr;
+  // ME link slots each shard keeps beyond what the start-up routing needs, for targets that
+  // reloads add (the slab is sized once).
+  uint32_t me_link_headroom = 0;
+  // Process-wide --max-accept-rate / --max-dh-accept-rate shares, indexed by shard; empty =
+  // no limit. Refusals are counted by the budgets themselves.
+  std::span<ShardRateBudget> accept_budgets;
+  std::span<ShardRateBudget> handshake_budgets;
 };
 
 }  // namespace mtp

@@ -10,6 +10,7 @@
 
 #include "dataplane/buffer_chain.h"
 #include "dataplane/client_session.h"
+#include "dataplane/live_config.h"
 #include "dataplane/rpc_link.h"
 
 namespace mtp {
@@ -35,6 +36,8 @@ struct MeLink {
   uint32_t send_len = 0;
 
   std::unique_ptr<RpcLink> rpc;
+  // The LiveConfig the link was created under: its RpcLink points into proxy_secret.
+  std::shared_ptr<const LiveConfig> live;
   BufferChain out;  // ciphertext queued to the ME
 
   uint32_t bound_head = kNoSlot;   // client sessions bound to this link (intrusive list)

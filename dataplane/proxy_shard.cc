@@ -52,6 +52,8 @@ std::string_view CloseReasonName(CloseReason reason) {
       return "cipher failure";
     case CloseReason::kShutdown:
       return "shutdown";
+    case CloseReason::kRateLimited:
+      return "handshake rate limit";
   }
   return "?";
 }
@@ -81,7 +83,7 @@ static uint32_t ShardBudgetBuffers(const DataplaneConfig& config, BufferPool& po
 static uint32_t TotalLinkCapacity(const DataplaneConfig& config) {
   uint32_t n = 0;
   for (const MeTargetSpec& t : config.routing.targets()) n += std::max(t.max_connections, 1u);
-  return std::max(n, 1u);
+  return std::max(n, 1u) + config.me_link_headroom;
 }
 
 ProxyShard::ProxyShard(uint32_t index, uint32_t shard_count, const DataplaneConfig& config,
@@ -95,13 +97,26 @@ ProxyShard::ProxyShard(uint32_t index, uint32_t shard_count, const DataplaneConf
                       (config.max_client_connections + shard_count - 1) / shard_count))),
       links_(config.mode == UpstreamMode::kMiddleEnd ? TotalLinkCapacity(config) : 1),
       completions_(kCompletionBatch) {
+  auto live = std::make_shared<LiveConfig>();
+  live->generation = config.config_generation;
+  live->secrets = config.secrets;
+  live->routing = config.routing;
+  live->proxy_secret = config.proxy_secret;
+  live_ = std::move(live);
+  adopted_generation_.store(live_->generation, std::memory_order_release);
+  if (index < config.accept_budgets.size()) accept_budget_ = &config.accept_budgets[index];
+  if (index < config.handshake_budgets.size()) {
+    handshake_budget_ = &config.handshake_budgets[index];
+  }
   max_clients_ = sessions_.capacity();
   dirty_sessions_.reserve(std::min<uint32_t>(max_clients_, 65536));
   dirty_links_.reserve(links_.capacity());
   if (config.mode == UpstreamMode::kMiddleEnd) {
-    targets_.resize(config.routing.targets().size());
-    for (TargetState& t : targets_) {
-      t.backoff = ReconnectBackoff(static_cast<double>(FastRandomBelow(1000)) / 1000.0);
+    targets_.resize(live_->routing.targets().size());
+    for (size_t i = 0; i < targets_.size(); ++i) {
+      targets_[i].address = live_->routing.targets()[i].address;
+      targets_[i].backoff =
+          ReconnectBackoff(static_cast<double>(FastRandomBelow(1000)) / 1000.0);
     }
   }
 }
@@ -152,12 +167,97 @@ void ProxyShard::RequestStop() {
   engine_->Wake();
 }
 
+void ProxyShard::RequestDrain() {
+  drain_.store(true, std::memory_order_relaxed);
+  engine_->Wake();
+}
+
+void ProxyShard::PollControl() {
+  if (config_.live_updates != nullptr) {
+    if (std::shared_ptr<const LiveConfig> next = config_.live_updates->Poll(&live_seen_)) {
+      AdoptLive(std::move(next));
+    }
+    config_.live_updates->Ack(index_, live_->generation);
+  }
+  if (!draining_ && drain_.load(std::memory_order_relaxed)) {
+    draining_ = true;
+    StopAccepting();
+  }
+}
+
+void ProxyShard::StopAccepting() {
+  for (uint32_t i = 0; i < listener_fds_.size(); ++i) {
+    if (listener_fds_[i] < 0) continue;
+    if (accept_armed_[i]) {
+      engine_->CancelAll(listener_fds_[i]);  // closed by OnAccept once the op has ended
+    } else {
+      close(listener_fds_[i]);
+      listener_fds_[i] = -1;
+    }
+  }
+  MTP_LOG(1, "shard %u: draining, %u client session(s) open", index_, sessions_.live());
+}
+
+void ProxyShard::AdoptLive(std::shared_ptr<const LiveConfig> next) {
+  if (config_.mode == UpstreamMode::kMiddleEnd) {
+    // Carry every target that is still configured (same address) over with its links and
+    // backoff; retire the others: links not yet ready go now, ready ones keep serving their
+    // bound clients and are closed by MaintainMePool once they have none.
+    const auto& specs = next->routing.targets();
+    std::vector<TargetState> next_targets(specs.size());
+    std::vector<uint32_t> remap(targets_.size(), kNoSlot);
+    std::vector<bool> carried(specs.size(), false);
+    for (uint32_t j = 0; j < specs.size(); ++j) {
+      next_targets[j].address = specs[j].address;
+      for (uint32_t i = 0; i < targets_.size(); ++i) {
+        if (remap[i] == kNoSlot && !targets_[i].retired && targets_[i].address == specs[j].address) {
+          next_targets[j] = std::move(targets_[i]);
+          remap[i] = j;
+          carried[j] = true;
+          break;
+        }
+      }
+      if (!carried[j]) {
+        next_targets[j].backoff =
+            ReconnectBackoff(static_cast<double>(FastRandomBelow(1000)) / 1000.0);
+      }
+    }
+    for (uint32_t i = 0; i < targets_.size(); ++i) {
+      if (remap[i] != kNoSlot || targets_[i].links.empty()) continue;
+      remap[i] = static_cast<uint32_t>(next_targets.size());
+      next_targets.push_back(std::move(targets_[i]));
+      next_targets.back().retired = true;
+    }
+    links_.ForEachLive([&](uint32_t, MeLink& l) { l.target = remap[l.target]; });
+    targets_ = std::move(next_targets);
+    uint32_t retired_links = 0;
+    for (size_t t = specs.size(); t < targets_.size(); ++t) {
+      std::vector<uint32_t> links = targets_[t].links;  // FailMeLink edits the list
+      for (uint32_t link : links) {
+        MeLink& l = links_.at(link);
+        if (l.state == MeLinkState::kConnecting || l.state == MeLinkState::kHandshake) {
+          FailMeLink(link, l, "target removed by a reload");
+        } else {
+          ++retired_links;
+        }
+      }
+    }
+    MTP_LOG(1, "shard %u: configuration generation %llu: %zu ME targets, %u link(s) of removed "
+               "targets draining",
+            index_, static_cast<unsigned long long>(next->generation), specs.size(),
+            retired_links);
+  }
+  live_ = std::move(next);
+  adopted_generation_.store(live_->generation, std::memory_order_release);
+}
+
 void ProxyShard::Run() {
   UpdateClock();
   next_tick_s_ = now_s_;
   for (uint32_t i = 0; i < listener_fds_.size(); ++i) ArmAccept(i);
   double stop_deadline = 0;
   for (;;) {
+    PollControl();
     if (!stopping_ && stop_.load(std::memory_order_relaxed)) {
       stopping_ = true;
       stop_deadline = now_s_ + kShutdownGraceS;
@@ -263,7 +363,7 @@ void ProxyShard::Dispatch(const IoCompletion& c) {
 // ---- accept ------------------------------------------------------------------------------
 
 void ProxyShard::ArmAccept(uint32_t listener) {
-  if (accept_armed_[listener] || stopping_) return;
+  if (accept_armed_[listener] || stopping_ || draining_ || listener_fds_[listener] < 0) return;
   engine_->Accept(listener_fds_[listener], PackOpTag(OpKind::kAccept, 0, listener));
   accept_armed_[listener] = true;
 }
@@ -271,13 +371,21 @@ void ProxyShard::ArmAccept(uint32_t listener) {
 void ProxyShard::OnAccept(uint32_t listener, const IoCompletion& c) {
   if (listener >= listener_fds_.size()) return;
   if (!c.more) accept_armed_[listener] = false;
+  if (draining_ && !accept_armed_[listener] && listener_fds_[listener] >= 0) {
+    close(listener_fds_[listener]);
+    listener_fds_[listener] = -1;
+  }
   if (c.result < 0) {
     if (c.result != -ECANCELED) MTP_LOG(1, "shard %u: accept failed: %d", index_, -c.result);
     return;  // re-armed by the tick unless paused or stopping
   }
   int fd = c.result;
-  if (stopping_) {
+  if (stopping_ || draining_) {
     close(fd);
+    return;
+  }
+  if (accept_budget_ != nullptr && !accept_budget_->TryConsume()) {
+    close(fd);  // --max-accept-rate; the budget counts the refusal
     return;
   }
   if (static_cast<uint32_t>(fd) >= config_.max_connections || sessions_.live() >= max_clients_) {
@@ -452,6 +560,9 @@ void ProxyShard::Tick() {
     for (uint32_t i = 0; i < listener_fds_.size(); ++i) ArmAccept(i);
   }
   counters_.buffers_in_use.Set(chains_.held());
+  uint64_t ready_targets = 0;
+  for (const TargetState& t : targets_) ready_targets += (!t.retired && t.ready > 0) ? 1 : 0;
+  counters_.me_targets_ready.Set(ready_targets);
 }
 
 }  // namespace mtp

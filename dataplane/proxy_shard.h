@@ -5,7 +5,9 @@
 // crosses to another shard.
 //
 // Thread ownership: Create() runs on the control thread; Run() and everything it calls on the
-// shard thread; RequestStop() and counters() from any thread.
+// shard thread; RequestStop(), RequestDrain(), adopted_generation() and counters() from any
+// thread. Reloads (LiveConfig) arrive through config.live_updates and are adopted at the top
+// of the loop, between completion batches.
 #pragma once
 
 #include <atomic>
@@ -41,6 +43,7 @@ enum class CloseReason : uint8_t {
   kMeLinkLost,      // the bound ME link failed
   kCryptoFailure,
   kShutdown,
+  kRateLimited,     // --max-dh-accept-rate: no handshake budget left
 };
 std::string_view CloseReasonName(CloseReason reason);
 
@@ -57,6 +60,13 @@ class ProxyShard {
   // The shard loop; returns after RequestStop() once every session and link is closed.
   void Run();
   void RequestStop();
+  // Stop accepting (listening sockets closed, so new connects are refused); established
+  // sessions carry on until they end or RequestStop().
+  void RequestDrain();
+  // LiveConfig generation this shard runs with.
+  uint64_t adopted_generation() const {
+    return adopted_generation_.load(std::memory_order_acquire);
+  }
 
   uint32_t index() const { return index_; }
   std::string_view backend_name() const { return engine_->name(); }
@@ -66,6 +76,10 @@ class ProxyShard {
 
  private:
   struct TargetState {
+    SocketAddress address;
+    // Removed by a reload: no new bindings or connects; its ready links serve their bound
+    // clients and close once none is left.
+    bool retired = false;
     ReconnectBackoff backoff;
     std::vector<uint32_t> links;  // link slots (any state), at most max_connections
     uint32_t ready = 0;
@@ -76,6 +90,10 @@ class ProxyShard {
   absl::Status OpenListeners();
 
   // ---- loop (proxy_shard.cc) ----
+  // Quiet point of the loop: adopts a published LiveConfig, starts a requested drain.
+  void PollControl();
+  void AdoptLive(std::shared_ptr<const LiveConfig> next);
+  void StopAccepting();
   void Dispatch(const IoCompletion& c);
   void FlushDirty();
   void FlushDirtyLinks();
@@ -144,6 +162,15 @@ class ProxyShard {
 
   const uint32_t index_;
   const DataplaneConfig& config_;
+  // Secrets, routing and proxy secret in force (replaced by reloads; ME links keep the one
+  // they were created with alive).
+  std::shared_ptr<const LiveConfig> live_;
+  uint64_t live_seen_ = 0;  // live_updates generation last polled
+  std::atomic<uint64_t> adopted_generation_{0};
+  ShardRateBudget* accept_budget_ = nullptr;     // null = no limit
+  ShardRateBudget* handshake_budget_ = nullptr;  // null = no limit
+  std::atomic<bool> drain_{false};
+  bool draining_ = false;
   std::unique_ptr<IoEngine> engine_;
   BufferChains chains_;
   SessionSlab<ClientSession> sessions_;

@@ -94,9 +94,13 @@ void ProxyShard::PauseClientRecv(uint32_t slot, ClientSession& s) {
 
 void ProxyShard::OnHandshakeBytes(uint32_t slot, ClientSession& s) {
   if (s.in.bytes < kObfuscated2HeaderBytes) return;  // the reference waits for all 64 bytes
+  if (handshake_budget_ != nullptr && !handshake_budget_->TryConsume()) {
+    CloseSession(slot, s, CloseReason::kRateLimited);  // --max-dh-accept-rate
+    return;
+  }
   Obfuscated2Header header;
   chains_.CopyOut(s.in, 0, header);
-  Obfuscated2ServerResult r = AcceptObfuscated2(header, config_.secrets);
+  Obfuscated2ServerResult r = AcceptObfuscated2(header, live_->secrets);
   switch (r.status) {
     case Obfuscated2Status::kCryptoFailure:
       counters_.handshake_crypto_failed.Add();

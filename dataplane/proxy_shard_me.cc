@@ -70,9 +70,22 @@ MeLink* ProxyShard::BoundLink(const ClientSession& s) {
 // ---- pool maintenance ---------------------------------------------------------------------
 
 void ProxyShard::MaintainMePool() {
-  const auto& specs = config_.routing.targets();
+  const auto& specs = live_->routing.targets();
   for (uint32_t t = 0; t < targets_.size(); ++t) {
     TargetState& ts = targets_[t];
+    if (ts.retired) {
+      // Removed by a reload: a link whose last client has gone (and whose output has been
+      // written) closes; nothing reconnects.
+      std::vector<uint32_t> links = ts.links;
+      for (uint32_t link : links) {
+        MeLink& l = links_.at(link);
+        if (l.state == MeLinkState::kReady && l.bound_count == 0 && l.out.empty() &&
+            !l.send_inflight) {
+          FailMeLink(link, l, "target removed by a reload, its clients are gone");
+        }
+      }
+      continue;
+    }
     // Set-up timeouts (the reference's check_ready: 3 s for connect, 3 s for the handshake).
     for (size_t i = 0; i < ts.links.size();) {
       uint32_t link = ts.links[i];
@@ -102,7 +115,7 @@ void ProxyShard::MaintainMePool() {
 }
 
 void ProxyShard::StartMeLink(uint32_t target) {
-  const MeTargetSpec& spec = config_.routing.targets()[target];
+  const MeTargetSpec& spec = live_->routing.targets()[target];
   OutboundOptions options;
   if (config_.outbound_bind && config_.outbound_bind->family() == spec.address.family()) {
     options.bind_address = config_.outbound_bind;
@@ -121,6 +134,7 @@ void ProxyShard::StartMeLink(uint32_t target) {
   MeLink& l = links_.at(link);
   l.state = MeLinkState::kConnecting;
   l.target = target;
+  l.live = live_;
   l.fd = *fd;
   l.deadline_s = now_s_ + kMeConnectTimeoutS;
   engine_->Connect(l.fd, spec.address.sockaddr_ptr(), spec.address.length(),
@@ -135,9 +149,9 @@ void ProxyShard::StartMeLink(uint32_t target) {
 void ProxyShard::OnMeConnect(uint32_t link, MeLink& l, const IoCompletion& c) {
   --l.inflight;
   if (l.state != MeLinkState::kConnecting) return;
-  const MeTargetSpec& spec = config_.routing.targets()[l.target];
+  const SocketAddress& target_address = targets_[l.target].address;
   if (c.result < 0) {
-    MTP_LOG(1, "shard %u: connect to ME %s failed: %s", index_, spec.address.ToString(),
+    MTP_LOG(1, "shard %u: connect to ME %s failed: %s", index_, target_address.ToString(),
             strerror(-c.result));
     FailMeLink(link, l, "connect failed");
     return;
@@ -149,8 +163,8 @@ void ProxyShard::OnMeConnect(uint32_t link, MeLink& l, const IoCompletion& c) {
   }
   RpcLinkConfig rc;
   rc.role = RpcRole::kClient;
-  rc.secret = ByteSpan(config_.proxy_secret.data(), config_.proxy_secret.size());
-  SocketAddress me = spec.address;
+  rc.secret = ByteSpan(l.live->proxy_secret.data(), l.live->proxy_secret.size());
+  SocketAddress me = target_address;
   SocketAddress self = *local;
   if (me.is_v4_mapped()) me = me.Unmapped();
   if (self.is_v4_mapped()) self = self.Unmapped();
@@ -189,7 +203,7 @@ void ProxyShard::OnMeReady(uint32_t link, MeLink& l) {
   ++targets_[l.target].ready;
   counters_.me_links_ready.Add();
   MTP_LOG(1, "shard %u: ME link %u to %s ready (crc32c=%d)", index_, link,
-          config_.routing.targets()[l.target].address.ToString(),
+          targets_[l.target].address.ToString(),
           l.rpc->crc() == RpcCrc::kCrc32c ? 1 : 0);
 }
 
@@ -282,7 +296,7 @@ void ProxyShard::FailMeLink(uint32_t link, MeLink& l, const char* why) {
   if (l.state == MeLinkState::kClosing || l.state == MeLinkState::kFree) return;
   TargetState& ts = targets_[l.target];
   MTP_LOG(l.state == MeLinkState::kReady ? 0 : 1, "shard %u: ME link %u to %s closed: %s",
-          index_, link, config_.routing.targets()[l.target].address.ToString(), why);
+          index_, link, targets_[l.target].address.ToString(), why);
   if (l.state == MeLinkState::kReady) {
     --ts.ready;
     counters_.me_links_ready.Sub();
@@ -313,7 +327,7 @@ void ProxyShard::MeLinkOpDone(uint32_t link, MeLink& l) {
 // ---- binding and forwarding ---------------------------------------------------------------
 
 bool ProxyShard::BindSession(uint32_t slot, ClientSession& s) {
-  const MeClusterSpec* cluster = config_.routing.ClusterFor(s.dc_id);
+  const MeClusterSpec* cluster = live_->routing.ClusterFor(s.dc_id);
   if (cluster == nullptr || cluster->targets.empty()) return false;
   uint32_t chosen = kNoSlot;
   for (int attempt = 0; attempt < kTargetPicks && chosen == kNoSlot; ++attempt) {

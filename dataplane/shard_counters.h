@@ -40,6 +40,7 @@ namespace mtp {
   X(ext_connections_created, "client<->ME bindings created")                        \
   X(me_links, "now: ME link objects (any state)")                                   \
   X(me_links_ready, "now: ME links past the RPC handshake")                         \
+  X(me_targets_ready, "now: ME targets with at least one ready link")                \
   X(me_connects, "ME TCP connects started")                                         \
   X(me_connect_failures, "ME links that failed before becoming ready")              \
   X(me_link_closed, "ME links closed after being ready")                            \

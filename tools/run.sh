@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Builds and starts the proxy with sensible defaults.
-#   sudo tools/run.sh [--port N] [--stats-port N] [--host PUBLIC_HOST] [--config proxy-multi.conf]
-#                     [--aes-pwd proxy-secret] [-- extra mtproto-proxy options]
-# First run generates a client secret in run/secret (kept across runs). Without --config the
-# proxy connects clients straight to Telegram's DCs (direct mode); with a proxy-multi.conf and
-# the matching proxy-secret (https://core.telegram.org/getProxyConfig, getProxySecret) it relays
-# through the middle-ends like the reference, and -P ad tags work.
+# Builds mtproxy-ng and starts it with sensible defaults; state lives in ./run/.
+#   sudo tools/run.sh [--port N] [--stats-port N] [--host PUBLIC_HOST] [--config FILE]
+#                     [--aes-pwd FILE] [--tls-domain DOMAIN] [--fetch-telegram-config]
+#                     [-- extra mtproto-proxy options]
+# First run generates a client secret in run/secret (kept across runs). Upstream mode:
+#   * --config FILE, or run/proxy-multi.conf + run/proxy-secret when present: through
+#     Telegram's middle-ends, like the reference (-P ad tags work);
+#     --fetch-telegram-config downloads both files from core.telegram.org into run/ first;
+#   * otherwise direct mode (clients go straight to the Telegram DCs; nothing is downloaded).
+# The proxy prints its tg:// and https://t.me links and the stats URL at start-up.
+# kill -HUP re-reads the config, the proxy secret and run/secret; kill -TERM drains and stops.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +18,8 @@ stats_port=8888
 host=""
 config=""
 aes_pwd=""
+domain=""
+fetch=0
 extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -22,11 +28,16 @@ while [ $# -gt 0 ]; do
     --host) host=$2; shift 2 ;;
     --config) config=$2; shift 2 ;;
     --aes-pwd) aes_pwd=$2; shift 2 ;;
+    --tls-domain) domain=$2; shift 2 ;;
+    --fetch-telegram-config) fetch=1; shift ;;
     --) shift; extra=("$@"); break ;;
-    *) echo "unknown argument: $1 (see the header of $0)" >&2; exit 2 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
-if [ "$(id -u)" -ne 0 ] && [ "$port" -lt 1024 ]; then
+is_root=0
+[ "$(id -u)" -eq 0 ] && is_root=1
+if [ "$is_root" -eq 0 ] && [ "$port" -lt 1024 ]; then
   echo "not root: using port 8443 instead of $port" >&2
   port=8443
 fi
@@ -40,38 +51,46 @@ bin=build/control/mtproto-proxy
 
 mkdir -p run
 if [ ! -s run/secret ]; then
-  head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' > run/secret
-  chmod 600 run/secret
+  (umask 077 && "$bin" --generate-secret > run/secret)
   echo "generated a new client secret in run/secret"
 fi
-secret=$(cat run/secret)
 
-if [ -z "$host" ]; then
-  host=$(hostname -I 2>/dev/null | awk '{print $1}')
-  [ -n "$host" ] || host=127.0.0.1
+if [ "$fetch" -eq 1 ]; then
+  echo "downloading the proxy secret and the middle-end list from core.telegram.org"
+  curl -fsS --max-time 30 https://core.telegram.org/getProxySecret -o run/proxy-secret.new
+  curl -fsS --max-time 30 https://core.telegram.org/getProxyConfig -o run/proxy-multi.conf.new
+  mv run/proxy-secret.new run/proxy-secret
+  mv run/proxy-multi.conf.new run/proxy-multi.conf
 fi
-
-args=(-H "$port" -S "$secret")
-if "$bin" --help 2>&1 | grep -q -- '--http-stats'; then
-  args+=(-p "$stats_port" --http-stats)
-  stats_url="http://127.0.0.1:$stats_port/stats"
-else
-  stats_url="(this build has no stats endpoint)"
-fi
-if [ -n "$aes_pwd" ]; then
-  args+=(--aes-pwd "$aes_pwd")
-fi
-if [ -z "$config" ]; then
-  args+=(--direct)
+if [ -z "$config" ] && [ -s run/proxy-multi.conf ] && [ -s run/proxy-secret ]; then
+  config=run/proxy-multi.conf
+  [ -n "$aes_pwd" ] || aes_pwd=run/proxy-secret
 fi
 
-echo "client link (padded, recommended): tg://proxy?server=$host&port=$port&secret=dd$secret"
-echo "client link (plain):               tg://proxy?server=$host&port=$port&secret=$secret"
-echo "                                   https://t.me/proxy?server=$host&port=$port&secret=dd$secret"
-echo "stats: $stats_url"
-echo "starting: $bin ${args[*]} ${extra[*]} $config"
+args=(-H "$port" -p "$stats_port" --http-stats --mtproto-secret-file run/secret)
+if [ "$is_root" -eq 1 ]; then
+  # The proxy drops root after binding (to 'mtproxy', else 'nobody'); let that user re-read
+  # the files on SIGHUP.
+  user=mtproxy
+  id -u "$user" >/dev/null 2>&1 || user=nobody
+  group="$(id -gn "$user")"
+  chgrp "$group" run run/secret
+  chmod 0750 run
+  chmod 0640 run/secret
+  args+=(-u "$user")
+fi
+[ -n "$host" ] && args+=(--public-host "$host")
+[ -n "$domain" ] && args+=(-D "$domain")
+[ -n "$aes_pwd" ] && args+=(--aes-pwd "$aes_pwd")
 if [ -n "$config" ]; then
-  exec "$bin" "${args[@]}" "${extra[@]}" "$config"
+  mode="middle-ends ($config)"
+  args+=("${extra[@]}" "$config")
 else
-  exec "$bin" "${args[@]}" "${extra[@]}"
+  mode="direct to the Telegram DCs (no run/proxy-multi.conf; see --fetch-telegram-config)"
+  args+=(--direct "${extra[@]}")
 fi
+
+echo "mode: $mode"
+echo "stats: http://127.0.0.1:$stats_port/stats   (Prometheus: /metrics)"
+echo "starting: $bin ${args[*]}"
+exec "$bin" "${args[@]}"

@@ -1,4 +1,4 @@
-#include "control/rate_limit.h"
+#include "dataplane/rate_limit.h"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // Token bucket and the shard budget splitter.
-#include "control/rate_limit.h"
+#include "dataplane/rate_limit.h"
 
 #include <algorithm>
 #include <cassert>

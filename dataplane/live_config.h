@@ -1,0 +1,22 @@
+// LiveConfig: the part of the shards' configuration a reload (SIGHUP) may change — client
+// secrets, the middle-end routing table and the proxy secret. Built by the control thread,
+// immutable once published, shared read-only by every shard; a shard adopts a new one at a
+// quiet point of its loop (between completion batches) and acknowledges its generation.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "crypto/secret.h"
+#include "dataplane/me_routing.h"
+
+namespace mtp {
+
+struct LiveConfig {
+  uint64_t generation = 1;            // the control plane's config generation
+  std::vector<ClientSecret> secrets;  // at most 16; empty = no-secret derivation
+  MeRouting routing;                  // ME mode
+  std::vector<uint8_t> proxy_secret;  // --aes-pwd content (32..256 bytes), ME mode
+};
+
+}  // namespace mtp
