@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "absl/strings/str_format.h"
+#include "control/privileges.h"
 #include "core/log.h"
 
 namespace mtp {
@@ -216,12 +217,11 @@ void ControlThread::HandleSignal(int signo) {
         MTP_LOG(0, "SIGUSR1: no log file (-l) to reopen, still logging to stderr");
         return;
       }
-      if (ReopenLogFile()) {
+      if (absl::Status st = RedirectOutputToLog(*cli_.log_file); st.ok()) {
         ++counters_.log_reopens;
         MTP_LOG(0, "SIGUSR1: log file %s reopened", *cli_.log_file);
       } else {
-        MTP_ERROR("SIGUSR1: cannot reopen log file %s: %s (still writing to the old one)",
-                  *cli_.log_file, strerror(errno));
+        MTP_ERROR("SIGUSR1: %s (still writing where we were)", st.message());
       }
       return;
     default:

@@ -80,11 +80,7 @@ int Main(int argc, char** argv) {
       return 1;
     }
   }
-  // Ours: -l takes effect at once (the reference only switched to it with -d or on SIGUSR1).
-  if (cli.log_file && !SetLogFile(*cli.log_file)) {
-    std::fprintf(stderr, "fatal: cannot open log file %s\n", cli.log_file->c_str());
-    return 1;
-  }
+  // -l, as in the reference, takes effect with -d (above) and on every SIGUSR1.
   const int64_t start_time = static_cast<int64_t>(time(nullptr));
   const std::string version = VersionString();
   MTP_LOG(0, "Invoking engine %s", version);

@@ -122,6 +122,17 @@ absl::Status ApplyNice(int increment) {
   return absl::OkStatus();
 }
 
+absl::Status RedirectOutputToLog(const std::string& path) {
+  int fd = open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  if (fd < 0) {
+    return absl::InternalError(absl::StrFormat("cannot open log file %s: %s", path, Errno(errno)));
+  }
+  dup2(fd, STDOUT_FILENO);
+  dup2(fd, STDERR_FILENO);
+  close(fd);
+  return absl::OkStatus();
+}
+
 absl::Status Daemonize(const std::optional<std::string>& log_file) {
   (void)setsid();  // fails only for a process group leader, which is harmless here
   int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);

@@ -53,6 +53,11 @@ FdLimitPlan ApplyFdLimit(int max_connections, int max_special_connections);
 // nice(n). Errors are reported (EPERM when lowering niceness without privileges).
 absl::Status ApplyNice(int increment);
 
+// The -l log on SIGUSR1, as the reference does it: stdout and stderr (where the log is
+// written) are pointed at `path` (append, created 0640). A renamed file is thus replaced by a
+// new one (log rotation).
+absl::Status RedirectOutputToLog(const std::string& path);
+
 // -d as the reference does it: no fork; setsid(), stdin -> /dev/null, stdout and stderr -> the
 // -l file (append, 0640) or /dev/null.
 absl::Status Daemonize(const std::optional<std::string>& log_file);

@@ -201,21 +201,36 @@ TEST_F(ControlThreadTest, RealSignalsThroughSignalfd) {
 TEST_F(ControlThreadTest, Usr1ReopensLogFileAfterRename) {
   std::string log_path = dir_ + "/proxy.log";
   cli_.log_file = log_path;
-  ASSERT_TRUE(SetLogFile(log_path));
-  auto control = Make();
+  // SIGUSR1 points this process's stdout and stderr at the file: keep the originals.
+  fflush(stdout);
+  fflush(stderr);
+  int saved_out = dup(STDOUT_FILENO);
+  int saved_err = dup(STDERR_FILENO);
+  auto first = Make();
+  first->PostSignal(SIGUSR1);
+  first->PostSignal(SIGTERM);
+  first->Run();
   MTP_LOG(0, "before rotation");
-  ASSERT_EQ(rename(log_path.c_str(), (log_path + ".1").c_str()), 0);
-  control->PostSignal(SIGUSR1);
-  control->PostSignal(SIGTERM);
-  control->Run();
+  bool renamed = rename(log_path.c_str(), (log_path + ".1").c_str()) == 0;
+  auto second = Make();
+  second->PostSignal(SIGUSR1);
+  second->PostSignal(SIGTERM);
+  second->Run();
   MTP_LOG(0, "after rotation");
-  SetLogFile("");
-  EXPECT_EQ(control->counters().log_reopens, 1);
+  dup2(saved_out, STDOUT_FILENO);
+  dup2(saved_err, STDERR_FILENO);
+  close(saved_out);
+  close(saved_err);
+  ASSERT_TRUE(renamed);
+  EXPECT_EQ(first->counters().log_reopens, 1);
+  EXPECT_EQ(second->counters().log_reopens, 1);
   std::stringstream old_log, new_log;
   old_log << std::ifstream(log_path + ".1").rdbuf();
   new_log << std::ifstream(log_path).rdbuf();
+  EXPECT_NE(old_log.str().find("reopened"), std::string::npos) << old_log.str();
   EXPECT_NE(old_log.str().find("before rotation"), std::string::npos);
   EXPECT_EQ(old_log.str().find("after rotation"), std::string::npos);
+  EXPECT_NE(new_log.str().find("reopened"), std::string::npos) << new_log.str();
   EXPECT_NE(new_log.str().find("after rotation"), std::string::npos) << new_log.str();
 }
 

@@ -90,6 +90,15 @@ bool ProxyProcess::LogContains(const std::string& text) {
 int ProxyProcess::Stop(int timeout_ms) {
   if (pid_ < 0) return exit_code_;
   kill(pid_, SIGTERM);
+  return Wait(timeout_ms);
+}
+
+void ProxyProcess::Signal(int sig) {
+  if (pid_ > 0) kill(pid_, sig);
+}
+
+int ProxyProcess::Wait(int timeout_ms) {
+  if (pid_ < 0) return exit_code_;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (std::chrono::steady_clock::now() < deadline) {
     int status = 0;

@@ -33,6 +33,10 @@ class ProxyProcess {
   bool LogContains(const std::string& text);
   // SIGTERM and wait; returns the exit code (128 + signal if killed), -1 on timeout.
   int Stop(int timeout_ms = 10000);
+  // Sends `sig` to the proxy.
+  void Signal(int sig);
+  // Waits for the proxy to exit; returns the exit code (128 + signal if killed), -1 on timeout.
+  int Wait(int timeout_ms);
 
  private:
   ProxyProcess() = default;

@@ -1,0 +1,262 @@
+// The mtproto-proxy binary as an operator starts it: --help, --generate-secret, start-up
+// failures and their exit codes, a reference-style command line with the project's peers
+// (mtp-fake-me, mtp-client), links, privilege drop, /stats and /metrics against the traffic.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "control/cli.h"
+#include "core/hex.h"
+#include "crypto/hash.h"
+#include "tests/e2e/control_e2e_util.h"
+#include "tests/e2e/proxy_process.h"
+#include "tests/tools/child_process.h"
+
+namespace mtp {
+namespace {
+
+using e2e::HttpBody;
+using e2e::HttpGet;
+using e2e::MetricValue;
+using e2e::ProxyProcess;
+using e2e::RunProxyToExit;
+using e2e::SharedDir;
+using e2e::StatsField;
+using e2e::StatsInt;
+using tools::ChildProcess;
+using tools::ToolPath;
+
+constexpr char kSecretHex[] = "0123456789abcdef0123456789abcdef";
+constexpr char kTagHex[] = "ffeeddccbbaa99887766554433221100";
+
+std::string Md5Hex(const std::string& bytes) {
+  return HexEncode(Md5(ByteSpan(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size())));
+}
+
+TEST(ControlCliE2eTest, HelpDocumentsEveryOption) {
+  e2e::RunResult r = RunProxyToExit({"--help"});
+  EXPECT_EQ(r.exit_code, 2);  // as the reference
+  std::vector<std::string_view> names = ReferenceOptionNames();
+  EXPECT_EQ(names.size(), 34u);
+  for (std::string_view name : ExtensionOptionNames()) names.push_back(name);
+  for (std::string_view name : names) {
+    EXPECT_NE(r.output.find("--" + std::string(name)), std::string::npos) << name;
+  }
+  // The documented differences an operator must know about.
+  EXPECT_NE(r.output.find("SIGHUP re-reads"), std::string::npos);
+  EXPECT_NE(r.output.find("drain"), std::string::npos);
+}
+
+TEST(ControlCliE2eTest, GenerateSecret) {
+  e2e::RunResult a = RunProxyToExit({"--generate-secret"});
+  e2e::RunResult b = RunProxyToExit({"--generate-secret"});
+  EXPECT_EQ(a.exit_code, 0);
+  ASSERT_EQ(a.output.size(), 33u) << a.output;
+  EXPECT_EQ(a.output.back(), '\n');
+  EXPECT_TRUE(ParseClientSecretHex(a.output.substr(0, 32)).ok()) << a.output;
+  EXPECT_NE(a.output, b.output);
+}
+
+TEST(ControlCliE2eTest, StartupFailuresExitWithReferenceCodes) {
+  SharedDir dir;
+  std::string secret = dir.Write("proxy-secret", std::string(64, 's'));
+  // Unknown option: usage, exit 2.
+  e2e::RunResult r = RunProxyToExit({"--no-such-option", "x.conf"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("Unrecognized option"), std::string::npos) << r.output;
+  // -D without any secret: exit 2.
+  r = RunProxyToExit({"-H", "0", "-D", "example.com", "--aes-pwd", secret,
+                      dir.Write("ok.conf", "proxy 127.0.0.1:1;\n")});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("at least one mtproto-secret"), std::string::npos) << r.output;
+  // A config with a syntax error: the reference's message, exit 1.
+  r = RunProxyToExit({"-H", "0", "--aes-pwd", secret, dir.Write("bad.conf", "proxy 1.2.3.4:5\n")});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("; expected"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("config check failed!"), std::string::npos) << r.output;
+  // An explicit proxy secret that cannot be read: exit 1.
+  r = RunProxyToExit({"-H", "0", "--aes-pwd", dir.Path("missing"), dir.Path("ok.conf")});
+  EXPECT_EQ(r.exit_code, 1);
+  // --http-stats without -p: exit 1.
+  r = RunProxyToExit({"-H", "0", "--http-stats", "--direct"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("port isn't defined"), std::string::npos) << r.output;
+  // -u for a user that does not exist, as root: exit 1 (not root: -u is ignored, as in the
+  // reference, and the proxy would start).
+  if (geteuid() == 0) {
+    r = RunProxyToExit({"-H", "0", "--direct", "-u", "no-such-user-mtproxy-ng"});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.output.find("cannot change user to no-such-user-mtproxy-ng"), std::string::npos)
+        << r.output;
+  }
+  // More than 16 secrets across -S and the secret file: exit 2.
+  std::string many;
+  for (int i = 0; i < 16; ++i) many += e2e::Hex(e2e::MakeSecret(static_cast<uint8_t>(i))) + "\n";
+  r = RunProxyToExit({"-H", "0", "--direct", "-S", kSecretHex, "--mtproto-secret-file",
+                      dir.Write("secrets", many)});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("too many client secrets"), std::string::npos) << r.output;
+}
+
+class ReferenceCommandLineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::vector<uint8_t> secret = e2e::ProxySecretBytes();
+    aes_pwd_ = dir_.Write("proxy-secret", std::string(secret.begin(), secret.end()));
+    me_log_ = dir_.Write("fake-me.log", "");
+    auto me = ChildProcess::Spawn({ToolPath("mtp-fake-me"), "--listen", "127.0.0.1:0",
+                                   "--aes-pwd", aes_pwd_, "--log-file", me_log_});
+    ASSERT_TRUE(me.ok()) << me.status();
+    me_ = std::make_unique<ChildProcess>(std::move(*me));
+    auto port = me_->ReadListeningPort(5000);
+    ASSERT_TRUE(port.ok()) << port.status();
+    me_port_ = static_cast<uint16_t>(*port);
+    config_text_ = e2e::ConfigFor(me_port_);
+    config_ = dir_.Write("proxy-multi.conf", config_text_);
+  }
+
+  int RunClient(std::vector<std::string> flags, std::string* json = nullptr) {
+    std::vector<std::string> argv = {ToolPath("mtp-client"), "--server",
+                                     "127.0.0.1:" + std::to_string(proxy_->port()),
+                                     "--timeout-ms", "8000"};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    auto client = ChildProcess::Spawn(argv);
+    if (!client.ok()) return -1;
+    auto rc = client->Wait(30000);
+    if (json != nullptr) *json = client->ReadToEnd(1000);
+    return rc.ok() ? *rc : -1;
+  }
+
+  SharedDir dir_;
+  std::string aes_pwd_;
+  std::string me_log_;
+  std::string config_;
+  std::string config_text_;
+  uint16_t me_port_ = 0;
+  std::unique_ptr<ChildProcess> me_;
+  std::unique_ptr<ProxyProcess> proxy_;
+};
+
+TEST_F(ReferenceCommandLineTest, StartsServesAndReportsLikeTheReference) {
+  // The README's command line, on loopback with free ports (-H 0, -p 0); two shards.
+  proxy_ = ProxyProcess::Start({"-u", "nobody", "-p", "0", "-H", "0", "-S", kSecretHex,
+                                "--aes-pwd", aes_pwd_, "-P", kTagHex, "--http-stats",
+                                "--shards", "2", "--public-host", "proxy.example.org",
+                                config_});
+  ASSERT_NE(proxy_, nullptr);
+  const std::string port = std::to_string(proxy_->port());
+  // Links for the plain and dd forms, with the public host.
+  EXPECT_TRUE(proxy_->LogContains("tg://proxy?server=proxy.example.org&port=" + port +
+                                  "&secret=" + kSecretHex));
+  EXPECT_TRUE(proxy_->LogContains("https://t.me/proxy?server=proxy.example.org&port=" + port +
+                                  "&secret=dd" + kSecretHex));
+  if (geteuid() == 0) {
+    EXPECT_TRUE(proxy_->LogContains("running as user nobody"));
+  }
+  EXPECT_TRUE(proxy_->LogContains("Started as ["));
+  std::optional<uint16_t> stats_port = e2e::StatsPort(*proxy_);
+  ASSERT_TRUE(stats_port.has_value()) << proxy_->Log();
+
+  // Wait for the middle-end links (one per shard at least), then relay traffic.
+  ASSERT_TRUE(e2e::WaitFor(
+      [&] {
+        std::string body = HttpBody(HttpGet(*stats_port, "/stats"));
+        return StatsInt(body, "ready_outbound_connections").value_or(0) >= 2;
+      },
+      10000));
+  constexpr int kPackets = 12;
+  constexpr int kSize = 1000;
+  std::string json;
+  ASSERT_EQ(RunClient({"--secret", kSecretHex, "--packets", std::to_string(kPackets), "--size",
+                       std::to_string(kSize), "--dc", "2"},
+                      &json),
+            0)
+      << json;
+  ASSERT_EQ(RunClient({"--secret", std::string("dd") + kSecretHex, "--packets", "3", "--size",
+                       "500", "--dc", "2"},
+                      &json),
+            0)
+      << json;
+
+  // The counters are the shards' own: they agree with what the clients did once both ends
+  // have seen the closes.
+  std::string stats;
+  ASSERT_TRUE(e2e::WaitFor(
+      [&] {
+        stats = HttpBody(HttpGet(*stats_port, "/stats"));
+        return StatsInt(stats, "ext_connections").value_or(-1) == 0 &&
+               StatsInt(stats, "inbound_connections").value_or(-1) == 0;
+      },
+      5000))
+      << stats;
+  EXPECT_EQ(StatsInt(stats, "tot_forwarded_queries"), kPackets + 3);
+  EXPECT_EQ(StatsInt(stats, "tot_forwarded_responses"), kPackets + 3);
+  EXPECT_EQ(StatsInt(stats, "dropped_queries"), 0);
+  EXPECT_EQ(StatsInt(stats, "inbound_connections_accepted"), 2);
+  EXPECT_EQ(StatsInt(stats, "ext_connections_created"), 2);
+  EXPECT_EQ(StatsInt(stats, "proxy_tag_set"), 1);
+  EXPECT_EQ(StatsInt(stats, "workers"), 0);
+  EXPECT_EQ(StatsInt(stats, "total_declared_targets"), 1);
+  EXPECT_EQ(StatsInt(stats, "total_ready_targets"), 1);
+  EXPECT_EQ(StatsField(stats, "config_filename"), config_);
+  EXPECT_EQ(StatsInt(stats, "config_size"), static_cast<int64_t>(config_text_.size()));
+  EXPECT_EQ(StatsField(stats, "config_md5"), Md5Hex(config_text_));
+  std::vector<uint8_t> secret = e2e::ProxySecretBytes();
+  EXPECT_EQ(StatsField(stats, "aes_pwd_hash"), Md5Hex(std::string(secret.begin(), secret.end())));
+  EXPECT_EQ(StatsInt(stats, "config_auth_clusters"), 1);
+  EXPECT_EQ(StatsInt(stats, "window_clamp"), 131072);
+  EXPECT_EQ(StatsInt(stats, "proxy_mode"), 2);
+  EXPECT_NE(stats.find("\nversion\tmtproxy-ng-"), std::string::npos);
+
+  std::string metrics = HttpBody(HttpGet(*stats_port, "/metrics"));
+  EXPECT_EQ(MetricValue(metrics, "mtproxy_forwarded_total{kind=\"queries\"}"), kPackets + 3);
+  EXPECT_EQ(MetricValue(metrics, "mtproxy_shards"), 2);
+  // Payload bytes from the clients: at least the frames they sent.
+  EXPECT_GE(MetricValue(metrics, "mtproxy_bytes_total{direction=\"from_clients\"}").value_or(0),
+            kPackets * kSize + 3 * 500);
+  EXPECT_EQ(MetricValue(metrics, "mtproxy_handshakes_total{outcome=\"ok\"}"), 2);
+
+  // The fake ME got the ad tag.
+  EXPECT_NE(dir_.Read("fake-me.log").find(std::string("\"ad_tag\":\"") + kTagHex + "\""),
+            std::string::npos);
+  EXPECT_EQ(proxy_->Stop(), 0);
+  EXPECT_TRUE(proxy_->LogContains("Terminated by SIGTERM."));
+}
+
+TEST_F(ReferenceCommandLineTest, Ipv6WithHttpStatsServesBothLoopbacks) {
+  // The reference aborts on the first stats request with -6 --http-stats.
+  proxy_ = ProxyProcess::Start({"-6", "-p", "0", "-H", "0", "-S", kSecretHex, "--aes-pwd",
+                                aes_pwd_, "--http-stats", config_});
+  ASSERT_NE(proxy_, nullptr);
+  std::optional<uint16_t> stats_port = e2e::StatsPort(*proxy_);
+  ASSERT_TRUE(stats_port.has_value());
+  std::string v4 = HttpGet(*stats_port, "/stats");
+  EXPECT_NE(v4.find("200 OK"), std::string::npos) << v4;
+  std::string v6 = HttpGet(*stats_port, "/stats", /*ipv6=*/true);
+  EXPECT_NE(v6.find("200 OK"), std::string::npos) << v6;
+  std::string json;
+  EXPECT_EQ(RunClient({"--secret", kSecretHex, "--packets", "2"}, &json), 0) << json;
+  EXPECT_EQ(proxy_->Stop(), 0);
+}
+
+TEST_F(ReferenceCommandLineTest, ConnectionLimitAboveTheFileLimitIsLowered) {
+  // Far above what any hard limit allows (fs.nr_open is 1048576 by default).
+  proxy_ = ProxyProcess::Start({"-c", "50000000", "-H", "0", "-S", kSecretHex, "--aes-pwd",
+                                aes_pwd_, "-p", "0", "--http-stats", config_});
+  ASSERT_NE(proxy_, nullptr);
+  EXPECT_TRUE(proxy_->LogContains("serving at most")) << proxy_->Log();
+  std::optional<uint16_t> stats_port = e2e::StatsPort(*proxy_);
+  ASSERT_TRUE(stats_port.has_value());
+  std::string stats = HttpBody(HttpGet(*stats_port, "/stats"));
+  int64_t max_connections = StatsInt(stats, "max_connections").value_or(0);
+  EXPECT_GT(max_connections, 0);
+  EXPECT_LT(max_connections, 50000000);
+  std::string json;
+  EXPECT_EQ(RunClient({"--secret", kSecretHex, "--packets", "2"}, &json), 0) << json;
+  EXPECT_EQ(proxy_->Stop(), 0);
+}
+
+}  // namespace
+}  // namespace mtp

@@ -1,0 +1,167 @@
+// Signals on the real binary: SIGTERM drains (established clients finish, new connects are
+// refused, exit 0), the drain timeout, a second SIGTERM exits at once, SIGUSR1 reopens the -l
+// log file after a rename (and is harmless without -l).
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+#include <vector>
+
+#include "tests/dataplane/loopback_peers.h"
+#include "tests/e2e/control_e2e_util.h"
+#include "tests/e2e/proxy_process.h"
+
+namespace mtp {
+namespace {
+
+using e2e::ProxyProcess;
+using e2e::SharedDir;
+using testing_peers::FakeMe;
+using testing_peers::TestClient;
+
+// True when a TCP connect to 127.0.0.1:port is refused (nothing listens any more).
+bool ConnectRefused(uint16_t port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  int rc = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  int err = errno;
+  close(fd);
+  return rc != 0 && err == ECONNREFUSED;
+}
+
+class SignalsE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::vector<uint8_t> secret = e2e::ProxySecretBytes();
+    aes_pwd_ = dir_.Write("proxy-secret", std::string(secret.begin(), secret.end()));
+    me_ = std::make_unique<FakeMe>(secret);
+  }
+
+  std::unique_ptr<ProxyProcess> Start(std::vector<std::string> extra) {
+    std::vector<std::string> args = {"-H", "0", "--shards", "2", "-S", e2e::Hex(secret_),
+                                     "--aes-pwd", aes_pwd_, "--msg-buffers-size", "64m",
+                                     "--drain-timeout", "1"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    args.push_back(dir_.Write("proxy-multi.conf", e2e::ConfigFor(me_->port())));
+    auto proxy = ProxyProcess::Start(args);
+    if (proxy && !e2e::WaitFor([&] { return me_->links_ready() >= 2; }, 8000)) return nullptr;
+    return proxy;
+  }
+
+  std::optional<TestClient> Client(uint16_t port) {
+    return TestClient::Connect(port, &secret_, Transport::kIntermediate, 2);
+  }
+
+  bool Echo(TestClient& client, size_t size, uint8_t seed) {
+    std::vector<uint8_t> msg = e2e::Message(size, seed);
+    if (!client.SendFrame(msg)) return false;
+    auto echo = client.ReadFrame(5000);
+    return echo.has_value() && *echo == msg;
+  }
+
+  const ClientSecret secret_ = e2e::MakeSecret(11);
+  SharedDir dir_;
+  std::string aes_pwd_;
+  std::unique_ptr<FakeMe> me_;
+};
+
+TEST_F(SignalsE2eTest, SigtermDrainsEstablishedClientsAndRefusesNewOnes) {
+  auto proxy = Start({"--drain-timeout", "30"});
+  ASSERT_NE(proxy, nullptr);
+  const uint16_t port = proxy->port();
+  auto client = Client(port);
+  ASSERT_TRUE(client.has_value());
+  ASSERT_TRUE(Echo(*client, 500, 1));
+
+  proxy->Signal(SIGTERM);
+  ASSERT_TRUE(e2e::WaitFor([&] { return proxy->LogContains("draining"); }, 5000));
+  // The listening sockets are closed: new connects are refused.
+  EXPECT_TRUE(e2e::WaitFor([&] { return ConnectRefused(port); }, 5000));
+  // The established client finishes its exchange.
+  EXPECT_TRUE(Echo(*client, 20000, 2));
+  EXPECT_TRUE(Echo(*client, 64, 3));
+  EXPECT_EQ(proxy->Wait(300), -1);  // still running while a client is open
+  // Its close ends the drain: exit 0.
+  client.reset();
+  EXPECT_EQ(proxy->Wait(10000), 0);
+  EXPECT_TRUE(proxy->LogContains("Terminated by SIGTERM."));
+}
+
+TEST_F(SignalsE2eTest, DrainTimeoutClosesIdleClientsAndExitsZero) {
+  auto proxy = Start({"--drain-timeout", "1"});
+  ASSERT_NE(proxy, nullptr);
+  auto client = Client(proxy->port());
+  ASSERT_TRUE(client.has_value());
+  ASSERT_TRUE(Echo(*client, 100, 1));
+  proxy->Signal(SIGINT);
+  // The client never closes: the proxy closes it when the drain timeout expires.
+  EXPECT_TRUE(client->WaitClosed(10000));
+  EXPECT_EQ(proxy->Wait(10000), 0);
+  EXPECT_TRUE(proxy->LogContains("drain timeout"));
+}
+
+TEST_F(SignalsE2eTest, SecondSigtermExitsAtOnce) {
+  auto proxy = Start({"--drain-timeout", "60"});
+  ASSERT_NE(proxy, nullptr);
+  auto client = Client(proxy->port());
+  ASSERT_TRUE(client.has_value());
+  ASSERT_TRUE(Echo(*client, 100, 1));
+  proxy->Signal(SIGTERM);
+  ASSERT_TRUE(e2e::WaitFor([&] { return proxy->LogContains("draining"); }, 5000));
+  proxy->Signal(SIGTERM);
+  EXPECT_EQ(proxy->Wait(10000), 1);
+  EXPECT_TRUE(client->WaitClosed(5000));
+}
+
+TEST_F(SignalsE2eTest, Usr1ReopensTheLogFileAfterRotation) {
+  const std::string log = dir_.Path("proxy.log");
+  // As in the reference, -l takes effect with -d or at the first SIGUSR1.
+  auto proxy = Start({"-l", log});
+  ASSERT_NE(proxy, nullptr);
+  proxy->Signal(SIGUSR1);
+  ASSERT_TRUE(e2e::WaitFor(
+      [&] { return dir_.Read("proxy.log").find("reopened") != std::string::npos; }, 5000))
+      << proxy->Log();
+  // logrotate: rename, then SIGUSR1; the proxy (no longer root) creates the file again.
+  ASSERT_EQ(rename(log.c_str(), (log + ".1").c_str()), 0);
+  proxy->Signal(SIGUSR1);
+  ASSERT_TRUE(e2e::WaitFor(
+      [&] { return dir_.Read("proxy.log").find("reopened") != std::string::npos; }, 5000))
+      << dir_.Read("proxy.log.1");
+  // Later lines go to the new file only.
+  proxy->Signal(SIGHUP);
+  EXPECT_TRUE(e2e::WaitFor(
+      [&] { return dir_.Read("proxy.log").find("re-read successfully") != std::string::npos; },
+      5000));
+  EXPECT_EQ(dir_.Read("proxy.log.1").find("re-read successfully"), std::string::npos);
+  auto client = Client(proxy->port());
+  ASSERT_TRUE(client.has_value());
+  EXPECT_TRUE(Echo(*client, 100, 1));
+  EXPECT_EQ(proxy->Stop(), 0);
+  EXPECT_NE(dir_.Read("proxy.log").find("Terminated by SIGTERM."), std::string::npos);
+}
+
+TEST_F(SignalsE2eTest, Usr1WithoutLogFileKeepsLoggingAndServing) {
+  auto proxy = Start({});
+  ASSERT_NE(proxy, nullptr);
+  proxy->Signal(SIGUSR1);
+  ASSERT_TRUE(e2e::WaitFor([&] { return proxy->LogContains("no log file (-l) to reopen"); },
+                           5000));
+  auto client = Client(proxy->port());
+  ASSERT_TRUE(client.has_value());
+  EXPECT_TRUE(Echo(*client, 100, 1));
+  EXPECT_EQ(proxy->Stop(), 0);
+  // Still logging to stderr after SIGUSR1 (the reference would have gone silent).
+  EXPECT_TRUE(proxy->LogContains("Terminated by SIGTERM."));
+}
+
+}  // namespace
+}  // namespace mtp
