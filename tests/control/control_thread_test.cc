@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -182,10 +183,10 @@ TEST_F(ControlThreadTest, RealSignalsThroughSignalfd) {
   auto control = Make();
   ASSERT_TRUE(control->InstallSignals().ok());
   Write("proxy-multi.conf", "proxy_for 1 127.0.0.3:8888;\n");
-  // Signals are blocked in this thread (and only gtest's thread exists), so they stay pending
-  // until the signalfd reads them.
-  ASSERT_EQ(kill(getpid(), SIGHUP), 0);
-  ASSERT_EQ(kill(getpid(), SIGTERM), 0);
+  // Directed at this thread, where they are blocked: they stay pending until the signalfd
+  // reads them (another thread of the test binary can never take them).
+  ASSERT_EQ(pthread_kill(pthread_self(), SIGHUP), 0);
+  ASSERT_EQ(pthread_kill(pthread_self(), SIGTERM), 0);
   EXPECT_EQ(control->Run(), ControlExit::kDrained);
   EXPECT_EQ(control->counters().reloads_ok, 1);
   EXPECT_EQ(shards_.stops, 1);
