@@ -163,7 +163,9 @@ TEST_F(ReferenceCommandLineTest, StartsServesAndReportsLikeTheReference) {
   ASSERT_TRUE(e2e::WaitFor(
       [&] {
         std::string body = HttpBody(HttpGet(*stats_port, "/stats"));
-        return StatsInt(body, "ready_outbound_connections").value_or(0) >= 2;
+        // total_ready_targets is refreshed by the shards' 0.1-s tick.
+        return StatsInt(body, "ready_outbound_connections").value_or(0) >= 2 &&
+               StatsInt(body, "total_ready_targets").value_or(0) == 1;
       },
       10000));
   constexpr int kPackets = 12;
