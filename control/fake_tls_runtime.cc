@@ -5,6 +5,20 @@
 
 namespace mtp {
 
+FakeTlsOptions FakeTlsOptionsFrom(const ParsedCommandLine& cli) {
+  FakeTlsOptions o;
+  o.domains = cli.domains;
+  for (const DomainTarget& t : cli.domain_targets) {
+    o.targets.push_back(DomainSpec{t.domain, t.host, t.port});
+  }
+  o.record_sizing = cli.tls_record_policy == TlsRecordPolicy::kReference
+                        ? TlsRecordSizing::kReference
+                        : TlsRecordSizing::kAdaptive;
+  o.probe_interval_s = cli.tls_probe_interval_s;
+  o.replay_cache_entries = static_cast<size_t>(cli.tls_replay_cache_size);
+  return o;
+}
+
 absl::StatusOr<std::unique_ptr<FakeTlsRuntime>> FakeTlsRuntime::Start(
     const FakeTlsOptions& options, std::unique_ptr<HostResolver> resolver) {
   if (options.domains.empty()) return absl::InvalidArgumentError("no -D domain");

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "control/cli.h"
 #include "control/domain_probe.h"
 #include "control/proxy_config.h"
 #include "control/stats_render.h"
@@ -30,6 +31,10 @@ struct FakeTlsOptions {
   size_t replay_cache_entries = size_t{1} << 20;               // --tls-replay-cache-size
   DomainProbeOptions probe;  // connections / deadline (tests shorten them)
 };
+
+// The command line's -D, --domain-target, --tls-record-policy, --tls-probe-interval and
+// --tls-replay-cache-size.
+FakeTlsOptions FakeTlsOptionsFrom(const ParsedCommandLine& cli);
 
 class FakeTlsRuntime {
  public:

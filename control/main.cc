@@ -14,6 +14,7 @@
 #include "control/cli.h"
 #include "control/control_thread.h"
 #include "control/links.h"
+#include "control/fake_tls_runtime.h"
 #include "control/privileges.h"
 #include "control/proxy_config.h"
 #include "control/proxy_runner.h"
@@ -128,11 +129,25 @@ int Main(int argc, char** argv) {
     MTP_ERROR("fatal: %s", config.status().message());
     return absl::IsInvalidArgument(config.status()) ? 2 : 1;
   }
+  // -D: probe every domain's real site now (before serving and before the privilege drop, as
+  // the reference does); the shards share the runtime's replay filter and domain registry.
+  std::unique_ptr<FakeTlsRuntime> fake_tls;
+  if (!cli.domains.empty()) {
+    auto rt =
+        FakeTlsRuntime::Start(FakeTlsOptionsFrom(cli), std::make_unique<SystemHostResolver>());
+    if (!rt.ok()) {
+      MTP_ERROR("fatal: %s", rt.status().message());
+      return 1;
+    }
+    fake_tls = *std::move(rt);
+    (*config)->tls = fake_tls->ShardConfig();
+  }
   auto runner = ProxyRunner::Create(*std::move(config), facts.shard_count, cpus);
   if (!runner.ok()) {
     MTP_ERROR("fatal: %s", runner.status().message());
     return 1;
   }
+  (*runner)->SetFakeTls(fake_tls.get());
 
   ControlThread::Options options;
   options.start_time_unix = start_time;
@@ -182,6 +197,7 @@ int Main(int argc, char** argv) {
   PrintLinks(cli, **snapshot, **runner);
 
   (*runner)->StartThreads();
+  if (fake_tls) fake_tls->StartRefresh();
   MTP_LOG(0, "main loop");
   if (control.Run() == ControlExit::kImmediate) _exit(1);
   return 0;

@@ -350,6 +350,7 @@ void ProxyRunner::FillStats(StatsSnapshot& out) const {
                                       {"no_buffers", I(k.client_failed_no_buffers)}};
   x.me_links_by_state = {{"ready", I(k.me_links_ready)},
                          {"connecting", I(k.me_links - std::min(k.me_links, k.me_links_ready))}};
+  if (fake_tls_ != nullptr) fake_tls_->FillStats(k, out);
 }
 
 }  // namespace mtp

@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "control/cli.h"
 #include "control/control_thread.h"
+#include "control/fake_tls_runtime.h"
 #include "control/runtime_config.h"
 #include "dataplane/dataplane_config.h"
 #include "dataplane/live_config.h"
@@ -70,6 +71,8 @@ class ProxyRunner final : public ShardSetControl {
   // Local port of -H listener `i` (the kernel's choice for -H 0).
   uint16_t listener_port(size_t i) const { return shards_[0]->listener_port(i); }
   CounterSnapshot Counters() const;
+  // -D: the fake-TLS runtime whose stats FillStats adds (must outlive the runner's use).
+  void SetFakeTls(const FakeTlsRuntime* fake_tls) { fake_tls_ = fake_tls; }
 
   // ShardSetControl (control thread).
   absl::Status Publish(std::shared_ptr<const ConfigSnapshot> snapshot) override;
@@ -93,6 +96,7 @@ class ProxyRunner final : public ShardSetControl {
   std::vector<int> cpus_;
   std::vector<std::unique_ptr<ProxyShard>> shards_;
   std::vector<std::thread> threads_;
+  const FakeTlsRuntime* fake_tls_ = nullptr;
 };
 
 }  // namespace mtp

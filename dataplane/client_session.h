@@ -12,6 +12,7 @@
 #include "crypto/transport_tag.h"
 #include "dataplane/buffer_chain.h"
 #include "dataplane/session_state.h"
+#include "dataplane/tls_layer.h"
 
 namespace mtp {
 
@@ -40,6 +41,10 @@ struct ClientSession {
   bool dirty = false;           // on the shard's flush list
   bool dropped = false;         // §8.3: a frame was dropped for lack of an ME
   bool bound = false;           // ME mode: bound to me_link
+  bool fronting = false;        // -D: piped byte for byte to the real site over up_fd
+
+  // -D: the fake-TLS stage in front of the obfuscated2 streams (off otherwise).
+  TlsSessionState tls;
 
   // Client leg streams: decrypt client->proxy, encrypt proxy->client.
   AesCtr decrypt;

@@ -18,6 +18,7 @@
 #include "dataplane/rate_limit.h"
 #include "dataplane/rpc_messages.h"
 #include "dataplane/snapshot_mailbox.h"
+#include "dataplane/tls_layer.h"
 
 namespace mtp {
 
@@ -41,6 +42,8 @@ struct DataplaneConfig {
   // closed at once). -c: sockets with an fd number at or above it are closed.
   uint32_t max_client_connections = 65536;
   uint32_t max_connections = 65536;
+  // -D: fake-TLS on every client port (off when tls.domains is empty).
+  FakeTlsConfig tls;
 
   // ---- Upstream ----
   UpstreamMode mode = UpstreamMode::kMiddleEnd;

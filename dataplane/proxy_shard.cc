@@ -96,6 +96,10 @@ ProxyShard::ProxyShard(uint32_t index, uint32_t shard_count, const DataplaneConf
           1, std::min(config.max_connections,
                       (config.max_client_connections + shard_count - 1) / shard_count))),
       links_(config.mode == UpstreamMode::kMiddleEnd ? TotalLinkCapacity(config) : 1),
+      // One handshake entry per accepted fake-TLS session; twice the slab covers the sessions
+      // closed within one timeout (a full queue expires its oldest entry early).
+      tls_deadlines_(config.tls.enabled() ? 2 * sessions_.capacity() : 1),
+      front_deadlines_(config.tls.enabled() ? 2 * sessions_.capacity() : 1),
       completions_(kCompletionBatch) {
   auto live = std::make_shared<LiveConfig>();
   live->generation = config.config_generation;
@@ -415,6 +419,7 @@ void ProxyShard::OnAccept(uint32_t listener, const IoCompletion& c) {
   Transition(s, SessionState::kHandshake);
   counters_.client_accepted.Add();
   counters_.client_active.Add();
+  BeginTls(slot, s);
   if (config_.window_clamp_bytes > 0) {
     (void)SetWindowClamp(fd, config_.window_clamp_bytes);
   }
@@ -485,8 +490,13 @@ void ProxyShard::FlushSession(uint32_t slot, ClientSession& s) {
     }
   }
   if (!s.send_inflight && !s.out.empty()) {
+    if (!WrapTlsOutput(chains_, s.out, s.tls, NowMs())) {  // -D: records, sized per flush
+      counters_.client_failed_no_buffers.Add();
+      CloseSession(slot, s, CloseReason::kNoBuffers);
+      return;
+    }
     ByteSpan front = chains_.Front(s.out);
-    s.send_len = static_cast<uint32_t>(front.size());
+    s.send_len = TlsSendableBytes(s.tls, static_cast<uint32_t>(front.size()));
     engine_->Send(s.fd, front.data(), s.send_len, Tag(OpKind::kClientSend, slot));
     s.send_inflight = true;
     ++s.inflight;
@@ -540,6 +550,7 @@ void ProxyShard::FinalizeSession(uint32_t slot, ClientSession& s) {
   if (s.state != SessionState::kClosing || s.inflight != 0) return;
   if (s.fd >= 0) close(s.fd);
   if (s.up_fd >= 0) close(s.up_fd);
+  if (s.fronting) counters_.tls_fronting_active.Sub();
   chains_.Clear(s.in);
   chains_.Clear(s.out);
   chains_.Clear(s.up_out);
@@ -555,6 +566,7 @@ void ProxyShard::FinalizeSession(uint32_t slot, ClientSession& s) {
 }
 
 void ProxyShard::Tick() {
+  TlsTick();
   if (config_.mode == UpstreamMode::kMiddleEnd && !stopping_) MaintainMePool();
   if (!accept_paused_ && !stopping_) {
     for (uint32_t i = 0; i < listener_fds_.size(); ++i) ArmAccept(i);

@@ -20,6 +20,7 @@
 #include "core/io_engine.h"
 #include "dataplane/buffer_chain.h"
 #include "dataplane/client_session.h"
+#include "dataplane/deadline_fifo.h"
 #include "dataplane/dataplane_config.h"
 #include "dataplane/me_link.h"
 #include "dataplane/op_tag.h"
@@ -46,6 +47,24 @@ enum class CloseReason : uint8_t {
   kRateLimited,     // --max-dh-accept-rate: no handshake budget left
 };
 std::string_view CloseReasonName(CloseReason reason);
+
+// Why a fake-TLS connection is piped to the real site (ClientHelloStatus rejections, plus the
+// handshake timer and a wrong inner transport).
+enum class FrontReason : uint8_t {
+  kNotTls,
+  kBadSni,
+  kUnknownSni,
+  kPort80,
+  kExtraBytes,
+  kTooBig,
+  kReplay,
+  kBadDigest,
+  kBadTimestamp,
+  kNoTls13Cipher,
+  kTimeout,
+  kBadInnerTag,
+};
+std::string_view FrontReasonName(FrontReason reason);
 
 class ProxyShard {
  public:
@@ -126,6 +145,20 @@ class ProxyShard {
   void FinalizeSession(uint32_t slot, ClientSession& s);
   void PauseClientRecv(uint32_t slot, ClientSession& s);
 
+  // ---- fake-TLS and fronting (proxy_shard_tls.cc) ----
+  void BeginTls(uint32_t slot, ClientSession& s);
+  // Client bytes while fake-TLS is on: true when the buffer was taken care of (hello phase,
+  // fronting, or released); false to go on with the normal path using the unwrapped *n bytes.
+  bool TlsClientBytes(uint32_t slot, ClientSession& s, int32_t buffer_id, uint32_t* n);
+  void OnClientHelloBytes(uint32_t slot, ClientSession& s);
+  // After the inner obfuscated2 header: false (and fronting started) for a wrong transport.
+  bool CheckTlsInnerTag(uint32_t slot, ClientSession& s, Transport transport);
+  void StartFronting(uint32_t slot, ClientSession& s, size_t domain_index, FrontReason reason);
+  void OnTlsHandshakeExpired(const DeadlineFifo::Entry& e);
+  void OnFrontConnectExpired(const DeadlineFifo::Entry& e);
+  void TlsTick();
+  int64_t NowMs() const { return static_cast<int64_t>(now_s_ * 1000.0); }
+
   // ---- ME mode (proxy_shard_me.cc) ----
   void MaintainMePool();
   void StartMeLink(uint32_t target);
@@ -186,6 +219,10 @@ class ProxyShard {
   bool accept_paused_ = false;
 
   std::vector<TargetState> targets_;
+
+  // Fake-TLS timers: handshake (10 s from accept) and fronting connect, fixed lengths each.
+  DeadlineFifo tls_deadlines_;
+  DeadlineFifo front_deadlines_;
 
   std::vector<uint32_t> dirty_sessions_;  // bounded by the slab capacity (dirty flag)
   std::vector<uint32_t> dirty_links_;

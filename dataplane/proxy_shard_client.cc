@@ -21,7 +21,10 @@ void ProxyShard::OnClientRecv(uint32_t slot, ClientSession& s, const IoCompletio
     uint32_t n = static_cast<uint32_t>(c.result);
     uint8_t* data = engine_->buffers().Data(c.buffer_id);
     counters_.client_bytes_in.Add(n);
-    switch (s.state) {
+    // -D: the fake-TLS stage takes hello bytes and fronted traffic, and unwraps records.
+    const bool taken = (s.tls.on() || s.fronting) && TlsClientBytes(slot, s, c.buffer_id, &n);
+    if (taken && s.state == SessionState::kClosing) return;
+    if (!taken) switch (s.state) {
       case SessionState::kHandshake:
         chains_.AppendBuffer(s.in, c.buffer_id, n);
         OnHandshakeBytes(slot, s);
@@ -74,6 +77,7 @@ void ProxyShard::OnClientSend(uint32_t slot, ClientSession& s, const IoCompletio
   }
   counters_.client_bytes_out.Add(static_cast<uint32_t>(c.result));
   chains_.Consume(s.out, static_cast<uint32_t>(c.result));
+  TlsOnSent(s.tls, static_cast<uint32_t>(c.result));
   if (s.up_recv_paused && s.out.bytes <= config_.queue_cap_bytes / 2) {
     s.up_recv_paused = false;
     s.want_up_recv = true;
@@ -117,6 +121,7 @@ void ProxyShard::OnHandshakeBytes(uint32_t slot, ClientSession& s) {
     case Obfuscated2Status::kAccepted:
       break;
   }
+  if (!CheckTlsInnerTag(slot, s, r.transport)) return;
   counters_.handshake_ok.Add();
   s.transport = r.transport;
   s.dc_id = r.dc_id;

@@ -69,9 +69,9 @@ void ProxyShard::OnUpstreamConnect(uint32_t slot, ClientSession& s, const IoComp
   --s.inflight;
   if (s.state != SessionState::kConnecting) return;
   if (c.result < 0) {
-    counters_.dc_connect_failures.Add();
-    MTP_LOG(1, "shard %u: client %u: DC %d connect failed: %s", index_, slot, s.dc_id,
-            strerror(-c.result));
+    (s.fronting ? counters_.tls_front_failed : counters_.dc_connect_failures).Add();
+    MTP_LOG(1, "shard %u: client %u: %s connect failed: %s", index_, slot,
+            s.fronting ? "real site" : "DC", strerror(-c.result));
     CloseSession(slot, s, CloseReason::kUpstreamError);
     return;
   }
@@ -99,9 +99,13 @@ void ProxyShard::OnUpstreamRecv(uint32_t slot, ClientSession& s, const IoComplet
     }
     uint32_t n = static_cast<uint32_t>(c.result);
     uint8_t* data = engine_->buffers().Data(c.buffer_id);
-    counters_.dc_bytes_in.Add(n);
-    s.up_decrypt.Apply(data, data, n);
-    s.encrypt.Apply(data, data, n);
+    if (s.fronting) {  // -D: the real site's bytes go to the client untouched
+      counters_.tls_front_bytes_in.Add(n);
+    } else {
+      counters_.dc_bytes_in.Add(n);
+      s.up_decrypt.Apply(data, data, n);
+      s.encrypt.Apply(data, data, n);
+    }
     chains_.AppendBuffer(s.out, c.buffer_id, n);
     if (uint64_t{s.out.bytes} > config_.client_buffer_cap_bytes) {
       counters_.client_failed_flood.Add();
@@ -140,7 +144,8 @@ void ProxyShard::OnUpstreamSend(uint32_t slot, ClientSession& s, const IoComplet
     CloseSession(slot, s, CloseReason::kUpstreamError);
     return;
   }
-  counters_.dc_bytes_out.Add(static_cast<uint32_t>(c.result));
+  (s.fronting ? counters_.tls_front_bytes_out : counters_.dc_bytes_out)
+      .Add(static_cast<uint32_t>(c.result));
   chains_.Consume(s.up_out, static_cast<uint32_t>(c.result));
   if (s.recv_paused && s.up_out.bytes <= config_.queue_cap_bytes / 2) {
     s.recv_paused = false;

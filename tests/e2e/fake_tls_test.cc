@@ -1,0 +1,533 @@
+// End to end fake-TLS (-D): the real proxy binary between mtp-client ("ee" secrets) and
+// mtp-fake-me, with two domains whose real sites are local: a.example (the default domain) is
+// `openssl s_server`, so curl and s_client through the proxy complete a real TLS handshake with
+// it; b.example is a plain TCP echo server, so a connection fronted there gets its own bytes
+// back from the first byte. Everything on 127.0.0.1 with free ports.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <ctime>
+#include <fstream>
+#include <functional>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/hex.h"
+#include "crypto/fake_tls.h"
+#include "tests/control/openssl_server.h"
+#include "tests/e2e/control_e2e_util.h"
+#include "tests/e2e/proxy_process.h"
+#include "tests/tools/child_process.h"
+#include "tools/client_codec.h"
+
+namespace mtp {
+namespace {
+
+using e2e::ProxyProcess;
+using e2e::WaitFor;
+using e2e::WriteTempFile;
+using tools::ChildProcess;
+using tools::ClientCodec;
+using tools::ClientCodecConfig;
+using tools::ToolPath;
+
+constexpr char kSecretA[] = "0123456789abcdef0123456789abcdef";
+constexpr char kSecretB[] = "fedcba9876543210fedcba9876543210";
+constexpr char kWrongSecret[] = "00112233445566778899aabbccddeeff";
+
+std::string EeSecret(const std::string& secret_hex, const std::string& domain) {
+  return "ee" + secret_hex + HexEncode(ByteSpan(reinterpret_cast<const uint8_t*>(domain.data()),
+                                                domain.size()));
+}
+
+ClientSecret SecretBytes(const char* hex) {
+  ClientSecret s{};
+  auto bytes = HexDecode(hex).value();
+  std::copy(bytes.begin(), bytes.end(), s.begin());
+  return s;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+int CountOf(const std::string& text, const std::string& needle) {
+  int n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+// A loopback TCP server that echoes every connection until EOF (the "real site" of b.example).
+class EchoServer {
+ public:
+  EchoServer() {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd_, reinterpret_cast<sockaddr*>(&sin), sizeof(sin));
+    listen(fd_, 64);
+    socklen_t len = sizeof(sin);
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&sin), &len);
+    port_ = ntohs(sin.sin_port);
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~EchoServer() {
+    stop_ = true;
+    thread_.join();
+    close(fd_);
+  }
+  uint16_t port() const { return port_; }
+
+ private:
+  void Loop() {
+    std::vector<int> conns;
+    while (!stop_) {
+      std::vector<pollfd> fds = {{fd_, POLLIN, 0}};
+      for (int c : conns) fds.push_back({c, POLLIN, 0});
+      if (poll(fds.data(), fds.size(), 50) <= 0) continue;
+      if (fds[0].revents & POLLIN) {
+        const int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        if (c >= 0) conns.push_back(c);
+      }
+      for (size_t i = 1; i < fds.size(); ++i) {
+        if (fds[i].revents == 0) continue;
+        char buf[16384];
+        const ssize_t n = recv(fds[i].fd, buf, sizeof(buf), 0);
+        if (n <= 0 || send(fds[i].fd, buf, static_cast<size_t>(n), MSG_NOSIGNAL) != n) {
+          close(fds[i].fd);
+          conns.erase(std::find(conns.begin(), conns.end(), fds[i].fd));
+        }
+      }
+    }
+    for (int c : conns) close(c);
+  }
+
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+// A raw client socket with bounded blocking helpers.
+class RawClient {
+ public:
+  explicit RawClient(uint16_t port) {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons(port);
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&sin), sizeof(sin)) == 0;
+  }
+  ~RawClient() { close(fd_); }
+  bool connected() const { return connected_; }
+  bool Send(ByteSpan data) {
+    return send(fd_, data.data(), data.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(data.size());
+  }
+  // Reads until `n` bytes arrived, EOF, or the timeout.
+  std::vector<uint8_t> Read(size_t n, int timeout_ms) {
+    std::vector<uint8_t> out;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (out.size() < n) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            deadline - std::chrono::steady_clock::now())
+                            .count();
+      if (left <= 0) break;
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, static_cast<int>(left)) <= 0) break;
+      uint8_t buf[16384];
+      const ssize_t r = recv(fd_, buf, std::min(sizeof(buf), n - out.size()), 0);
+      if (r <= 0) break;
+      out.insert(out.end(), buf, buf + r);
+    }
+    return out;
+  }
+
+ private:
+  int fd_ = -1;
+  bool connected_ = false;
+};
+
+struct Param {
+  const char* record_policy;
+  int shards;
+  const char* backend;
+};
+
+class FakeTlsE2eTest : public ::testing::TestWithParam<Param> {
+ protected:
+  void SetUp() override {
+    if (testing::OpenSslBinary().empty()) GTEST_SKIP() << "openssl is not installed";
+    site_a_ = testing::OpenSslServer::Start();
+    ASSERT_NE(site_a_, nullptr);
+    std::string secret(128, '\0');
+    for (size_t i = 0; i < secret.size(); ++i) secret[i] = static_cast<char>(i * 5 + 1);
+    aes_pwd_ = WriteTempFile("proxy-secret", secret);
+    me_log_ = WriteTempFile("fake-me.log", "");
+    auto me = ChildProcess::Spawn({ToolPath("mtp-fake-me"), "--listen", "127.0.0.1:0",
+                                   "--aes-pwd", aes_pwd_, "--log-file", me_log_});
+    ASSERT_TRUE(me.ok()) << me.status();
+    me_ = std::make_unique<ChildProcess>(std::move(*me));
+    auto port = me_->ReadListeningPort(5000);
+    ASSERT_TRUE(port.ok()) << port.status();
+    const std::string config = "min_connections 1;\nmax_connections 2;\ndefault 2;\n"
+                               "proxy_for 2 127.0.0.1:" + std::to_string(*port) + ";\n";
+    proxy_ = ProxyProcess::Start(
+        {"-H", "0", "-p", "0", "--http-stats", "-M", std::to_string(GetParam().shards),
+         "--aes-pwd", aes_pwd_,
+         "--msg-buffers-size", "64m", "--io-backend", GetParam().backend, "-v", "-S", kSecretA, "-S", kSecretB, "-D", "a.example",
+         "-D", "b.example", "--domain-target",
+         "a.example=127.0.0.1:" + std::to_string(site_a_->port()), "--domain-target",
+         "b.example=127.0.0.1:" + std::to_string(echo_.port()), "--tls-record-policy",
+         GetParam().record_policy, WriteTempFile("proxy-multi.conf", config)},
+        30000);
+    ASSERT_NE(proxy_, nullptr);
+  }
+
+  // Runs mtp-client against the proxy; returns its exit code (and JSON line).
+  int RunClient(std::vector<std::string> flags, std::string* json = nullptr) {
+    std::vector<std::string> argv = {ToolPath("mtp-client"), "--server",
+                                     "127.0.0.1:" + std::to_string(proxy_->port()),
+                                     "--timeout-ms", "10000"};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    auto client = ChildProcess::Spawn(argv);
+    if (!client.ok()) return -1;
+    auto rc = client->Wait(60000);
+    if (json != nullptr) *json = client->ReadToEnd(1000);
+    return rc.ok() ? *rc : -1;
+  }
+
+  std::vector<uint8_t> SignedHello(const char* secret_hex, const std::string& domain) {
+    return BuildClientHello(SecretBytes(secret_hex), domain,
+                            static_cast<int32_t>(std::time(nullptr)), ClientHelloLayout::kModern)
+        .value();
+  }
+
+  bool LogHas(const std::string& text, int timeout_ms = 5000) {
+    return WaitFor([&] { return proxy_->LogContains(text); }, timeout_ms);
+  }
+
+  EchoServer echo_;
+  std::unique_ptr<testing::OpenSslServer> site_a_;
+  std::string aes_pwd_;
+  std::string me_log_;
+  std::unique_ptr<ChildProcess> me_;
+  std::unique_ptr<ProxyProcess> proxy_;
+};
+
+TEST_P(FakeTlsE2eTest, ProbesTheRealSitesAtStartUp) {
+  EXPECT_TRUE(LogHas("Successfully checked domain a.example"));
+  // The echo "site" is no TLS server: b.example falls back to a random ServerHello size.
+  EXPECT_TRUE(LogHas("Failed to check domain b.example"));
+}
+
+TEST_P(FakeTlsE2eTest, EchoesAllSizesWithSeveralSecretsAndDomains) {
+  struct Case {
+    const char* secret;
+    const char* domain;
+    const char* hello;
+    const char* size;
+    const char* packets;
+  };
+  const std::vector<Case> cases = {
+      {kSecretA, "a.example", "legacy", "56-4096", "60"},
+      {kSecretB, "b.example", "modern", "56-70000", "30"},
+      {kSecretA, "b.example", "modern", "1044000", "2"},  // the largest frames
+      {kSecretB, "a.example", "legacy", "56", "20"},
+  };
+  for (const Case& c : cases) {
+    std::string json;
+    EXPECT_EQ(RunClient({"--secret", EeSecret(c.secret, c.domain), "--hello", c.hello, "--size",
+                         c.size, "--packets", c.packets, "--window", "4", "--quick-ack-every",
+                         "5", "--dc", "2"},
+                        &json),
+              0)
+        << c.domain << " " << c.size << ": " << json;
+  }
+  EXPECT_FALSE(proxy_->LogContains("proxying to"));  // nothing was fronted
+}
+
+TEST_P(FakeTlsE2eTest, CurlCompletesARealTlsHandshakeWithTheFrontedSite) {
+  const std::string url = "https://a.example:" + std::to_string(proxy_->port()) + "/";
+  const std::string resolve = "a.example:" + std::to_string(proxy_->port()) + ":127.0.0.1";
+  const std::string out_path = WriteTempFile("curl.out", "");
+  const int rc = testing::RunQuietly({"/usr/bin/curl", "-sk", "--max-time", "20", "--resolve",
+                                      resolve, "-o", out_path, url},
+                                     30000);
+  if (rc == -1 && access("/usr/bin/curl", X_OK) != 0) GTEST_SKIP() << "curl is not installed";
+  EXPECT_EQ(rc, 0);
+  const std::string page = ReadFile(out_path);
+  EXPECT_NE(page.find("<HTML>"), std::string::npos) << page;  // s_server -www status page
+  EXPECT_NE(page.find("TLSv1.3"), std::string::npos) << page;
+  // curl's hello is shorter than 512 bytes ("not TLS" for the reference's rule) or fails the
+  // digest; either way it is fronted to the default domain's site.
+  EXPECT_TRUE(LogHas("proxying to a.example"));
+}
+
+TEST_P(FakeTlsE2eTest, OpenSslClientGetsThePageThroughTheProxy) {
+  const std::string in_path = WriteTempFile("request", "GET / HTTP/1.0\r\n\r\n");
+  const std::string out_path = WriteTempFile("s_client.out", "");
+  // s_client with -ign_eof sends the request from stdin and prints the answer.
+  const std::string cmd = testing::OpenSslBinary() + " s_client -quiet -ign_eof -connect 127.0.0.1:" +
+                          std::to_string(proxy_->port()) + " -servername a.example < " +
+                          in_path + " > " + out_path + " 2>/dev/null";
+  const int rc = testing::RunQuietly({"/bin/sh", "-c", "timeout 20 " + cmd}, 30000);
+  EXPECT_EQ(rc, 0);
+  EXPECT_NE(ReadFile(out_path).find("<HTML>"), std::string::npos) << ReadFile(out_path);
+}
+
+TEST_P(FakeTlsE2eTest, WrongSecretEndsAtTheRealSite) {
+  std::string json;
+  // The real site answers with its own ServerHello, which the client cannot authenticate.
+  EXPECT_EQ(RunClient({"--secret", EeSecret(kWrongSecret, "a.example"), "--expect", "reject"},
+                      &json),
+            0)
+      << json;
+  EXPECT_TRUE(LogHas("rejected (bad_digest), proxying to a.example"));
+}
+
+TEST_P(FakeTlsE2eTest, WrongSniEndsAtTheDefaultSite) {
+  std::string json;
+  EXPECT_EQ(RunClient({"--secret", EeSecret(kSecretA, "c.example"), "--expect", "reject"},
+                      &json),
+            0)
+      << json;
+  EXPECT_TRUE(LogHas("rejected (unknown_sni), proxying to a.example"));
+}
+
+TEST_P(FakeTlsE2eTest, GarbageEndsAtTheDefaultSite) {
+  RawClient client(proxy_->port());
+  ASSERT_TRUE(client.connected());
+  const std::string garbage = "GET / HTTP/1.1\r\nHost: a.example\r\n\r\n";
+  ASSERT_TRUE(client.Send(ByteSpan(reinterpret_cast<const uint8_t*>(garbage.data()),
+                                   garbage.size())));
+  EXPECT_TRUE(LogHas("rejected (not_tls), proxying to a.example"));
+  // The TLS server refuses the plain HTTP request: an alert and/or a close, never the proxy.
+  const std::vector<uint8_t> answer = client.Read(64, 10000);
+  if (!answer.empty()) {
+    EXPECT_EQ(answer[0], 0x15) << "expected a TLS alert from s_server";
+  }
+}
+
+// A rejected hello (wrong secret) for b.example goes to its site, the echo server: the hello
+// and everything after it come back unchanged, so the pipe starts at the first byte.
+TEST_P(FakeTlsE2eTest, FrontingPipesByteForByteFromTheFirstByte) {
+  const std::vector<uint8_t> hello = SignedHello(kWrongSecret, "b.example");
+  RawClient client(proxy_->port());
+  ASSERT_TRUE(client.Send(hello));
+  EXPECT_EQ(client.Read(hello.size(), 10000), hello);
+  std::vector<uint8_t> more(100000);
+  for (size_t i = 0; i < more.size(); ++i) more[i] = static_cast<uint8_t>(i * 31 + 7);
+  ASSERT_TRUE(client.Send(more));
+  EXPECT_EQ(client.Read(more.size(), 10000), more);
+  EXPECT_TRUE(LogHas("rejected (bad_digest), proxying to b.example"));
+}
+
+TEST_P(FakeTlsE2eTest, PlainAndDdClientsAreFronted) {
+  std::string json;
+  EXPECT_NE(RunClient({"--secret", kSecretA, "--packets", "1"}, &json), 0) << json;
+  EXPECT_NE(RunClient({"--secret", std::string("dd") + kSecretA, "--packets", "1"}, &json), 0)
+      << json;
+  EXPECT_TRUE(WaitFor([&] { return CountOf(proxy_->Log(), "rejected (not_tls)") >= 2; }, 5000))
+      << proxy_->Log();
+}
+
+// The same ClientHello twice: the first is answered by the proxy, every replay ends at the real
+// site (here the echo server, which sends the hello back), whichever shard it lands on.
+TEST_P(FakeTlsE2eTest, ReplayedHelloIsFrontedOnEveryShard) {
+  const std::vector<uint8_t> hello = SignedHello(kSecretA, "b.example");
+  TlsRandom client_random;
+  std::copy(hello.begin() + 11, hello.begin() + 43, client_random.begin());
+  {
+    RawClient first(proxy_->port());
+    ASSERT_TRUE(first.Send(hello));
+    const std::vector<uint8_t> answer = first.Read(5, 10000);
+    ASSERT_EQ(answer.size(), 5u);
+    EXPECT_EQ(answer[0], 0x16);
+    EXPECT_EQ(answer[2], 0x03);  // the proxy's ServerHello (16 03 03), not the echo (16 03 01)
+    const std::vector<uint8_t> rest = first.Read(4096, 2000);
+    std::vector<uint8_t> all = answer;
+    all.insert(all.end(), rest.begin(), rest.end());
+    EXPECT_EQ(VerifyServerHello(SecretBytes(kSecretA), client_random, all).status,
+              ServerHelloCheckStatus::kOk);
+  }
+  ASSERT_TRUE(LogHas("fake-TLS ClientHello accepted"));
+  const std::regex accepted_re("shard ([0-9]+): client [0-9]+: fake-TLS ClientHello accepted");
+  std::smatch m;
+  std::string log = proxy_->Log();
+  ASSERT_TRUE(std::regex_search(log, m, accepted_re));
+  const std::string accepted_shard = m[1];
+
+  // Replays until one lands on another shard (with 2 shards; 1 shard: a few replays).
+  const std::regex replay_re("shard ([0-9]+): client [0-9]+: fake-TLS ClientHello rejected "
+                             "\\(replay\\)");
+  bool other_shard = GetParam().shards == 1;
+  int replays = 0;
+  for (int i = 0; i < 64 && (replays < 3 || !other_shard); ++i) {
+    RawClient again(proxy_->port());
+    ASSERT_TRUE(again.Send(hello));
+    EXPECT_EQ(again.Read(hello.size(), 10000), hello) << "replay " << i << " was not fronted";
+    ++replays;
+    ASSERT_TRUE(WaitFor([&] { return CountOf(proxy_->Log(), "rejected (replay)") >= replays; },
+                        5000));
+    log = proxy_->Log();
+    for (auto it = std::sregex_iterator(log.begin(), log.end(), replay_re);
+         it != std::sregex_iterator(); ++it) {
+      if ((*it)[1] != accepted_shard) other_shard = true;
+    }
+  }
+  EXPECT_TRUE(other_shard) << "no replay reached another shard";
+}
+
+TEST_P(FakeTlsE2eTest, IncompleteHandshakeIsFrontedAfterTenSeconds) {
+  RawClient client(proxy_->port());
+  const std::vector<uint8_t> partial = {0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc,
+                                        0x03, 0x03};
+  ASSERT_TRUE(client.Send(partial));
+  EXPECT_TRUE(LogHas("fake-TLS handshake not completed in time", 20000));
+  EXPECT_TRUE(LogHas("(a.example) for timeout"));
+}
+
+// One 200 KB echo through the proxy with the test-client codec, watching the record sizes the
+// proxy sends: at most 1425 bytes with the reference policy; with the adaptive policy the
+// burst starts with a record of at most 1400 bytes and grows to full 16401-byte records.
+TEST_P(FakeTlsE2eTest, ServerRecordSizesFollowThePolicy) {
+  ClientCodecConfig config;
+  config.transport = Transport::kPadded;
+  config.secret = SecretBytes(kSecretA);
+  config.tls_domain = "a.example";
+  config.hello_layout = ClientHelloLayout::kModern;
+  auto codec = ClientCodec::Create(config);
+  ASSERT_TRUE(codec.ok()) << codec.status();
+  RawClient client(proxy_->port());
+  ASSERT_TRUE(client.connected());
+  std::vector<uint8_t> out;
+  codec->Start(&out);
+  constexpr size_t kPayload = 200000;
+  codec->AppendFrame(kPayload, false, {}, [](MutableByteSpan p) {
+    for (size_t i = 0; i < p.size(); ++i) p[i] = static_cast<uint8_t>(i * 7);
+  }, &out);
+  ASSERT_TRUE(client.Send(out));
+  out.clear();
+
+  std::vector<uint8_t> wire;
+  bool echoed = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!echoed && std::chrono::steady_clock::now() < deadline) {
+    const std::vector<uint8_t> got = client.Read(65536, 200);
+    if (got.empty()) continue;
+    wire.insert(wire.end(), got.begin(), got.end());
+    MutableByteSpan buf = codec->ReceiveBuffer(got.size());
+    std::copy(got.begin(), got.end(), buf.begin());
+    ASSERT_TRUE(codec->CommitReceived(got.size(), &out).ok());
+    if (!out.empty()) {
+      ASSERT_TRUE(client.Send(out));
+      out.clear();
+    }
+    for (;;) {
+      auto event = codec->Next();
+      ASSERT_TRUE(event.ok()) << event.status();
+      if (event->kind == ClientCodec::EventKind::kNone) break;
+      if (event->kind == ClientCodec::EventKind::kFrame) {
+        EXPECT_EQ(event->payload.size(), kPayload);
+        echoed = true;
+      }
+    }
+  }
+  ASSERT_TRUE(echoed);
+
+  // Skip the ServerHello (handshake record, CCS, fake encrypted handshake), then parse records.
+  ASSERT_GT(wire.size(), 16u);
+  size_t off = 5 + LoadBe16(wire.data() + 3) + 6;
+  off += 5 + LoadBe16(wire.data() + off + 3);
+  std::vector<size_t> sizes;
+  while (off + 5 <= wire.size()) {
+    ASSERT_EQ(wire[off], 0x17);
+    sizes.push_back(LoadBe16(wire.data() + off + 3));
+    off += 5 + sizes.back();
+  }
+  ASSERT_FALSE(sizes.empty());
+  const size_t largest = *std::max_element(sizes.begin(), sizes.end());
+  if (std::string(GetParam().record_policy) == "reference") {
+    EXPECT_EQ(largest, 1425u);
+  } else {
+    EXPECT_LE(sizes[0], 1400u);
+    EXPECT_EQ(largest, 16401u);
+  }
+}
+
+// Accepted and fronted connections are counted by reason (printed at exit with the tls_* keys
+// of /stats).
+TEST_P(FakeTlsE2eTest, StatsCountAcceptedAndFrontedByReason) {
+  std::string json;
+  ASSERT_EQ(RunClient({"--secret", EeSecret(kSecretB, "a.example"), "--packets", "3"}, &json), 0)
+      << json;
+  const std::vector<uint8_t> hello = SignedHello(kSecretA, "b.example");
+  for (int i = 0; i < 3; ++i) {  // accepted once, then two replays
+    RawClient c(proxy_->port());
+    ASSERT_TRUE(c.Send(hello));
+    EXPECT_FALSE(c.Read(5, 10000).empty());
+  }
+  {
+    RawClient c(proxy_->port());
+    const uint8_t junk[16] = {'j', 'u', 'n', 'k'};
+    ASSERT_TRUE(c.Send(junk));
+    ASSERT_TRUE(LogHas("rejected (not_tls)"));
+  }
+  ASSERT_TRUE(WaitFor([&] { return CountOf(proxy_->Log(), "rejected (replay)") >= 2; }, 5000));
+  std::optional<uint16_t> stats_port = e2e::StatsPort(*proxy_);
+  ASSERT_TRUE(stats_port.has_value()) << proxy_->Log();
+  std::string body;
+  // Counters are summed from the shards; wait until the last fronting was counted.
+  ASSERT_TRUE(WaitFor([&] {
+    body = e2e::HttpBody(e2e::HttpGet(*stats_port, "/stats"));
+    return e2e::StatsInt(body, "tls_fronted") == 3;
+  }, 5000)) << body;
+  for (const auto& [key, value] : std::vector<std::pair<std::string, int64_t>>{
+           {"tls_domains", 2},
+           {"tls_domains_probed", 1},
+           {"tls_handshakes_accepted", 2},
+           {"tls_fronted", 3},
+           {"tls_fronted_replay", 2},
+           {"tls_fronted_not_tls", 1},
+           {"tls_fronted_bad_digest", 0},
+           {"tls_replay_cache_inserts", 2},
+           {"tls_replay_cache_replays", 2},
+       }) {
+    EXPECT_EQ(e2e::StatsInt(body, key), value) << key << "\n" << body;
+  }
+  const std::string metrics = e2e::HttpBody(e2e::HttpGet(*stats_port, "/metrics"));
+  EXPECT_EQ(e2e::MetricValue(metrics, "mtproxy_tls_fronted_total{reason=\"replay\"}"), 2.0)
+      << metrics;
+  EXPECT_EQ(e2e::MetricValue(metrics, "mtproxy_tls_handshakes_accepted_total"), 2.0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Policies, FakeTlsE2eTest,
+                         ::testing::Values(Param{"adaptive", 2, "auto"},
+                                           Param{"reference", 1, "auto"},
+                                           Param{"adaptive", 2, "epoll"}),
+                         [](const ::testing::TestParamInfo<Param>& info) {
+                           return std::string(info.param.record_policy) + "_" +
+                                  std::to_string(info.param.shards) + "shards_" +
+                                  info.param.backend;
+                         });
+
+}  // namespace
+}  // namespace mtp
