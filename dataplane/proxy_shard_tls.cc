@@ -139,16 +139,11 @@ void ProxyShard::OnClientHelloBytes(uint32_t slot, ClientSession& s) {
   const ClientHelloResult r =
       CheckBufferedClientHello(chains_, s.in, scratch_, config_.tls, live_->secrets, local_port,
                                static_cast<int64_t>(std::time(nullptr)));
-  if (r.need_more()) {
-    if (!CheckClientBuffers(slot, s)) return;
-    return;
-  }
+  if (r.need_more()) return;  // bounded: the framing rule waits for at most 5 + 65535 bytes
   if (r.rejected()) {
     MTP_LOG(1, "shard %u: client %u: fake-TLS ClientHello rejected (%s), proxying to %s",
             index_, slot, ClientHelloStatusName(r.status), config_.tls.domains[r.domain_index]);
-    StartFronting(slot, s, r.domain_index, r.status == ClientHelloStatus::kNotTls
-                                               ? FrontReason::kNotTls
-                                               : FrontReasonOf(r.status));
+    StartFronting(slot, s, r.domain_index, FrontReasonOf(r.status));
     return;
   }
   if (!AcceptClientHello(chains_, s.in, s.out, scratch_, r, config_.tls, live_->secrets,
