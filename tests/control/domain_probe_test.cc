@@ -204,6 +204,16 @@ TEST(RefreshDomainInfo, FailedRefreshKeepsTheEarlierFallback) {
   EXPECT_EQ(second->profile.encrypted_size, first->profile.encrypted_size);
 }
 
+TEST(ResolveDomainFront, LiteralTargetsOfBothFamilies) {
+  SystemHostResolver resolver;
+  auto v4 = ResolveDomainFront(DomainSpec{"a.example", "127.0.0.1", 8443}, resolver);
+  ASSERT_TRUE(v4.has_value());
+  EXPECT_EQ(v4->ToString(), "127.0.0.1:8443");
+  auto v6 = ResolveDomainFront(DomainSpec{"a.example", "::1", 9443}, resolver);
+  ASSERT_TRUE(v6.has_value());
+  EXPECT_EQ(v6->ToString(), "[::1]:9443");
+}
+
 TEST(RefreshDomainInfo, UnresolvableNameHasNoFront) {
   FakeResolver resolver;
   DomainSpec spec{"nowhere.invalid", std::nullopt, 443};
