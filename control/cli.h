@@ -114,7 +114,7 @@ struct ParsedCommandLine {
   std::optional<uint32_t> bind_ipv4;              // --address, host order
   std::vector<NatRule> nat_rules;                 // --nat-info (<= 16)
   int max_accept_rate = 0;                        // --max-accept-rate, per second; <= 0 = off
-  int max_dh_accept_rate = 0;                     // --max-dh-accept-rate: no effect
+  int max_dh_accept_rate = 0;                     // --max-dh-accept-rate: handshakes/s (ours)
   bool disable_tcp = false;                       // --disable-tcp: do not open the -p port
   bool crc32c = false;                            // --crc32c: no effect (always offered)
   bool allow_skip_dh = false;                     // --allow-skip-dh: no effect

@@ -9,12 +9,16 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "tests/dataplane/loopback_peers.h"
 #include "tests/e2e/control_e2e_util.h"
 #include "tests/e2e/proxy_process.h"
+#include "tests/tools/child_process.h"
 
 namespace mtp {
 namespace {
@@ -161,6 +165,43 @@ TEST_F(SignalsE2eTest, Usr1WithoutLogFileKeepsLoggingAndServing) {
   EXPECT_EQ(proxy->Stop(), 0);
   // Still logging to stderr after SIGUSR1 (the reference would have gone silent).
   EXPECT_TRUE(proxy->LogContains("Terminated by SIGTERM."));
+}
+
+TEST_F(SignalsE2eTest, DaemonizeWritesTheLogFileAndNiceApplies) {
+  const std::string log = dir_.Path("daemon.log");
+  auto child = tools::ChildProcess::Spawn(
+      {e2e::ProxyBinaryPath(), "-d", "-l", log, "--nice", "3", "-H", "0", "--shards", "1", "-S",
+       e2e::Hex(secret_), "--aes-pwd", aes_pwd_, "--drain-timeout", "1",
+       dir_.Write("proxy-multi.conf", e2e::ConfigFor(me_->port()))});
+  ASSERT_TRUE(child.ok()) << child.status();
+  // -d sends stdout and stderr to the -l file (no fork: the pid stays the same).
+  ASSERT_TRUE(e2e::WaitFor(
+      [&] { return dir_.Read("daemon.log").find("main loop") != std::string::npos; }, 8000))
+      << dir_.Read("daemon.log");
+  const pid_t pid = child->pid();
+  EXPECT_EQ(getsid(pid), pid);  // setsid()
+  std::ifstream stat_file("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(stat_file)), std::istreambuf_iterator<char>());
+  // Field 19 is the nice value; fields after the ")" of the command name are space-separated.
+  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+  std::string field;
+  for (int i = 3; i <= 19 && fields >> field; ++i) {
+  }
+  EXPECT_EQ(field, "3") << stat;
+  std::string text = dir_.Read("daemon.log");
+  size_t at = text.find("listening on port ");
+  ASSERT_NE(at, std::string::npos);
+  const uint16_t port = static_cast<uint16_t>(atoi(text.c_str() + at + 18));
+  ASSERT_TRUE(e2e::WaitFor([&] { return me_->links_ready() >= 1; }, 8000));
+  auto client = Client(port);
+  ASSERT_TRUE(client.has_value());
+  EXPECT_TRUE(Echo(*client, 100, 1));
+  client.reset();
+  child->Signal(SIGTERM);
+  auto rc = child->Wait(10000);
+  ASSERT_TRUE(rc.ok());
+  EXPECT_EQ(*rc, 0);
+  EXPECT_NE(dir_.Read("daemon.log").find("Terminated by SIGTERM."), std::string::npos);
 }
 
 }  // namespace
