@@ -44,6 +44,15 @@ void PrintLinks(const ParsedCommandLine& cli, const ConfigSnapshot& snapshot,
   if (server == kUnknownLinkServer) {
     MTP_WARN("no public address known for the links: replace %s, or pass --public-host",
              kUnknownLinkServer);
+  } else if (!cli.public_host && cli.nat_rules.empty()) {
+    const uint32_t ip = sources.bind_ipv4.value_or(0) != 0 ? *sources.bind_ipv4
+                                                            : sources.detected_ipv4.value_or(0);
+    const bool private_ip = (ip >> 24) == 10 || (ip >> 20) == 0xac1 || (ip >> 16) == 0xc0a8;
+    if (private_ip) {
+      MTP_WARN("the links use the private address %s; pass --public-host (or --nat-info) if "
+               "clients reach this server through another address",
+               server);
+    }
   }
 }
 
