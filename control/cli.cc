@@ -837,8 +837,10 @@ std::string UsageText(std::string_view program_name) {
   absl::StrAppend(&out, "mtproxy-ng ", MTP_VERSION, "\n");
   absl::StrAppend(&out, "\tSimple MT-Proto proxy\n");
   absl::StrAppend(&out,
-                  "\tSIGHUP re-reads <config-file> and the secret files (the reference ignores "
-                  "SIGHUP); SIGTERM drains connections for --drain-timeout seconds.\n");
+                  "\tSIGHUP re-reads <config-file>, --mtproto-secret-file and --aes-pwd (the "
+                  "reference ignores SIGHUP): a file that fails keeps the running configuration "
+                  "(logged, counted in /metrics); SIGTERM drains connections for "
+                  "--drain-timeout seconds; SIGUSR1 reopens the -l log file.\n");
   // The reference's parse_usage() layout: the name column is padded to the widest entry as
   // that function measures it (3 per short and long name + 6 for an argument).
   size_t width = 0;

@@ -171,6 +171,7 @@ absl::StatusOr<std::unique_ptr<ProxyRunner>> ProxyRunner::Create(
   auto live = std::make_shared<LiveConfig>();
   live->generation = c.config_generation;
   live->routing = c.routing;
+  live->secrets = c.secrets;
   runner->live_ = std::move(live);
   for (uint32_t i = 0; i < shard_count; ++i) {
     auto shard = ProxyShard::Create(i, shard_count, c);
@@ -275,8 +276,10 @@ void ProxyRunner::FillStats(StatsSnapshot& out) const {
   const CounterSnapshot k = Counters();
   auto I = [](uint64_t v) { return static_cast<int64_t>(v); };
   uint64_t ready_targets = 0;  // a target is ready if any shard has a ready link to it
+  uint64_t retired_targets = 0;  // removed by a reload, still serving clients on some shard
   for (const auto& shard : shards_) {
     ready_targets = std::max(ready_targets, shard->counters().me_targets_ready.Get());
+    retired_targets = std::max(retired_targets, shard->counters().me_targets_retired.Get());
   }
   const int64_t declared_targets = I(live_->routing.targets().size());
 
@@ -293,8 +296,9 @@ void ProxyRunner::FillStats(StatsSnapshot& out) const {
   c.active_connections = c.inbound_connections + outbound;
   c.listening_connections = I(config_->listeners.size() * shards_.size());
   c.ready_targets = I(ready_targets);
-  c.allocated_targets = declared_targets;
+  c.allocated_targets = declared_targets + I(retired_targets);
   c.active_targets = declared_targets;
+  c.inactive_targets = I(retired_targets);
   c.active_special_connections = I(k.client_active);
   c.allocated_connections = c.active_connections;
   c.allocated_inbound_connections = c.inbound_connections;
@@ -342,14 +346,53 @@ void ProxyRunner::FillStats(StatsSnapshot& out) const {
   x.traffic.packets_to_clients = I(k.client_frames_out);
   x.traffic.packets_to_upstream = I(k.forwarded_queries);
   x.traffic.packets_from_upstream = I(k.forwarded_responses + k.forwarded_simple_acks);
+  // A handshake either succeeds or ends in one of the rejections below; fake-TLS connections
+  // that fail its checks are piped to the real site ("fronted"), by reason.
+  uint64_t rate_limited = 0;
+  for (const ShardRateBudget& b : handshake_budgets_) rate_limited += b.refused();
   x.handshakes_by_outcome = {{"ok", I(k.handshake_ok)},
                              {"no_secret_match", I(k.handshake_bad)},
-                             {"crypto_failure", I(k.handshake_crypto_failed)}};
-  x.handshake_rejections_by_reason = {{"frame_error", I(k.client_frame_errors)},
-                                      {"flood", I(k.client_failed_flood)},
-                                      {"no_buffers", I(k.client_failed_no_buffers)}};
-  x.me_links_by_state = {{"ready", I(k.me_links_ready)},
-                         {"connecting", I(k.me_links - std::min(k.me_links, k.me_links_ready))}};
+                             {"crypto_failure", I(k.handshake_crypto_failed)},
+                             {"rate_limited", I(rate_limited)},
+                             {"fronted", I(k.tls_fronted)}};
+  x.handshake_rejections_by_reason = {
+      {"no_secret_match", I(k.handshake_bad)},
+      {"crypto_failure", I(k.handshake_crypto_failed)},
+      {"rate_limited", I(rate_limited)},
+      {"tls_not_tls", I(k.tls_fronted_not_tls)},
+      {"tls_bad_sni", I(k.tls_fronted_bad_sni)},
+      {"tls_unknown_sni", I(k.tls_fronted_unknown_sni)},
+      {"tls_port80", I(k.tls_fronted_port80)},
+      {"tls_extra_bytes", I(k.tls_fronted_extra_bytes)},
+      {"tls_too_big", I(k.tls_fronted_too_big)},
+      {"tls_replay", I(k.tls_fronted_replay)},
+      {"tls_bad_digest", I(k.tls_fronted_bad_digest)},
+      {"tls_bad_timestamp", I(k.tls_fronted_bad_timestamp)},
+      {"tls_no_tls13_cipher", I(k.tls_fronted_no_tls13_cipher)},
+      {"tls_timeout", I(k.tls_fronted_timeout)},
+      {"tls_bad_inner_tag", I(k.tls_fronted_bad_inner_tag)}};
+  x.client_closes_by_reason = {{"frame_error", I(k.client_frame_errors)},
+                               {"flood", I(k.client_failed_flood)},
+                               {"no_buffers", I(k.client_failed_no_buffers)}};
+  const uint64_t draining_links = std::min(k.me_links_retired, k.me_links_ready);
+  x.me_links_by_state = {{"ready", I(k.me_links_ready - draining_links)},
+                         {"connecting", I(k.me_links - std::min(k.me_links, k.me_links_ready))},
+                         {"draining", I(draining_links)}};
+  // Per secret, by index in the running configuration; an index beyond it (the list shrank in
+  // a reload) is shown while it still has figures.
+  size_t secret_series = live_->secrets.size();
+  for (size_t i = 0; i < kMaxClientSecrets; ++i) {
+    if (k.secrets[i].handshakes != 0 || k.secrets[i].active != 0) {
+      secret_series = std::max(secret_series, i + 1);
+    }
+  }
+  x.secrets.resize(secret_series);
+  for (size_t i = 0; i < secret_series; ++i) {
+    x.secrets[i].connections_total = I(k.secrets[i].handshakes);
+    x.secrets[i].active_connections = I(k.secrets[i].active);
+    x.secrets[i].bytes_from_clients = I(k.secrets[i].bytes_in);
+    x.secrets[i].bytes_to_clients = I(k.secrets[i].bytes_out);
+  }
   if (fake_tls_ != nullptr) fake_tls_->FillStats(k, out);
 }
 

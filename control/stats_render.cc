@@ -364,6 +364,9 @@ std::string RenderPrometheus(const StatsSnapshot& s) {
            "Client connections closed by memory protection, by reason.");
   w.Sample("mtproxy_connections_closed_total", "reason", "lru", p.connections_failed_lru);
   w.Sample("mtproxy_connections_closed_total", "reason", "flood", p.connections_failed_flood);
+  w.Named("mtproxy_client_closes_total", "counter",
+          "Client connections closed by the proxy for a protocol or resource error, by reason.",
+          "reason", x.client_closes_by_reason);
   w.Family("mtproxy_buffer_bytes", "gauge", "Network buffer memory.");
   w.Sample("mtproxy_buffer_bytes", "kind", "used", s.buffers.total_used_buffers_size);
   w.Sample("mtproxy_buffer_bytes", "kind", "allocated", s.buffers.allocated_buffer_bytes);

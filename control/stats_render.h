@@ -205,6 +205,7 @@ struct StatsSnapshot {
     std::vector<NamedCount> handshake_rejections_by_reason;  // counter, label reason
     std::vector<NamedCount> me_links_by_state;               // gauge, label state
     std::vector<NamedCount> rate_limit_refusals_by_kind;     // counter, label kind
+    std::vector<NamedCount> client_closes_by_reason;         // counter, label reason
     int64_t config_reloads_ok = 0;
     int64_t config_reloads_failed = 0;
     int64_t shards = 0;

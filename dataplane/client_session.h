@@ -23,6 +23,7 @@ struct ClientSession {
   Transport transport = Transport::kAbridged;
   int16_t dc_id = 0;
   uint16_t listener = 0;  // index of the -H listener that accepted it (its local port)
+  int8_t secret_index = -1;  // the secret its handshake matched (per-secret counters), or -1
 
   int fd = -1;     // client socket
   int up_fd = -1;  // direct mode: DC socket

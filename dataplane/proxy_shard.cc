@@ -11,12 +11,19 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/log.h"
+#include "core/socket_address.h"
 #include "core/socket_util.h"
 #include "crypto/random.h"
 #include "dataplane/ext_conn_id.h"
 
 namespace mtp {
 namespace {
+
+// "ip:port" of a socket's peer, for connection-level log lines.
+std::string PeerText(int fd) {
+  absl::StatusOr<SocketAddress> peer = PeerAddress(fd);
+  return peer.ok() ? peer->ToString() : std::string("?");
+}
 
 constexpr double kTickS = 0.1;          // ME pool maintenance period (the reference's 0.1 s)
 constexpr double kShutdownGraceS = 3.0;  // bound on waiting for cancelled ops at stop
@@ -419,6 +426,9 @@ void ProxyShard::OnAccept(uint32_t listener, const IoCompletion& c) {
   Transition(s, SessionState::kHandshake);
   counters_.client_accepted.Add();
   counters_.client_active.Add();
+  // -v: the reference's connection-level line (the peer is looked up only when logged).
+  MTP_LOG(1, "shard %u: New inbound connection #%d %s -> port %u (client %u)", index_, fd,
+          PeerText(fd), listener_port(listener), slot);
   BeginTls(slot, s);
   if (config_.window_clamp_bytes > 0) {
     (void)SetWindowClamp(fd, config_.window_clamp_bytes);
@@ -551,6 +561,7 @@ void ProxyShard::FinalizeSession(uint32_t slot, ClientSession& s) {
   if (s.fd >= 0) close(s.fd);
   if (s.up_fd >= 0) close(s.up_fd);
   if (s.fronting) counters_.tls_fronting_active.Sub();
+  if (s.secret_index >= 0) counters_.secrets[s.secret_index].active.Sub();
   chains_.Clear(s.in);
   chains_.Clear(s.out);
   chains_.Clear(s.up_out);
@@ -573,8 +584,18 @@ void ProxyShard::Tick() {
   }
   counters_.buffers_in_use.Set(chains_.held());
   uint64_t ready_targets = 0;
-  for (const TargetState& t : targets_) ready_targets += (!t.retired && t.ready > 0) ? 1 : 0;
+  uint64_t retired_targets = 0;
+  uint64_t retired_links = 0;
+  for (const TargetState& t : targets_) {
+    ready_targets += (!t.retired && t.ready > 0) ? 1 : 0;
+    if (t.retired && !t.links.empty()) {
+      ++retired_targets;
+      retired_links += t.links.size();
+    }
+  }
   counters_.me_targets_ready.Set(ready_targets);
+  counters_.me_targets_retired.Set(retired_targets);
+  counters_.me_links_retired.Set(retired_links);
 }
 
 }  // namespace mtp

@@ -21,6 +21,7 @@ void ProxyShard::OnClientRecv(uint32_t slot, ClientSession& s, const IoCompletio
     uint32_t n = static_cast<uint32_t>(c.result);
     uint8_t* data = engine_->buffers().Data(c.buffer_id);
     counters_.client_bytes_in.Add(n);
+    if (s.secret_index >= 0) counters_.secrets[s.secret_index].bytes_in.Add(n);
     // -D: the fake-TLS stage takes hello bytes and fronted traffic, and unwraps records.
     const bool taken = (s.tls.on() || s.fronting) && TlsClientBytes(slot, s, c.buffer_id, &n);
     if (taken && s.state == SessionState::kClosing) return;
@@ -76,6 +77,9 @@ void ProxyShard::OnClientSend(uint32_t slot, ClientSession& s, const IoCompletio
     return;
   }
   counters_.client_bytes_out.Add(static_cast<uint32_t>(c.result));
+  if (s.secret_index >= 0) {
+    counters_.secrets[s.secret_index].bytes_out.Add(static_cast<uint32_t>(c.result));
+  }
   chains_.Consume(s.out, static_cast<uint32_t>(c.result));
   TlsOnSent(s.tls, static_cast<uint32_t>(c.result));
   if (s.up_recv_paused && s.out.bytes <= config_.queue_cap_bytes / 2) {
@@ -123,6 +127,12 @@ void ProxyShard::OnHandshakeBytes(uint32_t slot, ClientSession& s) {
   }
   if (!CheckTlsInnerTag(slot, s, r.transport)) return;
   counters_.handshake_ok.Add();
+  if (r.secret_index >= 0 && static_cast<size_t>(r.secret_index) < kMaxClientSecrets) {
+    s.secret_index = static_cast<int8_t>(r.secret_index);
+    counters_.secrets[r.secret_index].handshakes.Add();
+    counters_.secrets[r.secret_index].active.Add();
+    counters_.secrets[r.secret_index].bytes_in.Add(s.in.bytes);  // the header and what followed
+  }
   s.transport = r.transport;
   s.dc_id = r.dc_id;
   s.decrypt = std::move(r.decrypt);

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <span>
 
+#include "crypto/secret.h"  // kMaxClientSecrets
+
 namespace mtp {
 
 // X-macro: name, meaning. Gauges (current values) are marked "now"; the rest are cumulative.
@@ -71,7 +73,9 @@ namespace mtp {
   X(tls_fronting_active, "now: connections piped to the real site")                \
   X(tls_front_bytes_in, "bytes received from real sites")                          \
   X(tls_front_bytes_out, "bytes sent to real sites")                               \
-  X(buffers_in_use, "now: pool buffers held by sessions")
+  X(buffers_in_use, "now: pool buffers held by sessions")                            \
+  X(me_targets_retired, "now: ME targets removed by a reload whose links still serve clients") \
+  X(me_links_retired, "now: ready ME links of removed targets, draining their clients")
 
 // A single-writer counter: Add() is a relaxed load + store (no atomic RMW needed because only
 // the owning shard writes); Get() may be called from any thread.
@@ -90,10 +94,26 @@ class ShardCounter {
   std::atomic<uint64_t> value_{0};
 };
 
+// Per client secret, by the secret's index in the configuration the shard ran when the
+// client's handshake matched it (-S in order, then the secret file).
+struct SecretShardCounters {
+  ShardCounter handshakes;  // handshakes that matched this secret
+  ShardCounter active;      // now: client connections open with it
+  ShardCounter bytes_in;    // bytes received from those clients (the handshake included)
+  ShardCounter bytes_out;   // bytes sent to them
+};
+struct SecretCounterValues {
+  uint64_t handshakes = 0;
+  uint64_t active = 0;
+  uint64_t bytes_in = 0;
+  uint64_t bytes_out = 0;
+};
+
 struct alignas(64) ShardCounters {
 #define MTP_DECLARE_COUNTER(name, doc) ShardCounter name;
   MTP_SHARD_COUNTERS(MTP_DECLARE_COUNTER)
 #undef MTP_DECLARE_COUNTER
+  SecretShardCounters secrets[kMaxClientSecrets];
 };
 
 // Plain copy of the counters (sum over shards, or one shard), for the control thread.
@@ -101,12 +121,19 @@ struct CounterSnapshot {
 #define MTP_DECLARE_VALUE(name, doc) uint64_t name = 0;
   MTP_SHARD_COUNTERS(MTP_DECLARE_VALUE)
 #undef MTP_DECLARE_VALUE
+  SecretCounterValues secrets[kMaxClientSecrets];
 };
 
 inline void AccumulateCounters(const ShardCounters& shard, CounterSnapshot& sum) {
 #define MTP_ADD_VALUE(name, doc) sum.name += shard.name.Get();
   MTP_SHARD_COUNTERS(MTP_ADD_VALUE)
 #undef MTP_ADD_VALUE
+  for (size_t i = 0; i < kMaxClientSecrets; ++i) {
+    sum.secrets[i].handshakes += shard.secrets[i].handshakes.Get();
+    sum.secrets[i].active += shard.secrets[i].active.Get();
+    sum.secrets[i].bytes_in += shard.secrets[i].bytes_in.Get();
+    sum.secrets[i].bytes_out += shard.secrets[i].bytes_out.Get();
+  }
 }
 
 inline CounterSnapshot SumCounters(std::span<const ShardCounters* const> shards) {

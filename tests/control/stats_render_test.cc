@@ -431,6 +431,7 @@ TEST(PrometheusTest, WellFormedFamiliesAndLabels) {
   s.extended.handshake_rejections_by_reason = {{"unknown_secret", 2}};
   s.extended.me_links_by_state = {{"ready", 8}, {"connecting", 1}};
   s.extended.rate_limit_refusals_by_kind = {{"accept_rate", 138}};
+  s.extended.client_closes_by_reason = {{"frame_error", 6}};
   s.extended.config_reloads_ok = 3;
   s.extended.config_reloads_failed = 1;
   s.extended.shards = 2;
@@ -479,6 +480,7 @@ TEST(PrometheusTest, WellFormedFamiliesAndLabels) {
            "mtproxy_handshakes_total{outcome=\"timeout\"} 1",
            "mtproxy_handshake_rejections_total{reason=\"unknown_secret\"} 2",
            "mtproxy_me_links{state=\"ready\"} 8",
+           "mtproxy_client_closes_total{reason=\"frame_error\"} 6",
            "mtproxy_me_targets{state=\"ready\"} 112",
            "mtproxy_config_reloads_total{result=\"ok\"} 3",
            "mtproxy_config_reloads_total{result=\"failed\"} 1",
