@@ -570,7 +570,10 @@ std::optional<CommandLineError> Parser::Apply(const OptionSpec& spec,
     }
     case kOptCpuList: {
       absl::StatusOr<std::vector<int>> cpus = ParseCpuList(v);
-      if (!cpus.ok()) return PlainError(2, absl::StrCat(cpus.status().message(), "\n"));
+      if (!cpus.ok()) {
+        return PlainError(2, absl::StrCat("invalid --cpu-list value: ", cpus.status().message(),
+                                          "\n"));
+      }
       out_.cpu_list = *std::move(cpus);
       break;
     }
@@ -927,67 +930,17 @@ absl::StatusOr<int64_t> ParseMemoryLimit(std::string_view text) {
   return value << shift;
 }
 
-absl::StatusOr<std::vector<int>> ParseCpuList(std::string_view text) {
-  auto bad = [&](std::string_view why) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("invalid --cpu-list value '%s': %s", std::string(text), std::string(why)));
-  };
-  if (text.empty()) return bad("empty");
-  std::set<int> cpus;
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t comma = text.find(',', start);
-    if (comma == std::string_view::npos) comma = text.size();
-    std::string_view item = text.substr(start, comma - start);
-    size_t dash = item.find('-');
-    std::optional<int64_t> lo, hi;
-    if (dash == std::string_view::npos) {
-      lo = hi = StrictInt(item, 0, kMaxCpuIndex);
-    } else {
-      lo = StrictInt(item.substr(0, dash), 0, kMaxCpuIndex);
-      hi = StrictInt(item.substr(dash + 1), 0, kMaxCpuIndex);
-    }
-    if (!lo || !hi) {
-      return bad(absl::StrFormat("expected CPU numbers 0..%d or ranges a-b, separated by commas",
-                                 kMaxCpuIndex));
-    }
-    if (*lo > *hi) return bad("a range must not be descending");
-    for (int64_t c = *lo; c <= *hi; ++c) cpus.insert(static_cast<int>(c));
-    start = comma + 1;
-  }
-  return std::vector<int>(cpus.begin(), cpus.end());
-}
-
-std::string FormatCpuList(std::span<const int> cpus) {
-  std::string out;
-  for (size_t i = 0; i < cpus.size();) {
-    size_t j = i;
-    while (j + 1 < cpus.size() && cpus[j + 1] == cpus[j] + 1) ++j;
-    if (!out.empty()) out += ',';
-    absl::StrAppend(&out, cpus[i]);
-    if (j > i) absl::StrAppend(&out, "-", cpus[j]);
-    i = j + 1;
-  }
-  return out;
-}
-
 std::string GenerateSecretHex() {
   ClientSecret secret = GenerateClientSecret();
   return HexEncode(secret) + "\n";
 }
 
 std::vector<int> AvailableCpus() {
-  std::vector<int> cpus;
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof(set), &set) != 0) return cpus;
-  for (int c = 0; c < CPU_SETSIZE; ++c) {
-    if (CPU_ISSET(c, &set)) cpus.push_back(c);
-  }
-  return cpus;
+  absl::StatusOr<std::vector<int>> cpus = ProcessAffinityCpus();
+  return cpus.ok() ? *std::move(cpus) : std::vector<int>{};
 }
 
-std::string ListCpusText(std::span<const int> cpus) {
+std::string ListCpusText(const std::vector<int>& cpus) {
   return absl::StrFormat("%d CPUs available: %s\n", cpus.size(), FormatCpuList(cpus));
 }
 

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/cpu_set.h"  // --cpu-list syntax (ParseCpuList, FormatCpuList)
 #include "core/io_engine.h"
 #include "crypto/secret.h"
 #include "dataplane/ext_conn_id.h"  // kMaxShards bounds --shards
@@ -32,7 +33,6 @@ inline constexpr int kDefaultWindowClamp = 131072;                    // -W with
 inline constexpr double kDefaultPingIntervalS = 5.0;                  // -T
 inline constexpr int64_t kDefaultMsgBuffersBytes = int64_t{1} << 28;  // --msg-buffers-size
 inline constexpr int kFdLimitReserve = 16;                            // fds kept free above -c
-inline constexpr int kMaxCpuIndex = 1023;         // ours: --cpu-list (CPU_SETSIZE - 1)
 inline constexpr int kDefaultDrainTimeoutS = 10;  // ours: --drain-timeout
 inline constexpr int kMaxDrainTimeoutS = 3600;
 inline constexpr int64_t kDefaultTlsProbeIntervalS = 6 * 3600;  // ours: --tls-probe-interval
@@ -181,17 +181,12 @@ std::vector<std::string_view> ExtensionOptionNames();
 // --msg-buffers-size syntax: digits with an optional k/m/g/t suffix (x1024^n, any case).
 absl::StatusOr<int64_t> ParseMemoryLimit(std::string_view text);
 
-// --cpu-list syntax: "0-3,8,10-11" -> {0,1,2,3,8,10,11} (sorted, distinct, each <= 1023).
-absl::StatusOr<std::vector<int>> ParseCpuList(std::string_view text);
-// The inverse, with ranges collapsed: {0,1,2,3,8} -> "0-3,8".
-std::string FormatCpuList(std::span<const int> cpus);
-
 // --generate-secret: 32 random lower-case hex digits (CSPRNG) and a newline.
 std::string GenerateSecretHex();
 // The CPUs this process may run on (sched_getaffinity), sorted.
 std::vector<int> AvailableCpus();
 // --list-cpus output: "<count> CPUs available: <list>\n".
-std::string ListCpusText(std::span<const int> cpus);
+std::string ListCpusText(const std::vector<int>& cpus);
 
 // Open-file limit plan for -c (the reference's raise_file_limit, minus its failure modes).
 // Needs max_connections + 16 descriptors:

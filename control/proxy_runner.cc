@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "control/links.h"
 #include "control/proxy_config.h"
+#include "core/cpu_set.h"
 #include "core/log.h"
 
 namespace mtp {
@@ -197,10 +198,8 @@ void ProxyRunner::StartThreads() {
     int cpu = cpus_.empty() ? -1 : cpus_[i % cpus_.size()];
     threads_.emplace_back([shard, cpu] {
       if (cpu >= 0) {
-        cpu_set_t set;
-        CPU_ZERO(&set);
-        CPU_SET(cpu, &set);
-        pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+        absl::Status pinned = PinCurrentThread(cpu);
+        if (!pinned.ok()) MTP_WARN("shard not pinned: %s", std::string(pinned.message()).c_str());
       }
       shard->Run();
     });
