@@ -33,6 +33,12 @@ uint32_t LinkSlotsNeeded(const MeRouting& routing) {
   return std::max(n, 1u);
 }
 
+// The reference's buffer chunk (stats-and-ops.md §2.3), rounded to the nearest whole chunk.
+int64_t ReferenceChunks(int64_t bytes) {
+  constexpr int64_t kChunkBytes = 2097088;
+  return (bytes + kChunkBytes / 2) / kChunkBytes;
+}
+
 // --dc-override HOST may be a name; the DC table takes literals.
 absl::Status AddDcOverride(DcTable& table, const DcOverride& o) {
   std::optional<ResolvedAddress> address = ResolvedAddress::FromLiteral(o.host);
@@ -311,10 +317,13 @@ void ProxyRunner::FillStats(StatsSnapshot& out) const {
   out.buffers.total_used_buffers_size = I(k.buffers_in_use) * config_->engine.buffer_size;
   out.buffers.allocated_buffer_bytes =
       I(uint64_t{config_->engine.buffer_count} * config_->engine.buffer_size * shards_.size());
-  out.buffers.allocated_buffer_chunks = I(uint64_t{config_->engine.buffer_count} * shards_.size());
-  out.buffers.max_allocated_buffer_chunks = out.buffers.allocated_buffer_chunks;
-  out.buffers.max_buffer_chunks = out.buffers.allocated_buffer_chunks;
+  // Chunks in the reference's unit (2 MiB - 64 bytes, --msg-buffers-size / chunk = the limit),
+  // so ratios and byte figures derived from them mean the same; the pools are allocated once.
   out.buffers.max_allocated_buffer_bytes = I(config_->shard_buffer_bytes * shards_.size());
+  out.buffers.allocated_buffer_chunks = ReferenceChunks(out.buffers.allocated_buffer_bytes);
+  out.buffers.max_allocated_buffer_chunks = out.buffers.allocated_buffer_chunks;
+  out.buffers.buffer_chunk_alloc_ops = out.buffers.allocated_buffer_chunks;
+  out.buffers.max_buffer_chunks = ReferenceChunks(out.buffers.max_allocated_buffer_bytes);
 
   // Every RPC_PROXY_REQ and RPC_CLOSE_CONN built and every frame written to a client.
   out.tl_parse.rpc_sent_queries = I(k.forwarded_queries + k.close_conn_sent + k.client_frames_out);

@@ -1,9 +1,15 @@
 // The mtproto-proxy binary as an operator starts it: --help, --generate-secret, start-up
 // failures and their exit codes, a reference-style command line with the project's peers
 // (mtp-fake-me, mtp-client), links, privilege drop, /stats and /metrics against the traffic.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdlib>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -225,6 +231,49 @@ TEST_F(ReferenceCommandLineTest, StartsServesAndReportsLikeTheReference) {
             std::string::npos);
   EXPECT_EQ(proxy_->Stop(), 0);
   EXPECT_TRUE(proxy_->LogContains("Terminated by SIGTERM."));
+}
+
+// A free TCP port below 1024 on every address (0 if none is found).
+uint16_t FreePrivilegedPort() {
+  for (uint16_t port = 990; port > 900; --port) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_ANY);
+    const bool free = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+    close(fd);
+    if (free) return port;
+  }
+  return 0;
+}
+
+// The real uid of a process, from /proc/<pid>/status ("Uid:\treal\teffective...").
+int ProcessUid(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("Uid:", 0) == 0) return std::atoi(line.c_str() + 4);
+  }
+  return -1;
+}
+
+TEST_F(ReferenceCommandLineTest, PrivilegeDropHappensAfterBindingAPrivilegedPort) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root";
+  const uint16_t port = FreePrivilegedPort();
+  ASSERT_NE(port, 0);
+  proxy_ = ProxyProcess::Start({"-u", "nobody", "-H", std::to_string(port), "-S", kSecretHex,
+                                "--aes-pwd", aes_pwd_, "--shards", "1", config_});
+  ASSERT_NE(proxy_, nullptr);
+  EXPECT_EQ(proxy_->port(), port);
+  EXPECT_TRUE(proxy_->LogContains("running as user nobody"));
+  // The process runs as nobody now: it bound the port first.
+  const passwd* nobody = getpwnam("nobody");
+  ASSERT_NE(nobody, nullptr);
+  EXPECT_EQ(ProcessUid(proxy_->pid()), static_cast<int>(nobody->pw_uid));
+  std::string json;
+  EXPECT_EQ(RunClient({"--secret", kSecretHex, "--packets", "2"}, &json), 0) << json;
+  EXPECT_EQ(proxy_->Stop(), 0);
 }
 
 TEST_F(ReferenceCommandLineTest, Ipv6WithHttpStatsServesBothLoopbacks) {

@@ -133,6 +133,16 @@ TEST_F(MetricsE2eTest, PerSecretSeriesTrafficAndHandshakesAgreeWithTheTraffic) {
     EXPECT_EQ(stats.find(e2e::Hex(*s)), std::string::npos);
   }
 
+  // Buffer figures in the reference's units: --msg-buffers-size 64m = 32 chunks of 2 MiB - 64.
+  EXPECT_EQ(StatsInt(stats, "max_allocated_buffer_bytes"), 64 << 20);
+  EXPECT_EQ(StatsInt(stats, "max_buffer_chunks"), 32);
+  EXPECT_EQ(StatsInt(stats, "total_network_buffer_chunks_allocated"), 32);
+  // Summed over the two shards: 8 frames, 3 bindings.
+  EXPECT_EQ(StatsInt(stats, "tot_forwarded_queries"), 8);
+  EXPECT_EQ(StatsInt(stats, "tot_forwarded_responses"), 8);
+  EXPECT_EQ(StatsInt(stats, "ext_connections_created"), 3);
+  EXPECT_EQ(StatsInt(stats, "inbound_connections_accepted"), 4);
+
   // Packets each way: 8 frames in, 8 answers out, 8 requests to the ME and 8 answers back.
   for (const char* direction : {"from_clients", "to_clients", "to_upstream", "from_upstream"}) {
     EXPECT_EQ(MetricValue(metrics, std::string("mtproxy_packets_total{direction=\"") +
