@@ -156,6 +156,9 @@ class ProxyShard {
   void StartFronting(uint32_t slot, ClientSession& s, size_t domain_index, FrontReason reason);
   void OnTlsHandshakeExpired(const DeadlineFifo::Entry& e);
   void OnFrontConnectExpired(const DeadlineFifo::Entry& e);
+  // The real site could not be reached (no address, socket, connect error or timeout): counts
+  // it, logs it (warning, at most one line per second per shard) and closes the client.
+  void FrontFailed(uint32_t slot, ClientSession& s, std::string_view why);
   void TlsTick();
   int64_t NowMs() const { return static_cast<int64_t>(now_s_ * 1000.0); }
 
@@ -223,6 +226,8 @@ class ProxyShard {
   // Fake-TLS timers: handshake (10 s from accept) and fronting connect, fixed lengths each.
   DeadlineFifo tls_deadlines_;
   DeadlineFifo front_deadlines_;
+  int64_t front_fail_logged_ms_ = INT64_MIN;  // FrontFailed's log rate limit
+  uint64_t front_fail_unlogged_ = 0;
 
   std::vector<uint32_t> dirty_sessions_;  // bounded by the slab capacity (dirty flag)
   std::vector<uint32_t> dirty_links_;

@@ -68,10 +68,14 @@ void ProxyShard::OnUpstreamConnect(uint32_t slot, ClientSession& s, const IoComp
   s.up_connecting = false;
   --s.inflight;
   if (s.state != SessionState::kConnecting) return;
+  if (c.result < 0 && s.fronting) {
+    FrontFailed(slot, s, strerror(-c.result));
+    return;
+  }
   if (c.result < 0) {
-    (s.fronting ? counters_.tls_front_failed : counters_.dc_connect_failures).Add();
-    MTP_LOG(1, "shard %u: client %u: %s connect failed: %s", index_, slot,
-            s.fronting ? "real site" : "DC", strerror(-c.result));
+    counters_.dc_connect_failures.Add();
+    MTP_LOG(1, "shard %u: client %u: DC connect failed: %s", index_, slot,
+            strerror(-c.result));
     CloseSession(slot, s, CloseReason::kUpstreamError);
     return;
   }

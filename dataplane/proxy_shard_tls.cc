@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <ctime>
 
+#include "absl/strings/str_format.h"
 #include "core/log.h"
 #include "core/socket_util.h"
 #include "dataplane/proxy_shard.h"
@@ -189,10 +190,9 @@ void ProxyShard::StartFronting(uint32_t slot, ClientSession& s, size_t domain_in
   }
   const std::shared_ptr<const TlsDomainInfo> info = config_.tls.registry->Get(domain_index);
   const SocketAddress target = info->FrontFor(listener_ports_[s.listener]);
+  s.tls.domain_index = static_cast<uint8_t>(domain_index);  // names the site in FrontFailed
   if (!target.valid()) {
-    counters_.tls_front_failed.Add();
-    MTP_LOG(0, "failed to proxy request to %s", info->name);
-    CloseSession(slot, s, CloseReason::kUpstreamError);
+    FrontFailed(slot, s, "its address is unknown (the name did not resolve)");
     return;
   }
   OutboundOptions options;
@@ -201,8 +201,7 @@ void ProxyShard::StartFronting(uint32_t slot, ClientSession& s, size_t domain_in
   }
   auto fd = CreateOutboundSocket(target.family(), options);
   if (!fd.ok()) {
-    counters_.tls_front_failed.Add();
-    CloseSession(slot, s, CloseReason::kUpstreamError);
+    FrontFailed(slot, s, std::string(fd.status().message()));
     return;
   }
   MTP_LOG(1, "shard %u: client %u: proxying to %s (%s) for %s", index_, slot,
@@ -234,8 +233,29 @@ void ProxyShard::OnTlsHandshakeExpired(const DeadlineFifo::Entry& e) {
 void ProxyShard::OnFrontConnectExpired(const DeadlineFifo::Entry& e) {
   ClientSession* s = sessions_.Lookup(e.slot, e.generation);
   if (s == nullptr || !s->fronting || !s->up_connecting) return;
+  FrontFailed(e.slot, *s,
+              absl::StrFormat("connect timed out after %u ms", config_.tls.front_connect_timeout_ms));
+}
+
+void ProxyShard::FrontFailed(uint32_t slot, ClientSession& s, std::string_view why) {
   counters_.tls_front_failed.Add();
-  CloseSession(e.slot, *s, CloseReason::kUpstreamError);
+  // A censor probing while the site is down would otherwise write one line per connection.
+  const int64_t now_ms = NowMs();
+  if (front_fail_logged_ms_ == INT64_MIN || now_ms - front_fail_logged_ms_ >= 1000) {
+    const std::shared_ptr<const TlsDomainInfo> info =
+        config_.tls.registry->Get(s.tls.domain_index);
+    const SocketAddress target = info->FrontFor(listener_ports_[s.listener]);
+    MTP_WARN("failed to proxy request to %s (%s): %s; client connection closed%s", info->name,
+             target.valid() ? target.ToString() : std::string("no address"), why,
+             front_fail_unlogged_ == 0
+                 ? std::string()
+                 : absl::StrFormat(" (%u more since the last message)", front_fail_unlogged_));
+    front_fail_logged_ms_ = now_ms;
+    front_fail_unlogged_ = 0;
+  } else {
+    ++front_fail_unlogged_;
+  }
+  CloseSession(slot, s, CloseReason::kUpstreamError);
 }
 
 void ProxyShard::TlsTick() {

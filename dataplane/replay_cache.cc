@@ -38,6 +38,49 @@ SharedReplayCache::SharedReplayCache(const SharedReplayCacheOptions& options,
   for (size_t b = 0; b < bucket_count_; ++b) {
     for (auto& slot : buckets_[b].slots) slot.store(0, std::memory_order_relaxed);
   }
+  ring_words_ = std::bit_ceil(
+      static_cast<size_t>((retention_s_ + 2 * kClockSkewS + 64) / kRingWordSeconds + 2));
+  time_ring_ = std::make_unique<std::atomic<uint64_t>[]>(ring_words_);
+  for (size_t i = 0; i < ring_words_; ++i) time_ring_[i].store(0, std::memory_order_relaxed);
+}
+
+void SharedReplayCache::MarkInsertSecond(int64_t now_s) {
+  const uint64_t epoch = static_cast<uint64_t>(now_s) / kRingWordSeconds;
+  const uint64_t tag = epoch & 0xffffffffu;
+  const uint64_t bit = uint64_t{1} << (static_cast<uint64_t>(now_s) % kRingWordSeconds);
+  std::atomic<uint64_t>& word = time_ring_[epoch & (ring_words_ - 1)];
+  uint64_t seen = word.load(std::memory_order_relaxed);
+  for (;;) {
+    uint64_t next;
+    if ((seen >> 32) == tag) {
+      if ((seen & bit) != 0) return;
+      next = seen | bit;
+    } else {
+      // A newer epoch owns the word: this second is older than the ring, long expired.
+      if (static_cast<int32_t>(static_cast<uint32_t>((seen >> 32) - tag)) > 0) return;
+      next = (tag << 32) | bit;  // a stale epoch: start the word afresh
+    }
+    if (word.compare_exchange_weak(seen, next, std::memory_order_release,
+                                   std::memory_order_relaxed)) {
+      return;
+    }
+  }
+}
+
+std::optional<int64_t> SharedReplayCache::FirstMarkedSecond(int64_t from_s, int64_t to_s) const {
+  if (from_s < 0) from_s = 0;
+  for (int64_t epoch = from_s / kRingWordSeconds; epoch <= to_s / kRingWordSeconds; ++epoch) {
+    const uint64_t word =
+        time_ring_[static_cast<uint64_t>(epoch) & (ring_words_ - 1)].load(
+            std::memory_order_acquire);
+    if ((word >> 32) != (static_cast<uint64_t>(epoch) & 0xffffffffu)) continue;
+    uint32_t bits = static_cast<uint32_t>(word);
+    const int64_t base = epoch * kRingWordSeconds;
+    if (from_s > base) bits &= ~uint32_t{0} << (from_s - base);
+    if (to_s < base + kRingWordSeconds - 1) bits &= ~(~uint32_t{0} << (to_s - base + 1));
+    if (bits != 0) return base + std::countr_zero(bits);
+  }
+  return std::nullopt;
 }
 
 SharedReplayCache::~SharedReplayCache() = default;
@@ -132,8 +175,7 @@ bool SharedReplayCache::CheckAndInsert(const ReplayKey& key, int64_t now_s) {
         return true;
       }
     }
-    int64_t unset = kUnset;
-    first_insert_s_.compare_exchange_strong(unset, now_s, std::memory_order_relaxed);
+    MarkInsertSecond(now_s);
     inserts_.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
@@ -142,13 +184,23 @@ bool SharedReplayCache::CheckAndInsert(const ReplayKey& key, int64_t now_s) {
 }
 
 std::optional<int64_t> SharedReplayCache::OldestEntryTime() const {
-  const int64_t first = first_insert_s_.load(std::memory_order_relaxed);
-  if (first == kUnset) return std::nullopt;
-  int64_t oldest = first;
-  const int64_t horizon = evicted_horizon_s_.load(std::memory_order_relaxed);
-  if (horizon != kUnset) oldest = std::max(oldest, horizon);
   const int64_t last_now = last_now_s_.load(std::memory_order_relaxed);
-  if (last_now != kUnset) oldest = std::max(oldest, last_now - retention_s_);
+  if (last_now == kUnset) return std::nullopt;
+  // The reference forgets entries stamped <= now - retention and keeps the rest: the oldest
+  // entry is the first marked second after that. Entries only arrive at `now` (give or take
+  // the shards' clock skew), so the scan starts where the last one found the oldest.
+  const int64_t from = last_now - retention_s_ + 1;
+  const int64_t hint = oldest_hint_s_.load(std::memory_order_relaxed);
+  const int64_t start = hint == INT64_MIN ? from : std::max(from, hint - kClockSkewS);
+  std::optional<int64_t> oldest = FirstMarkedSecond(start, last_now + kClockSkewS);
+  if (!oldest) {
+    if (inserts_.load(std::memory_order_relaxed) == 0) return std::nullopt;
+    oldest = last_now;  // everything expired (only replays seen since): as fresh as it gets
+  } else {
+    oldest_hint_s_.store(*oldest, std::memory_order_relaxed);
+  }
+  const int64_t horizon = evicted_horizon_s_.load(std::memory_order_relaxed);
+  if (horizon != kUnset) oldest = std::max(*oldest, horizon);
   return oldest;
 }
 

@@ -18,10 +18,14 @@
 //   size       = when both buckets of a new key are full of live entries, the oldest of those
 //                16 entries is evicted (two-choice placement keeps buckets evenly filled, so
 //                the victim is close to the globally oldest entry).
-// The timestamp window follows the bound: OldestEntryTime() reports a time after which no
-// inserted key has been lost (max of the first insertion, the newest evicted entry's time and
-// now - retention_s), so the codec's IsAllowedTimestamp rejects every hello whose original
-// could have been evicted, except those younger than 600 s (the reference's fixed window).
+// The timestamp window follows the reference exactly while nothing is evicted:
+// OldestEntryTime() is the insertion second of the oldest entry still remembered (newer than
+// newest now - retention_s), found in a ring of per-second "something was inserted" bits (one
+// 64-bit word per 32 seconds: 32-bit epoch tag | 32 bits, 64 KiB for 2 days; set with a
+// compare-and-swap, never cleared: a stale epoch tag reads as empty). After an eviction it is
+// at least the newest evicted entry's time, so the codec's IsAllowedTimestamp rejects every
+// hello whose original could have been evicted, except those younger than 600 s (the
+// reference's fixed window).
 // A replay therefore escapes only if its original was evicted less than ~600 s after it was
 // inserted: that needs more than roughly `slots` hellos in 10 minutes (about 1700/s with the
 // default size) and is counted in Stats::young_evictions.
@@ -109,6 +113,10 @@ class SharedReplayCache final : public ReplayCache {
   // whose clock is ahead).
   static int64_t AgeOf(uint64_t word, int64_t now_s);
   static void AtomicMax(std::atomic<int64_t>& target, int64_t value);
+  // Records that an entry was inserted at second `now_s` (time ring).
+  void MarkInsertSecond(int64_t now_s);
+  // The first second in [from_s, to_s] with a mark, or nullopt.
+  std::optional<int64_t> FirstMarkedSecond(int64_t from_s, int64_t to_s) const;
   bool Live(uint64_t word, int64_t now_s) const {
     return word != 0 && AgeOf(word, now_s) < retention_s_;
   }
@@ -118,8 +126,15 @@ class SharedReplayCache final : public ReplayCache {
   size_t bucket_count_ = 0;  // power of two, >= 2
   std::unique_ptr<Bucket[]> buckets_;
 
+  // Time ring: word (t / 32) % ring_words_ holds (uint32(t / 32) << 32) | bit (t % 32).
+  static constexpr int64_t kRingWordSeconds = 32;
+  // Shards' clocks may disagree by this much: marks this far beyond the newest `now` count.
+  static constexpr int64_t kClockSkewS = 8;
+  size_t ring_words_ = 0;  // power of two covering retention_s + 2 * kClockSkewS + 64
+  std::unique_ptr<std::atomic<uint64_t>[]> time_ring_;
+  mutable std::atomic<int64_t> oldest_hint_s_{INT64_MIN};  // where the last scan found one
+
   static constexpr int64_t kUnset = INT64_MIN;
-  std::atomic<int64_t> first_insert_s_{kUnset};
   std::atomic<int64_t> evicted_horizon_s_{kUnset};  // newest time of any evicted live entry
   std::atomic<int64_t> last_now_s_{kUnset};         // newest `now_s` seen
 

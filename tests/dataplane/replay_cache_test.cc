@@ -90,11 +90,55 @@ TEST(SharedReplayCache, OldestEntryTimeFollowsInsertionsAndRetention) {
   EXPECT_EQ(cache.OldestEntryTime(), kNow);
   cache.CheckAndInsert(KeyOf(2), kNow + 500);
   EXPECT_EQ(cache.OldestEntryTime(), kNow);
-  cache.CheckAndInsert(KeyOf(3), kNow + 1700);
-  EXPECT_EQ(cache.OldestEntryTime(), kNow + 700);  // now - retention
-  // A replay check also moves the clock on.
-  cache.CheckAndInsert(KeyOf(3), kNow + 1800);
-  EXPECT_EQ(cache.OldestEntryTime(), kNow + 800);
+  cache.CheckAndInsert(KeyOf(3), kNow + 1200);
+  EXPECT_EQ(cache.OldestEntryTime(), kNow + 500);  // kNow is <= now - retention: forgotten
+  // A replay check also moves the clock on (but inserts nothing).
+  EXPECT_TRUE(cache.CheckAndInsert(KeyOf(3), kNow + 1600));
+  EXPECT_EQ(cache.OldestEntryTime(), kNow + 1200);
+  // Exactly retention seconds later the entry is forgotten, as the reference's purge does.
+  EXPECT_FALSE(cache.CheckAndInsert(KeyOf(4), kNow + 2200));
+  EXPECT_EQ(cache.OldestEntryTime(), kNow + 2200);
+}
+
+// The reference's oldest entry after a quiet spell: whatever was inserted more than 2 days
+// before the last hello is gone, so the window is back to 600 s, not "now - 2 days".
+TEST(SharedReplayCache, TimestampWindowAfterAQuietSpellIsTheReferences) {
+  SharedReplayCache cache(SharedReplayCacheOptions{.slots = 1024});
+  constexpr int64_t kDay = 86400;
+  EXPECT_FALSE(cache.CheckAndInsert(KeyOf(1), kNow));
+  EXPECT_FALSE(cache.CheckAndInsert(KeyOf(2), kNow + 3 * kDay));
+  EXPECT_EQ(cache.OldestEntryTime(), kNow + 3 * kDay);
+  const int64_t now = kNow + 3 * kDay;
+  EXPECT_FALSE(IsAllowedTimestamp(static_cast<int32_t>(now - 600), now, cache.OldestEntryTime()));
+  EXPECT_TRUE(IsAllowedTimestamp(static_cast<int32_t>(now - 599), now, cache.OldestEntryTime()));
+  EXPECT_FALSE(IsAllowedTimestamp(static_cast<int32_t>(now - kDay), now, cache.OldestEntryTime()));
+  // One hello a day later: the window reaches back to the first of the last 2 days.
+  EXPECT_FALSE(cache.CheckAndInsert(KeyOf(3), now + kDay));
+  EXPECT_EQ(cache.OldestEntryTime(), now);
+  EXPECT_TRUE(IsAllowedTimestamp(static_cast<int32_t>(now + 4), now + kDay,
+                                 cache.OldestEntryTime()));
+  EXPECT_FALSE(IsAllowedTimestamp(static_cast<int32_t>(now + 3), now + kDay,
+                                  cache.OldestEntryTime()));
+  EXPECT_FALSE(cache.CheckAndInsert(KeyOf(4), now + 2 * kDay + 5));
+  EXPECT_EQ(cache.OldestEntryTime(), now + kDay);
+}
+
+// The per-second ring is reused cyclically: stale words from earlier laps read as empty, and
+// a shard whose clock lags a little still lowers the oldest time.
+TEST(SharedReplayCache, OldestTimeOverManyLapsOfTheRingAndLaggingClocks) {
+  SharedReplayCache cache(SharedReplayCacheOptions{.slots = 4096, .retention_s = 100});
+  for (int64_t t = kNow; t < kNow + 5000; t += 37) {
+    EXPECT_FALSE(cache.CheckAndInsert(KeyOf(static_cast<uint64_t>(t)), t));
+    // The oldest entry newer than t - 100 is the first multiple of 37 past it.
+    int64_t expected = t;
+    while (expected - 37 > t - 100 && expected - 37 >= kNow) expected -= 37;
+    EXPECT_EQ(cache.OldestEntryTime(), expected) << t - kNow;
+  }
+  SharedReplayCache lag(SharedReplayCacheOptions{.slots = 1024, .retention_s = 100});
+  lag.CheckAndInsert(KeyOf(1), kNow + 50);
+  EXPECT_EQ(lag.OldestEntryTime(), kNow + 50);
+  lag.CheckAndInsert(KeyOf(2), kNow + 47);  // a shard 3 s behind
+  EXPECT_EQ(lag.OldestEntryTime(), kNow + 47);
 }
 
 // The smallest table has exactly two buckets, so every key competes for the same 16 slots.

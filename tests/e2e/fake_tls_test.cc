@@ -11,11 +11,14 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <ctime>
 #include <fstream>
 #include <functional>
+#include <map>
+#include <optional>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -138,6 +141,21 @@ class RawClient {
   }
   ~RawClient() { close(fd_); }
   bool connected() const { return connected_; }
+  // True once the proxy closed the connection (EOF or reset) within the timeout; any bytes
+  // received before are discarded.
+  bool WaitClosed(int timeout_ms) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            deadline - std::chrono::steady_clock::now())
+                            .count();
+      if (left <= 0) return false;
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, static_cast<int>(left)) <= 0) continue;
+      uint8_t buf[4096];
+      if (recv(fd_, buf, sizeof(buf), 0) <= 0) return true;
+    }
+  }
   bool Send(ByteSpan data) {
     return send(fd_, data.data(), data.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(data.size());
   }
@@ -528,6 +546,309 @@ INSTANTIATE_TEST_SUITE_P(Policies, FakeTlsE2eTest,
                                   std::to_string(info.param.shards) + "shards_" +
                                   info.param.backend;
                          });
+
+// ---- Direct mode, every rejection reason, an unreachable site ------------------------------
+
+// The proxy in direct mode (--direct, every DC overridden to mtp-fake-dc) with two domains:
+// echo.example (the default) fronts to the echo server, so every connection fronted there gets
+// its own bytes back from the first byte; dead.example fronts to a port that refuses
+// connections.
+class FakeTlsDirectTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto dc = ChildProcess::Spawn({ToolPath("mtp-fake-dc"), "--listen", "127.0.0.1:0"});
+    ASSERT_TRUE(dc.ok()) << dc.status();
+    dc_ = std::make_unique<ChildProcess>(std::move(*dc));
+    auto dc_port = dc_->ReadListeningPort(5000);
+    ASSERT_TRUE(dc_port.ok()) << dc_port.status();
+    // A bound socket that never listens: connecting to it is refused.
+    dead_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(bind(dead_fd_, reinterpret_cast<sockaddr*>(&sin), sizeof(sin)), 0);
+    socklen_t len = sizeof(sin);
+    getsockname(dead_fd_, reinterpret_cast<sockaddr*>(&sin), &len);
+    const uint16_t dead_port = ntohs(sin.sin_port);
+    std::vector<std::string> args = {
+        "-H", "0", "-p", "0", "--http-stats", "-M", "2", "-v", "-S", kSecretA, "-S", kSecretB,
+        "-D", "echo.example", "-D", "dead.example", "--domain-target",
+        "echo.example=127.0.0.1:" + std::to_string(echo_.port()), "--domain-target",
+        "dead.example=127.0.0.1:" + std::to_string(dead_port), "--direct"};
+    for (const char* id : {"1", "2", "3", "4", "5", "203", "-1", "-2", "-3", "-4", "-5",
+                           "-203"}) {  // never a real DC
+      args.insert(args.end(),
+                  {"--dc-override", std::string(id) + ":127.0.0.1:" + std::to_string(*dc_port)});
+    }
+    proxy_ = ProxyProcess::Start(args, 30000);
+    ASSERT_NE(proxy_, nullptr);
+  }
+  void TearDown() override {
+    if (dead_fd_ >= 0) close(dead_fd_);
+  }
+
+  int RunClient(std::vector<std::string> flags, std::string* json = nullptr) {
+    std::vector<std::string> argv = {ToolPath("mtp-client"), "--server",
+                                     "127.0.0.1:" + std::to_string(proxy_->port()),
+                                     "--timeout-ms", "10000"};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    auto client = ChildProcess::Spawn(argv);
+    if (!client.ok()) return -1;
+    auto rc = client->Wait(60000);
+    if (json != nullptr) *json = client->ReadToEnd(1000);
+    return rc.ok() ? *rc : -1;
+  }
+
+  // A 517-byte hello for `domain` with its random still zero (sign it after editing).
+  static std::vector<uint8_t> UnsignedHello(const std::string& domain) {
+    return BuildLegacyClientHello(domain, LegacyHelloRandoms::Fresh()).value();
+  }
+  static std::vector<uint8_t> Signed(std::vector<uint8_t> hello, const char* secret_hex,
+                                     int32_t offset_s = 0) {
+    SignClientHello(SecretBytes(secret_hex), static_cast<int32_t>(std::time(nullptr)) + offset_s,
+                    MutableByteSpan(hello));
+    return hello;
+  }
+
+  bool LogHas(const std::string& text, int timeout_ms = 5000) {
+    return WaitFor([&] { return proxy_->LogContains(text); }, timeout_ms);
+  }
+
+  std::string Stats() {
+    if (!stats_port_) stats_port_ = e2e::StatsPort(*proxy_);
+    if (!stats_port_) return "";
+    return e2e::HttpBody(e2e::HttpGet(*stats_port_, "/stats"));
+  }
+
+  EchoServer echo_;
+  int dead_fd_ = -1;
+  std::unique_ptr<ChildProcess> dc_;
+  std::unique_ptr<ProxyProcess> proxy_;
+  std::optional<uint16_t> stats_port_;
+};
+
+TEST_F(FakeTlsDirectTest, ClientEchoesAllSizesThroughTheFakeDc) {
+  struct Case {
+    const char* secret;
+    const char* domain;
+    const char* hello;
+    const char* size;
+    const char* packets;
+    const char* dc;
+  };
+  const std::vector<Case> cases = {
+      {kSecretA, "echo.example", "legacy", "56-4096", "60", "2"},
+      {kSecretB, "dead.example", "modern", "56-70000", "30", "-4"},
+      {kSecretA, "echo.example", "modern", "1044000", "2", "203"},  // the largest frames
+      {kSecretB, "echo.example", "legacy", "56", "20", "1"},
+  };
+  for (const Case& c : cases) {
+    std::string json;
+    EXPECT_EQ(RunClient({"--secret", EeSecret(c.secret, c.domain), "--hello", c.hello, "--size",
+                         c.size, "--packets", c.packets, "--window", "4", "--dc", c.dc},
+                        &json),
+              0)
+        << c.domain << " " << c.size << ": " << json;
+  }
+  EXPECT_FALSE(proxy_->LogContains("proxying to"));  // nothing was fronted
+  const std::string stats = Stats();
+  EXPECT_EQ(e2e::StatsInt(stats, "tls_handshakes_accepted"), 4) << stats;
+  EXPECT_EQ(e2e::StatsInt(stats, "tls_fronted"), 0) << stats;
+}
+
+// Every rejection the proxy can see on 127.0.0.1 (all but the local-port-80 one) is piped to
+// the real site from the client's first byte, and counted by reason in /stats and /metrics.
+TEST_F(FakeTlsDirectTest, EveryRejectionIsFrontedFromTheFirstByteAndCountedByReason) {
+  // The handshake timer runs while the other cases go through.
+  const std::vector<uint8_t> partial = {0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc,
+                                        0x03, 0x03};
+  RawClient slow(proxy_->port());
+  ASSERT_TRUE(slow.Send(partial));
+
+  std::vector<std::pair<std::string, std::vector<uint8_t>>> cases;
+  const std::string text = "GET / HTTP/1.1\r\nHost: echo.example\r\n\r\n";
+  cases.push_back({"not_tls", std::vector<uint8_t>(text.begin(), text.end())});
+  {
+    std::vector<uint8_t> h = UnsignedHello("echo.example");
+    const std::string name = "echo.example";
+    auto at = std::search(h.begin(), h.end(), name.begin(), name.end());
+    ASSERT_NE(at, h.end());
+    *(at - 3) = 0x01;  // name_type 1: not a host name
+    cases.push_back({"bad_sni", Signed(h, kSecretA)});
+  }
+  cases.push_back({"unknown_sni", Signed(UnsignedHello("nowhere.example"), kSecretA)});
+  {
+    std::vector<uint8_t> h = Signed(UnsignedHello("echo.example"), kSecretA);
+    h.push_back(0x14);  // sent with the hello, before any ServerHello
+    cases.push_back({"extra_bytes", h});
+  }
+  {
+    std::vector<uint8_t> h = UnsignedHello("echo.example");
+    h.resize(4097, 0);  // 5 + L = 4097 > 4096
+    StoreBe16(h.data() + 3, static_cast<uint16_t>(h.size() - 5));
+    cases.push_back({"too_big", Signed(h, kSecretA)});
+  }
+  cases.push_back({"bad_digest", Signed(UnsignedHello("echo.example"), kWrongSecret)});
+  cases.push_back({"bad_timestamp", Signed(UnsignedHello("echo.example"), kSecretB, -3600)});
+  {
+    std::vector<uint8_t> h = UnsignedHello("echo.example");
+    ASSERT_EQ(h[80], 0x13);  // after the GREASE suite: 13 01 -> c0 2b (TLS 1.2 only)
+    h[80] = 0xc0;
+    h[81] = 0x2b;
+    cases.push_back({"no_tls13_cipher", Signed(h, kSecretA)});
+  }
+  // Plain obfuscated2 and "dd" clients: not TLS, fronted like any other non-TLS bytes.
+  for (Transport t : {Transport::kIntermediate, Transport::kPadded}) {
+    ClientCodecConfig config;
+    config.transport = t;
+    config.secret = SecretBytes(kSecretA);
+    auto codec = ClientCodec::Create(config);
+    ASSERT_TRUE(codec.ok());
+    std::vector<uint8_t> out;
+    codec->Start(&out);
+    codec->AppendFrame(std::vector<uint8_t>(40, 0x5a), false, &out);
+    cases.push_back({"not_tls", out});
+  }
+  const std::vector<uint8_t> replayed = Signed(UnsignedHello("echo.example"), kSecretA);
+  {
+    RawClient first(proxy_->port());
+    ASSERT_TRUE(first.Send(replayed));
+    const std::vector<uint8_t> answer = first.Read(3, 10000);
+    ASSERT_EQ(answer, (std::vector<uint8_t>{0x16, 0x03, 0x03}));  // the proxy's ServerHello
+  }
+  cases.push_back({"replay", replayed});
+
+  std::map<std::string, int64_t> expected;
+  for (const auto& [reason, bytes] : cases) {
+    RawClient c(proxy_->port());
+    ASSERT_TRUE(c.Send(bytes)) << reason;
+    // The echo "site" returns exactly what the client sent: the pipe starts at byte 0.
+    EXPECT_EQ(c.Read(bytes.size(), 10000), bytes) << reason;
+    ++expected[reason];
+  }
+
+  // An accepted hello whose inner header is not the padded transport: fronted mid-stream.
+  {
+    ClientCodecConfig config;
+    config.transport = Transport::kIntermediate;
+    config.secret = SecretBytes(kSecretB);
+    config.tls_domain = "echo.example";
+    auto codec = ClientCodec::Create(config);
+    ASSERT_TRUE(codec.ok());
+    RawClient c(proxy_->port());
+    std::vector<uint8_t> out;
+    codec->Start(&out);
+    codec->AppendFrame(std::vector<uint8_t>(40, 0x33), false, &out);
+    ASSERT_TRUE(c.Send(out));
+    out.clear();
+    while (codec->handshake_pending()) {
+      const std::vector<uint8_t> got = c.Read(1, 10000);
+      ASSERT_FALSE(got.empty()) << "no ServerHello";
+      MutableByteSpan buf = codec->ReceiveBuffer(got.size());
+      std::copy(got.begin(), got.end(), buf.begin());
+      ASSERT_TRUE(codec->CommitReceived(got.size(), &out).ok());
+    }
+    ASSERT_TRUE(c.Send(out));
+    ASSERT_TRUE(LogHas("for bad_inner_tag"));
+    ++expected["bad_inner_tag"];
+  }
+  ASSERT_TRUE(LogHas("(echo.example) for timeout", 20000));
+  EXPECT_EQ(slow.Read(partial.size(), 10000), partial);
+  ++expected["timeout"];
+
+  int64_t total = 0;
+  for (const auto& [reason, n] : expected) total += n;
+  std::string body;
+  ASSERT_TRUE(WaitFor([&] {
+    body = Stats();
+    return e2e::StatsInt(body, "tls_fronted") == total;
+  }, 5000)) << body;
+  const std::string metrics =
+      e2e::HttpBody(e2e::HttpGet(*e2e::StatsPort(*proxy_), "/metrics"));
+  for (const char* reason :
+       {"not_tls", "bad_sni", "unknown_sni", "port80", "extra_bytes", "too_big", "replay",
+        "bad_digest", "bad_timestamp", "no_tls13_cipher", "timeout", "bad_inner_tag"}) {
+    const int64_t want = expected.count(reason) ? expected[reason] : 0;
+    EXPECT_EQ(e2e::StatsInt(body, std::string("tls_fronted_") + reason), want) << reason;
+    EXPECT_EQ(e2e::MetricValue(metrics, std::string("mtproxy_tls_fronted_total{reason=\"") +
+                                            reason + "\"}"),
+              static_cast<double>(want))
+        << reason;
+  }
+  EXPECT_EQ(e2e::StatsInt(body, "tls_handshakes_accepted"), 2);
+  EXPECT_EQ(e2e::StatsInt(body, "tls_front_failed"), 0);
+}
+
+// The real site refuses connections: the fronted client is closed, the failure is logged
+// naming the site and counted, and the proxy goes on serving everyone else.
+TEST_F(FakeTlsDirectTest, UnreachableRealSiteClosesOnlyThatClient) {
+  // A valid client connected before the failure keeps working through it.
+  ClientCodecConfig config;
+  config.transport = Transport::kPadded;
+  config.secret = SecretBytes(kSecretA);
+  config.tls_domain = "dead.example";
+  auto codec = ClientCodec::Create(config);
+  ASSERT_TRUE(codec.ok());
+  RawClient valid(proxy_->port());
+  std::vector<uint8_t> out;
+  codec->Start(&out);
+  ASSERT_TRUE(valid.Send(out));
+  out.clear();
+  auto echo_round = [&](uint8_t fill) {
+    codec->AppendFrame(std::vector<uint8_t>(1000, fill), false, &out);
+    if (!out.empty()) {
+      if (!valid.Send(out)) return false;
+      out.clear();
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < deadline) {
+      const std::vector<uint8_t> got = valid.Read(1, 1000);
+      if (got.empty()) continue;
+      MutableByteSpan buf = codec->ReceiveBuffer(got.size());
+      std::copy(got.begin(), got.end(), buf.begin());
+      if (!codec->CommitReceived(got.size(), &out).ok()) return false;
+      if (!out.empty()) {
+        if (!valid.Send(out)) return false;
+        out.clear();
+      }
+      for (;;) {
+        auto event = codec->Next();
+        if (!event.ok()) return false;
+        if (event->kind == ClientCodec::EventKind::kNone) break;
+        if (event->kind == ClientCodec::EventKind::kFrame) {
+          const std::vector<uint8_t> want(1000, fill);
+          return std::equal(event->payload.begin(), event->payload.end(), want.begin(),
+                            want.end());
+        }
+      }
+    }
+    return false;
+  };
+  ASSERT_TRUE(echo_round(1));
+
+  for (int i = 0; i < 3; ++i) {
+    RawClient rejected(proxy_->port());
+    ASSERT_TRUE(rejected.Send(Signed(UnsignedHello("dead.example"), kWrongSecret)));
+    EXPECT_TRUE(rejected.WaitClosed(10000)) << "client " << i << " was left open";
+  }
+  EXPECT_TRUE(LogHas("failed to proxy request to dead.example (127.0.0.1:"));
+  EXPECT_TRUE(LogHas("client connection closed"));
+  std::string body;
+  EXPECT_TRUE(WaitFor([&] {
+    body = Stats();
+    return e2e::StatsInt(body, "tls_front_failed") == 3;
+  }, 5000)) << body;
+  EXPECT_EQ(e2e::StatsInt(body, "tls_fronted_bad_digest"), 3);
+  EXPECT_EQ(e2e::StatsInt(body, "tls_fronting_active"), 0);
+
+  EXPECT_TRUE(echo_round(2));  // the earlier client is undisturbed
+  std::string json;
+  EXPECT_EQ(RunClient({"--secret", EeSecret(kSecretB, "dead.example"), "--size", "56-8192",
+                       "--packets", "10"},
+                      &json),
+            0)
+      << json;
+}
 
 }  // namespace
 }  // namespace mtp
