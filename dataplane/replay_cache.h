@@ -12,7 +12,8 @@
 // (two cache lines); insertion claims one slot with a single compare-and-swap.
 //
 // Bounds (all fixed at construction):
-//   memory     = 8 bytes x `slots` (default 2^20 slots = 8 MiB), never grows;
+//   memory     = 8 bytes x `slots` (default 2^20 slots = 8 MiB) + the time ring (64 KiB for
+//                2 days, below), never grows;
 //   time       = an entry counts for `retention_s` seconds (default 2 days, the reference's
 //                MAX_CLIENT_RANDOM_CACHE_TIME), then its slot is free for reuse;
 //   size       = when both buckets of a new key are full of live entries, the oldest of those
@@ -93,7 +94,8 @@ class SharedReplayCache final : public ReplayCache {
   Stats stats() const;
   size_t capacity() const { return bucket_count_ * kBucketSlots; }
   int64_t retention_s() const { return retention_s_; }
-  size_t memory_bytes() const { return capacity() * sizeof(uint64_t); }
+  // The slot table plus the time ring.
+  size_t memory_bytes() const { return (capacity() + ring_words_) * sizeof(uint64_t); }
 
   // The two buckets a key maps to (exposed for tests).
   std::pair<size_t, size_t> BucketsOf(const ReplayKey& key) const;

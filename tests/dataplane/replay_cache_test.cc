@@ -43,8 +43,10 @@ TEST(SharedReplayCache, SecondInsertIsAReplay) {
 TEST(SharedReplayCache, SizeIsBoundedAndRoundedUp) {
   SharedReplayCache cache(SharedReplayCacheOptions{.slots = 1000, .retention_s = 60});
   EXPECT_EQ(cache.capacity(), 1024u);
-  EXPECT_EQ(cache.memory_bytes(), 8192u);
+  EXPECT_EQ(cache.memory_bytes(), 8192u + 8 * 8u);  // + 8 ring words (256 s)
   EXPECT_EQ(cache.bucket_count(), 128u);
+  // Default: 8 MiB of slots and 64 KiB of time ring for 2 days.
+  EXPECT_EQ(SharedReplayCache().memory_bytes(), (size_t{8} << 20) + (size_t{64} << 10));
   SharedReplayCache tiny(SharedReplayCacheOptions{.slots = 1});
   EXPECT_EQ(tiny.capacity(), 16u);  // two buckets minimum
   const auto [b0, b1] = tiny.BucketsOf(KeyOf(7));
