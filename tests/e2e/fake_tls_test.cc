@@ -552,7 +552,7 @@ INSTANTIATE_TEST_SUITE_P(Policies, FakeTlsE2eTest,
 // The proxy in direct mode (--direct, every DC overridden to mtp-fake-dc) with two domains:
 // echo.example (the default) fronts to the echo server, so every connection fronted there gets
 // its own bytes back from the first byte; dead.example fronts to a port that refuses
-// connections.
+// connections; slow.example fronts to a listener that never completes a connect.
 class FakeTlsDirectTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -570,11 +570,22 @@ class FakeTlsDirectTest : public ::testing::Test {
     socklen_t len = sizeof(sin);
     getsockname(dead_fd_, reinterpret_cast<sockaddr*>(&sin), &len);
     const uint16_t dead_port = ntohs(sin.sin_port);
+    // A listener whose accept queue (backlog 0) is filled by one connection that is never
+    // accepted: further SYNs are dropped, so connecting to it hangs.
+    full_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sin.sin_port = 0;
+    ASSERT_EQ(bind(full_fd_, reinterpret_cast<sockaddr*>(&sin), sizeof(sin)), 0);
+    ASSERT_EQ(listen(full_fd_, 0), 0);
+    getsockname(full_fd_, reinterpret_cast<sockaddr*>(&sin), &len);
+    const uint16_t full_port = ntohs(sin.sin_port);
+    filler_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_EQ(connect(filler_fd_, reinterpret_cast<sockaddr*>(&sin), sizeof(sin)), 0);
     std::vector<std::string> args = {
         "-H", "0", "-p", "0", "--http-stats", "-M", "2", "-v", "-S", kSecretA, "-S", kSecretB,
         "-D", "echo.example", "-D", "dead.example", "--domain-target",
         "echo.example=127.0.0.1:" + std::to_string(echo_.port()), "--domain-target",
-        "dead.example=127.0.0.1:" + std::to_string(dead_port), "--direct"};
+        "dead.example=127.0.0.1:" + std::to_string(dead_port), "-D", "slow.example",
+        "--domain-target", "slow.example=127.0.0.1:" + std::to_string(full_port), "--direct"};
     for (const char* id : {"1", "2", "3", "4", "5", "203", "-1", "-2", "-3", "-4", "-5",
                            "-203"}) {  // never a real DC
       args.insert(args.end(),
@@ -584,7 +595,9 @@ class FakeTlsDirectTest : public ::testing::Test {
     ASSERT_NE(proxy_, nullptr);
   }
   void TearDown() override {
-    if (dead_fd_ >= 0) close(dead_fd_);
+    for (int fd : {dead_fd_, full_fd_, filler_fd_}) {
+      if (fd >= 0) close(fd);
+    }
   }
 
   int RunClient(std::vector<std::string> flags, std::string* json = nullptr) {
@@ -622,6 +635,8 @@ class FakeTlsDirectTest : public ::testing::Test {
 
   EchoServer echo_;
   int dead_fd_ = -1;
+  int full_fd_ = -1;
+  int filler_fd_ = -1;
   std::unique_ptr<ChildProcess> dc_;
   std::unique_ptr<ProxyProcess> proxy_;
   std::optional<uint16_t> stats_port_;
@@ -777,6 +792,23 @@ TEST_F(FakeTlsDirectTest, EveryRejectionIsFrontedFromTheFirstByteAndCountedByRea
   }
   EXPECT_EQ(e2e::StatsInt(body, "tls_handshakes_accepted"), 2);
   EXPECT_EQ(e2e::StatsInt(body, "tls_front_failed"), 0);
+}
+
+// The real site never answers the connect: the fronting connect times out (10 s), then the
+// client is closed and the failure logged and counted.
+TEST_F(FakeTlsDirectTest, FrontingConnectTimesOut) {
+  RawClient rejected(proxy_->port());
+  ASSERT_TRUE(rejected.Send(Signed(UnsignedHello("slow.example"), kWrongSecret)));
+  EXPECT_TRUE(LogHas("rejected (bad_digest), proxying to slow.example"));
+  EXPECT_TRUE(rejected.WaitClosed(30000)) << "client left open";
+  EXPECT_TRUE(LogHas("failed to proxy request to slow.example (127.0.0.1:"));
+  EXPECT_TRUE(LogHas("connect timed out after 10000 ms"));
+  std::string body;
+  EXPECT_TRUE(WaitFor([&] {
+    body = Stats();
+    return e2e::StatsInt(body, "tls_front_failed") == 1;
+  }, 5000)) << body;
+  EXPECT_EQ(e2e::StatsInt(body, "tls_fronting_active"), 0);
 }
 
 // The real site refuses connections: the fronted client is closed, the failure is logged
