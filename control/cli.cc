@@ -73,6 +73,9 @@ enum OptionId : int {
   kOptDomainTarget,
   kOptTlsProbeInterval,
   kOptTlsReplayCacheSize,
+  kOptHandshakeTimeout,
+  kOptClientIdleTimeout,
+  kOptWriteStallTimeout,
 };
 
 struct OptionSpec {
@@ -192,6 +195,18 @@ constexpr OptionSpec kOptions[] = {
      "seconds between re-probes of the -D domains (default 21600; 0 = at start-up only)", ""},
     {"tls-replay-cache-size", 0, ArgKind::kRequired, kOptTlsReplayCacheSize,
      "entries of the fake-TLS replay cache, 8 bytes each (default 1048576)", ""},
+    {"handshake-timeout", 0, ArgKind::kRequired, kOptHandshakeTimeout,
+     "seconds a client has to be served: its header (bad headers too), the DC connect, or an "
+     "ME for a frame that found none (default 10; 0 = never)",
+     ""},
+    {"client-idle-timeout", 0, ArgKind::kRequired, kOptClientIdleTimeout,
+     "seconds with nothing received from or sent to a client before it is closed (default "
+     "600; 0 = never)",
+     ""},
+    {"write-stall-timeout", 0, ArgKind::kRequired, kOptWriteStallTimeout,
+     "seconds a client or middle-end may leave our send unread before it is closed (default "
+     "60; 0 = never)",
+     ""},
 };
 constexpr size_t kReferenceOptionCount = 34;
 
@@ -647,6 +662,21 @@ std::optional<CommandLineError> Parser::Apply(const OptionSpec& spec,
                                              kMaxTlsReplayCacheSize));
       }
       out_.tls_replay_cache_size = *n;
+      break;
+    }
+    case kOptHandshakeTimeout:
+    case kOptClientIdleTimeout:
+    case kOptWriteStallTimeout: {
+      std::optional<int64_t> n = StrictInt(v, 0, kMaxGuardTimeoutS);
+      if (!n) {
+        return PlainError(2, absl::StrFormat("invalid --%s value '%s': expected 0..%d seconds\n",
+                                             std::string(spec.long_name), std::string(v),
+                                             kMaxGuardTimeoutS));
+      }
+      int& field = spec.id == kOptHandshakeTimeout    ? out_.handshake_timeout_s
+                   : spec.id == kOptClientIdleTimeout ? out_.client_idle_timeout_s
+                                                      : out_.write_stall_timeout_s;
+      field = static_cast<int>(*n);
       break;
     }
   }

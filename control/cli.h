@@ -35,6 +35,11 @@ inline constexpr int64_t kDefaultMsgBuffersBytes = int64_t{1} << 28;  // --msg-b
 inline constexpr int kFdLimitReserve = 16;                            // fds kept free above -c
 inline constexpr int kDefaultDrainTimeoutS = 10;  // ours: --drain-timeout
 inline constexpr int kMaxDrainTimeoutS = 3600;
+// ours: --handshake-timeout, --client-idle-timeout, --write-stall-timeout (0 = off)
+inline constexpr int kDefaultHandshakeTimeoutS = 10;
+inline constexpr int kDefaultClientIdleTimeoutS = 600;
+inline constexpr int kDefaultWriteStallTimeoutS = 60;
+inline constexpr int kMaxGuardTimeoutS = 86400;
 inline constexpr int64_t kDefaultTlsProbeIntervalS = 6 * 3600;  // ours: --tls-probe-interval
 inline constexpr int64_t kMaxTlsProbeIntervalS = 30 * 86400;
 inline constexpr int64_t kDefaultTlsReplayCacheSize = int64_t{1} << 20;  // ours: entries
@@ -148,6 +153,9 @@ struct ParsedCommandLine {
   std::vector<DomainTarget> domain_targets;  // --domain-target (each names a -D domain)
   int64_t tls_probe_interval_s = kDefaultTlsProbeIntervalS;  // --tls-probe-interval (0 = never)
   int64_t tls_replay_cache_size = kDefaultTlsReplayCacheSize;  // --tls-replay-cache-size
+  int handshake_timeout_s = kDefaultHandshakeTimeoutS;      // --handshake-timeout
+  int client_idle_timeout_s = kDefaultClientIdleTimeoutS;   // --client-idle-timeout
+  int write_stall_timeout_s = kDefaultWriteStallTimeoutS;   // --write-stall-timeout
 
   // -W if given (non-zero); else 131072 without -D and 0 (unset) with -D.
   int EffectiveWindowClamp() const;

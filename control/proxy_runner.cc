@@ -142,6 +142,9 @@ absl::StatusOr<std::unique_ptr<DataplaneConfig>> BuildDataplaneConfig(
   }
   c.own_pid = facts.own_pid;
   c.backend = cli.io_backend;
+  c.handshake_timeout_ms = static_cast<uint32_t>(cli.handshake_timeout_s) * 1000;
+  c.idle_timeout_ms = static_cast<uint32_t>(cli.client_idle_timeout_s) * 1000;
+  c.write_stall_timeout_ms = static_cast<uint32_t>(cli.write_stall_timeout_s) * 1000;
 
   const uint32_t shards = std::max(facts.shard_count, 1u);
   uint64_t per_shard =
@@ -344,6 +347,7 @@ void ProxyRunner::FillStats(StatsSnapshot& out) const {
   p.ext_connections = I(k.ext_connections);
   p.ext_connections_created = I(k.ext_connections_created);
   p.connections_failed_flood = I(k.client_failed_flood);
+  p.connections_failed_lru = I(k.client_failed_shed);
 
   StatsSnapshot::Extended& x = out.extended;
   x.traffic.bytes_from_clients = I(k.client_bytes_in);
@@ -381,7 +385,12 @@ void ProxyRunner::FillStats(StatsSnapshot& out) const {
       {"tls_bad_inner_tag", I(k.tls_fronted_bad_inner_tag)}};
   x.client_closes_by_reason = {{"frame_error", I(k.client_frame_errors)},
                                {"flood", I(k.client_failed_flood)},
-                               {"no_buffers", I(k.client_failed_no_buffers)}};
+                               {"no_buffers", I(k.client_failed_no_buffers)},
+                               {"handshake_timeout", I(k.client_handshake_timeouts)},
+                               {"upstream_timeout", I(k.client_upstream_timeouts)},
+                               {"idle_timeout", I(k.client_idle_timeouts)},
+                               {"write_stall", I(k.client_write_stalls)},
+                               {"shed", I(k.client_failed_shed)}};
   const uint64_t draining_links = std::min(k.me_links_retired, k.me_links_ready);
   x.me_links_by_state = {{"ready", I(k.me_links_ready - draining_links)},
                          {"connecting", I(k.me_links - std::min(k.me_links, k.me_links_ready))},

@@ -43,6 +43,14 @@ struct ClientSession {
   bool dropped = false;         // §8.3: a frame was dropped for lack of an ME
   bool bound = false;           // ME mode: bound to me_link
   bool fronting = false;        // -D: piped byte for byte to the real site over up_fd
+  bool out_paused = false;      // backpressure: this client's own output is over the cap
+
+  // Guard timers (monotonic seconds, proxy_shard_guard.cc): the service deadline (header,
+  // DC connect, or an ME after a dropped frame; 0 = served), the last client byte in or out,
+  // and when the client send in flight was submitted.
+  double serve_deadline_s = 0;
+  double last_active_s = 0;
+  double send_started_s = 0;
 
   // -D: the fake-TLS stage in front of the obfuscated2 streams (off otherwise).
   TlsSessionState tls;

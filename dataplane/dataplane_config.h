@@ -68,6 +68,17 @@ struct DataplaneConfig {
   // Pending-output bound of one ME link before its clients' reads are paused.
   uint32_t me_link_queue_cap_bytes = 8u << 20;
 
+  // ---- Timeouts and shedding (proxy_shard_guard.cc; 0 = off) ----
+  // A client must be served within this long: the obfuscated2 header (skip-mode connections
+  // are closed at the same deadline), the DC connect in direct mode, and an ME for a frame
+  // that found none (counted from that frame).
+  uint32_t handshake_timeout_ms = 10000;
+  // A client with nothing received or sent for this long is closed.
+  uint32_t idle_timeout_ms = 600000;
+  // A send to a client (or to an ME) that makes no progress for this long closes that
+  // connection (the peer stopped reading while the proxy holds its output).
+  uint32_t write_stall_timeout_ms = 60000;
+
   // ---- Control plane (set by the runner; bare shards in tests leave them empty) ----
   // secrets, routing and proxy_secret above are LiveConfig generation `config_generation`;
   // reloads arrive through `live_updates` and replace them (see LiveConfig).

@@ -34,6 +34,7 @@ struct MeLink {
   bool dirty = false;
   double deadline_s = 0;  // connect / handshake timeout (monotonic seconds)
   uint32_t send_len = 0;
+  double send_started_s = 0;  // when the send in flight was submitted (write-stall guard)
 
   std::unique_ptr<RpcLink> rpc;
   // The LiveConfig the link was created under: its RpcLink points into proxy_secret.

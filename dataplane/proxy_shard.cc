@@ -61,6 +61,16 @@ std::string_view CloseReasonName(CloseReason reason) {
       return "shutdown";
     case CloseReason::kRateLimited:
       return "handshake rate limit";
+    case CloseReason::kHandshakeTimeout:
+      return "handshake timeout";
+    case CloseReason::kNoUpstream:
+      return "no upstream within the handshake timeout";
+    case CloseReason::kIdleTimeout:
+      return "idle timeout";
+    case CloseReason::kWriteStall:
+      return "write stall";
+    case CloseReason::kShed:
+      return "shed under buffer pressure";
   }
   return "?";
 }
@@ -120,6 +130,8 @@ ProxyShard::ProxyShard(uint32_t index, uint32_t shard_count, const DataplaneConf
     handshake_budget_ = &config.handshake_budgets[index];
   }
   max_clients_ = sessions_.capacity();
+  me_link_pause_bytes_ = std::min<uint64_t>(
+      config.me_link_queue_cap_bytes, uint64_t{chains_.budget()} * chains_.buffer_size() / 4);
   dirty_sessions_.reserve(std::min<uint32_t>(max_clients_, 65536));
   dirty_links_.reserve(links_.capacity());
   if (config.mode == UpstreamMode::kMiddleEnd) {
@@ -423,6 +435,10 @@ void ProxyShard::OnAccept(uint32_t listener, const IoCompletion& c) {
   ClientSession& s = sessions_.at(slot);
   s.fd = fd;
   s.listener = static_cast<uint16_t>(listener);
+  s.last_active_s = now_s_;
+  if (config_.handshake_timeout_ms > 0) {
+    s.serve_deadline_s = now_s_ + static_cast<double>(config_.handshake_timeout_ms) / 1000.0;
+  }
   Transition(s, SessionState::kHandshake);
   counters_.client_accepted.Add();
   counters_.client_active.Add();
@@ -490,7 +506,7 @@ void ProxyShard::FlushDirty() {
 
 void ProxyShard::FlushSession(uint32_t slot, ClientSession& s) {
   if (s.state == SessionState::kClosing || s.state == SessionState::kFree) return;
-  if (s.want_recv && !s.recv_armed && !s.recv_paused &&
+  if (s.want_recv && !s.recv_armed && !s.recv_paused && !s.out_paused &&
       s.state != SessionState::kDraining) {
     if (engine_->buffers().recv_available() > 0) {
       s.want_recv = false;
@@ -508,6 +524,7 @@ void ProxyShard::FlushSession(uint32_t slot, ClientSession& s) {
     ByteSpan front = chains_.Front(s.out);
     s.send_len = TlsSendableBytes(s.tls, static_cast<uint32_t>(front.size()));
     engine_->Send(s.fd, front.data(), s.send_len, Tag(OpKind::kClientSend, slot));
+    s.send_started_s = now_s_;
     s.send_inflight = true;
     ++s.inflight;
   }
@@ -578,6 +595,7 @@ void ProxyShard::FinalizeSession(uint32_t slot, ClientSession& s) {
 
 void ProxyShard::Tick() {
   TlsTick();
+  GuardTick();
   if (config_.mode == UpstreamMode::kMiddleEnd && !stopping_) MaintainMePool();
   if (!accept_paused_ && !stopping_) {
     for (uint32_t i = 0; i < listener_fds_.size(); ++i) ArmAccept(i);

@@ -45,6 +45,11 @@ enum class CloseReason : uint8_t {
   kCryptoFailure,
   kShutdown,
   kRateLimited,     // --max-dh-accept-rate: no handshake budget left
+  kHandshakeTimeout,  // no valid header (or skip mode) within the handshake timeout
+  kNoUpstream,        // no DC connect / no ME within the handshake timeout
+  kIdleTimeout,       // nothing in or out for the idle timeout
+  kWriteStall,        // the client stopped reading its output
+  kShed,              // shard buffer budget over 3/4: the largest holders go first
 };
 std::string_view CloseReasonName(CloseReason reason);
 
@@ -102,6 +107,11 @@ class ProxyShard {
     ReconnectBackoff backoff;
     std::vector<uint32_t> links;  // link slots (any state), at most max_connections
     uint32_t ready = 0;
+    // Unreachable reporting (logged once when it goes down, then once per interval).
+    bool down = false;
+    double down_since_s = 0;
+    double next_report_s = 0;
+    uint32_t failures_since_report = 0;
   };
 
   ProxyShard(uint32_t index, uint32_t shard_count, const DataplaneConfig& config,
@@ -162,6 +172,18 @@ class ProxyShard {
   void TlsTick();
   int64_t NowMs() const { return static_cast<int64_t>(now_s_ * 1000.0); }
 
+  // ---- timeouts, write stalls and shedding (proxy_shard_guard.cc) ----
+  // Visits a tenth of the session slots per tick (each about once a second).
+  void GuardTick();
+  void GuardSession(uint32_t slot, ClientSession& s);
+  void ShedLargestHolders();
+  // A client's own output is over the queue cap: stop reading it until it drains.
+  void PauseForOwnOutput(uint32_t slot, ClientSession& s);
+  void ResumeFromOwnOutput(uint32_t slot, ClientSession& s);
+  // ME target reachability reports (rate-limited; per attempt only at verbosity 1).
+  void NoteMeTargetFailure(uint32_t target, const char* why);
+  void NoteMeTargetReady(uint32_t target);
+
   // ---- ME mode (proxy_shard_me.cc) ----
   void MaintainMePool();
   void StartMeLink(uint32_t target);
@@ -216,6 +238,9 @@ class ProxyShard {
   bool stopping_ = false;
 
   uint32_t max_clients_;
+  // An ME link's queue above which its clients' reads pause: me_link_queue_cap_bytes, or a
+  // quarter of the shard's buffer budget if that is smaller.
+  uint64_t me_link_pause_bytes_ = 0;
   std::vector<int> listener_fds_;
   std::vector<uint16_t> listener_ports_;
   std::vector<bool> accept_armed_;
@@ -233,6 +258,14 @@ class ProxyShard {
   std::vector<uint32_t> dirty_links_;
   std::vector<IoCompletion> completions_;
   std::vector<uint8_t> scratch_;  // linearises a client payload straddling buffers (<= 1 MiB)
+  uint32_t guard_cursor_ = 0;     // next session slot GuardTick visits
+  double next_shed_check_s_ = 0;
+  struct ShedCandidate {
+    uint64_t bytes;
+    double last_active_s;
+    uint32_t slot;
+  };
+  std::vector<ShedCandidate> shed_candidates_;  // reused; grown only under pressure
   double now_s_ = 0;
   double next_tick_s_ = 0;
 };

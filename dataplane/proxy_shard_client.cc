@@ -22,6 +22,7 @@ void ProxyShard::OnClientRecv(uint32_t slot, ClientSession& s, const IoCompletio
     uint8_t* data = engine_->buffers().Data(c.buffer_id);
     counters_.client_bytes_in.Add(n);
     if (s.secret_index >= 0) counters_.secrets[s.secret_index].bytes_in.Add(n);
+    s.last_active_s = now_s_;
     // -D: the fake-TLS stage takes hello bytes and fronted traffic, and unwraps records.
     const bool taken = (s.tls.on() || s.fronting) && TlsClientBytes(slot, s, c.buffer_id, &n);
     if (taken && s.state == SessionState::kClosing) return;
@@ -81,6 +82,8 @@ void ProxyShard::OnClientSend(uint32_t slot, ClientSession& s, const IoCompletio
     counters_.secrets[s.secret_index].bytes_out.Add(static_cast<uint32_t>(c.result));
   }
   chains_.Consume(s.out, static_cast<uint32_t>(c.result));
+  s.last_active_s = now_s_;
+  if (s.out_paused && s.out.bytes <= config_.queue_cap_bytes / 2) ResumeFromOwnOutput(slot, s);
   TlsOnSent(s.tls, static_cast<uint32_t>(c.result));
   if (s.up_recv_paused && s.out.bytes <= config_.queue_cap_bytes / 2) {
     s.up_recv_paused = false;
@@ -231,6 +234,7 @@ bool ProxyShard::QueueClientRaw(uint32_t slot, ClientSession& s, ByteSpan plaint
   chains_.ForEachSegment(s.out, start, plaintext.size(),
                          [&](MutableByteSpan seg) { s.encrypt.Apply(seg); });
   counters_.client_frames_out.Add();
+  if (s.out.bytes > config_.queue_cap_bytes) PauseForOwnOutput(slot, s);
   MarkDirty(slot, s);
   return true;
 }
@@ -259,6 +263,8 @@ bool ProxyShard::QueueClientFrame(uint32_t slot, ClientSession& s, ByteSpan payl
   }
   chains_.ForEachSegment(s.out, start, total, [&](MutableByteSpan seg) { s.encrypt.Apply(seg); });
   counters_.client_frames_out.Add();
+  // A client not reading its answers stops being read (its requests make more answers).
+  if (s.out.bytes > config_.queue_cap_bytes) PauseForOwnOutput(slot, s);
   MarkDirty(slot, s);
   return true;
 }

@@ -96,6 +96,12 @@ void ProxyShard::MaintainMePool() {
                                                                   : "handshake timeout");
         continue;  // FailMeLink removed it from ts.links
       }
+      if (l.state == MeLinkState::kReady && l.send_inflight && config_.write_stall_timeout_ms > 0 &&
+          now_s_ - l.send_started_s >= config_.write_stall_timeout_ms / 1000.0) {
+        counters_.me_write_stalls.Add();
+        FailMeLink(link, l, "write stall: the ME stopped reading");
+        continue;
+      }
       ++i;
     }
     uint32_t want = std::min(specs[t].min_connections, specs[t].max_connections);
@@ -200,6 +206,7 @@ void ProxyShard::OnMeConnect(uint32_t link, MeLink& l, const IoCompletion& c) {
 void ProxyShard::OnMeReady(uint32_t link, MeLink& l) {
   if (l.state != MeLinkState::kHandshake) return;
   l.state = MeLinkState::kReady;
+  NoteMeTargetReady(l.target);
   ++targets_[l.target].ready;
   counters_.me_links_ready.Add();
   MTP_LOG(1, "shard %u: ME link %u to %s ready (crc32c=%d)", index_, link,
@@ -251,7 +258,8 @@ void ProxyShard::OnMeSend(uint32_t link, MeLink& l, const IoCompletion& c) {
   }
   counters_.me_bytes_out.Add(static_cast<uint32_t>(c.result));
   chains_.Consume(l.out, static_cast<uint32_t>(c.result));
-  if (l.paused_count > 0 && l.out.bytes <= config_.me_link_queue_cap_bytes / 2) {
+  if (l.paused_count > 0 &&
+      l.out.bytes + l.rpc->PendingOutputBytes() <= me_link_pause_bytes_ / 2) {
     ResumePausedClients(l);
   }
   MarkLinkDirty(link, l);
@@ -287,6 +295,7 @@ void ProxyShard::FlushMeLink(uint32_t link, MeLink& l) {
     if (front.empty()) return;
     l.send_len = static_cast<uint32_t>(front.size());
     engine_->Send(l.fd, front.data(), l.send_len, LinkTag(OpKind::kMeSend, link));
+    l.send_started_s = now_s_;
     l.send_inflight = true;
     ++l.inflight;
   }
@@ -303,6 +312,7 @@ void ProxyShard::FailMeLink(uint32_t link, MeLink& l, const char* why) {
     counters_.me_link_closed.Add();
   } else {
     counters_.me_connect_failures.Add();
+    if (!stopping_) NoteMeTargetFailure(l.target, why);
   }
   std::erase(ts.links, link);
   l.state = MeLinkState::kClosing;
@@ -405,8 +415,12 @@ bool ProxyShard::ForwardToMe(uint32_t slot, ClientSession& s, ByteSpan payload, 
                              uint32_t extra_flags) {
   if (!s.bound) {
     if (!BindSession(slot, s)) {
-      // §8.3: drop, and remember it so the stream is not resumed with a hole.
+      // §8.3: drop, and remember it so the stream is not resumed with a hole. The client is
+      // closed if no ME turns up within the handshake timeout (proxy_shard_guard.cc).
       counters_.dropped_queries.Add();
+      if (!s.dropped && config_.handshake_timeout_ms > 0) {
+        s.serve_deadline_s = now_s_ + config_.handshake_timeout_ms / 1000.0;
+      }
       s.dropped = true;
       return true;
     }
@@ -441,7 +455,11 @@ bool ProxyShard::ForwardToMe(uint32_t slot, ClientSession& s, ByteSpan payload, 
   l->rpc->CommitMessage();
   counters_.forwarded_queries.Add();
   MarkLinkDirty(s.me_link, *l);
-  if (l->out.bytes > config_.me_link_queue_cap_bytes) PauseClientRecv(slot, s);
+  // Sealed and unsealed output both count: when the shard's budget is short the unsealed part
+  // is what grows, and past RpcLink's bound frames would be dropped.
+  if (l->out.bytes + l->rpc->PendingOutputBytes() > me_link_pause_bytes_) {
+    PauseClientRecv(slot, s);
+  }
   return true;
 }
 

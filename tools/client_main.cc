@@ -53,6 +53,7 @@ struct Options {
   double hold_seconds = 0;
   int64_t write_chunk = 0;     // bytes per send() (0 = everything at once)
   int64_t write_delay_ms = 0;  // pause between chunks
+  int64_t read_pause_ms = 0;   // read nothing for this long after connecting (slow reader)
 };
 
 struct Outcome {
@@ -101,6 +102,7 @@ class ClientRun {
   int64_t start_ns_ = MonotonicNanos();
   int64_t handshake_ns_ = -1;
   int64_t next_write_ms_ = 0;
+  int64_t read_resume_ms_ = 0;  // --read-pause-ms: no reads before this
 };
 
 void ClientRun::QueueFrames() {
@@ -195,7 +197,15 @@ bool ClientRun::Pump(Done done, int64_t deadline_ms, bool allow_timeout) {
                                "/", o_.packets, " frames verified)"));
     }
     const bool pacing = o_.write_chunk > 0 && o_.write_delay_ms > 0;
-    pollfd p{fd_.get(), static_cast<short>(POLLIN | (out_.empty() || pacing ? 0 : POLLOUT)), 0};
+    // --read-pause-ms: a reader that has stopped; the inactivity deadline waits for it.
+    const bool reading = MonotonicMillis() >= read_resume_ms_;
+    if (!reading && !allow_timeout) {
+      deadline_ms = std::max(deadline_ms, read_resume_ms_ + o_.timeout_ms);
+    }
+    pollfd p{fd_.get(),
+             static_cast<short>((reading ? POLLIN : 0) |
+                                (out_.empty() || pacing ? 0 : POLLOUT)),
+             0};
     int64_t slice = std::min<int64_t>(left, 100);
     if (pacing && !out_.empty()) slice = std::min<int64_t>(slice, o_.write_delay_ms);
     int rc = ::poll(&p, 1, static_cast<int>(slice));
@@ -213,6 +223,7 @@ bool ClientRun::Pump(Done done, int64_t deadline_ms, bool allow_timeout) {
 }
 
 Outcome ClientRun::Run() {
+  if (o_.read_pause_ms > 0) read_resume_ms_ = MonotonicMillis() + o_.read_pause_ms;
   if (o_.garbage_bytes > 0) {
     std::vector<uint8_t> junk(static_cast<size_t>(o_.garbage_bytes));
     SecureRandom(junk);
@@ -308,6 +319,7 @@ int Main(int argc, char** argv) {
   double hold_seconds = 0;
   int64_t write_chunk = 0;
   int64_t write_delay_ms = 0;
+  int64_t read_pause_ms = 0;
   int64_t verbosity = 0;
 
   FlagParser flags(
@@ -339,6 +351,10 @@ int Main(int argc, char** argv) {
                1 << 30);
   flags.AddInt("write-delay-ms", &write_delay_ms, "pause between --write-chunk sends", 0,
                60'000);
+  flags.AddInt("read-pause-ms", &read_pause_ms,
+               "read nothing from the socket for this long after connecting, while still "
+               "sending (slow-reader and write-stall tests)",
+               0, 3'600'000);
   flags.AddInt("verbosity", &verbosity, "log verbosity on stderr (0..3)", 0, 9);
   flags.AddEpilog(
       "Examples:\n"
@@ -384,6 +400,7 @@ int Main(int argc, char** argv) {
   o.hold_seconds = hold_seconds;
   o.write_chunk = write_chunk;
   o.write_delay_ms = write_delay_ms;
+  o.read_pause_ms = read_pause_ms;
 
   InstallStopSignals();
   absl::StatusOr<ClientCodec> codec = ClientCodec::Create(o.codec);

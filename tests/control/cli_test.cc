@@ -582,12 +582,13 @@ TEST(CliTest, HelpListsEveryOption) {
                                            "direct", "dc-override", "io-backend", "drain-timeout",
                                            "public-host", "tls-record-policy", "generate-secret",
                                            "domain-target", "tls-probe-interval",
-                                           "tls-replay-cache-size"}));
+                                           "tls-replay-cache-size", "handshake-timeout",
+                                           "client-idle-timeout", "write-stall-timeout"}));
   for (std::string_view name : ours) {
     EXPECT_NE(usage.find(absl::StrCat("\t--", std::string(name))), std::string::npos) << name;
   }
   // One line per option plus four header lines.
-  EXPECT_EQ(std::count(usage.begin(), usage.end(), '\n'), 4 + 34 + 14);
+  EXPECT_EQ(std::count(usage.begin(), usage.end(), '\n'), 4 + 34 + 17);
   EXPECT_EQ(usage.rfind(absl::StrCat("usage: ", kProg, " [-v] [-6] [-p<port>]"), 0), 0u);
   EXPECT_NE(usage.find("SIGHUP re-reads <config-file>, --mtproto-secret-file and --aes-pwd"),
             std::string::npos);
