@@ -303,6 +303,8 @@ void ProxyRunner::FillStats(StatsSnapshot& out) const {
   c.total_connect_failures = I(k.me_connect_failures + k.dc_connect_failures);
   c.active_connections = c.inbound_connections + outbound;
   c.listening_connections = I(config_->listeners.size() * shards_.size());
+  // The reference numbers every connection object it creates, inbound and outbound.
+  c.conn_generation = I(k.client_accepted) + c.outbound_connections_created;
   c.ready_targets = I(ready_targets);
   c.allocated_targets = declared_targets + I(retired_targets);
   c.active_targets = declared_targets;

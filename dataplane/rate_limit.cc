@@ -39,17 +39,33 @@ void TokenBucket::Reconfigure(double rate_per_s, double capacity, int64_t now_ns
   level_ = std::min(level_, capacity_);
 }
 
+bool ShardRateBudget::TakeOne(std::atomic<int64_t>& tokens) {
+  int64_t t = tokens.load(std::memory_order_relaxed);
+  while (t > 0) {
+    if (tokens.compare_exchange_weak(t, t - 1, std::memory_order_relaxed)) return true;
+  }
+  return false;
+}
+
 bool ShardRateBudget::TryConsume() {
   if (unlimited_.load(std::memory_order_relaxed)) {
     spent_.fetch_add(1, std::memory_order_relaxed);
     return true;
   }
-  int64_t t = tokens_.load(std::memory_order_relaxed);
-  while (t > 0) {
-    if (tokens_.compare_exchange_weak(t, t - 1, std::memory_order_relaxed)) {
-      spent_.fetch_add(1, std::memory_order_relaxed);
-      return true;
+  bool taken = TakeOne(tokens_);
+  if (!taken) {
+    // The slow path (this shard's share is spent): the spare, then the other shards' shares.
+    std::atomic<int64_t>* spare = spare_.load(std::memory_order_relaxed);
+    taken = spare != nullptr && TakeOne(*spare);
+    ShardRateBudget* peers = peers_.load(std::memory_order_relaxed);
+    const uint32_t count = peer_count_.load(std::memory_order_relaxed);
+    for (uint32_t i = 0; !taken && peers != nullptr && i < count; ++i) {
+      if (&peers[i] != this) taken = TakeOne(peers[i].tokens_);
     }
+  }
+  if (taken) {
+    spent_.fetch_add(1, std::memory_order_relaxed);
+    return true;
   }
   refused_.fetch_add(1, std::memory_order_relaxed);
   return false;
@@ -68,7 +84,14 @@ void RateBudgetSplitter::Tick(int64_t now_ns, std::span<ShardRateBudget> shards)
   assert(shards.size() <= kMaxBudgetShards);
   const size_t n = std::min(shards.size(), kMaxBudgetShards);
   const bool unlimited = rate_per_s_ <= 0;
-  for (size_t i = 0; i < n; ++i) shards[i].unlimited_.store(unlimited, std::memory_order_relaxed);
+  for (size_t i = 0; i < n; ++i) {
+    shards[i].unlimited_.store(unlimited, std::memory_order_relaxed);
+    shards[i].spare_.store(&spare_, std::memory_order_relaxed);
+    shards[i].peers_.store(shards.data(), std::memory_order_relaxed);
+    shards[i].peer_count_.store(static_cast<uint32_t>(n), std::memory_order_relaxed);
+  }
+  // The spare comes back to the pool for the redistribution below.
+  pool_ += static_cast<double>(spare_.exchange(0, std::memory_order_relaxed));
   if (now_ns > last_ns_) {
     pool_ += rate_per_s_ * static_cast<double>(now_ns - last_ns_) / 1e9;
     last_ns_ = now_ns;
@@ -122,6 +145,10 @@ void RateBudgetSplitter::Tick(int64_t now_ns, std::span<ShardRateBudget> shards)
     shards[i].tokens_.fetch_add(grant, std::memory_order_relaxed);
     pool_ -= static_cast<double>(grant);
   }
+  // Whole tokens left by the rounding: any shard may take them before the next tick.
+  const double spare = std::floor(std::max(pool_, 0.0));
+  spare_.store(static_cast<int64_t>(spare), std::memory_order_relaxed);
+  pool_ -= spare;
 }
 
 }  // namespace mtp

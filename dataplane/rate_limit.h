@@ -40,8 +40,10 @@ class TokenBucket {
 // never blocks); the splitter tops it up or takes back unspent tokens on its tick.
 class alignas(64) ShardRateBudget {
  public:
-  // Shard thread: takes one token. False = refused (over the rate); refusals are counted and
-  // make the splitter give this shard a larger share next tick.
+  // Shard thread: takes one token: its own, else one of the splitter's spare tokens, else one
+  // held by another shard (a burst on one shard may use the whole bucket, as with a single
+  // bucket). False = refused: no token anywhere (over the rate); refusals are counted and make
+  // the splitter give this shard a larger share next tick.
   bool TryConsume();
 
   int64_t tokens() const { return tokens_.load(std::memory_order_relaxed); }
@@ -50,7 +52,12 @@ class alignas(64) ShardRateBudget {
 
  private:
   friend class RateBudgetSplitter;
+  static bool TakeOne(std::atomic<int64_t>& tokens);
   std::atomic<int64_t> tokens_{0};
+  // Set by the splitter's ticks (the same values every time): where to borrow from when empty.
+  std::atomic<std::atomic<int64_t>*> spare_{nullptr};
+  std::atomic<ShardRateBudget*> peers_{nullptr};
+  std::atomic<uint32_t> peer_count_{0};
   std::atomic<uint64_t> spent_{0};    // written by the shard only
   std::atomic<uint64_t> refused_{0};  // written by the shard only
   std::atomic<bool> unlimited_{false};
@@ -61,8 +68,11 @@ class alignas(64) ShardRateBudget {
 // each shard's target holding is the tokens in the system (pool + all holdings) times its
 // share, where share ~ 1 + (spent + refused since the last tick). Shards above target give the
 // excess back (compare-and-swap, so a concurrent spend is never lost), shards below get tokens
-// from the pool. Invariant after every tick: pool + sum(holdings) <= capacity, so over any
-// interval the shards together spend at most capacity + rate x elapsed, as one bucket would.
+// from the pool; the whole tokens left (rounding) are published as a spare any shard may take,
+// and an empty shard may also take one from another shard's holding, so a burst on one shard
+// is refused only when the whole bucket is empty. Tokens only move, never multiply. Invariant
+// after every tick: pool + spare + sum(holdings) <= capacity, so over any interval the shards
+// together spend at most capacity + rate x elapsed, as one bucket would.
 // rate_per_s <= 0 disables the limit (every TryConsume succeeds).
 class RateBudgetSplitter {
  public:
@@ -72,7 +82,8 @@ class RateBudgetSplitter {
   void Tick(int64_t now_ns, std::span<ShardRateBudget> shards);
   void Reconfigure(double rate_per_s, double capacity);
 
-  double pool() const { return pool_; }
+  // Tokens not held by any shard (the control-side pool and the spare).
+  double pool() const { return pool_ + static_cast<double>(spare_.load(std::memory_order_relaxed)); }
   bool unlimited() const { return rate_per_s_ <= 0; }
 
  private:
@@ -81,6 +92,7 @@ class RateBudgetSplitter {
   double rate_per_s_;
   double capacity_;
   double pool_;
+  std::atomic<int64_t> spare_{0};  // whole tokens any shard may take between ticks
   int64_t last_ns_;
   // Per-shard counters seen at the previous tick (demand = growth since then).
   uint64_t last_spent_[kMaxBudgetShards] = {};

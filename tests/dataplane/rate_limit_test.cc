@@ -97,6 +97,27 @@ TEST(RateBudgetTest, NothingBeforeTheFirstTickThenTheFullBucket) {
   EXPECT_DOUBLE_EQ(splitter.pool(), 1);
 }
 
+TEST(RateBudgetTest, ABurstOnOneShardMayUseTheWholeBucket) {
+  // Capacity 5 over 3 shards: 1 + 1 + 1 held, 2 spare. Without a tick in between, one shard
+  // still gets all 5 (its own, the spare, the others'), exactly as one bucket; then refusals.
+  for (size_t busy = 0; busy < 3; ++busy) {
+    std::vector<ShardRateBudget> shards(3);
+    RateBudgetSplitter splitter(5, 5, 0);
+    splitter.Tick(0, shards);
+    EXPECT_DOUBLE_EQ(SystemTokens(splitter, shards), 5);
+    for (int i = 0; i < 5; ++i) EXPECT_TRUE(shards[busy].TryConsume()) << busy << " " << i;
+    EXPECT_FALSE(shards[busy].TryConsume());
+    EXPECT_FALSE(shards[(busy + 1) % 3].TryConsume());
+    EXPECT_EQ(TotalSpent(shards), 5u);
+    EXPECT_DOUBLE_EQ(SystemTokens(splitter, shards), 0);
+    EXPECT_EQ(shards[busy].refused(), 1u);
+    // The next tick (0.2 s later) refills one token for the process, not per shard.
+    splitter.Tick(200 * kMs, shards);
+    EXPECT_TRUE(shards[(busy + 2) % 3].TryConsume());
+    EXPECT_FALSE(shards[busy].TryConsume());
+  }
+}
+
 TEST(RateBudgetTest, SingleShardMatchesOneBucket) {
   std::vector<ShardRateBudget> shards(1);
   RateBudgetSplitter splitter(100, 50, 0);

@@ -142,6 +142,9 @@ TEST_F(MetricsE2eTest, PerSecretSeriesTrafficAndHandshakesAgreeWithTheTraffic) {
   EXPECT_EQ(StatsInt(stats, "tot_forwarded_responses"), 8);
   EXPECT_EQ(StatsInt(stats, "ext_connections_created"), 3);
   EXPECT_EQ(StatsInt(stats, "inbound_connections_accepted"), 4);
+  // Every connection numbered: 4 clients and the middle-end connections made so far.
+  EXPECT_EQ(StatsInt(stats, "conn_generation"),
+            4 + StatsInt(stats, "outbound_connections_created").value_or(-100));
 
   // Packets each way: 8 frames in, 8 answers out, 8 requests to the ME and 8 answers back.
   for (const char* direction : {"from_clients", "to_clients", "to_upstream", "from_upstream"}) {

@@ -70,29 +70,37 @@ class RateE2eTest : public ::testing::Test {
 };
 
 TEST_F(RateE2eTest, AcceptRateCutsABurstToTheBucketAndCountsRefusals) {
-  constexpr int kRate = 5;
-  auto proxy = Start({"--shards", "1", "--max-accept-rate", std::to_string(kRate)});
-  ASSERT_NE(proxy, nullptr);
-  auto stats_port = e2e::StatsPort(*proxy);
-  ASSERT_TRUE(stats_port.has_value());
-  // Let the bucket fill (it starts full, this only guards a slow start-up).
-  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
-  constexpr int kBurst = 20;
-  int served = 0;
-  auto start = std::chrono::steady_clock::now();
-  for (int i = 0; i < kBurst; ++i) served += Served(proxy->port(), static_cast<uint8_t>(i)) ? 1 : 0;
-  double elapsed = Seconds(start);
-  // At most the bucket plus what refilled meanwhile; at least the full bucket.
-  EXPECT_GE(served, kRate);
-  EXPECT_LE(served, kRate + static_cast<int>(kRate * elapsed) + 1) << "elapsed " << elapsed;
-  std::string stats = HttpBody(HttpGet(*stats_port, "/stats"));
-  EXPECT_EQ(StatsInt(stats, "max_accept_rate"), kRate);
-  EXPECT_EQ(StatsInt(stats, "accept_rate_limit_failed"), kBurst - served);
-  EXPECT_EQ(StatsInt(stats, "inbound_connections_accepted"), served);
-  std::string metrics = HttpBody(HttpGet(*stats_port, "/metrics"));
-  EXPECT_EQ(MetricValue(metrics, "mtproxy_rate_limit_refusals_total{kind=\"accept\"}"),
-            kBurst - served);
-  EXPECT_EQ(proxy->Stop(), 0);
+  // One shard, then two sharing the process-wide bucket: together they never exceed it.
+  for (int shards : {1, 2}) {
+    SCOPED_TRACE(shards);
+    constexpr int kRate = 5;
+    me_ = std::make_unique<FakeMe>(e2e::ProxySecretBytes());
+    auto proxy = Start({"--shards", std::to_string(shards), "--max-accept-rate",
+                        std::to_string(kRate)});
+    ASSERT_NE(proxy, nullptr);
+    auto stats_port = e2e::StatsPort(*proxy);
+    ASSERT_TRUE(stats_port.has_value());
+    // Let the bucket fill (it starts full, this only guards a slow start-up).
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+    constexpr int kBurst = 20;
+    int served = 0;
+    auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < kBurst; ++i) {
+      served += Served(proxy->port(), static_cast<uint8_t>(i)) ? 1 : 0;
+    }
+    double elapsed = Seconds(start);
+    // At most the bucket plus what refilled meanwhile; at least the full bucket.
+    EXPECT_GE(served, kRate);
+    EXPECT_LE(served, kRate + static_cast<int>(kRate * elapsed) + 1) << "elapsed " << elapsed;
+    std::string stats = HttpBody(HttpGet(*stats_port, "/stats"));
+    EXPECT_EQ(StatsInt(stats, "max_accept_rate"), kRate);
+    EXPECT_EQ(StatsInt(stats, "accept_rate_limit_failed"), kBurst - served);
+    EXPECT_EQ(StatsInt(stats, "inbound_connections_accepted"), served);
+    std::string metrics = HttpBody(HttpGet(*stats_port, "/metrics"));
+    EXPECT_EQ(MetricValue(metrics, "mtproxy_rate_limit_refusals_total{kind=\"accept\"}"),
+              kBurst - served);
+    EXPECT_EQ(proxy->Stop(), 0);
+  }
 }
 
 TEST_F(RateE2eTest, ConnectionsWithinTheRateAreNeverRefused) {
@@ -113,27 +121,37 @@ TEST_F(RateE2eTest, ConnectionsWithinTheRateAreNeverRefused) {
 }
 
 TEST_F(RateE2eTest, HandshakeRateCutsABurstAndCountsRefusals) {
-  constexpr int kRate = 4;
-  auto proxy = Start({"--shards", "1", "--max-dh-accept-rate", std::to_string(kRate)});
-  ASSERT_NE(proxy, nullptr);
-  auto stats_port = e2e::StatsPort(*proxy);
-  ASSERT_TRUE(stats_port.has_value());
-  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
-  constexpr int kBurst = 16;
-  int served = 0;
-  auto start = std::chrono::steady_clock::now();
-  for (int i = 0; i < kBurst; ++i) served += Served(proxy->port(), static_cast<uint8_t>(i)) ? 1 : 0;
-  double elapsed = Seconds(start);
-  EXPECT_GE(served, kRate);
-  EXPECT_LE(served, kRate + static_cast<int>(kRate * elapsed) + 1) << "elapsed " << elapsed;
-  std::string stats = HttpBody(HttpGet(*stats_port, "/stats"));
-  // Every connection was accepted; the refused ones were closed at their handshake.
-  EXPECT_EQ(StatsInt(stats, "inbound_connections_accepted"), kBurst);
-  EXPECT_EQ(StatsInt(stats, "accept_rate_limit_failed"), 0);
-  std::string metrics = HttpBody(HttpGet(*stats_port, "/metrics"));
-  EXPECT_EQ(MetricValue(metrics, "mtproxy_rate_limit_refusals_total{kind=\"handshake\"}"),
-            kBurst - served);
-  EXPECT_EQ(proxy->Stop(), 0);
+  for (int shards : {1, 2}) {
+    SCOPED_TRACE(shards);
+    constexpr int kRate = 4;
+    me_ = std::make_unique<FakeMe>(e2e::ProxySecretBytes());
+    auto proxy = Start({"--shards", std::to_string(shards), "--max-dh-accept-rate",
+                        std::to_string(kRate)});
+    ASSERT_NE(proxy, nullptr);
+    auto stats_port = e2e::StatsPort(*proxy);
+    ASSERT_TRUE(stats_port.has_value());
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+    constexpr int kBurst = 16;
+    int served = 0;
+    auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < kBurst; ++i) {
+      served += Served(proxy->port(), static_cast<uint8_t>(i)) ? 1 : 0;
+    }
+    double elapsed = Seconds(start);
+    EXPECT_GE(served, kRate);
+    EXPECT_LE(served, kRate + static_cast<int>(kRate * elapsed) + 1) << "elapsed " << elapsed;
+    std::string stats = HttpBody(HttpGet(*stats_port, "/stats"));
+    // Every connection was accepted; the refused ones were closed at their handshake.
+    EXPECT_EQ(StatsInt(stats, "inbound_connections_accepted"), kBurst);
+    EXPECT_EQ(StatsInt(stats, "accept_rate_limit_failed"), 0);
+    std::string metrics = HttpBody(HttpGet(*stats_port, "/metrics"));
+    EXPECT_EQ(MetricValue(metrics, "mtproxy_rate_limit_refusals_total{kind=\"handshake\"}"),
+              kBurst - served);
+    EXPECT_EQ(MetricValue(metrics, "mtproxy_handshake_rejections_total{reason=\"rate_limited\"}"),
+              kBurst - served);
+    EXPECT_EQ(MetricValue(metrics, "mtproxy_handshakes_total{outcome=\"ok\"}"), served);
+    EXPECT_EQ(proxy->Stop(), 0);
+  }
 }
 
 }  // namespace
