@@ -217,6 +217,18 @@ class FakeTlsE2eTest : public ::testing::TestWithParam<Param> {
          GetParam().record_policy, WriteTempFile("proxy-multi.conf", config)},
         30000);
     ASSERT_NE(proxy_, nullptr);
+    // A frame that finds no ready ME link is dropped (spec §8.3), so clients start only once
+    // every shard's link is ready as the proxy itself reports it.
+    std::optional<uint16_t> stats_port = e2e::StatsPort(*proxy_);
+    ASSERT_TRUE(stats_port.has_value()) << proxy_->Log();
+    ASSERT_TRUE(e2e::WaitFor(
+        [&] {
+          const std::string body = e2e::HttpBody(e2e::HttpGet(*stats_port, "/stats"));
+          return e2e::StatsInt(body, "ready_outbound_connections").value_or(0) >=
+                 GetParam().shards;
+        },
+        10000))
+        << proxy_->Log();
   }
 
   // Runs mtp-client against the proxy; returns its exit code (and JSON line).
