@@ -40,6 +40,7 @@ struct MeLink {
   // The LiveConfig the link was created under: its RpcLink points into proxy_secret.
   std::shared_ptr<const LiveConfig> live;
   BufferChain out;  // ciphertext queued to the ME
+  ByteSpan sealed;  // FlushDirtyLinks: output sealed by RpcLink::BeginFlush, not yet queued
 
   uint32_t bound_head = kNoSlot;   // client sessions bound to this link (intrusive list)
   uint32_t bound_count = 0;

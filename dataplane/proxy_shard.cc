@@ -471,14 +471,23 @@ void ProxyShard::MarkDirty(uint32_t slot, ClientSession& s) {
 
 void ProxyShard::FlushDirtyLinks() {
   // Bounded snapshot: a link that re-marks itself (no buffers yet) is retried next batch.
+  // Seal every link first, encrypt all of them in one batch, then queue and send.
   size_t n = dirty_links_.size();
+  link_jobs_.clear();
   for (size_t i = 0; i < n; ++i) {
     uint32_t link = dirty_links_[i];
     if (!links_.is_live(link)) continue;
     MeLink& l = links_.at(link);
     if (!l.dirty) continue;
     l.dirty = false;
-    FlushMeLink(link, l);
+    SealMeLink(link, l, link_jobs_);
+  }
+  AesCbc::ProcessBatch(link_jobs_);
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t link = dirty_links_[i];
+    if (!links_.is_live(link)) continue;
+    MeLink& l = links_.at(link);
+    SendMeLink(link, l);
     MeLinkOpDone(link, l);
   }
   dirty_links_.erase(dirty_links_.begin(), dirty_links_.begin() + n);

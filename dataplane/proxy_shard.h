@@ -190,7 +190,12 @@ class ProxyShard {
   void OnMeConnect(uint32_t link, MeLink& l, const IoCompletion& c);
   void OnMeRecv(uint32_t link, MeLink& l, const IoCompletion& c);
   void OnMeSend(uint32_t link, MeLink& l, const IoCompletion& c);
-  void FlushMeLink(uint32_t link, MeLink& l);
+  // A link's flush in two halves around one AesCbc::ProcessBatch over every dirty link (the
+  // CBC chains of several links advance together): SealMeLink re-arms the receive and seals
+  // the pending output (its encryption added to `jobs`); SendMeLink queues the ciphertext and
+  // starts the send.
+  void SealMeLink(uint32_t link, MeLink& l, std::vector<AesCbc::Job>& jobs);
+  void SendMeLink(uint32_t link, MeLink& l);
   void MarkLinkDirty(uint32_t link, MeLink& l);
   void FailMeLink(uint32_t link, MeLink& l, const char* why);
   void MeLinkOpDone(uint32_t link, MeLink& l);
@@ -256,6 +261,7 @@ class ProxyShard {
 
   std::vector<uint32_t> dirty_sessions_;  // bounded by the slab capacity (dirty flag)
   std::vector<uint32_t> dirty_links_;
+  std::vector<AesCbc::Job> link_jobs_;  // FlushDirtyLinks: CBC work of one pass
   std::vector<IoCompletion> completions_;
   std::vector<uint8_t> scratch_;  // linearises a client payload straddling buffers (<= 1 MiB)
   uint32_t guard_cursor_ = 0;     // next session slot GuardTick visits

@@ -265,7 +265,8 @@ void ProxyShard::OnMeSend(uint32_t link, MeLink& l, const IoCompletion& c) {
   MarkLinkDirty(link, l);
 }
 
-void ProxyShard::FlushMeLink(uint32_t link, MeLink& l) {
+void ProxyShard::SealMeLink(uint32_t link, MeLink& l, std::vector<AesCbc::Job>& jobs) {
+  l.sealed = {};
   if (l.state == MeLinkState::kClosing || l.state == MeLinkState::kFree) return;
   if (l.want_recv && !l.recv_armed) {
     if (engine_->buffers().recv_available() > 0) {
@@ -278,17 +279,21 @@ void ProxyShard::FlushMeLink(uint32_t link, MeLink& l) {
     }
   }
   if (l.rpc && l.rpc->HasPendingOutput()) {
-    size_t pending = l.rpc->PendingOutputBytes();
-    if (!chains_.CanTake(pending)) {
+    if (!chains_.CanTake(l.rpc->PendingOutputBytes())) {
       MarkLinkDirty(link, l);  // wait for buffers to come back; clients are paused meanwhile
     } else {
-      MutableByteSpan space = chains_.Reserve(l.out);
-      if (space.size() >= pending) {
-        chains_.Commit(l.out, static_cast<uint32_t>(l.rpc->FlushTo(space)));
-      } else {
-        chains_.AppendCopy(l.out, l.rpc->Flush());
-      }
+      AesCbc::Job job;
+      l.sealed = l.rpc->BeginFlush(&job);
+      if (job.n > 0) jobs.push_back(job);
     }
+  }
+}
+
+void ProxyShard::SendMeLink(uint32_t link, MeLink& l) {
+  if (l.state == MeLinkState::kClosing || l.state == MeLinkState::kFree) return;
+  if (!l.sealed.empty()) {
+    chains_.AppendCopy(l.out, l.sealed);  // CanTake was checked when sealing
+    l.sealed = {};
   }
   if (!l.send_inflight && !l.out.empty()) {
     ByteSpan front = chains_.Front(l.out);

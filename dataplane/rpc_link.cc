@@ -226,7 +226,7 @@ bool RpcLink::HasPendingOutput() const { return PendingOutputBytes() > 0; }
 
 // Pads the encrypted part of the pending output and returns its length (plaintext prefix
 // excluded). The padding is written into the internal buffer (room reserved by Reserve).
-size_t RpcLink::EncryptPending(uint8_t* out) {
+size_t RpcLink::EncryptPending(uint8_t* out, AesCbc::Job* defer) {
   assert(reserved_payload_ == 0);
   size_t encrypted = out_end_ - out_plain_bytes_;
   if (encrypted == 0) return 0;
@@ -235,16 +235,28 @@ size_t RpcLink::EncryptPending(uint8_t* out) {
   WriteRpcPadding(padding, MutableByteSpan(out_->data() + out_end_, padding));
   out_end_ += padding;
   encrypted += padding;
-  encryptor_.Process(out_->data() + out_plain_bytes_, out, encrypted);
+  if (defer != nullptr) {
+    *defer = AesCbc::Job{&encryptor_, out_->data() + out_plain_bytes_, out, encrypted};
+  } else {
+    encryptor_.Process(out_->data() + out_plain_bytes_, out, encrypted);
+  }
   return encrypted;
 }
 
 ByteSpan RpcLink::Flush() {
+  AesCbc::Job job;
+  ByteSpan flushed = BeginFlush(&job);
+  if (job.n > 0) encryptor_.Process(job.in, job.out, job.n);
+  return flushed;
+}
+
+ByteSpan RpcLink::BeginFlush(AesCbc::Job* job) {
+  *job = AesCbc::Job{&encryptor_, nullptr, nullptr, 0};
   if (out_flushed_ > 0 || out_end_ == 0) {
     DropFlushed();
     return {};
   }
-  EncryptPending(out_->data() + out_plain_bytes_);
+  EncryptPending(out_->data() + out_plain_bytes_, job);
   out_flushed_ = out_end_;
   out_plain_bytes_ = 0;
   return ByteSpan(out_->data(), out_end_);

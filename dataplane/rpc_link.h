@@ -161,6 +161,11 @@ class RpcLink {
   // Encrypts pending output into `out` (out.size() >= PendingOutputBytes(), asserted) and
   // returns the bytes written; the link's output buffer is empty afterwards.
   size_t FlushTo(MutableByteSpan out);
+  // Flush() in two steps, so a caller can batch the CBC work of several links
+  // (AesCbc::ProcessBatch): pads the pending output and returns the span Flush() would return,
+  // but its encrypted part is still plaintext until the caller runs `*job` (job->n == 0: nothing
+  // to encrypt). Run the job before any other call on this link.
+  ByteSpan BeginFlush(AesCbc::Job* job);
 
   // ---- State ----
   RpcRole role() const { return role_; }
@@ -195,7 +200,7 @@ class RpcLink {
   MutableByteSpan Reserve(size_t payload_bytes, RpcError* error);
   void Seal(size_t payload_bytes, bool plaintext);
   void DropFlushed();
-  size_t EncryptPending(uint8_t* out);
+  size_t EncryptPending(uint8_t* out, AesCbc::Job* defer = nullptr);
 
   RpcRole role_;
   RpcLinkConfig config_;

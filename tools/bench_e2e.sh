@@ -3,13 +3,16 @@
 # the fake ME) on CPU 1, all on 127.0.0.1. Prints one loadgen JSON line per scenario and run,
 # prefixed with the scenario name. No assertions: numbers go to docs/performance.md.
 #
-#   tools/bench_e2e.sh [BUILD_DIR]        (env: RUNS=3 DURATION=5 BACKEND=auto)
+#   tools/bench_e2e.sh [BUILD_DIR]        (env: RUNS=3 DURATION=5 BACKEND=auto SHARDS="1 2"
+#                                          SCENARIOS="big small churn idle" PERF_RECORD=prefix)
 set -euo pipefail
 
 BUILD=${1:-${MTP_BUILD_ROOT:-build}}
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-5}
 BACKEND=${BACKEND:-auto}
+SHARDS=${SHARDS:-1 2}
+SCENARIOS=${SCENARIOS:-big small churn idle}
 PROXY_CPU=${PROXY_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 SECRET=0123456789abcdef0123456789abcdef
@@ -55,26 +58,34 @@ start_proxy() {  # start_proxy SHARDS CPUS
 
 stop_proxy() { kill "$proxy_pid" 2>/dev/null || true; wait "$proxy_pid" 2>/dev/null || true; }
 
+want() { [[ " $SCENARIOS " == *" $1 "* ]]; }
+
 loadgen() {  # loadgen NAME ARGS...
   local name=$1
   shift
-  local out
+  local out perf_pid=
+  if [ -n "${PERF_RECORD:-}" ]; then  # PERF_RECORD=PREFIX: perf record the proxy per scenario
+    perf record -q -g -p "$proxy_pid" -o "$PERF_RECORD.${name// /_}" 2>/dev/null &
+    perf_pid=$!
+  fi
   out=$(taskset -c "$LOAD_CPU" "$BUILD/tools/mtp-loadgen" --server "127.0.0.1:$proxy_port" \
       --secret "$SECRET" --cpu "$LOAD_CPU" --proxy-pid "$proxy_pid" "$@" || true)
+  if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
   echo "$name $out"
 }
 
 start_me
-for shards in 1 2; do
+for shards in $SHARDS; do
+  want big || want small || { [ "$shards" = 1 ] && want churn; } || continue
   cpus=$PROXY_CPU
   [ "$shards" = 2 ] && cpus="$PROXY_CPU,$LOAD_CPU"
   start_proxy "$shards" "$cpus"
   for run in $(seq "$RUNS"); do
-    loadgen "shards=$shards throughput_8x64KiB" --mode throughput --connections 8 --size 65536 \
-        --window 4 --duration "$DURATION" --warmup 1
-    loadgen "shards=$shards throughput_64x256B" --mode throughput --connections 64 --size 256 \
-        --window 8 --duration "$DURATION" --warmup 1
-    if [ "$shards" = 1 ]; then
+    want big && loadgen "shards=$shards throughput_8x64KiB" --mode throughput --connections 8 \
+        --size 65536 --window 4 --duration "$DURATION" --warmup 1
+    want small && loadgen "shards=$shards throughput_64x256B" --mode throughput --connections 64 \
+        --size 256 --window 8 --duration "$DURATION" --warmup 1
+    if [ "$shards" = 1 ] && want churn; then
       loadgen "shards=1 churn" --mode churn --connections 32 --size 256 --duration "$DURATION" \
           --warmup 1
     fi
@@ -83,6 +94,7 @@ for shards in 1 2; do
 done
 
 # Idle connections: RSS per connection at 10 000 (one shard).
+want idle || exit 0
 start_proxy 1 "$PROXY_CPU"
 for run in $(seq "$RUNS"); do
   loadgen "shards=1 idle_10000" --mode idle --connections 10000 --size 256 --hold-seconds 3 \
