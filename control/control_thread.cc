@@ -145,7 +145,9 @@ ControlExit ControlThread::Run() {
   epoll_event events[8];
   while (!stop_) {
     int64_t now = MonotonicNowNs();
-    int timeout_ms = static_cast<int>(std::max<int64_t>(0, (next_tick_ns - now) / 1000000));
+    // Rounded up: rounding down spun epoll_wait(0) through the last millisecond of every tick.
+    int timeout_ms =
+        static_cast<int>(std::max<int64_t>(0, (next_tick_ns - now + 999999) / 1000000));
     int n = epoll_wait(epoll_fd_, events, 8, timeout_ms);
     for (int i = 0; i < n && !stop_; ++i) {
       switch (events[i].data.u64) {
