@@ -18,7 +18,7 @@
 #include "crypto/hash.h"
 #include "tests/e2e/control_e2e_util.h"
 #include "tests/e2e/proxy_process.h"
-#include "tests/tools/child_process.h"
+#include "tests/e2e/tool_run.h"
 
 namespace mtp {
 namespace {
@@ -32,7 +32,6 @@ using e2e::SharedDir;
 using e2e::StatsField;
 using e2e::StatsInt;
 using tools::ChildProcess;
-using tools::ToolPath;
 
 constexpr char kSecretHex[] = "0123456789abcdef0123456789abcdef";
 constexpr char kTagHex[] = "ffeeddccbbaa99887766554433221100";
@@ -109,30 +108,20 @@ TEST(ControlCliE2eTest, StartupFailuresExitWithReferenceCodes) {
 class ReferenceCommandLineTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::vector<uint8_t> secret = e2e::ProxySecretBytes();
-    aes_pwd_ = dir_.Write("proxy-secret", std::string(secret.begin(), secret.end()));
+    aes_pwd_ = dir_.Write("proxy-secret", e2e::ProxySecretText());
     me_log_ = dir_.Write("fake-me.log", "");
-    auto me = ChildProcess::Spawn({ToolPath("mtp-fake-me"), "--listen", "127.0.0.1:0",
-                                   "--aes-pwd", aes_pwd_, "--log-file", me_log_});
+    auto me = e2e::SpawnListening("mtp-fake-me", {"--listen", "127.0.0.1:0", "--aes-pwd",
+                                                  aes_pwd_, "--log-file", me_log_});
     ASSERT_TRUE(me.ok()) << me.status();
-    me_ = std::make_unique<ChildProcess>(std::move(*me));
-    auto port = me_->ReadListeningPort(5000);
-    ASSERT_TRUE(port.ok()) << port.status();
-    me_port_ = static_cast<uint16_t>(*port);
+    me_ = std::move(me->process);
+    me_port_ = me->port;
     config_text_ = e2e::ConfigFor(me_port_);
     config_ = dir_.Write("proxy-multi.conf", config_text_);
   }
 
   int RunClient(std::vector<std::string> flags, std::string* json = nullptr) {
-    std::vector<std::string> argv = {ToolPath("mtp-client"), "--server",
-                                     "127.0.0.1:" + std::to_string(proxy_->port()),
-                                     "--timeout-ms", "8000"};
-    argv.insert(argv.end(), flags.begin(), flags.end());
-    auto client = ChildProcess::Spawn(argv);
-    if (!client.ok()) return -1;
-    auto rc = client->Wait(30000);
-    if (json != nullptr) *json = client->ReadToEnd(1000);
-    return rc.ok() ? *rc : -1;
+    flags.insert(flags.begin(), {"--timeout-ms", "8000"});
+    return e2e::RunTool(e2e::ClientArgv(proxy_->port(), flags), 30000, json);
   }
 
   SharedDir dir_;
@@ -211,8 +200,7 @@ TEST_F(ReferenceCommandLineTest, StartsServesAndReportsLikeTheReference) {
   EXPECT_EQ(StatsField(stats, "config_filename"), config_);
   EXPECT_EQ(StatsInt(stats, "config_size"), static_cast<int64_t>(config_text_.size()));
   EXPECT_EQ(StatsField(stats, "config_md5"), Md5Hex(config_text_));
-  std::vector<uint8_t> secret = e2e::ProxySecretBytes();
-  EXPECT_EQ(StatsField(stats, "aes_pwd_hash"), Md5Hex(std::string(secret.begin(), secret.end())));
+  EXPECT_EQ(StatsField(stats, "aes_pwd_hash"), Md5Hex(e2e::ProxySecretText()));
   EXPECT_EQ(StatsInt(stats, "config_auth_clusters"), 1);
   EXPECT_EQ(StatsInt(stats, "window_clamp"), 131072);
   EXPECT_EQ(StatsInt(stats, "proxy_mode"), 2);

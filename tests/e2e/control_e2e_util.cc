@@ -15,10 +15,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
-#include <sstream>
 #include <thread>
-
-#include "core/hex.h"
 
 namespace mtp::e2e {
 
@@ -49,12 +46,7 @@ std::string SharedDir::Write(const std::string& name, const std::string& content
   return path;
 }
 
-std::string SharedDir::Read(const std::string& name) const {
-  std::ifstream in(Path(name), std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+std::string SharedDir::Read(const std::string& name) const { return ReadFile(Path(name)); }
 
 std::optional<uint16_t> StatsPort(ProxyProcess& proxy) {
   std::string log = proxy.Log();
@@ -130,15 +122,6 @@ std::optional<double> MetricValue(const std::string& body, const std::string& se
   return strtod(body.c_str() + at + needle.size(), nullptr);
 }
 
-bool WaitFor(const std::function<bool()>& f, int timeout_ms) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (f()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return f();
-}
-
 RunResult RunProxyToExit(const std::vector<std::string>& args, int timeout_ms) {
   RunResult result;
   int fds[2];
@@ -180,33 +163,6 @@ RunResult RunProxyToExit(const std::vector<std::string>& args, int timeout_ms) {
   kill(pid, SIGKILL);
   waitpid(pid, &status, 0);
   return result;
-}
-
-std::string Hex(const ClientSecret& s) { return HexEncode(s); }
-
-ClientSecret MakeSecret(uint8_t seed) {
-  ClientSecret s;
-  for (size_t i = 0; i < s.size(); ++i) s[i] = static_cast<uint8_t>(seed + i * 3);
-  return s;
-}
-
-std::vector<uint8_t> ProxySecretBytes() {
-  std::vector<uint8_t> s(128);
-  for (size_t i = 0; i < s.size(); ++i) s[i] = static_cast<uint8_t>(i * 7 + 3);
-  return s;
-}
-
-std::vector<uint8_t> Message(size_t n, uint8_t seed) {
-  std::vector<uint8_t> m(n);
-  for (size_t i = 0; i < n; ++i) m[i] = static_cast<uint8_t>(i * 29 + seed);
-  m[0] = 0x42;
-  return m;
-}
-
-std::string ConfigFor(uint16_t port, int min_connections, int max_connections) {
-  return "min_connections " + std::to_string(min_connections) + ";\nmax_connections " +
-         std::to_string(max_connections) + ";\ndefault 2;\nproxy_for 2 127.0.0.1:" +
-         std::to_string(port) + ";\n";
 }
 
 }  // namespace mtp::e2e

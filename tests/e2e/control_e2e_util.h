@@ -1,15 +1,15 @@
 // Helpers for the control-plane end-to-end tests: shared temp dirs the dropped user can use,
 // the stats port from the proxy's log, loopback HTTP GET, /stats and /metrics value lookup,
-// bounded waiting. Test thread only.
+// running the proxy to its exit. Test thread only.
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "crypto/secret.h"
+#include "tests/e2e/e2e_data.h"
+#include "tests/e2e/e2e_util.h"
 #include "tests/e2e/proxy_process.h"
 
 namespace mtp::e2e {
@@ -42,8 +42,6 @@ std::optional<int64_t> StatsInt(const std::string& body, const std::string& key)
 // A /metrics sample: `series` is the name with its labels exactly as printed.
 std::optional<double> MetricValue(const std::string& body, const std::string& series);
 
-bool WaitFor(const std::function<bool()>& f, int timeout_ms);
-
 // Runs the proxy binary to completion (it must exit by itself within the timeout, else it is
 // killed): exit code (-1 on timeout) and everything it wrote to stdout and stderr.
 struct RunResult {
@@ -51,14 +49,5 @@ struct RunResult {
   std::string output;
 };
 RunResult RunProxyToExit(const std::vector<std::string>& args, int timeout_ms = 10000);
-
-std::string Hex(const ClientSecret& s);
-ClientSecret MakeSecret(uint8_t seed);
-// 128 bytes shared by the proxy (--aes-pwd) and the fake middle-ends.
-std::vector<uint8_t> ProxySecretBytes();
-// A frame payload the proxy always forwards (auth_key_id != 0).
-std::vector<uint8_t> Message(size_t n, uint8_t seed);
-// A proxy-multi.conf routing every DC to 127.0.0.1:port (DC 2 is the default cluster).
-std::string ConfigFor(uint16_t port, int min_connections = 1, int max_connections = 2);
 
 }  // namespace mtp::e2e

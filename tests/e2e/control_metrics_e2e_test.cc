@@ -11,11 +11,13 @@
 
 #include "tests/dataplane/loopback_peers.h"
 #include "tests/e2e/control_e2e_util.h"
+#include "tests/e2e/loopback_echo.h"
 #include "tests/e2e/proxy_process.h"
 
 namespace mtp {
 namespace {
 
+using e2e::EchoFrame;
 using e2e::HttpBody;
 using e2e::HttpGet;
 using e2e::MetricValue;
@@ -28,9 +30,8 @@ using testing_peers::TestClient;
 class MetricsE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::vector<uint8_t> secret = e2e::ProxySecretBytes();
-    aes_pwd_ = dir_.Write("proxy-secret", std::string(secret.begin(), secret.end()));
-    me_ = std::make_unique<FakeMe>(secret);
+    aes_pwd_ = dir_.Write("proxy-secret", e2e::ProxySecretText());
+    me_ = std::make_unique<FakeMe>(e2e::ProxySecretBytes());
   }
 
   std::unique_ptr<ProxyProcess> Start(std::vector<std::string> extra) {
@@ -44,12 +45,6 @@ class MetricsE2eTest : public ::testing::Test {
     return proxy;
   }
 
-  static bool Echo(TestClient& client, size_t size, uint8_t seed) {
-    std::vector<uint8_t> msg = e2e::Message(size, seed);
-    if (!client.SendFrame(msg)) return false;
-    auto echo = client.ReadFrame(5000);
-    return echo.has_value() && *echo == msg;
-  }
 
   SharedDir dir_;
   std::string aes_pwd_;
@@ -71,12 +66,12 @@ TEST_F(MetricsE2eTest, PerSecretSeriesTrafficAndHandshakesAgreeWithTheTraffic) {
     for (int i = 0; i < 2; ++i) {
       auto c = TestClient::Connect(proxy->port(), &first, Transport::kIntermediate, 2);
       ASSERT_TRUE(c.has_value());
-      for (int f = 0; f < 3; ++f) ASSERT_TRUE(Echo(*c, 1000, static_cast<uint8_t>(10 * i + f)));
+      for (int f = 0; f < 3; ++f) ASSERT_TRUE(EchoFrame(*c, 1000, static_cast<uint8_t>(10 * i + f)));
       clients.push_back(std::move(*c));
     }
     auto c = TestClient::Connect(proxy->port(), &second, Transport::kPadded, 2);
     ASSERT_TRUE(c.has_value());
-    for (int f = 0; f < 2; ++f) ASSERT_TRUE(Echo(*c, 500, static_cast<uint8_t>(50 + f)));
+    for (int f = 0; f < 2; ++f) ASSERT_TRUE(EchoFrame(*c, 500, static_cast<uint8_t>(50 + f)));
     clients.push_back(std::move(*c));
 
     // While they are open: the per-secret gauge.
@@ -239,7 +234,7 @@ TEST_F(MetricsE2eTest, VerbosityLevelsChangeWhatIsLogged) {
     {
       auto c = TestClient::Connect(proxy->port(), &secret, Transport::kIntermediate, 2);
       ASSERT_TRUE(c.has_value());
-      ASSERT_TRUE(Echo(*c, 100, 1));
+      ASSERT_TRUE(EchoFrame(*c, 100, 1));
     }
     // The close is logged by the shard once it has seen the EOF.
     if (verbosity > 0) {

@@ -10,11 +10,13 @@
 
 #include "tests/dataplane/loopback_peers.h"
 #include "tests/e2e/control_e2e_util.h"
+#include "tests/e2e/loopback_echo.h"
 #include "tests/e2e/proxy_process.h"
 
 namespace mtp {
 namespace {
 
+using e2e::EchoFrame;
 using e2e::HttpBody;
 using e2e::HttpGet;
 using e2e::MetricValue;
@@ -27,9 +29,8 @@ using testing_peers::TestClient;
 class RateE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::vector<uint8_t> secret = e2e::ProxySecretBytes();
-    aes_pwd_ = dir_.Write("proxy-secret", std::string(secret.begin(), secret.end()));
-    me_ = std::make_unique<FakeMe>(secret);
+    aes_pwd_ = dir_.Write("proxy-secret", e2e::ProxySecretText());
+    me_ = std::make_unique<FakeMe>(e2e::ProxySecretBytes());
   }
 
   std::unique_ptr<ProxyProcess> Start(std::vector<std::string> extra) {
@@ -52,15 +53,23 @@ class RateE2eTest : public ::testing::Test {
   // One client: connect, handshake, one echoed frame. False if the proxy refused it.
   bool Served(uint16_t port, uint8_t seed) {
     auto client = TestClient::Connect(port, &secret_, Transport::kIntermediate, 2);
-    if (!client) return false;
-    std::vector<uint8_t> msg = e2e::Message(64, seed);
-    if (!client->SendFrame(msg)) return false;
-    auto echo = client->ReadFrame(3000);
-    return echo.has_value() && *echo == msg;
+    return client && EchoFrame(*client, 64, seed, 3000);
   }
 
-  double Seconds(std::chrono::steady_clock::time_point since) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+  // `burst` clients back to back against a full bucket of `rate` per second: how many were
+  // served, expected to be at least the bucket and at most the bucket plus what refilled while
+  // they ran.
+  int ServeBurst(uint16_t port, int burst, int rate) {
+    // Let the bucket fill (it starts full, this only guards a slow start-up).
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+    int served = 0;
+    auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < burst; ++i) served += Served(port, static_cast<uint8_t>(i)) ? 1 : 0;
+    double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    EXPECT_GE(served, rate);
+    EXPECT_LE(served, rate + static_cast<int>(rate * elapsed) + 1) << "elapsed " << elapsed;
+    return served;
   }
 
   const ClientSecret secret_ = e2e::MakeSecret(5);
@@ -80,18 +89,8 @@ TEST_F(RateE2eTest, AcceptRateCutsABurstToTheBucketAndCountsRefusals) {
     ASSERT_NE(proxy, nullptr);
     auto stats_port = e2e::StatsPort(*proxy);
     ASSERT_TRUE(stats_port.has_value());
-    // Let the bucket fill (it starts full, this only guards a slow start-up).
-    std::this_thread::sleep_for(std::chrono::milliseconds(1100));
     constexpr int kBurst = 20;
-    int served = 0;
-    auto start = std::chrono::steady_clock::now();
-    for (int i = 0; i < kBurst; ++i) {
-      served += Served(proxy->port(), static_cast<uint8_t>(i)) ? 1 : 0;
-    }
-    double elapsed = Seconds(start);
-    // At most the bucket plus what refilled meanwhile; at least the full bucket.
-    EXPECT_GE(served, kRate);
-    EXPECT_LE(served, kRate + static_cast<int>(kRate * elapsed) + 1) << "elapsed " << elapsed;
+    const int served = ServeBurst(proxy->port(), kBurst, kRate);
     std::string stats = HttpBody(HttpGet(*stats_port, "/stats"));
     EXPECT_EQ(StatsInt(stats, "max_accept_rate"), kRate);
     EXPECT_EQ(StatsInt(stats, "accept_rate_limit_failed"), kBurst - served);
@@ -130,16 +129,8 @@ TEST_F(RateE2eTest, HandshakeRateCutsABurstAndCountsRefusals) {
     ASSERT_NE(proxy, nullptr);
     auto stats_port = e2e::StatsPort(*proxy);
     ASSERT_TRUE(stats_port.has_value());
-    std::this_thread::sleep_for(std::chrono::milliseconds(1100));
     constexpr int kBurst = 16;
-    int served = 0;
-    auto start = std::chrono::steady_clock::now();
-    for (int i = 0; i < kBurst; ++i) {
-      served += Served(proxy->port(), static_cast<uint8_t>(i)) ? 1 : 0;
-    }
-    double elapsed = Seconds(start);
-    EXPECT_GE(served, kRate);
-    EXPECT_LE(served, kRate + static_cast<int>(kRate * elapsed) + 1) << "elapsed " << elapsed;
+    const int served = ServeBurst(proxy->port(), kBurst, kRate);
     std::string stats = HttpBody(HttpGet(*stats_port, "/stats"));
     // Every connection was accepted; the refused ones were closed at their handshake.
     EXPECT_EQ(StatsInt(stats, "inbound_connections_accepted"), kBurst);

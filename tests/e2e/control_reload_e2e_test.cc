@@ -14,11 +14,13 @@
 #include "dataplane/rpc_messages.h"
 #include "tests/dataplane/loopback_peers.h"
 #include "tests/e2e/control_e2e_util.h"
+#include "tests/e2e/loopback_echo.h"
 #include "tests/e2e/proxy_process.h"
 
 namespace mtp {
 namespace {
 
+using e2e::EchoFrame;
 using e2e::HttpBody;
 using e2e::HttpGet;
 using e2e::MetricValue;
@@ -42,8 +44,7 @@ int CountRequests(FakeMe& me) {
 class ReloadE2eTest : public ::testing::TestWithParam<const char*> {
  protected:
   void SetUp() override {
-    std::vector<uint8_t> secret = e2e::ProxySecretBytes();
-    aes_pwd_ = dir_.Write("proxy-secret", std::string(secret.begin(), secret.end()));
+    aes_pwd_ = dir_.Write("proxy-secret", e2e::ProxySecretText());
   }
 
   std::unique_ptr<ProxyProcess> Start(const std::string& config, std::vector<std::string> extra) {
@@ -56,27 +57,14 @@ class ReloadE2eTest : public ::testing::TestWithParam<const char*> {
     return ProxyProcess::Start(args);
   }
 
-  static int Count(const std::string& log, const std::string& needle) {
-    int n = 0;
-    for (size_t at = log.find(needle); at != std::string::npos; at = log.find(needle, at + 1)) {
-      ++n;
-    }
-    return n;
-  }
 
   // SIGHUP, then wait for one more line with the outcome it must log.
   bool Reload(ProxyProcess& proxy, const std::string& expect_in_log) {
-    const int before = Count(proxy.Log(), expect_in_log);
+    const int before = e2e::CountOf(proxy.Log(), expect_in_log);
     proxy.Signal(SIGHUP);
-    return e2e::WaitFor([&] { return Count(proxy.Log(), expect_in_log) > before; }, 5000);
+    return e2e::WaitFor([&] { return e2e::CountOf(proxy.Log(), expect_in_log) > before; }, 5000);
   }
 
-  bool Echo(TestClient& client, size_t size, uint8_t seed) {
-    std::vector<uint8_t> msg = e2e::Message(size, seed);
-    if (!client.SendFrame(msg)) return false;
-    auto echo = client.ReadFrame(5000);
-    return echo.has_value() && *echo == msg;
-  }
 
   SharedDir dir_;
   std::string aes_pwd_;
@@ -98,7 +86,7 @@ TEST_P(ReloadE2eTest, NewTargetsForNewClientsEstablishedOnesKeepFlowing) {
   for (int i = 0; i < 2; ++i) {
     auto c = TestClient::Connect(proxy->port(), &client_secret, Transport::kIntermediate, 2);
     ASSERT_TRUE(c.has_value());
-    ASSERT_TRUE(Echo(*c, 300, static_cast<uint8_t>(i)));
+    ASSERT_TRUE(EchoFrame(*c, 300, static_cast<uint8_t>(i)));
     established.push_back(std::move(*c));
   }
   // A third one keeps echoing without pause while the reloads happen.
@@ -109,7 +97,7 @@ TEST_P(ReloadE2eTest, NewTargetsForNewClientsEstablishedOnesKeepFlowing) {
   std::atomic<int> pump_failed{0};
   std::thread pump([&] {
     for (uint8_t seed = 0; !pump_stop.load() && pump_failed.load() == 0; ++seed) {
-      (Echo(*pumped, 200 + 4 * (seed % 32), seed) ? pump_ok : pump_failed).fetch_add(1);
+      (EchoFrame(*pumped, 200 + 4 * (seed % 32), seed) ? pump_ok : pump_failed).fetch_add(1);
     }
   });
   ASSERT_TRUE(e2e::WaitFor([&] { return pump_ok.load() >= 5; }, 5000));
@@ -140,7 +128,7 @@ TEST_P(ReloadE2eTest, NewTargetsForNewClientsEstablishedOnesKeepFlowing) {
   // Established clients were not dropped and still go through the old middle-end.
   for (int round = 0; round < 3; ++round) {
     for (size_t i = 0; i < established.size(); ++i) {
-      EXPECT_TRUE(Echo(established[i], 1000 + 100 * round, static_cast<uint8_t>(round + i)))
+      EXPECT_TRUE(EchoFrame(established[i], 1000 + 100 * round, static_cast<uint8_t>(round + i)))
           << "client " << i << " round " << round;
     }
   }
@@ -148,7 +136,7 @@ TEST_P(ReloadE2eTest, NewTargetsForNewClientsEstablishedOnesKeepFlowing) {
   // A new client is served by the new middle-end.
   auto fresh = TestClient::Connect(proxy->port(), &client_secret, Transport::kPadded, 2);
   ASSERT_TRUE(fresh.has_value());
-  EXPECT_TRUE(Echo(*fresh, 4000, 77));
+  EXPECT_TRUE(EchoFrame(*fresh, 4000, 77));
   EXPECT_EQ(CountRequests(new_me), 1);
   EXPECT_EQ(CountRequests(old_me), old_before + 6);
 
@@ -186,7 +174,7 @@ TEST_P(ReloadE2eTest, BrokenFilesKeepTheRunningConfigAndAreReported) {
   ASSERT_TRUE(stats_port.has_value());
   auto before = TestClient::Connect(proxy->port(), &client_secret, Transport::kIntermediate, 2);
   ASSERT_TRUE(before.has_value());
-  ASSERT_TRUE(Echo(*before, 100, 1));
+  ASSERT_TRUE(EchoFrame(*before, 100, 1));
 
   // A syntax error (missing ';').
   dir_.Write("proxy-multi.conf", "proxy_for 2 127.0.0.1:1\n");
@@ -204,10 +192,10 @@ TEST_P(ReloadE2eTest, BrokenFilesKeepTheRunningConfigAndAreReported) {
   EXPECT_EQ(MetricValue(metrics, "mtproxy_config_reloads_total{result=\"failed\"}"), 3);
   EXPECT_EQ(MetricValue(metrics, "mtproxy_config_reloads_total{result=\"ok\"}"), 0);
   // Everything still runs on the start-up configuration.
-  EXPECT_TRUE(Echo(*before, 200, 2));
+  EXPECT_TRUE(EchoFrame(*before, 200, 2));
   auto after = TestClient::Connect(proxy->port(), &client_secret, Transport::kAbridged, 2);
   ASSERT_TRUE(after.has_value());
-  EXPECT_TRUE(Echo(*after, 400, 3));
+  EXPECT_TRUE(EchoFrame(*after, 400, 3));
   EXPECT_EQ(proxy->Stop(), 0);
 }
 
@@ -224,19 +212,19 @@ TEST_P(ReloadE2eTest, SecretFileChangesApplyToNewClients) {
   ASSERT_TRUE(e2e::WaitFor([&] { return me.links_ready() >= 2; }, 8000));
   auto with_first = TestClient::Connect(proxy->port(), &first, Transport::kIntermediate, 2);
   ASSERT_TRUE(with_first.has_value());
-  ASSERT_TRUE(Echo(*with_first, 100, 1));
+  ASSERT_TRUE(EchoFrame(*with_first, 100, 1));
 
   dir_.Write("secrets", "# rotated\ndd" + e2e::Hex(second) + "\n");
   ASSERT_TRUE(Reload(*proxy, "re-read successfully")) << proxy->Log();
   // The established client keeps its keys.
-  EXPECT_TRUE(Echo(*with_first, 200, 2));
+  EXPECT_TRUE(EchoFrame(*with_first, 200, 2));
   // New clients: the new secret and the -S one work, the removed one gets skip mode.
   auto with_second = TestClient::Connect(proxy->port(), &second, Transport::kPadded, 2);
   ASSERT_TRUE(with_second.has_value());
-  EXPECT_TRUE(Echo(*with_second, 300, 3));
+  EXPECT_TRUE(EchoFrame(*with_second, 300, 3));
   auto with_fixed = TestClient::Connect(proxy->port(), &fixed, Transport::kIntermediate, 2);
   ASSERT_TRUE(with_fixed.has_value());
-  EXPECT_TRUE(Echo(*with_fixed, 300, 4));
+  EXPECT_TRUE(EchoFrame(*with_fixed, 300, 4));
   auto stale = TestClient::Connect(proxy->port(), &first, Transport::kIntermediate, 2);
   ASSERT_TRUE(stale.has_value());
   ASSERT_TRUE(stale->SendFrame(e2e::Message(100, 5)));
@@ -248,7 +236,7 @@ TEST_P(ReloadE2eTest, SecretFileChangesApplyToNewClients) {
   EXPECT_TRUE(proxy->LogContains("line 2")) << proxy->Log();
   auto still_second = TestClient::Connect(proxy->port(), &second, Transport::kIntermediate, 2);
   ASSERT_TRUE(still_second.has_value());
-  EXPECT_TRUE(Echo(*still_second, 300, 6));
+  EXPECT_TRUE(EchoFrame(*still_second, 300, 6));
   auto still_stale = TestClient::Connect(proxy->port(), &first, Transport::kIntermediate, 2);
   ASSERT_TRUE(still_stale.has_value());
   ASSERT_TRUE(still_stale->SendFrame(e2e::Message(100, 7)));
@@ -272,7 +260,7 @@ TEST_P(ReloadE2eTest, ProxySecretRotationReachesNewMiddleEnds) {
             Md5Hex(old_secret));
   auto before = TestClient::Connect(proxy->port(), &client_secret, Transport::kIntermediate, 2);
   ASSERT_TRUE(before.has_value());
-  ASSERT_TRUE(Echo(*before, 100, 1));
+  ASSERT_TRUE(EchoFrame(*before, 100, 1));
 
   dir_.Write("proxy-secret", std::string(new_secret.begin(), new_secret.end()));
   dir_.Write("proxy-multi.conf", e2e::ConfigFor(new_me.port()));
@@ -281,10 +269,10 @@ TEST_P(ReloadE2eTest, ProxySecretRotationReachesNewMiddleEnds) {
   EXPECT_EQ(StatsField(HttpBody(HttpGet(*stats_port, "/stats")), "aes_pwd_hash"),
             Md5Hex(new_secret));
   // The established client still uses its link to the old middle-end; a new one the new.
-  EXPECT_TRUE(Echo(*before, 200, 2));
+  EXPECT_TRUE(EchoFrame(*before, 200, 2));
   auto after = TestClient::Connect(proxy->port(), &client_secret, Transport::kIntermediate, 2);
   ASSERT_TRUE(after.has_value());
-  EXPECT_TRUE(Echo(*after, 300, 3));
+  EXPECT_TRUE(EchoFrame(*after, 300, 3));
   EXPECT_EQ(CountRequests(new_me), 1);
   EXPECT_EQ(proxy->Stop(), 0);
 }

@@ -17,12 +17,14 @@
 
 #include "tests/dataplane/loopback_peers.h"
 #include "tests/e2e/control_e2e_util.h"
+#include "tests/e2e/loopback_echo.h"
 #include "tests/e2e/proxy_process.h"
 #include "tests/tools/child_process.h"
 
 namespace mtp {
 namespace {
 
+using e2e::EchoFrame;
 using e2e::ProxyProcess;
 using e2e::SharedDir;
 using testing_peers::FakeMe;
@@ -44,9 +46,8 @@ bool ConnectRefused(uint16_t port) {
 class SignalsE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::vector<uint8_t> secret = e2e::ProxySecretBytes();
-    aes_pwd_ = dir_.Write("proxy-secret", std::string(secret.begin(), secret.end()));
-    me_ = std::make_unique<FakeMe>(secret);
+    aes_pwd_ = dir_.Write("proxy-secret", e2e::ProxySecretText());
+    me_ = std::make_unique<FakeMe>(e2e::ProxySecretBytes());
   }
 
   std::unique_ptr<ProxyProcess> Start(std::vector<std::string> extra) {
@@ -64,12 +65,6 @@ class SignalsE2eTest : public ::testing::Test {
     return TestClient::Connect(port, &secret_, Transport::kIntermediate, 2);
   }
 
-  bool Echo(TestClient& client, size_t size, uint8_t seed) {
-    std::vector<uint8_t> msg = e2e::Message(size, seed);
-    if (!client.SendFrame(msg)) return false;
-    auto echo = client.ReadFrame(5000);
-    return echo.has_value() && *echo == msg;
-  }
 
   const ClientSecret secret_ = e2e::MakeSecret(11);
   SharedDir dir_;
@@ -83,15 +78,15 @@ TEST_F(SignalsE2eTest, SigtermDrainsEstablishedClientsAndRefusesNewOnes) {
   const uint16_t port = proxy->port();
   auto client = Client(port);
   ASSERT_TRUE(client.has_value());
-  ASSERT_TRUE(Echo(*client, 500, 1));
+  ASSERT_TRUE(EchoFrame(*client, 500, 1));
 
   proxy->Signal(SIGTERM);
   ASSERT_TRUE(e2e::WaitFor([&] { return proxy->LogContains("draining"); }, 5000));
   // The listening sockets are closed: new connects are refused.
   EXPECT_TRUE(e2e::WaitFor([&] { return ConnectRefused(port); }, 5000));
   // The established client finishes its exchange.
-  EXPECT_TRUE(Echo(*client, 20000, 2));
-  EXPECT_TRUE(Echo(*client, 64, 3));
+  EXPECT_TRUE(EchoFrame(*client, 20000, 2));
+  EXPECT_TRUE(EchoFrame(*client, 64, 3));
   EXPECT_EQ(proxy->Wait(300), -1);  // still running while a client is open
   // Its close ends the drain: exit 0.
   client.reset();
@@ -104,7 +99,7 @@ TEST_F(SignalsE2eTest, DrainTimeoutClosesIdleClientsAndExitsZero) {
   ASSERT_NE(proxy, nullptr);
   auto client = Client(proxy->port());
   ASSERT_TRUE(client.has_value());
-  ASSERT_TRUE(Echo(*client, 100, 1));
+  ASSERT_TRUE(EchoFrame(*client, 100, 1));
   proxy->Signal(SIGINT);
   // The client never closes: the proxy closes it when the drain timeout expires.
   EXPECT_TRUE(client->WaitClosed(10000));
@@ -117,7 +112,7 @@ TEST_F(SignalsE2eTest, SecondSigtermExitsAtOnce) {
   ASSERT_NE(proxy, nullptr);
   auto client = Client(proxy->port());
   ASSERT_TRUE(client.has_value());
-  ASSERT_TRUE(Echo(*client, 100, 1));
+  ASSERT_TRUE(EchoFrame(*client, 100, 1));
   proxy->Signal(SIGTERM);
   ASSERT_TRUE(e2e::WaitFor([&] { return proxy->LogContains("draining"); }, 5000));
   proxy->Signal(SIGTERM);
@@ -148,7 +143,7 @@ TEST_F(SignalsE2eTest, Usr1ReopensTheLogFileAfterRotation) {
   EXPECT_EQ(dir_.Read("proxy.log.1").find("re-read successfully"), std::string::npos);
   auto client = Client(proxy->port());
   ASSERT_TRUE(client.has_value());
-  EXPECT_TRUE(Echo(*client, 100, 1));
+  EXPECT_TRUE(EchoFrame(*client, 100, 1));
   EXPECT_EQ(proxy->Stop(), 0);
   EXPECT_NE(dir_.Read("proxy.log").find("Terminated by SIGTERM."), std::string::npos);
 }
@@ -161,7 +156,7 @@ TEST_F(SignalsE2eTest, Usr1WithoutLogFileKeepsLoggingAndServing) {
                            5000));
   auto client = Client(proxy->port());
   ASSERT_TRUE(client.has_value());
-  EXPECT_TRUE(Echo(*client, 100, 1));
+  EXPECT_TRUE(EchoFrame(*client, 100, 1));
   EXPECT_EQ(proxy->Stop(), 0);
   // Still logging to stderr after SIGUSR1 (the reference would have gone silent).
   EXPECT_TRUE(proxy->LogContains("Terminated by SIGTERM."));
@@ -195,7 +190,7 @@ TEST_F(SignalsE2eTest, DaemonizeWritesTheLogFileAndNiceApplies) {
   ASSERT_TRUE(e2e::WaitFor([&] { return me_->links_ready() >= 1; }, 8000));
   auto client = Client(port);
   ASSERT_TRUE(client.has_value());
-  EXPECT_TRUE(Echo(*client, 100, 1));
+  EXPECT_TRUE(EchoFrame(*client, 100, 1));
   client.reset();
   child->Signal(SIGTERM);
   auto rc = child->Wait(10000);

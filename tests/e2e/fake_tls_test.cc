@@ -15,13 +15,11 @@
 #include <atomic>
 #include <chrono>
 #include <ctime>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <optional>
 #include <regex>
 #include <set>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -30,20 +28,23 @@
 #include "crypto/fake_tls.h"
 #include "tests/control/openssl_server.h"
 #include "tests/e2e/control_e2e_util.h"
+#include "tests/e2e/e2e_data.h"
+#include "tests/e2e/e2e_util.h"
 #include "tests/e2e/proxy_process.h"
-#include "tests/tools/child_process.h"
+#include "tests/e2e/tool_run.h"
 #include "tools/client_codec.h"
 
 namespace mtp {
 namespace {
 
+using e2e::CountOf;
 using e2e::ProxyProcess;
+using e2e::ReadFile;
 using e2e::WaitFor;
 using e2e::WriteTempFile;
 using tools::ChildProcess;
 using tools::ClientCodec;
 using tools::ClientCodecConfig;
-using tools::ToolPath;
 
 constexpr char kSecretA[] = "0123456789abcdef0123456789abcdef";
 constexpr char kSecretB[] = "fedcba9876543210fedcba9876543210";
@@ -59,21 +60,6 @@ ClientSecret SecretBytes(const char* hex) {
   auto bytes = HexDecode(hex).value();
   std::copy(bytes.begin(), bytes.end(), s.begin());
   return s;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-int CountOf(const std::string& text, const std::string& needle) {
-  int n = 0;
-  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
-    ++n;
-  }
-  return n;
 }
 
 // A loopback TCP server that echoes every connection until EOF (the "real site" of b.example).
@@ -195,18 +181,13 @@ class FakeTlsE2eTest : public ::testing::TestWithParam<Param> {
     if (testing::OpenSslBinary().empty()) GTEST_SKIP() << "openssl is not installed";
     site_a_ = testing::OpenSslServer::Start();
     ASSERT_NE(site_a_, nullptr);
-    std::string secret(128, '\0');
-    for (size_t i = 0; i < secret.size(); ++i) secret[i] = static_cast<char>(i * 5 + 1);
-    aes_pwd_ = WriteTempFile("proxy-secret", secret);
+    aes_pwd_ = WriteTempFile("proxy-secret", e2e::ProxySecretText());
     me_log_ = WriteTempFile("fake-me.log", "");
-    auto me = ChildProcess::Spawn({ToolPath("mtp-fake-me"), "--listen", "127.0.0.1:0",
-                                   "--aes-pwd", aes_pwd_, "--log-file", me_log_});
+    auto me = e2e::SpawnListening("mtp-fake-me", {"--listen", "127.0.0.1:0", "--aes-pwd",
+                                                  aes_pwd_, "--log-file", me_log_});
     ASSERT_TRUE(me.ok()) << me.status();
-    me_ = std::make_unique<ChildProcess>(std::move(*me));
-    auto port = me_->ReadListeningPort(5000);
-    ASSERT_TRUE(port.ok()) << port.status();
-    const std::string config = "min_connections 1;\nmax_connections 2;\ndefault 2;\n"
-                               "proxy_for 2 127.0.0.1:" + std::to_string(*port) + ";\n";
+    me_ = std::move(me->process);
+    const std::string config = e2e::ConfigFor(me->port, 1, 2);
     proxy_ = ProxyProcess::Start(
         {"-H", "0", "-p", "0", "--http-stats", "-M", std::to_string(GetParam().shards),
          "--aes-pwd", aes_pwd_,
@@ -233,15 +214,8 @@ class FakeTlsE2eTest : public ::testing::TestWithParam<Param> {
 
   // Runs mtp-client against the proxy; returns its exit code (and JSON line).
   int RunClient(std::vector<std::string> flags, std::string* json = nullptr) {
-    std::vector<std::string> argv = {ToolPath("mtp-client"), "--server",
-                                     "127.0.0.1:" + std::to_string(proxy_->port()),
-                                     "--timeout-ms", "10000"};
-    argv.insert(argv.end(), flags.begin(), flags.end());
-    auto client = ChildProcess::Spawn(argv);
-    if (!client.ok()) return -1;
-    auto rc = client->Wait(60000);
-    if (json != nullptr) *json = client->ReadToEnd(1000);
-    return rc.ok() ? *rc : -1;
+    flags.insert(flags.begin(), {"--timeout-ms", "10000"});
+    return e2e::RunTool(e2e::ClientArgv(proxy_->port(), flags), 60000, json);
   }
 
   std::vector<uint8_t> SignedHello(const char* secret_hex, const std::string& domain) {
@@ -568,11 +542,10 @@ INSTANTIATE_TEST_SUITE_P(Policies, FakeTlsE2eTest,
 class FakeTlsDirectTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto dc = ChildProcess::Spawn({ToolPath("mtp-fake-dc"), "--listen", "127.0.0.1:0"});
+    auto dc = e2e::SpawnListening("mtp-fake-dc", {"--listen", "127.0.0.1:0"});
     ASSERT_TRUE(dc.ok()) << dc.status();
-    dc_ = std::make_unique<ChildProcess>(std::move(*dc));
-    auto dc_port = dc_->ReadListeningPort(5000);
-    ASSERT_TRUE(dc_port.ok()) << dc_port.status();
+    dc_ = std::move(dc->process);
+    const uint16_t dc_port = dc->port;
     // A bound socket that never listens: connecting to it is refused.
     dead_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in sin{};
@@ -601,7 +574,7 @@ class FakeTlsDirectTest : public ::testing::Test {
     for (const char* id : {"1", "2", "3", "4", "5", "203", "-1", "-2", "-3", "-4", "-5",
                            "-203"}) {  // never a real DC
       args.insert(args.end(),
-                  {"--dc-override", std::string(id) + ":127.0.0.1:" + std::to_string(*dc_port)});
+                  {"--dc-override", std::string(id) + ":127.0.0.1:" + std::to_string(dc_port)});
     }
     proxy_ = ProxyProcess::Start(args, 30000);
     ASSERT_NE(proxy_, nullptr);
@@ -613,15 +586,8 @@ class FakeTlsDirectTest : public ::testing::Test {
   }
 
   int RunClient(std::vector<std::string> flags, std::string* json = nullptr) {
-    std::vector<std::string> argv = {ToolPath("mtp-client"), "--server",
-                                     "127.0.0.1:" + std::to_string(proxy_->port()),
-                                     "--timeout-ms", "10000"};
-    argv.insert(argv.end(), flags.begin(), flags.end());
-    auto client = ChildProcess::Spawn(argv);
-    if (!client.ok()) return -1;
-    auto rc = client->Wait(60000);
-    if (json != nullptr) *json = client->ReadToEnd(1000);
-    return rc.ok() ? *rc : -1;
+    flags.insert(flags.begin(), {"--timeout-ms", "10000"});
+    return e2e::RunTool(e2e::ClientArgv(proxy_->port(), flags), 60000, json);
   }
 
   // A 517-byte hello for `domain` with its random still zero (sign it after editing).

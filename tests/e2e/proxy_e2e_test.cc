@@ -2,61 +2,30 @@
 // middle-ends / DCs on 127.0.0.1, parameterised over io_uring/epoll and 1/2 shards.
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <string>
-#include <thread>
 
+#include "core/hex.h"
 #include "dataplane/rpc_messages.h"
 #include "tests/dataplane/loopback_peers.h"
+#include "tests/e2e/e2e_data.h"
+#include "tests/e2e/e2e_util.h"
 #include "tests/e2e/proxy_process.h"
 
 namespace mtp {
 namespace {
 
+using e2e::ConfigFor;
+using e2e::Hex;
+using e2e::MakeSecret;
+using e2e::Message;
 using e2e::ProxyProcess;
+using e2e::ProxySecretBytes;
+using e2e::WaitFor;
 using e2e::WriteTempFile;
 using testing_peers::FakeDc;
 using testing_peers::FakeMe;
 using testing_peers::MeEvent;
 using testing_peers::TestClient;
-
-std::vector<uint8_t> ProxySecretBytes() {
-  std::vector<uint8_t> s(128);
-  for (size_t i = 0; i < s.size(); ++i) s[i] = static_cast<uint8_t>(i * 7 + 3);
-  return s;
-}
-
-std::string Hex(const uint8_t* p, size_t n) {
-  static const char* kDigits = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < n; ++i) {
-    out += kDigits[p[i] >> 4];
-    out += kDigits[p[i] & 15];
-  }
-  return out;
-}
-
-ClientSecret MakeSecret(uint8_t seed) {
-  ClientSecret s;
-  for (size_t i = 0; i < s.size(); ++i) s[i] = static_cast<uint8_t>(seed + i * 3);
-  return s;
-}
-
-std::vector<uint8_t> Message(size_t n, uint8_t seed) {
-  std::vector<uint8_t> m(n);
-  for (size_t i = 0; i < n; ++i) m[i] = static_cast<uint8_t>(i * 29 + seed);
-  m[0] = 0x42;  // auth_key_id != 0 and not RPC_PING: always forwarded
-  return m;
-}
-
-bool WaitUntil(const std::function<bool()>& f, int timeout_ms) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (f()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return false;
-}
 
 struct Param {
   const char* backend;
@@ -66,8 +35,7 @@ struct Param {
 class ProxyE2eTest : public ::testing::TestWithParam<Param> {
  protected:
   void SetUp() override {
-    std::vector<uint8_t> secret = ProxySecretBytes();
-    secret_path_ = WriteTempFile("proxy-secret", std::string(secret.begin(), secret.end()));
+    secret_path_ = WriteTempFile("proxy-secret", e2e::ProxySecretText());
   }
 
   std::vector<std::string> CommonArgs() {
@@ -86,22 +54,16 @@ class ProxyE2eTest : public ::testing::TestWithParam<Param> {
 
   // Every shard opens min_connections links; wait until the fake ME saw them all ready.
   bool WaitLinks(FakeMe& me, int per_shard) {
-    return WaitUntil([&] { return me.links_ready() >= per_shard * GetParam().shards; }, 8000);
+    return WaitFor([&] { return me.links_ready() >= per_shard * GetParam().shards; }, 8000);
   }
 
   std::string secret_path_;
 };
 
-std::string OneCluster(uint16_t port, int dc = 2) {
-  return "min_connections 2;\nmax_connections 4;\ndefault " + std::to_string(dc) +
-         ";\nproxy_for " + std::to_string(dc) + " 127.0.0.1:" + std::to_string(port) + ";\n";
-}
-
 TEST_P(ProxyE2eTest, EveryTransportAndSecretFormRelays) {
   FakeMe me(ProxySecretBytes());
   ClientSecret s1 = MakeSecret(1), s2 = MakeSecret(2);
-  auto proxy = StartMe(OneCluster(me.port()),
-                       {"-S", Hex(s1.data(), 16), "-S", Hex(s2.data(), 16)});
+  auto proxy = StartMe(ConfigFor(me.port(), 2, 4), {"-S", Hex(s1), "-S", Hex(s2)});
   ASSERT_NE(proxy, nullptr);
   ASSERT_TRUE(WaitLinks(me, 2));
   // Plain link (abridged or intermediate) and dd link (padded) with either secret.
@@ -121,7 +83,7 @@ TEST_P(ProxyE2eTest, EveryTransportAndSecretFormRelays) {
 
 TEST_P(ProxyE2eTest, NoSecretConfigured) {
   FakeMe me(ProxySecretBytes());
-  auto proxy = StartMe(OneCluster(me.port()), {});
+  auto proxy = StartMe(ConfigFor(me.port(), 2, 4), {});
   ASSERT_NE(proxy, nullptr);
   ASSERT_TRUE(WaitLinks(me, 2));
   auto client = TestClient::Connect(proxy->port(), nullptr, Transport::kIntermediate, 2);
@@ -135,7 +97,7 @@ TEST_P(ProxyE2eTest, NoSecretConfigured) {
 
 TEST_P(ProxyE2eTest, AdTagAndFlagsSeenByTheMiddleEnd) {
   FakeMe me(ProxySecretBytes());
-  auto proxy = StartMe(OneCluster(me.port()), {"-P", "00112233445566778899aabbccddeeff"});
+  auto proxy = StartMe(ConfigFor(me.port(), 2, 4), {"-P", "00112233445566778899aabbccddeeff"});
   ASSERT_NE(proxy, nullptr);
   ASSERT_TRUE(WaitLinks(me, 2));
   auto client = TestClient::Connect(proxy->port(), nullptr, Transport::kPadded, 2);
@@ -149,7 +111,7 @@ TEST_P(ProxyE2eTest, AdTagAndFlagsSeenByTheMiddleEnd) {
   ASSERT_TRUE(me.WaitFor(kRpcProxyReq, 3000, &req));
   // Padded clients are reported as intermediate (no 0x8000000), plus tag and quick ack.
   EXPECT_EQ(req.flags, 0xa0021008u);
-  EXPECT_EQ(Hex(req.ad_tag.data(), req.ad_tag.size()), "00112233445566778899aabbccddeeff");
+  EXPECT_EQ(HexEncode(ByteSpan(req.ad_tag.data(), req.ad_tag.size())), "00112233445566778899aabbccddeeff");
 }
 
 TEST_P(ProxyE2eTest, RoutesByDcIdWithDefaultCluster) {
@@ -180,7 +142,7 @@ TEST_P(ProxyE2eTest, RoutesByDcIdWithDefaultCluster) {
 TEST_P(ProxyE2eTest, WrongSecretAndGarbageNeverReachTheMiddleEnd) {
   FakeMe me(ProxySecretBytes());
   ClientSecret good = MakeSecret(9), bad = MakeSecret(10);
-  auto proxy = StartMe(OneCluster(me.port()), {"-S", Hex(good.data(), 16)});
+  auto proxy = StartMe(ConfigFor(me.port(), 2, 4), {"-S", Hex(good)});
   ASSERT_NE(proxy, nullptr);
   ASSERT_TRUE(WaitLinks(me, 2));
   auto wrong = TestClient::Connect(proxy->port(), &bad, Transport::kIntermediate, 2);
@@ -206,7 +168,7 @@ TEST_P(ProxyE2eTest, WrongSecretAndGarbageNeverReachTheMiddleEnd) {
 
 TEST_P(ProxyE2eTest, CloseConnAndCloseExt) {
   FakeMe me(ProxySecretBytes());
-  auto proxy = StartMe(OneCluster(me.port()), {});
+  auto proxy = StartMe(ConfigFor(me.port(), 2, 4), {});
   ASSERT_NE(proxy, nullptr);
   ASSERT_TRUE(WaitLinks(me, 2));
   uint64_t first_id = 0;
@@ -239,7 +201,7 @@ TEST_P(ProxyE2eTest, CloseConnAndCloseExt) {
 TEST_P(ProxyE2eTest, MiddleEndRestartIsReconnected) {
   auto me = std::make_unique<FakeMe>(ProxySecretBytes());
   uint16_t port = me->port();
-  auto proxy = StartMe(OneCluster(port), {});
+  auto proxy = StartMe(ConfigFor(port, 2, 4), {});
   ASSERT_NE(proxy, nullptr);
   ASSERT_TRUE(WaitLinks(*me, 2));
   auto client = TestClient::Connect(proxy->port(), nullptr, Transport::kIntermediate, 2);
@@ -261,7 +223,7 @@ TEST_P(ProxyE2eTest, MiddleEndRestartIsReconnected) {
 
 TEST_P(ProxyE2eTest, HundredClientsInterleavedSizesUpToTheMaximum) {
   FakeMe me(ProxySecretBytes());
-  auto proxy = StartMe(OneCluster(me.port()), {});
+  auto proxy = StartMe(ConfigFor(me.port(), 2, 4), {});
   ASSERT_NE(proxy, nullptr);
   ASSERT_TRUE(WaitLinks(me, 2));
   const size_t sizes[] = {28 + 28, 1024, 16 * 1024 - 4, 65536, 1044480};

@@ -2,48 +2,24 @@
 // mtp-fake-me (ME mode) or mtp-fake-dc (direct mode), all on 127.0.0.1 with free ports.
 #include <gtest/gtest.h>
 
-#include <chrono>
-#include <fstream>
-#include <sstream>
 #include <string>
-#include <thread>
 
+#include "tests/e2e/e2e_data.h"
+#include "tests/e2e/e2e_util.h"
 #include "tests/e2e/proxy_process.h"
-#include "tests/tools/child_process.h"
+#include "tests/e2e/tool_run.h"
 
 namespace mtp {
 namespace {
 
+using e2e::CountOf;
 using e2e::ProxyProcess;
+using e2e::ReadFile;
+using e2e::WaitFor;
 using e2e::WriteTempFile;
 using tools::ChildProcess;
-using tools::ToolPath;
 
 constexpr char kSecretHex[] = "0123456789abcdef0123456789abcdef";
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-int CountOf(const std::string& text, const std::string& needle) {
-  int n = 0;
-  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
-    ++n;
-  }
-  return n;
-}
-
-bool WaitFor(const std::function<bool()>& f, int timeout_ms) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (f()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return false;
-}
 
 struct Param {
   const char* backend;
@@ -53,24 +29,19 @@ struct Param {
 class ToolsE2eTest : public ::testing::TestWithParam<Param> {
  protected:
   void SetUp() override {
-    std::string secret(128, '\0');
-    for (size_t i = 0; i < secret.size(); ++i) secret[i] = static_cast<char>(i * 5 + 1);
-    aes_pwd_ = WriteTempFile("proxy-secret", secret);
+    aes_pwd_ = WriteTempFile("proxy-secret", e2e::ProxySecretText());
     me_log_ = WriteTempFile("fake-me.log", "");
   }
 
   // Starts mtp-fake-me (extra flags appended) and a proxy routing every DC to it.
   void StartMeAndProxy(std::vector<std::string> me_flags, std::vector<std::string> proxy_flags) {
-    std::vector<std::string> argv = {ToolPath("mtp-fake-me"), "--listen", "127.0.0.1:0",
-                                     "--aes-pwd", aes_pwd_, "--log-file", me_log_};
+    std::vector<std::string> argv = {"--listen", "127.0.0.1:0", "--aes-pwd", aes_pwd_,
+                                     "--log-file", me_log_};
     argv.insert(argv.end(), me_flags.begin(), me_flags.end());
-    auto me = ChildProcess::Spawn(argv);
+    auto me = e2e::SpawnListening("mtp-fake-me", argv);
     ASSERT_TRUE(me.ok()) << me.status();
-    me_ = std::make_unique<ChildProcess>(std::move(*me));
-    auto port = me_->ReadListeningPort(5000);
-    ASSERT_TRUE(port.ok()) << port.status();
-    std::string config = "min_connections 2;\nmax_connections 2;\ndefault 2;\nproxy_for 2 "
-                         "127.0.0.1:" + std::to_string(*port) + ";\n";
+    me_ = std::move(me->process);
+    std::string config = e2e::ConfigFor(me->port, 2, 2);
     std::vector<std::string> args = {"-H", "0", "-M", std::to_string(GetParam().shards),
                                      "--io-backend", GetParam().backend, "--aes-pwd", aes_pwd_,
                                      "--msg-buffers-size", "64m"};
@@ -85,15 +56,8 @@ class ToolsE2eTest : public ::testing::TestWithParam<Param> {
 
   // Runs mtp-client against the proxy; returns its exit code and JSON line.
   int RunClient(std::vector<std::string> flags, std::string* json = nullptr) {
-    std::vector<std::string> argv = {ToolPath("mtp-client"), "--server",
-                                     "127.0.0.1:" + std::to_string(proxy_->port()),
-                                     "--timeout-ms", "8000"};
-    argv.insert(argv.end(), flags.begin(), flags.end());
-    auto client = ChildProcess::Spawn(argv);
-    if (!client.ok()) return -1;
-    auto rc = client->Wait(20000);
-    if (json != nullptr) *json = client->ReadToEnd(1000);
-    return rc.ok() ? *rc : -1;
+    flags.insert(flags.begin(), {"--timeout-ms", "8000"});
+    return e2e::RunTool(e2e::ClientArgv(proxy_->port(), flags), 20000, json);
   }
 
   std::string aes_pwd_;
@@ -158,16 +122,14 @@ TEST_P(ToolsE2eTest, CloseExtFromTheMeClosesTheClient) {
 }
 
 TEST_P(ToolsE2eTest, DirectModeThroughFakeDc) {
-  auto dc = ChildProcess::Spawn({ToolPath("mtp-fake-dc"), "--listen", "127.0.0.1:0"});
+  auto dc = e2e::SpawnListening("mtp-fake-dc", {"--listen", "127.0.0.1:0"});
   ASSERT_TRUE(dc.ok()) << dc.status();
-  auto port = dc->ReadListeningPort(5000);
-  ASSERT_TRUE(port.ok());
   std::vector<std::string> args = {"-H", "0", "-M", std::to_string(GetParam().shards),
                                    "--io-backend", GetParam().backend, "-S", kSecretHex,
                                    "--direct"};
   for (const char* id : {"1", "2", "3", "4", "5", "203"}) {  // never a real DC
     args.insert(args.end(), {"--dc-override", std::string(id) + ":127.0.0.1:" +
-                                                  std::to_string(*port)});
+                                                  std::to_string(dc->port)});
   }
   proxy_ = ProxyProcess::Start(args);
   ASSERT_NE(proxy_, nullptr);
