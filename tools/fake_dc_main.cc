@@ -24,6 +24,7 @@
 #include "tools/flags.h"
 #include "tools/json_line.h"
 #include "tools/net_util.h"
+#include "tools/peer_main_util.h"
 #include "tools/server_codec.h"
 #include "tools/stop_signal.h"
 
@@ -345,23 +346,8 @@ int Main(int argc, char** argv) {
     return kExitFailure;
   }
   std::vector<Listener> listeners;
-  for (const std::string& spec : listens) {
-    absl::StatusOr<SocketAddress> address = SocketAddress::Parse(spec);
-    if (!address.ok()) {
-      std::fprintf(stderr, "mtp-fake-dc: --listen %s: %s\n", spec.c_str(),
-                   address.status().ToString().c_str());
-      return kExitUsage;
-    }
-    absl::StatusOr<Listener> l = ListenTcp(*address);
-    if (!l.ok()) {
-      std::fprintf(stderr, "mtp-fake-dc: %s\n", l.status().ToString().c_str());
-      return kExitFailure;
-    }
-    (void)SetNonBlocking(l->fd.get());
-    std::printf("listening %s\n", l->address.ToString().c_str());
-    listeners.push_back(*std::move(l));
-  }
-  std::fflush(stdout);
+  if (int rc = ListenOnAll("mtp-fake-dc", listens, &listeners); rc != kExitOk) return rc;
+  for (const Listener& l : listeners) (void)SetNonBlocking(l.fd.get());
 
   DcStats stats;
   std::vector<std::unique_ptr<Worker>> workers;
@@ -381,16 +367,7 @@ int Main(int argc, char** argv) {
   WaitForStop(max_seconds);
   for (std::thread& t : running) t.join();
 
-  std::string summary = stats.ToJson().Add("event", "summary").str();
-  if (!stats_file.empty()) {
-    std::FILE* f = std::fopen(stats_file.c_str(), "w");
-    if (f == nullptr) return kExitFailure;
-    std::fprintf(f, "%s\n", summary.c_str());
-    std::fclose(f);
-  } else {
-    std::printf("%s\n", summary.c_str());
-  }
-  return kExitOk;
+  return WriteSummary("mtp-fake-dc", stats.ToJson().Add("event", "summary").str(), stats_file);
 }
 
 }  // namespace

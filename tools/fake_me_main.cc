@@ -19,6 +19,7 @@
 #include "tools/fake_me_link.h"
 #include "tools/flags.h"
 #include "tools/net_util.h"
+#include "tools/peer_main_util.h"
 #include "tools/stop_signal.h"
 
 namespace mtp::tools {
@@ -152,22 +153,7 @@ int Main(int argc, char** argv) {
   }
 
   std::vector<Listener> listeners;
-  for (const std::string& spec : listens) {
-    absl::StatusOr<SocketAddress> address = SocketAddress::Parse(spec);
-    if (!address.ok()) {
-      std::fprintf(stderr, "mtp-fake-me: --listen %s: %s\n", spec.c_str(),
-                   address.status().ToString().c_str());
-      return kExitUsage;
-    }
-    absl::StatusOr<Listener> l = ListenTcp(*address);
-    if (!l.ok()) {
-      std::fprintf(stderr, "mtp-fake-me: %s\n", l.status().ToString().c_str());
-      return kExitFailure;
-    }
-    std::printf("listening %s\n", l->address.ToString().c_str());
-    listeners.push_back(*std::move(l));
-  }
-  std::fflush(stdout);
+  if (int rc = ListenOnAll("mtp-fake-me", listens, &listeners); rc != kExitOk) return rc;
 
   FakeMeStats stats;
   LinkThreads links;
@@ -181,19 +167,7 @@ int Main(int argc, char** argv) {
   for (std::thread& t : acceptors) t.join();
   links.JoinAll();
 
-  std::string summary = stats.ToJson().Add("event", "summary").str();
-  if (!stats_file.empty()) {
-    std::FILE* f = std::fopen(stats_file.c_str(), "w");
-    if (f == nullptr) {
-      std::fprintf(stderr, "mtp-fake-me: cannot write %s\n", stats_file.c_str());
-      return kExitFailure;
-    }
-    std::fprintf(f, "%s\n", summary.c_str());
-    std::fclose(f);
-  } else {
-    std::printf("%s\n", summary.c_str());
-  }
-  return kExitOk;
+  return WriteSummary("mtp-fake-me", stats.ToJson().Add("event", "summary").str(), stats_file);
 }
 
 }  // namespace
