@@ -9,42 +9,26 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "tests/e2e/control_e2e_util.h"
 #include "tests/e2e/proxy_process.h"
-#include "tests/tools/child_process.h"
+#include "tests/e2e/tool_run.h"
 
 namespace mtp {
 namespace {
 
+using e2e::CountOf;
 using e2e::ProxyProcess;
+using e2e::ReadFile;
 using e2e::WaitFor;
 using e2e::WriteTempFile;
 using tools::ChildProcess;
-using tools::ToolPath;
 
 constexpr char kSecretHex[] = "0123456789abcdef0123456789abcdef";
 constexpr int kExitClosed = 5;  // mtp-client: closed by the server
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-int CountOf(const std::string& text, const std::string& needle) {
-  int n = 0;
-  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
-    ++n;
-  }
-  return n;
-}
 
 // A loopback port nothing listens on (bound, then closed: connects are refused).
 uint16_t RefusingPort() {
@@ -65,24 +49,19 @@ uint16_t RefusingPort() {
 class OverloadE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string secret(128, '\0');
-    for (size_t i = 0; i < secret.size(); ++i) secret[i] = static_cast<char>(i * 5 + 1);
-    aes_pwd_ = WriteTempFile("proxy-secret", secret);
+    aes_pwd_ = WriteTempFile("proxy-secret", e2e::ProxySecretText());
     me_log_ = WriteTempFile("fake-me.log", "");
   }
 
   // mtp-fake-me, then a one-shard proxy routing DC 2 (the default) to it and `extra_config`
   // lines; waits for the pool to be ready.
   void Start(std::vector<std::string> proxy_flags, const std::string& extra_config = "") {
-    auto me = ChildProcess::Spawn({ToolPath("mtp-fake-me"), "--listen", "127.0.0.1:0",
-                                   "--aes-pwd", aes_pwd_, "--log-file", me_log_,
-                                   "--no-log-requests"});
+    auto me = e2e::SpawnListening("mtp-fake-me", {"--listen", "127.0.0.1:0", "--aes-pwd",
+                                                  aes_pwd_, "--log-file", me_log_,
+                                                  "--no-log-requests"});
     ASSERT_TRUE(me.ok()) << me.status();
-    me_ = std::make_unique<ChildProcess>(std::move(*me));
-    auto port = me_->ReadListeningPort(5000);
-    ASSERT_TRUE(port.ok()) << port.status();
-    std::string config = "min_connections 1;\nmax_connections 1;\ndefault 2;\nproxy_for 2 "
-                         "127.0.0.1:" + std::to_string(*port) + ";\n" + extra_config;
+    me_ = std::move(me->process);
+    std::string config = e2e::ConfigFor(me->port, 1, 1) + extra_config;
     std::vector<std::string> args = {"-H", "0", "-M", "1", "-p", "0", "--http-stats",
                                      "--aes-pwd", aes_pwd_, "-S", kSecretHex};
     args.insert(args.end(), proxy_flags.begin(), proxy_flags.end());
@@ -98,20 +77,13 @@ class OverloadE2eTest : public ::testing::Test {
   }
 
   std::vector<std::string> ClientArgv(std::vector<std::string> flags) {
-    std::vector<std::string> argv = {ToolPath("mtp-client"), "--server",
-                                     "127.0.0.1:" + std::to_string(proxy_->port()),
-                                     "--secret", kSecretHex, "--dc", "2"};
-    argv.insert(argv.end(), flags.begin(), flags.end());
-    return argv;
+    flags.insert(flags.begin(), {"--secret", kSecretHex, "--dc", "2"});
+    return e2e::ClientArgv(proxy_->port(), flags);
   }
 
   // Runs mtp-client to its end; its exit code (-1 if it did not end in time).
   int RunClient(std::vector<std::string> flags, std::string* json = nullptr) {
-    auto client = ChildProcess::Spawn(ClientArgv(std::move(flags)));
-    if (!client.ok()) return -1;
-    auto rc = client->Wait(30000);
-    if (json != nullptr) *json = client->ReadToEnd(1000);
-    return rc.ok() ? *rc : -1;
+    return e2e::RunTool(ClientArgv(std::move(flags)), 30000, json);
   }
 
   // A client left running (killed by its destructor).
