@@ -178,12 +178,22 @@ void EpollEngine::Recv(int fd, uint64_t user_data) {
 }
 
 void EpollEngine::Send(int fd, const uint8_t* data, uint32_t len, uint64_t user_data) {
+  QueueSend(fd, data, len, nullptr, user_data);
+}
+
+void EpollEngine::SendMsg(int fd, const msghdr* msg, uint64_t user_data) {
+  QueueSend(fd, nullptr, 0, msg, user_data);
+}
+
+void EpollEngine::QueueSend(int fd, const uint8_t* data, uint32_t len, const msghdr* msg,
+                            uint64_t user_data) {
   FdState& st = State(fd);
   if (!AddOp(fd, st, user_data)) return;
   uint32_t index = AllocSend();
   SendOp& op = sends_[index];
   op.data = data;
   op.len = len;
+  op.msg = msg;
   op.user_data = user_data;
   if (st.send_tail == kNil) {
     st.send_head = index;
@@ -307,7 +317,8 @@ size_t EpollEngine::Service(int fd, FdState& st, std::span<IoCompletion> out) {
   while (st.send_head != kNil && st.writable && n < out.size()) {
     uint32_t index = st.send_head;
     SendOp& op = sends_[index];
-    ssize_t r = send(fd, op.data, op.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t r = op.msg != nullptr ? sendmsg(fd, op.msg, MSG_NOSIGNAL | MSG_DONTWAIT)
+                                  : send(fd, op.data, op.len, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       st.writable = false;
       break;

@@ -69,6 +69,16 @@ class IoEngine {
   // the caller re-submits the rest. `data` must stay valid until the completion.
   virtual void Send(int fd, const uint8_t* data, uint32_t len, uint64_t user_data) = 0;
 
+  // Gathered send: the bytes of msg->msg_iov (msg_name null, no control data) in one
+  // sendmsg, so a queue of several buffers crosses in one call. Completes like Send (possibly
+  // short). `msg`, its iovec array and the bytes must stay valid until the completion. The
+  // default sends only the first iovec, which is a legal short send.
+  virtual void SendMsg(int fd, const msghdr* msg, uint64_t user_data) {
+    const iovec& first = msg->msg_iov[0];
+    Send(fd, static_cast<const uint8_t*>(first.iov_base), static_cast<uint32_t>(first.iov_len),
+         user_data);
+  }
+
   // Non-blocking connect on a socket the caller created; completes with 0 or -errno.
   virtual void Connect(int fd, const sockaddr* addr, socklen_t addrlen, uint64_t user_data) = 0;
 

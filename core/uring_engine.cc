@@ -144,6 +144,13 @@ void UringEngine::Send(int fd, const uint8_t* data, uint32_t len, uint64_t user_
   sqe->user_data = user_data;
 }
 
+void UringEngine::SendMsg(int fd, const msghdr* msg, uint64_t user_data) {
+  io_uring_sqe* sqe = GetSqeOrFail(user_data);
+  if (sqe == nullptr) return;
+  io_uring_prep_sendmsg(sqe, fd, msg, MSG_NOSIGNAL);
+  sqe->user_data = user_data;
+}
+
 void UringEngine::Connect(int fd, const sockaddr* addr, socklen_t addrlen, uint64_t user_data) {
   if (addrlen > sizeof(sockaddr_storage)) addrlen = sizeof(sockaddr_storage);
   if (connect_addr_count_ == kMaxPendingConnects) SubmitPending();

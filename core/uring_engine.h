@@ -50,6 +50,7 @@ class UringEngine final : public IoEngine {
   void Accept(int listen_fd, uint64_t user_data) override;
   void Recv(int fd, uint64_t user_data) override;
   void Send(int fd, const uint8_t* data, uint32_t len, uint64_t user_data) override;
+  void SendMsg(int fd, const msghdr* msg, uint64_t user_data) override;
   void Connect(int fd, const sockaddr* addr, socklen_t addrlen, uint64_t user_data) override;
   void CancelOp(int fd, uint64_t user_data) override;
   void CancelAll(int fd) override;
