@@ -15,10 +15,14 @@ inline constexpr size_t kAesNiMaxCbcLanes = 4;
 // True when this CPU has AES-NI and SSE4.1 (checked once).
 bool AesNiAvailable();
 
+// Tests only: CTR keeps to the 128-bit AES-NI loop even when the CPU has VAES.
+void SetVaesDisabledForTesting(bool disabled);
+
 // Expands a 32-byte key into the 15 encryption round keys.
 void AesNiExpandKey256(const uint8_t key[32], uint8_t round_keys[kAes256RoundKeyBytes]);
 
-// CTR with a 128-bit big-endian counter (OpenSSL's AES-CTR): encrypts `blocks` counter blocks
+// CTR with a 128-bit big-endian counter (OpenSSL's AES-CTR; 256-bit VAES when the CPU has it
+// and AVX2): encrypts `blocks` counter blocks
 // starting at {counter_hi, counter_lo}, XORs them into in -> out (in == out allowed) and
 // advances the counter. `in`/`out` need no alignment.
 void AesNiCtrBlocks(const uint8_t* round_keys, uint64_t* counter_hi, uint64_t* counter_lo,

@@ -36,17 +36,23 @@ std::vector<uint8_t> Evp(const char* name, const std::vector<uint8_t>& key,
   return out;
 }
 
-class AesPathTest : public ::testing::TestWithParam<bool> {
+enum class Path { kAesNi, kAesNi128, kOpenSsl };
+
+class AesPathTest : public ::testing::TestWithParam<Path> {
  protected:
   void SetUp() override {
-    if (!GetParam() && !AesNiAvailable()) GTEST_SKIP() << "no AES-NI on this CPU";
-    SetAesForceOpenSslForTesting(GetParam());
+    if (GetParam() != Path::kOpenSsl && !AesNiAvailable()) GTEST_SKIP() << "no AES-NI";
+    SetAesForceOpenSslForTesting(GetParam() == Path::kOpenSsl);
+    SetVaesDisabledForTesting(GetParam() == Path::kAesNi128);
   }
-  void TearDown() override { SetAesForceOpenSslForTesting(false); }
+  void TearDown() override {
+    SetAesForceOpenSslForTesting(false);
+    SetVaesDisabledForTesting(false);
+  }
 };
 
 TEST_P(AesPathTest, CtrMatchesOpenSslAcrossSplits) {
-  EXPECT_EQ(AesUsesAesNi(), !GetParam());
+  EXPECT_EQ(AesUsesAesNi(), GetParam() != Path::kOpenSsl);
   std::mt19937_64 rng(1);
   for (int iter = 0; iter < 200; ++iter) {
     auto key = RandomBytes(rng, 32);
@@ -134,8 +140,13 @@ TEST_P(AesPathTest, CbcDecryptRoundTrip) {
   EXPECT_EQ(data, plain);
 }
 
-INSTANTIATE_TEST_SUITE_P(Paths, AesPathTest, ::testing::Values(false, true),
-                         [](const auto& info) { return info.param ? "OpenSsl" : "AesNi"; });
+INSTANTIATE_TEST_SUITE_P(Paths, AesPathTest,
+                         ::testing::Values(Path::kAesNi, Path::kAesNi128, Path::kOpenSsl),
+                         [](const auto& info) {
+                           return info.param == Path::kAesNi      ? "AesNi"
+                                  : info.param == Path::kAesNi128 ? "AesNi128"
+                                                                  : "OpenSsl";
+                         });
 
 TEST(AesNiTest, KeyScheduleMatchesFips197) {
   if (!AesNiAvailable()) GTEST_SKIP() << "no AES-NI on this CPU";
