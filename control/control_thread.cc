@@ -117,6 +117,7 @@ absl::Status ControlThread::StartStatsServer() {
   });
   if (!server.ok()) return server.status();
   http_ = *std::move(server);
+  if (options_.pid_port == 0) options_.pid_port = static_cast<int16_t>(http_->port());  // -p 0
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.u64 = kTagHttp;

@@ -177,6 +177,12 @@ int Main(int argc, char** argv) {
     MTP_ERROR("%s", st.message());
     return 1;
   }
+  // -p 0 (tests): the PID carries the port the stats server actually bound, in the start-up
+  // line, /stats and the ME handshakes alike (no shard runs yet, so no handshake has used it).
+  if (std::optional<uint16_t> port = control.stats_port(); port && facts.own_pid.port == 0) {
+    facts.own_pid.port = *port;
+    (*runner)->SetOwnPidPort(*port);
+  }
 
   // Everything privileged is done: sockets are bound and the files read.
   std::string user_warning;
@@ -194,8 +200,8 @@ int Main(int argc, char** argv) {
     MTP_LOG(0, "running as user %s (uid %d, gid %d)", (*user)->name, (*user)->uid, (*user)->gid);
   }
 
-  MTP_LOG(0, "Started as [%s:%d:%d:%d]", Ipv4Text(facts.own_pid.ip), facts.own_pid.port,
-          facts.own_pid.pid, facts.own_pid.utime);
+  MTP_LOG(0, "Started as [%s:%d:%d:%d]", Ipv4Text(facts.own_pid.ip),
+          static_cast<int16_t>(facts.own_pid.port), facts.own_pid.pid, facts.own_pid.utime);
   for (size_t i = 0; i < cli.client_ports.size(); ++i) {
     MTP_LOG(0, "listening on port %u", (*runner)->listener_port(i));
   }

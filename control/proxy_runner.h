@@ -71,6 +71,9 @@ class ProxyRunner final : public ShardSetControl {
   // Local port of -H listener `i` (the kernel's choice for -H 0).
   uint16_t listener_port(size_t i) const { return shards_[0]->listener_port(i); }
   CounterSnapshot Counters() const;
+  // -p 0: the PID port for ME handshakes becomes the port the stats server bound. Only before
+  // StartThreads (the shards read the config without a lock).
+  void SetOwnPidPort(uint16_t port) { config_->own_pid.port = port; }
   // -D: the fake-TLS runtime whose stats FillStats adds (must outlive the runner's use).
   void SetFakeTls(const FakeTlsRuntime* fake_tls) { fake_tls_ = fake_tls; }
 

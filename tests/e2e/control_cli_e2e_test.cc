@@ -163,6 +163,34 @@ TEST_F(ReferenceCommandLineTest, StartsServesAndReportsLikeTheReference) {
                StatsInt(body, "total_ready_targets").value_or(0) == 1;
       },
       10000));
+  // -p 0: the PID shows the port the stats server bound, in the start-up line, in /stats and
+  // in the ME handshakes (the fake ME logs the PID it was sent).
+  // The PID field is an int16 (a free port above 32767 prints negative, as in the reference).
+  std::string pid_port = ":";  // built in steps: GCC 12 warns (-Wrestrict) on "x" + temp + "x"
+  pid_port += std::to_string(static_cast<int16_t>(*stats_port));
+  pid_port += ':';
+  EXPECT_TRUE(proxy_->LogContains("Started as [")) << proxy_->Log();
+  {
+    const std::string log = proxy_->Log();
+    const size_t at = log.find("Started as [");
+    ASSERT_NE(at, std::string::npos);
+    const std::string line = log.substr(at, log.find('\n', at) - at);
+    EXPECT_NE(line.find(pid_port), std::string::npos) << line;
+    const std::string body = HttpBody(HttpGet(*stats_port, "/stats"));
+    const size_t pid_at = body.find("\nPID\t[");
+    ASSERT_NE(pid_at, std::string::npos);
+    EXPECT_NE(body.substr(pid_at, body.find('\n', pid_at + 1) - pid_at).find(pid_port),
+              std::string::npos)
+        << body;
+    std::ifstream me_log(me_log_);
+    const std::string me_events((std::istreambuf_iterator<char>(me_log)),
+                                std::istreambuf_iterator<char>());
+    const size_t sent = me_events.find("\"peer_pid\":{");
+    ASSERT_NE(sent, std::string::npos) << me_events;
+    const std::string sent_pid = me_events.substr(sent, me_events.find('}', sent) - sent);
+    EXPECT_NE(sent_pid.find("\"port\":" + std::to_string(*stats_port) + ","), std::string::npos)
+        << sent_pid;
+  }
   constexpr int kPackets = 12;
   constexpr int kSize = 1000;
   std::string json;
