@@ -92,6 +92,7 @@ void FakeTlsRuntime::FillStats(const CounterSnapshot& c, StatsSnapshot& out) con
   t.replay_cache_replays = v(r.replays);
   t.replay_cache_evictions = v(r.evictions);
   t.replay_cache_young_evictions = v(r.young_evictions);
+  t.replay_cache_contended = v(r.contended);
 }
 
 void FakeTlsRuntime::StartRefresh() {

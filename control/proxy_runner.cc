@@ -360,19 +360,24 @@ void ProxyRunner::FillStats(StatsSnapshot& out) const {
   x.traffic.packets_to_clients = I(k.client_frames_out);
   x.traffic.packets_to_upstream = I(k.forwarded_queries);
   x.traffic.packets_from_upstream = I(k.forwarded_responses + k.forwarded_simple_acks);
-  // A handshake either succeeds or ends in one of the rejections below; fake-TLS connections
-  // that fail its checks are piped to the real site ("fronted"), by reason.
+  // A handshake either succeeds or ends in one of the rejections below, once per client;
+  // fake-TLS connections that fail its checks are piped to the real site ("fronted"), by
+  // reason; "timeout": the header was still incomplete at --handshake-timeout. A skip-mode
+  // client's outcome is no_secret_match (decided at its 64th byte, as in the reference); its
+  // later close at the deadline is a close reason ("skip_mode"), not a second outcome.
   uint64_t rate_limited = 0;
   for (const ShardRateBudget& b : handshake_budgets_) rate_limited += b.refused();
   x.handshakes_by_outcome = {{"ok", I(k.handshake_ok)},
                              {"no_secret_match", I(k.handshake_bad)},
                              {"crypto_failure", I(k.handshake_crypto_failed)},
                              {"rate_limited", I(rate_limited)},
-                             {"fronted", I(k.tls_fronted)}};
+                             {"fronted", I(k.tls_fronted)},
+                             {"timeout", I(k.client_handshake_timeouts)}};
   x.handshake_rejections_by_reason = {
       {"no_secret_match", I(k.handshake_bad)},
       {"crypto_failure", I(k.handshake_crypto_failed)},
       {"rate_limited", I(rate_limited)},
+      {"timeout", I(k.client_handshake_timeouts)},
       {"tls_not_tls", I(k.tls_fronted_not_tls)},
       {"tls_bad_sni", I(k.tls_fronted_bad_sni)},
       {"tls_unknown_sni", I(k.tls_fronted_unknown_sni)},
@@ -389,10 +394,15 @@ void ProxyRunner::FillStats(StatsSnapshot& out) const {
                                {"flood", I(k.client_failed_flood)},
                                {"no_buffers", I(k.client_failed_no_buffers)},
                                {"handshake_timeout", I(k.client_handshake_timeouts)},
+                               {"skip_mode", I(k.client_skip_closes)},
                                {"upstream_timeout", I(k.client_upstream_timeouts)},
                                {"idle_timeout", I(k.client_idle_timeouts)},
                                {"write_stall", I(k.client_write_stalls)},
+                               {"dc_write_stall", I(k.dc_write_stalls)},
                                {"shed", I(k.client_failed_shed)}};
+  x.client_read_pauses = I(k.client_out_paused);
+  x.me_write_stalls = I(k.me_write_stalls);
+  x.me_unreachable_reports = I(k.me_unreachable_reports);
   const uint64_t draining_links = std::min(k.me_links_retired, k.me_links_ready);
   x.me_links_by_state = {{"ready", I(k.me_links_ready - draining_links)},
                          {"connecting", I(k.me_links - std::min(k.me_links, k.me_links_ready))},

@@ -234,6 +234,7 @@ std::string RenderStatsText(const StatsSnapshot& s) {
     Int(out, "tls_replay_cache_replays", t.replay_cache_replays);
     Int(out, "tls_replay_cache_evictions", t.replay_cache_evictions);
     Int(out, "tls_replay_cache_young_evictions", t.replay_cache_young_evictions);
+    Int(out, "tls_replay_cache_contended", t.replay_cache_contended);
   }
   return out;
 }
@@ -367,6 +368,15 @@ std::string RenderPrometheus(const StatsSnapshot& s) {
   w.Named("mtproxy_client_closes_total", "counter",
           "Client connections closed by the proxy for a protocol or resource error, by reason.",
           "reason", x.client_closes_by_reason);
+  w.Family("mtproxy_client_read_pauses_total", "counter",
+           "Client reads paused because the client's own output queue went over its cap.");
+  w.Sample("mtproxy_client_read_pauses_total", x.client_read_pauses);
+  w.Family("mtproxy_me_write_stalls_total", "counter",
+           "Middle-end connections closed because the middle-end stopped reading.");
+  w.Sample("mtproxy_me_write_stalls_total", x.me_write_stalls);
+  w.Family("mtproxy_me_unreachable_reports_total", "counter",
+           "Middle-end targets reported unreachable in the log (rate-limited).");
+  w.Sample("mtproxy_me_unreachable_reports_total", x.me_unreachable_reports);
   w.Family("mtproxy_buffer_bytes", "gauge", "Network buffer memory.");
   w.Sample("mtproxy_buffer_bytes", "kind", "used", s.buffers.total_used_buffers_size);
   w.Sample("mtproxy_buffer_bytes", "kind", "allocated", s.buffers.allocated_buffer_bytes);
@@ -439,6 +449,7 @@ std::string RenderPrometheus(const StatsSnapshot& s) {
     w.Sample("mtproxy_tls_replay_cache_total", "kind", "eviction", t.replay_cache_evictions);
     w.Sample("mtproxy_tls_replay_cache_total", "kind", "young_eviction",
              t.replay_cache_young_evictions);
+    w.Sample("mtproxy_tls_replay_cache_total", "kind", "contended", t.replay_cache_contended);
   }
   return w.Take();
 }

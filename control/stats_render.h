@@ -206,6 +206,9 @@ struct StatsSnapshot {
     std::vector<NamedCount> me_links_by_state;               // gauge, label state
     std::vector<NamedCount> rate_limit_refusals_by_kind;     // counter, label kind
     std::vector<NamedCount> client_closes_by_reason;         // counter, label reason
+    int64_t client_read_pauses = 0;      // client reads paused: its own output over the cap
+    int64_t me_write_stalls = 0;         // ME links closed: the ME stopped reading
+    int64_t me_unreachable_reports = 0;  // "middle-end ... unreachable" log lines (rate-limited)
     int64_t config_reloads_ok = 0;
     int64_t config_reloads_failed = 0;
     int64_t shards = 0;
@@ -232,6 +235,7 @@ struct StatsSnapshot {
     int64_t replay_cache_replays = 0;
     int64_t replay_cache_evictions = 0;
     int64_t replay_cache_young_evictions = 0;
+    int64_t replay_cache_contended = 0;  // hellos refused after losing every compare-and-swap
   } fake_tls;
 
   int64_t uptime_s() const { return engine.current_time - engine.start_time; }

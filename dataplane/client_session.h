@@ -47,10 +47,11 @@ struct ClientSession {
 
   // Guard timers (monotonic seconds, proxy_shard_guard.cc): the service deadline (header,
   // DC connect, or an ME after a dropped frame; 0 = served), the last client byte in or out,
-  // and when the client send in flight was submitted.
+  // and when the client (DC) send in flight was submitted.
   double serve_deadline_s = 0;
   double last_active_s = 0;
   double send_started_s = 0;
+  double up_send_started_s = 0;
 
   // -D: the fake-TLS stage in front of the obfuscated2 streams (off otherwise).
   TlsSessionState tls;

@@ -71,6 +71,8 @@ std::string_view CloseReasonName(CloseReason reason) {
       return "write stall";
     case CloseReason::kShed:
       return "shed under buffer pressure";
+    case CloseReason::kUpstreamWriteStall:
+      return "DC write stall";
   }
   return "?";
 }
@@ -547,6 +549,7 @@ void ProxyShard::FlushSession(uint32_t slot, ClientSession& s) {
       ByteSpan front = chains_.Front(s.up_out);
       s.up_send_len = static_cast<uint32_t>(front.size());
       engine_->Send(s.up_fd, front.data(), s.up_send_len, Tag(OpKind::kUpstreamSend, slot));
+      s.up_send_started_s = now_s_;
       s.up_send_inflight = true;
       ++s.inflight;
     }

@@ -50,6 +50,7 @@ enum class CloseReason : uint8_t {
   kIdleTimeout,       // nothing in or out for the idle timeout
   kWriteStall,        // the client stopped reading its output
   kShed,              // shard buffer budget over 3/4: the largest holders go first
+  kUpstreamWriteStall,  // direct mode: the DC stopped reading
 };
 std::string_view CloseReasonName(CloseReason reason);
 

@@ -1,5 +1,5 @@
 // ProxyShard guards against bad peers and overload: the service (handshake) deadline, the
-// idle timeout, client write stalls, per-client output backpressure in ME mode, shedding the
+// idle timeout, client and direct-mode DC write stalls, per-client output backpressure in ME mode, shedding the
 // largest stalled buffer holders when the shard's budget runs low, and rate-limited reports
 // of unreachable ME targets. Everything here runs from the 0.1-s tick or on cold edges; the
 // relay path only stores timestamps.
@@ -49,8 +49,13 @@ void ProxyShard::GuardSession(uint32_t slot, ClientSession& s) {
     } else if (now >= s.serve_deadline_s) {
       switch (s.state) {
         case SessionState::kHandshake:
-        case SessionState::kSkip:
           counters_.client_handshake_timeouts.Add();
+          CloseSession(slot, s, CloseReason::kHandshakeTimeout);
+          return;
+        case SessionState::kSkip:
+          // Its handshake already ended (no_secret_match, as the reference decides at the
+          // 64th byte); only the close is ours. The peer sees the same close either way.
+          counters_.client_skip_closes.Add();
           CloseSession(slot, s, CloseReason::kHandshakeTimeout);
           return;
         case SessionState::kConnecting:
@@ -69,6 +74,17 @@ void ProxyShard::GuardSession(uint32_t slot, ClientSession& s) {
     MTP_LOG(1, "shard %u: client %u: no send progress for %.1f s with %u byte(s) queued", index_,
             slot, now - s.send_started_s, s.out.bytes);
     CloseSession(slot, s, CloseReason::kWriteStall);
+    return;
+  }
+  // Direct mode: the same bound on the send to the DC (a DC that stops reading would otherwise
+  // hold the session and its queued bytes until the idle timeout, if any). Fronted pipes are
+  // left to the idle timer.
+  if (config_.write_stall_timeout_ms > 0 && s.up_send_inflight && !s.fronting &&
+      now - s.up_send_started_s >= Seconds(config_.write_stall_timeout_ms)) {
+    counters_.dc_write_stalls.Add();
+    MTP_LOG(1, "shard %u: client %u: no send progress to DC %d for %.1f s with %u byte(s) queued",
+            index_, slot, s.dc_id, now - s.up_send_started_s, s.up_out.bytes);
+    CloseSession(slot, s, CloseReason::kUpstreamWriteStall);
     return;
   }
   if (config_.idle_timeout_ms > 0 && now - s.last_active_s >= Seconds(config_.idle_timeout_ms)) {

@@ -76,14 +76,16 @@ namespace mtp {
   X(buffers_in_use, "now: pool buffers held by sessions")                            \
   X(me_targets_retired, "now: ME targets removed by a reload whose links still serve clients") \
   X(me_links_retired, "now: ready ME links of removed targets, draining their clients") \
-  X(client_handshake_timeouts, "clients closed: no valid header within the timeout") \
+  X(client_handshake_timeouts, "clients closed: header incomplete at the handshake timeout") \
+  X(client_skip_closes, "skip-mode clients (no secret matched) closed at the handshake timeout") \
   X(client_upstream_timeouts, "clients closed: no DC connect or ME within the timeout") \
   X(client_idle_timeouts, "clients closed: nothing sent or received for the idle timeout") \
   X(client_write_stalls, "clients closed: not reading their output (write stall)")  \
   X(client_failed_shed, "clients closed by shedding (shard buffer budget over 3/4)") \
   X(client_out_paused, "client reads paused: its own output over the queue cap")     \
   X(me_write_stalls, "ME links closed: the ME stopped reading (write stall)")        \
-  X(me_unreachable_reports, "ME target unreachable reports logged (rate-limited)")
+  X(me_unreachable_reports, "ME target unreachable reports logged (rate-limited)")     \
+  X(dc_write_stalls, "direct mode: sessions closed, the DC stopped reading (write stall)")
 
 // A single-writer counter: Add() is a relaxed load + store (no atomic RMW needed because only
 // the owning shard writes); Get() may be called from any thread.

@@ -36,6 +36,7 @@ constexpr size_t kMaxPendingOutputBytes = 8u << 20;  // stop reading above this 
 struct DcOptions {
   ServerCodecConfig codec;
   uint64_t close_after = 0;
+  uint64_t stop_reading_after = 0;  // 0 = never
   bool quick_acks = true;
 };
 
@@ -90,6 +91,7 @@ class DcConn : public EpollHandler {
   uint64_t frames_ = 0;
   uint32_t interest_ = 0;
   bool closing_ = false;
+  bool stopped_reading_ = false;  // --stop-reading-after reached: open, never read again
 };
 
 class Worker : public EpollHandler {
@@ -158,7 +160,9 @@ void DcConn::Register() {
 }
 
 void DcConn::UpdateInterest() {
-  uint32_t want = out_.pending() > kMaxPendingOutputBytes ? 0u : uint32_t{EPOLLIN | EPOLLRDHUP};
+  uint32_t want = stopped_reading_                           ? uint32_t{EPOLLRDHUP}
+                  : out_.pending() > kMaxPendingOutputBytes ? 0u
+                                                            : uint32_t{EPOLLIN | EPOLLRDHUP};
   if (!out_.empty()) want |= EPOLLOUT;
   if (want != interest_) {
     interest_ = want;
@@ -185,7 +189,7 @@ bool DcConn::ReadSome() {
   DcStats& stats = worker_.stats();
   // A bounded number of reads per wake-up keeps the loop fair between connections.
   for (int round = 0; round < 8; ++round) {
-    if (out_.pending() > kMaxPendingOutputBytes) return true;
+    if (stopped_reading_ || out_.pending() > kMaxPendingOutputBytes) return true;
     MutableByteSpan buf = codec_.ReceiveBuffer();
     ssize_t n = ::recv(fd_.get(), buf.data(), buf.size(), MSG_DONTWAIT);
     if (n == 0) {
@@ -245,6 +249,15 @@ bool DcConn::ReadSome() {
         Close("--close-after reached");
         return false;
       }
+      if (worker_.options().stop_reading_after != 0 &&
+          frames_ >= worker_.options().stop_reading_after) {
+        // A peer that stops reading: what is already buffered stays unread, the socket open.
+        stopped_reading_ = true;
+        MTP_LOG(1, "%s: stopped reading after %d frames", peer_, frames_);
+        worker_.log().Write(
+            JsonLine().Add("event", "stopped_reading").Add("peer", peer_).Add("frames", frames_));
+        break;
+      }
     }
     if (!out_.Flush(fd_.get())) {
       Close("send failed");
@@ -261,6 +274,10 @@ void DcConn::OnEvents(uint32_t events) {
   }
   if ((events & EPOLLOUT) != 0 && !out_.Flush(fd_.get())) {
     Close("send failed");
+    return;
+  }
+  if (stopped_reading_ && (events & (EPOLLHUP | EPOLLRDHUP)) != 0) {
+    Close("peer closed (not reading)");
     return;
   }
   if ((events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP)) != 0 && !ReadSome()) return;
@@ -283,6 +300,7 @@ int Main(int argc, char** argv) {
   std::vector<std::string> domains;
   int64_t threads = 1;
   int64_t close_after = 0;
+  int64_t stop_reading_after = 0;
   bool no_quick_ack = false;
   std::string log_file;
   std::string stats_file;
@@ -306,6 +324,10 @@ int Main(int argc, char** argv) {
                 "accept only fake-TLS connections for this SNI (needs --secret)", "DOMAIN");
   flags.AddInt("close-after", &close_after,
                "close a connection after echoing N frames (0 = never)", 0, INT64_MAX);
+  flags.AddInt("stop-reading-after", &stop_reading_after,
+               "stop reading a connection after echoing N frames, keeping it open: a DC that "
+               "no longer reads (0 = never)",
+               0, INT64_MAX);
   flags.AddBool("no-quick-ack", &no_quick_ack, "ignore quick-ack requests");
   flags.AddString("log-file", &log_file,
                   "JSON-lines event log: one line per handshake (dc, transport) and close",
@@ -335,6 +357,7 @@ int Main(int argc, char** argv) {
     return kExitUsage;
   }
   options.close_after = static_cast<uint64_t>(close_after);
+  options.stop_reading_after = static_cast<uint64_t>(stop_reading_after);
   options.quick_acks = !no_quick_ack;
   if (listens.empty()) listens.push_back("127.0.0.1:0");
 

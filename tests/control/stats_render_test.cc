@@ -527,6 +527,35 @@ TEST(StatsRenderTest, FakeTlsLinesOnlyWhenEnabledAndAfterTheReferenceKeys) {
   }
 }
 
+TEST(PrometheusTest, GuardCountersAndReplayContention) {
+  StatsSnapshot s = FilledSnapshot();
+  s.extended.client_read_pauses = 17;
+  s.extended.me_write_stalls = 3;
+  s.extended.me_unreachable_reports = 2;
+  s.fake_tls.enabled = true;
+  s.fake_tls.replay_cache_contended = 4;
+  const std::string prom = RenderPrometheus(s);
+  for (const char* line : {"\n# TYPE mtproxy_client_read_pauses_total counter\n",
+                           "\nmtproxy_client_read_pauses_total 17\n",
+                           "\n# TYPE mtproxy_me_write_stalls_total counter\n",
+                           "\nmtproxy_me_write_stalls_total 3\n",
+                           "\n# TYPE mtproxy_me_unreachable_reports_total counter\n",
+                           "\nmtproxy_me_unreachable_reports_total 2\n",
+                           "\nmtproxy_tls_replay_cache_total{kind=\"contended\"} 4\n"}) {
+    EXPECT_NE(prom.find(line), std::string::npos) << line;
+  }
+  // /stats: the reference has no key for the guard counters; contention joins the tls_ block.
+  const std::string text = RenderStatsText(s);
+  EXPECT_NE(text.find("\ntls_replay_cache_contended\t4\n"), std::string::npos);
+  EXPECT_EQ(text.find("read_pauses"), std::string::npos);
+  EXPECT_EQ(text.find("write_stalls"), std::string::npos);
+  EXPECT_EQ(text.find("unreachable"), std::string::npos);
+  // Without -D nothing of the replay filter is shown, contention included.
+  s.fake_tls.enabled = false;
+  EXPECT_EQ(RenderPrometheus(s).find("contended"), std::string::npos);
+  EXPECT_EQ(RenderStatsText(s).find("contended"), std::string::npos);
+}
+
 TEST(PrometheusTest, LabelValuesAreEscaped) {
   StatsSnapshot s;
   s.extended.handshake_rejections_by_reason = {{"a\"b\\c\nd", 1}};

@@ -2,8 +2,9 @@
 // mtp-fake-me on 127.0.0.1. Handshake timeout (short header and skip mode), idle timeout,
 // write stall (a client that stops reading), shedding the largest stalled holders when the
 // shard's buffer budget runs low, an unreachable middle-end (its clients closed, the others
-// served, reported once), oversized / tiny frames and garbage after a valid handshake. Every
-// case also checks that a well-behaved client keeps flowing and that the counters show it.
+// served, reported once), oversized / tiny frames and garbage after a valid handshake, and in
+// direct mode a DC that stops reading. Every case also checks that a well-behaved client keeps
+// flowing and that the counters show it.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -128,15 +129,27 @@ TEST_F(OverloadE2eTest, HandshakeTimeoutClosesShortHeadersAndSkipMode) {
   std::string json;
   // 10 bytes of a header that never completes, then 64 bytes no secret matches (skip mode):
   // both are held silently, then closed at the deadline.
-  EXPECT_EQ(RunClient({"--send-garbage", "10", "--expect", "silence", "--hold-seconds", "15"},
+  EXPECT_EQ(RunClient({"--send-garbage", "10", "--packets", "0", "--expect", "silence",
+                       "--hold-seconds", "15"},
                       &json),
             kExitClosed)
       << json;
-  EXPECT_EQ(RunClient({"--send-garbage", "64", "--expect", "silence", "--hold-seconds", "15"},
+  // The short header's handshake timed out: one outcome, one close, both "timeout".
+  EXPECT_EQ(Closed("handshake_timeout"), 1);
+  EXPECT_EQ(Metric("mtproxy_handshakes_total{outcome=\"timeout\"}"), 1);
+  EXPECT_EQ(Metric("mtproxy_handshakes_total{outcome=\"no_secret_match\"}"), 0);
+  EXPECT_EQ(RunClient({"--send-garbage", "64", "--packets", "0", "--expect", "silence",
+                       "--hold-seconds", "15"},
                       &json),
             kExitClosed)
       << json;
-  EXPECT_GE(Closed("handshake_timeout"), 2);
+  // Skip mode: its handshake ended at the 64th byte (no_secret_match, as the reference counts
+  // it); the close at the deadline is a skip_mode close, not a second (timeout) outcome.
+  EXPECT_EQ(Metric("mtproxy_handshakes_total{outcome=\"no_secret_match\"}"), 1);
+  EXPECT_EQ(Metric("mtproxy_handshake_rejections_total{reason=\"no_secret_match\"}"), 1);
+  EXPECT_EQ(Closed("skip_mode"), 1);
+  EXPECT_EQ(Closed("handshake_timeout"), 1);
+  EXPECT_EQ(Metric("mtproxy_handshakes_total{outcome=\"timeout\"}"), 1);
   // A served client is not subject to it: echoes, then holds past the deadline, echoes again.
   EXPECT_EQ(RunClient({"--packets", "2", "--hold-seconds", "3"}, &json), 0) << json;
   ExpectOthersFlow();
@@ -160,6 +173,7 @@ TEST_F(OverloadE2eTest, WriteStallClosesAClientThatStopsReading) {
   ASSERT_NE(hog, nullptr);
   EXPECT_TRUE(WaitFor([&] { return Closed("write_stall") >= 1; }, 20000)) << proxy_->Log();
   EXPECT_EQ(Closed("flood"), 0);  // bounded by backpressure long before the 32-MiB cap
+  EXPECT_GE(Metric("mtproxy_client_read_pauses_total"), 1);  // that backpressure
   ExpectOthersFlow();
 }
 
@@ -175,7 +189,9 @@ TEST_F(OverloadE2eTest, BufferPressureShedsTheLargestStalledClients) {
   }
   EXPECT_GE(Stat("connections_failed_lru"), 1) << proxy_->Log();
   EXPECT_GE(Closed("shed"), 1);
-  EXPECT_TRUE(proxy_->LogContains("stalled client(s)")) << proxy_->Log();
+  // The shard counts each close before it logs the summary line: wait for the line.
+  EXPECT_TRUE(WaitFor([&] { return proxy_->LogContains("stalled client(s)"); }, 5000))
+      << proxy_->Log();
   // With the stalled holders still connected, a reading client is served.
   ExpectOthersFlow();
   hogs.clear();
@@ -202,6 +218,8 @@ TEST_F(OverloadE2eTest, UnreachableMiddleEndClosesItsClientsAndIsReportedOnce) {
   const std::string needle = "127.0.0.1:" + std::to_string(dead) + " unreachable";
   EXPECT_EQ(CountOf(proxy_->Log(), needle), 1) << proxy_->Log();
   EXPECT_EQ(CountOf(proxy_->Log(), "still unreachable"), 0);
+  EXPECT_EQ(Metric("mtproxy_me_unreachable_reports_total"), 1);
+  EXPECT_EQ(Metric("mtproxy_me_write_stalls_total"), 0);
 }
 
 TEST_F(OverloadE2eTest, OversizedTinyAndGarbageFramesAfterAValidHandshake) {
@@ -250,6 +268,41 @@ TEST_F(OverloadE2eTest, OversizedTinyAndGarbageFramesAfterAValidHandshake) {
                      &json);
   EXPECT_NE(rc, -1) << json;
   ExpectOthersFlow();
+}
+
+// Direct mode: a DC that stops reading (mtp-fake-dc --stop-reading-after) holds the session
+// and its queued bytes until the write-stall timer closes it, as for clients and ME links.
+TEST(OverloadDirectE2eTest, WriteStallClosesASessionWhoseDcStopsReading) {
+  auto dc = e2e::SpawnListening("mtp-fake-dc",
+                                {"--listen", "127.0.0.1:0", "--stop-reading-after", "1"});
+  ASSERT_TRUE(dc.ok()) << dc.status();
+  auto proxy = ProxyProcess::Start({"-H", "0", "-M", "1", "-p", "0", "--http-stats", "-S",
+                                    kSecretHex, "--direct", "--write-stall-timeout", "1",
+                                    "--dc-override", "2:127.0.0.1:" + std::to_string(dc->port)});
+  ASSERT_NE(proxy, nullptr);
+  auto stats_port = e2e::StatsPort(*proxy);
+  ASSERT_TRUE(stats_port.has_value()) << proxy->Log();
+  auto metric = [&](const std::string& series) {
+    std::string body = e2e::HttpBody(e2e::HttpGet(*stats_port, "/metrics"));
+    return e2e::MetricValue(body, series).value_or(-1);
+  };
+  const std::string stalls = "mtproxy_client_closes_total{reason=\"dc_write_stall\"}";
+  auto run_client = [&](std::vector<std::string> flags) {
+    flags.insert(flags.begin(), {"--secret", kSecretHex, "--dc", "2"});
+    return e2e::RunTool(e2e::ClientArgv(proxy->port(), flags), 30000);
+  };
+  // The DC echoes one frame, then reads no more: one frame goes through, nothing is closed.
+  EXPECT_EQ(run_client({"--packets", "1"}), 0) << proxy->Log();
+  EXPECT_EQ(metric(stalls), 0);
+  // 64 MiB toward it: far beyond the socket buffers and the 1-MiB queue, so the proxy's send to
+  // the DC stops making progress; the session is closed after ~1 s instead of the idle timeout.
+  const int rc = run_client({"--packets", "64", "--size", "1044480", "--window", "64",
+                             "--timeout-ms", "25000"});
+  EXPECT_NE(rc, 0);
+  EXPECT_NE(rc, -1) << "the client was not closed";
+  EXPECT_EQ(metric(stalls), 1) << proxy->Log();
+  EXPECT_EQ(metric("mtproxy_client_closes_total{reason=\"write_stall\"}"), 0);
+  EXPECT_TRUE(WaitFor([&] { return metric("mtproxy_client_connections") == 0; }, 5000));
 }
 
 }  // namespace
