@@ -142,11 +142,16 @@ TEST_F(ReferenceCommandLineTest, StartsServesAndReportsLikeTheReference) {
                                 config_});
   ASSERT_NE(proxy_, nullptr);
   const std::string port = std::to_string(proxy_->port());
-  // Links for the plain and dd forms, with the public host.
-  EXPECT_TRUE(proxy_->LogContains("tg://proxy?server=proxy.example.org&port=" + port +
-                                  "&secret=" + kSecretHex));
-  EXPECT_TRUE(proxy_->LogContains("https://t.me/proxy?server=proxy.example.org&port=" + port +
-                                  "&secret=dd" + kSecretHex));
+  // Links for the plain and dd forms, with the public host. They are logged just after the
+  // listening line that Start() waits for, so wait for them too.
+  const std::string plain_link =
+      "tg://proxy?server=proxy.example.org&port=" + port + "&secret=" + kSecretHex;
+  const std::string dd_link =
+      "https://t.me/proxy?server=proxy.example.org&port=" + port + "&secret=dd" + kSecretHex;
+  EXPECT_TRUE(e2e::WaitFor([&] { return proxy_->LogContains(plain_link); }, 5000))
+      << proxy_->Log();
+  EXPECT_TRUE(e2e::WaitFor([&] { return proxy_->LogContains(dd_link); }, 5000))
+      << proxy_->Log();
   if (geteuid() == 0) {
     EXPECT_TRUE(proxy_->LogContains("running as user nobody"));
   }

@@ -11,6 +11,7 @@
 
 #include "tests/dataplane/loopback_peers.h"
 #include "tests/e2e/control_e2e_util.h"
+#include "tests/e2e/fake_me_proxy_fixture.h"
 #include "tests/e2e/loopback_echo.h"
 #include "tests/e2e/proxy_process.h"
 
@@ -22,33 +23,18 @@ using e2e::HttpBody;
 using e2e::HttpGet;
 using e2e::MetricValue;
 using e2e::ProxyProcess;
-using e2e::SharedDir;
 using e2e::StatsInt;
 using testing_peers::FakeMe;
 using testing_peers::TestClient;
 
-class MetricsE2eTest : public ::testing::Test {
+class MetricsE2eTest : public e2e::FakeMeProxyTest {
  protected:
-  void SetUp() override {
-    aes_pwd_ = dir_.Write("proxy-secret", e2e::ProxySecretText());
-    me_ = std::make_unique<FakeMe>(e2e::ProxySecretBytes());
-  }
-
   std::unique_ptr<ProxyProcess> Start(std::vector<std::string> extra) {
     std::vector<std::string> args = {"-H", "0", "-p", "0", "--http-stats", "--shards", "2",
-                                     "--aes-pwd", aes_pwd_, "--msg-buffers-size", "64m",
-                                     "--drain-timeout", "1"};
+                                     "--msg-buffers-size", "64m", "--drain-timeout", "1"};
     args.insert(args.end(), extra.begin(), extra.end());
-    args.push_back(dir_.Write("proxy-multi.conf", e2e::ConfigFor(me_->port())));
-    auto proxy = ProxyProcess::Start(args);
-    if (proxy && !e2e::WaitFor([&] { return me_->links_ready() >= 2; }, 8000)) return nullptr;
-    return proxy;
+    return StartBehindFakeMe(args, 2);
   }
-
-
-  SharedDir dir_;
-  std::string aes_pwd_;
-  std::unique_ptr<FakeMe> me_;
 };
 
 TEST_F(MetricsE2eTest, PerSecretSeriesTrafficAndHandshakesAgreeWithTheTraffic) {

@@ -10,6 +10,7 @@
 
 #include "tests/dataplane/loopback_peers.h"
 #include "tests/e2e/control_e2e_util.h"
+#include "tests/e2e/fake_me_proxy_fixture.h"
 #include "tests/e2e/loopback_echo.h"
 #include "tests/e2e/proxy_process.h"
 
@@ -21,33 +22,21 @@ using e2e::HttpBody;
 using e2e::HttpGet;
 using e2e::MetricValue;
 using e2e::ProxyProcess;
-using e2e::SharedDir;
 using e2e::StatsInt;
 using testing_peers::FakeMe;
 using testing_peers::TestClient;
 
-class RateE2eTest : public ::testing::Test {
+class RateE2eTest : public e2e::FakeMeProxyTest {
  protected:
-  void SetUp() override {
-    aes_pwd_ = dir_.Write("proxy-secret", e2e::ProxySecretText());
-    me_ = std::make_unique<FakeMe>(e2e::ProxySecretBytes());
-  }
-
   std::unique_ptr<ProxyProcess> Start(std::vector<std::string> extra) {
     std::vector<std::string> args = {"-H", "0", "-p", "0", "--http-stats", "-S",
-                                     e2e::Hex(secret_), "--aes-pwd", aes_pwd_,
-                                     "--msg-buffers-size", "64m"};
+                                     e2e::Hex(secret_), "--msg-buffers-size", "64m"};
     args.insert(args.end(), extra.begin(), extra.end());
-    args.push_back(dir_.Write("proxy-multi.conf", e2e::ConfigFor(me_->port())));
-    auto proxy = ProxyProcess::Start(args);
-    if (proxy) {
-      int shards = 1;
-      for (size_t i = 0; i + 1 < extra.size(); ++i) {
-        if (extra[i] == "--shards") shards = std::stoi(extra[i + 1]);
-      }
-      if (!e2e::WaitFor([&] { return me_->links_ready() >= shards; }, 8000)) return nullptr;
+    int shards = 1;
+    for (size_t i = 0; i + 1 < extra.size(); ++i) {
+      if (extra[i] == "--shards") shards = std::stoi(extra[i + 1]);
     }
-    return proxy;
+    return StartBehindFakeMe(args, shards);
   }
 
   // One client: connect, handshake, one echoed frame. False if the proxy refused it.
@@ -73,9 +62,6 @@ class RateE2eTest : public ::testing::Test {
   }
 
   const ClientSecret secret_ = e2e::MakeSecret(5);
-  SharedDir dir_;
-  std::string aes_pwd_;
-  std::unique_ptr<FakeMe> me_;
 };
 
 TEST_F(RateE2eTest, AcceptRateCutsABurstToTheBucketAndCountsRefusals) {

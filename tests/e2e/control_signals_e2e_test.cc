@@ -17,6 +17,7 @@
 
 #include "tests/dataplane/loopback_peers.h"
 #include "tests/e2e/control_e2e_util.h"
+#include "tests/e2e/fake_me_proxy_fixture.h"
 #include "tests/e2e/loopback_echo.h"
 #include "tests/e2e/proxy_process.h"
 #include "tests/tools/child_process.h"
@@ -26,8 +27,6 @@ namespace {
 
 using e2e::EchoFrame;
 using e2e::ProxyProcess;
-using e2e::SharedDir;
-using testing_peers::FakeMe;
 using testing_peers::TestClient;
 
 // True when a TCP connect to 127.0.0.1:port is refused (nothing listens any more).
@@ -43,22 +42,13 @@ bool ConnectRefused(uint16_t port) {
   return rc != 0 && err == ECONNREFUSED;
 }
 
-class SignalsE2eTest : public ::testing::Test {
+class SignalsE2eTest : public e2e::FakeMeProxyTest {
  protected:
-  void SetUp() override {
-    aes_pwd_ = dir_.Write("proxy-secret", e2e::ProxySecretText());
-    me_ = std::make_unique<FakeMe>(e2e::ProxySecretBytes());
-  }
-
   std::unique_ptr<ProxyProcess> Start(std::vector<std::string> extra) {
     std::vector<std::string> args = {"-H", "0", "--shards", "2", "-S", e2e::Hex(secret_),
-                                     "--aes-pwd", aes_pwd_, "--msg-buffers-size", "64m",
-                                     "--drain-timeout", "1"};
+                                     "--msg-buffers-size", "64m", "--drain-timeout", "1"};
     args.insert(args.end(), extra.begin(), extra.end());
-    args.push_back(dir_.Write("proxy-multi.conf", e2e::ConfigFor(me_->port())));
-    auto proxy = ProxyProcess::Start(args);
-    if (proxy && !e2e::WaitFor([&] { return me_->links_ready() >= 2; }, 8000)) return nullptr;
-    return proxy;
+    return StartBehindFakeMe(args, 2);
   }
 
   std::optional<TestClient> Client(uint16_t port) {
@@ -67,9 +57,6 @@ class SignalsE2eTest : public ::testing::Test {
 
 
   const ClientSecret secret_ = e2e::MakeSecret(11);
-  SharedDir dir_;
-  std::string aes_pwd_;
-  std::unique_ptr<FakeMe> me_;
 };
 
 TEST_F(SignalsE2eTest, SigtermDrainsEstablishedClientsAndRefusesNewOnes) {
