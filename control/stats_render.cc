@@ -265,6 +265,11 @@ class PromWriter {
     absl::StrAppend(&out_, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n");
   }
   void Sample(const char* name, int64_t value) { absl::StrAppend(&out_, name, " ", value, "\n"); }
+  // A family with one unlabelled sample.
+  void Single(const char* name, const char* type, const char* help, int64_t value) {
+    Family(name, type, help);
+    Sample(name, value);
+  }
   void Sample(const char* name, const char* label, const std::string& label_value, int64_t value) {
     absl::StrAppend(&out_, name, "{", label, "=\"", EscapeLabel(label_value), "\"} ", value, "\n");
   }
@@ -295,19 +300,17 @@ std::string RenderPrometheus(const StatsSnapshot& s) {
 
   w.Family("mtproxy_info", "gauge", "Build information.");
   w.Sample("mtproxy_info", "version", p.version, 1);
-  w.Family("mtproxy_start_time_seconds", "gauge", "Unix time the process started.");
-  w.Sample("mtproxy_start_time_seconds", s.engine.start_time);
-  w.Family("mtproxy_uptime_seconds", "gauge", "Seconds since the process started.");
-  w.Sample("mtproxy_uptime_seconds", s.uptime_s());
-  w.Family("mtproxy_shards", "gauge", "Shard threads running.");
-  w.Sample("mtproxy_shards", x.shards);
+  w.Single("mtproxy_start_time_seconds", "gauge", "Unix time the process started.",
+           s.engine.start_time);
+  w.Single("mtproxy_uptime_seconds", "gauge", "Seconds since the process started.", s.uptime_s());
+  w.Single("mtproxy_shards", "gauge", "Shard threads running.", x.shards);
 
-  w.Family("mtproxy_client_connections", "gauge", "Open client connections.");
-  w.Sample("mtproxy_client_connections", c.active_inbound_connections);
-  w.Family("mtproxy_client_connections_limit", "gauge", "Client connection limit (-C).");
-  w.Sample("mtproxy_client_connections_limit", c.max_special_connections);
-  w.Family("mtproxy_client_connections_accepted_total", "counter", "Client connections accepted.");
-  w.Sample("mtproxy_client_connections_accepted_total", c.inbound_connections_accepted);
+  w.Single("mtproxy_client_connections", "gauge", "Open client connections.",
+           c.active_inbound_connections);
+  w.Single("mtproxy_client_connections_limit", "gauge", "Client connection limit (-C).",
+           c.max_special_connections);
+  w.Single("mtproxy_client_connections_accepted_total", "counter", "Client connections accepted.",
+           c.inbound_connections_accepted);
   w.Family("mtproxy_accept_failures_total", "counter",
            "Accepted sockets closed at once or accept() errors, by reason.");
   w.Sample("mtproxy_accept_failures_total", "reason", "rate_limit", c.accept_rate_limit_failed);
@@ -318,18 +321,16 @@ std::string RenderPrometheus(const StatsSnapshot& s) {
   w.Sample("mtproxy_accept_failures_total", "reason", "init", c.accept_init_accepted_failed);
   w.Named("mtproxy_rate_limit_refusals_total", "counter", "Requests refused by rate limits.",
           "kind", x.rate_limit_refusals_by_kind);
-  w.Family("mtproxy_outbound_connections", "gauge", "Open upstream connections.");
-  w.Sample("mtproxy_outbound_connections", c.outbound_connections);
-  w.Family("mtproxy_outbound_connections_created_total", "counter",
-           "Upstream connections created.");
-  w.Sample("mtproxy_outbound_connections_created_total", c.outbound_connections_created);
-  w.Family("mtproxy_outbound_connect_failures_total", "counter",
-           "Upstream connections that failed before becoming active.");
-  w.Sample("mtproxy_outbound_connect_failures_total", c.total_connect_failures);
-  w.Family("mtproxy_bindings", "gauge", "Client connections bound to an upstream connection.");
-  w.Sample("mtproxy_bindings", p.ext_connections);
-  w.Family("mtproxy_bindings_created_total", "counter", "Client-upstream bindings created.");
-  w.Sample("mtproxy_bindings_created_total", p.ext_connections_created);
+  w.Single("mtproxy_outbound_connections", "gauge", "Open upstream connections.",
+           c.outbound_connections);
+  w.Single("mtproxy_outbound_connections_created_total", "counter", "Upstream connections created.",
+           c.outbound_connections_created);
+  w.Single("mtproxy_outbound_connect_failures_total", "counter",
+           "Upstream connections that failed before becoming active.", c.total_connect_failures);
+  w.Single("mtproxy_bindings", "gauge", "Client connections bound to an upstream connection.",
+           p.ext_connections);
+  w.Single("mtproxy_bindings_created_total", "counter", "Client-upstream bindings created.",
+           p.ext_connections_created);
 
   w.Family("mtproxy_bytes_total", "counter", "Payload bytes relayed, by direction.");
   w.Sample("mtproxy_bytes_total", "direction", "from_clients", x.traffic.bytes_from_clients);
@@ -368,15 +369,15 @@ std::string RenderPrometheus(const StatsSnapshot& s) {
   w.Named("mtproxy_client_closes_total", "counter",
           "Client connections closed by the proxy for a protocol or resource error, by reason.",
           "reason", x.client_closes_by_reason);
-  w.Family("mtproxy_client_read_pauses_total", "counter",
-           "Client reads paused because the client's own output queue went over its cap.");
-  w.Sample("mtproxy_client_read_pauses_total", x.client_read_pauses);
-  w.Family("mtproxy_me_write_stalls_total", "counter",
-           "Middle-end connections closed because the middle-end stopped reading.");
-  w.Sample("mtproxy_me_write_stalls_total", x.me_write_stalls);
-  w.Family("mtproxy_me_unreachable_reports_total", "counter",
-           "Middle-end targets reported unreachable in the log (rate-limited).");
-  w.Sample("mtproxy_me_unreachable_reports_total", x.me_unreachable_reports);
+  w.Single("mtproxy_client_read_pauses_total", "counter",
+           "Client reads paused because the client's own output queue went over its cap.",
+           x.client_read_pauses);
+  w.Single("mtproxy_me_write_stalls_total", "counter",
+           "Middle-end connections closed because the middle-end stopped reading.",
+           x.me_write_stalls);
+  w.Single("mtproxy_me_unreachable_reports_total", "counter",
+           "Middle-end targets reported unreachable in the log (rate-limited).",
+           x.me_unreachable_reports);
   w.Family("mtproxy_buffer_bytes", "gauge", "Network buffer memory.");
   w.Sample("mtproxy_buffer_bytes", "kind", "used", s.buffers.total_used_buffers_size);
   w.Sample("mtproxy_buffer_bytes", "kind", "allocated", s.buffers.allocated_buffer_bytes);
@@ -391,11 +392,10 @@ std::string RenderPrometheus(const StatsSnapshot& s) {
   w.Family("mtproxy_config_reloads_total", "counter", "Configuration (re)loads, by result.");
   w.Sample("mtproxy_config_reloads_total", "result", "ok", x.config_reloads_ok);
   w.Sample("mtproxy_config_reloads_total", "result", "failed", x.config_reloads_failed);
-  w.Family("mtproxy_config_loaded_timestamp_seconds", "gauge",
-           "Unix time the running configuration was loaded.");
-  w.Sample("mtproxy_config_loaded_timestamp_seconds", p.config_loaded_at);
-  w.Family("mtproxy_config_clusters", "gauge", "DC clusters in the running configuration.");
-  w.Sample("mtproxy_config_clusters", p.config_auth_clusters);
+  w.Single("mtproxy_config_loaded_timestamp_seconds", "gauge",
+           "Unix time the running configuration was loaded.", p.config_loaded_at);
+  w.Single("mtproxy_config_clusters", "gauge", "DC clusters in the running configuration.",
+           p.config_auth_clusters);
 
   w.Family("mtproxy_secret_connections_total", "counter",
            "Client handshakes per secret (label: index of the secret).");
@@ -417,32 +417,29 @@ std::string RenderPrometheus(const StatsSnapshot& s) {
     w.Sample2("mtproxy_secret_bytes_total", "secret", absl::StrCat(i), "direction", "to_clients",
               x.secrets[i].bytes_to_clients);
   }
-  w.Family("mtproxy_http_queries_total", "counter", "Requests served on the stats port.");
-  w.Sample("mtproxy_http_queries_total", p.http_queries);
+  w.Single("mtproxy_http_queries_total", "counter", "Requests served on the stats port.",
+           p.http_queries);
 
   if (s.fake_tls.enabled) {
     const auto& t = s.fake_tls;
     w.Family("mtproxy_tls_domains", "gauge", "Fake-TLS domains, by probe state.");
     w.Sample("mtproxy_tls_domains", "state", "probed", t.domains_probed);
     w.Sample("mtproxy_tls_domains", "state", "fallback", t.domains - t.domains_probed);
-    w.Family("mtproxy_tls_handshakes_accepted_total", "counter",
-             "Fake-TLS ClientHellos answered with a ServerHello.");
-    w.Sample("mtproxy_tls_handshakes_accepted_total", t.handshakes_accepted);
+    w.Single("mtproxy_tls_handshakes_accepted_total", "counter",
+             "Fake-TLS ClientHellos answered with a ServerHello.", t.handshakes_accepted);
     w.Named("mtproxy_tls_fronted_total", "counter",
             "Connections piped to the real site, by reason.", "reason", t.fronted_by_reason);
-    w.Family("mtproxy_tls_front_failures_total", "counter",
-             "Connections closed because the real site could not be reached.");
-    w.Sample("mtproxy_tls_front_failures_total", t.front_failed);
-    w.Family("mtproxy_tls_fronting_connections", "gauge", "Open pipes to real sites.");
-    w.Sample("mtproxy_tls_fronting_connections", t.fronting_active);
-    w.Family("mtproxy_tls_bad_records_total", "counter",
-             "Fake-TLS clients closed for bad record framing.");
-    w.Sample("mtproxy_tls_bad_records_total", t.bad_records);
+    w.Single("mtproxy_tls_front_failures_total", "counter",
+             "Connections closed because the real site could not be reached.", t.front_failed);
+    w.Single("mtproxy_tls_fronting_connections", "gauge", "Open pipes to real sites.",
+             t.fronting_active);
+    w.Single("mtproxy_tls_bad_records_total", "counter",
+             "Fake-TLS clients closed for bad record framing.", t.bad_records);
     w.Family("mtproxy_tls_front_bytes_total", "counter", "Bytes piped, by direction.");
     w.Sample("mtproxy_tls_front_bytes_total", "direction", "from_sites", t.front_bytes_in);
     w.Sample("mtproxy_tls_front_bytes_total", "direction", "to_sites", t.front_bytes_out);
-    w.Family("mtproxy_tls_replay_cache_capacity", "gauge", "Replay filter entries.");
-    w.Sample("mtproxy_tls_replay_cache_capacity", t.replay_cache_capacity);
+    w.Single("mtproxy_tls_replay_cache_capacity", "gauge", "Replay filter entries.",
+             t.replay_cache_capacity);
     w.Family("mtproxy_tls_replay_cache_total", "counter", "Replay filter events, by kind.");
     w.Sample("mtproxy_tls_replay_cache_total", "kind", "insert", t.replay_cache_inserts);
     w.Sample("mtproxy_tls_replay_cache_total", "kind", "replay", t.replay_cache_replays);
