@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "crypto/aes.h"
-#include "crypto/fake_tls.h"
+#include "proto/fake_tls.h"
 
 namespace mtp {
 namespace {

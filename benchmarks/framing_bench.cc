@@ -4,8 +4,8 @@
 
 #include <vector>
 
-#include "dataplane/framing.h"
-#include "dataplane/mtproto_filter.h"
+#include "proto/framing.h"
+#include "proto/mtproto_filter.h"
 
 namespace mtp {
 namespace {

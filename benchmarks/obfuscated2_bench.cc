@@ -4,7 +4,7 @@
 
 #include <vector>
 
-#include "crypto/obfuscated2.h"
+#include "proto/obfuscated2.h"
 
 namespace mtp {
 namespace {

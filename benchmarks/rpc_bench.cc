@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "crypto/rpc_keys.h"
-#include "dataplane/rpc_link.h"
-#include "dataplane/rpc_messages.h"
+#include "proto/rpc_link.h"
+#include "proto/rpc_messages.h"
 
 namespace mtp {
 namespace {

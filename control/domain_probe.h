@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "control/proxy_config.h"
-#include "crypto/fake_tls_probe.h"
+#include "proto/fake_tls_probe.h"
 #include "dataplane/tls_domains.h"
 
 namespace mtp {

@@ -9,7 +9,7 @@
 #include <cstdint>
 
 #include "crypto/aes.h"
-#include "crypto/transport_tag.h"
+#include "proto/transport_tag.h"
 #include "dataplane/buffer_chain.h"
 #include "dataplane/session_state.h"
 #include "dataplane/tls_layer.h"

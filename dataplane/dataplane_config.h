@@ -16,7 +16,7 @@
 #include "dataplane/live_config.h"
 #include "dataplane/me_routing.h"
 #include "dataplane/rate_limit.h"
-#include "dataplane/rpc_messages.h"
+#include "proto/rpc_messages.h"
 #include "dataplane/snapshot_mailbox.h"
 #include "dataplane/tls_layer.h"
 

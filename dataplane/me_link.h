@@ -11,7 +11,7 @@
 #include "dataplane/buffer_chain.h"
 #include "dataplane/client_session.h"
 #include "dataplane/live_config.h"
-#include "dataplane/rpc_link.h"
+#include "proto/rpc_link.h"
 
 namespace mtp {
 

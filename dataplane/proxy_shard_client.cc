@@ -4,10 +4,10 @@
 #include <cstring>
 
 #include "core/log.h"
-#include "crypto/obfuscated2.h"
+#include "proto/obfuscated2.h"
 #include "crypto/random.h"
-#include "dataplane/framing.h"
-#include "dataplane/mtproto_filter.h"
+#include "proto/framing.h"
+#include "proto/mtproto_filter.h"
 #include "dataplane/proxy_shard.h"
 
 namespace mtp {

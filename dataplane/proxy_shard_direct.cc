@@ -8,7 +8,7 @@
 
 #include "core/log.h"
 #include "core/socket_util.h"
-#include "crypto/obfuscated2.h"
+#include "proto/obfuscated2.h"
 #include "dataplane/proxy_shard.h"
 
 namespace mtp {

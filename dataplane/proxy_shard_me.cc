@@ -12,10 +12,10 @@
 #include "core/socket_util.h"
 #include "crypto/random.h"
 #include "dataplane/ext_conn_id.h"
-#include "dataplane/framing.h"
-#include "dataplane/mtproto_filter.h"
+#include "proto/framing.h"
+#include "proto/mtproto_filter.h"
 #include "dataplane/proxy_shard.h"
-#include "dataplane/rpc_messages.h"
+#include "proto/rpc_messages.h"
 
 namespace mtp {
 namespace {

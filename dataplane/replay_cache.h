@@ -46,7 +46,7 @@
 #include <memory>
 #include <optional>
 
-#include "crypto/fake_tls_replay_cache.h"
+#include "proto/fake_tls_replay_cache.h"
 #include "crypto/siphash.h"
 
 namespace mtp {

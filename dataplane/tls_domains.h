@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "core/socket_address.h"
-#include "crypto/fake_tls_server_hello.h"
+#include "proto/fake_tls_server_hello.h"
 
 namespace mtp {
 

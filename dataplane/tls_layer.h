@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "crypto/fake_tls.h"
+#include "proto/fake_tls.h"
 #include "crypto/secret.h"
 #include "dataplane/buffer_chain.h"
 #include "dataplane/tls_domains.h"

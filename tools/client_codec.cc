@@ -7,9 +7,9 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "crypto/fake_tls_common.h"
-#include "crypto/obfuscated2.h"
-#include "dataplane/framing.h"
+#include "proto/fake_tls_common.h"
+#include "proto/obfuscated2.h"
+#include "proto/framing.h"
 
 namespace mtp::tools {
 

@@ -1,7 +1,7 @@
 // Client side of one MTProto-proxy connection for the test peers, sans IO: obfuscated2 header,
 // optional fake-TLS wrapping (ClientHello, ServerHello check, records), inner framing of sent
 // frames and decoding of received frames and quick acks. It only glues the project's codecs
-// (crypto/obfuscated2.h, crypto/fake_tls.h, dataplane/framing.h) to byte buffers.
+// (proto/obfuscated2.h, proto/fake_tls.h, proto/framing.h) to byte buffers.
 // Owned by one thread (the connection's).
 #pragma once
 
@@ -16,10 +16,10 @@
 #include "absl/status/statusor.h"
 #include "core/bytes.h"
 #include "crypto/aes.h"
-#include "crypto/fake_tls_client.h"
-#include "crypto/fake_tls_records.h"
+#include "proto/fake_tls_client.h"
+#include "proto/fake_tls_records.h"
 #include "crypto/secret.h"
-#include "crypto/transport_tag.h"
+#include "proto/transport_tag.h"
 #include "tools/byte_storage.h"
 
 namespace mtp::tools {

@@ -7,9 +7,9 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "crypto/obfuscated2.h"
+#include "proto/obfuscated2.h"
 #include "crypto/random.h"
-#include "dataplane/framing.h"
+#include "proto/framing.h"
 #include "tools/net_util.h"
 
 namespace mtp::tools {

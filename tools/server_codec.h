@@ -1,7 +1,7 @@
 // Server side of one client connection for the fake DC, sans IO: optional fake-TLS
 // (ClientHello validation, ServerHello, records), the obfuscated2 header (with or without
 // secrets, as Telegram DCs accept it), decoding of client frames, and encoding of answers and
-// quick acks. Glue over crypto/obfuscated2.h, crypto/fake_tls.h and dataplane/framing.h.
+// quick acks. Glue over proto/obfuscated2.h, proto/fake_tls.h and proto/framing.h.
 // Owned by the connection's thread.
 #pragma once
 
@@ -14,9 +14,9 @@
 #include "absl/status/statusor.h"
 #include "core/bytes.h"
 #include "crypto/aes.h"
-#include "crypto/fake_tls.h"
+#include "proto/fake_tls.h"
 #include "crypto/secret.h"
-#include "crypto/transport_tag.h"
+#include "proto/transport_tag.h"
 #include "tools/byte_storage.h"
 
 namespace mtp::tools {

@@ -12,10 +12,10 @@
 #include <cstring>
 #include <ctime>
 
-#include "crypto/obfuscated2.h"
-#include "dataplane/framing.h"
-#include "dataplane/rpc_link.h"
-#include "dataplane/rpc_messages.h"
+#include "proto/obfuscated2.h"
+#include "proto/framing.h"
+#include "proto/rpc_link.h"
+#include "proto/rpc_messages.h"
 
 namespace mtp::testing_peers {
 namespace {

@@ -13,7 +13,7 @@
 
 #include "crypto/aes.h"
 #include "crypto/secret.h"
-#include "crypto/transport_tag.h"
+#include "proto/transport_tag.h"
 
 namespace mtp::testing_peers {
 

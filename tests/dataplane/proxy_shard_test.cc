@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "crypto/random.h"
-#include "dataplane/rpc_messages.h"
+#include "proto/rpc_messages.h"
 #include "tests/dataplane/loopback_peers.h"
 
 namespace mtp {

@@ -8,7 +8,7 @@
 #include <thread>
 #include <vector>
 
-#include "crypto/fake_tls.h"
+#include "proto/fake_tls.h"
 
 namespace mtp {
 namespace {

@@ -11,7 +11,7 @@
 
 #include "core/hex.h"
 #include "crypto/hash.h"
-#include "dataplane/rpc_messages.h"
+#include "proto/rpc_messages.h"
 #include "tests/dataplane/loopback_peers.h"
 #include "tests/e2e/control_e2e_util.h"
 #include "tests/e2e/loopback_echo.h"

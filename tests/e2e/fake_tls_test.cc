@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "core/hex.h"
-#include "crypto/fake_tls.h"
+#include "proto/fake_tls.h"
 #include "tests/control/openssl_server.h"
 #include "tests/e2e/control_e2e_util.h"
 #include "tests/e2e/e2e_data.h"

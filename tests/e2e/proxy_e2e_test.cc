@@ -5,7 +5,7 @@
 #include <string>
 
 #include "core/hex.h"
-#include "dataplane/rpc_messages.h"
+#include "proto/rpc_messages.h"
 #include "tests/dataplane/loopback_peers.h"
 #include "tests/e2e/e2e_data.h"
 #include "tests/e2e/e2e_util.h"

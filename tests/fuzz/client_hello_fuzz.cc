@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "crypto/fake_tls.h"
+#include "proto/fake_tls.h"
 
 namespace {
 

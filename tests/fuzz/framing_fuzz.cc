@@ -5,8 +5,8 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "dataplane/framing.h"
-#include "dataplane/mtproto_filter.h"
+#include "proto/framing.h"
+#include "proto/mtproto_filter.h"
 
 namespace {
 

@@ -6,7 +6,7 @@
 #include <cstring>
 #include <vector>
 
-#include "crypto/obfuscated2.h"
+#include "proto/obfuscated2.h"
 
 namespace {
 

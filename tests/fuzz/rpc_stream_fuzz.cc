@@ -17,9 +17,9 @@
 
 #include "crypto/aes.h"
 #include "crypto/rpc_keys.h"
-#include "dataplane/rpc_link.h"
-#include "dataplane/rpc_messages.h"
-#include "dataplane/rpc_packet.h"
+#include "proto/rpc_link.h"
+#include "proto/rpc_messages.h"
+#include "proto/rpc_packet.h"
 
 namespace {
 

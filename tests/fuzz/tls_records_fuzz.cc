@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <vector>
 
-#include "crypto/fake_tls_records.h"
+#include "proto/fake_tls_records.h"
 
 namespace {
 

@@ -17,8 +17,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "dataplane/rpc_link.h"
-#include "dataplane/rpc_messages.h"
+#include "proto/rpc_link.h"
+#include "proto/rpc_messages.h"
 #include "tests/tools/child_process.h"
 #include "tools/echo_payload.h"
 #include "tools/net_util.h"

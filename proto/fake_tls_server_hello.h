@@ -1,0 +1,58 @@
+// Proxy side of the fake-TLS ServerHello (spec client-transports §6.6): byte-exact
+// construction, the per-domain shape learned by probing, and fresh X25519 keys. Any thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "core/bytes.h"
+#include "proto/fake_tls_client_hello.h"
+#include "proto/fake_tls_common.h"
+
+namespace mtp {
+
+// What the proxy learned about a -D domain's real TLS server (§6.10); immutable after start-up.
+struct TlsDomainProfile {
+  bool reversed_extension_order = false;  // supported_versions before key_share
+  int encrypted_size = 2500;              // E: length of the fake encrypted-handshake record
+  bool randomize_size = true;             // use E-1 / E / E+1 with probabilities 1/4 1/2 1/4
+};
+
+// The E for one ServerHello: profile.encrypted_size, or with randomize_size
+// size + ((r >> 1) & 1) - (r & 1) for the random word r (the reference's rand() rule).
+// Clamped to [1, 65535] so the record length always fits its BE16 field.
+size_t PickEncryptedSize(const TlsDomainProfile& profile, uint32_t random_bits);
+// Same with r from FastRandom64().
+size_t PickEncryptedSize(const TlsDomainProfile& profile);
+
+// Everything the ServerHello depends on besides the random parts.
+struct ServerHelloParams {
+  ClientSecret secret{};        // the secret that authenticated the ClientHello
+  TlsRandom client_random{};    // as received (digest ‖ masked timestamp)
+  TlsSessionId session_id{};    // echoed
+  uint8_t cipher_suite = 0x01;  // second byte of 13 xx
+  bool reversed_extension_order = false;
+};
+
+// Params for an accepted hello (result.accepted() must hold).
+ServerHelloParams MakeServerHelloParams(const ClientHelloResult& result,
+                                        const ClientSecret& secret,
+                                        const TlsDomainProfile& profile);
+
+// Writes the complete ServerHello + CCS + application-data record into `out`, which must be
+// exactly ServerHelloSize(encrypted_data.size()) bytes (asserted), E <= 65535.
+// `encrypted_data` may alias the tail of `out` (out[kServerHelloFixedSize..]).
+// The server random at offset 11 = HMAC-SHA256(secret, client_random ‖ response with zeros there).
+void WriteServerHello(const ServerHelloParams& params, const X25519PublicKey& public_key,
+                      ByteSpan encrypted_data, MutableByteSpan out);
+
+// The normal path: a fresh X25519 key and SecureRandom fake data, E = out.size() -
+// kServerHelloFixedSize (callers size `out` with ServerHelloSize(PickEncryptedSize(...))).
+void WriteServerHelloFresh(const ServerHelloParams& params, MutableByteSpan out);
+
+// A genuine X25519 public key of a fresh key pair (OpenSSL keygen; the private half is
+// discarded: nobody ever completes this key exchange).
+X25519PublicKey GenerateX25519PublicKey();
+
+}  // namespace mtp
