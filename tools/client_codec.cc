@@ -29,6 +29,10 @@ absl::StatusOr<ClientCodec> ClientCodec::Create(const ClientCodecConfig& config)
   if (config.tls_record_bytes == 0 || config.tls_record_bytes > 65535) {
     return absl::InvalidArgumentError("TLS record size must be 1..65535");
   }
+  if (config.plain) {
+    if (codec.tls_) return absl::InvalidArgumentError("plain mode has no fake-TLS");
+    return codec;  // no header, no keys: Start() sends nothing, the stream stays clear
+  }
   const ClientSecret* secret = config.secret.has_value() ? &*config.secret : nullptr;
   absl::StatusOr<Obfuscated2ClientHandshake> hs =
       BuildObfuscated2ClientHeader(secret, config.transport, config.dc_id);
@@ -71,7 +75,9 @@ void ClientCodec::WrapRecords(ByteSpan payload, std::vector<uint8_t>* out, size_
 // The stream plaintext is at out[plain_begin..) (obfuscated2) or scratch_ (fake-TLS).
 void ClientCodec::EmitStream(size_t plain_begin, std::vector<uint8_t>* out) {
   if (!tls_) {
-    encrypt_.Apply(MutableByteSpan(out->data() + plain_begin, out->size() - plain_begin));
+    if (!config_.plain) {
+      encrypt_.Apply(MutableByteSpan(out->data() + plain_begin, out->size() - plain_begin));
+    }
     wire_out_ += out->size() - plain_begin;
     return;
   }
@@ -145,7 +151,7 @@ absl::Status ClientCodec::CommitReceived(size_t n, std::vector<uint8_t>* out) {
   wire_in_ += n;
   uint8_t* data = rx_.data() + rx_end_;
   if (!tls_) {
-    decrypt_.Apply(MutableByteSpan(data, n));
+    if (!config_.plain) decrypt_.Apply(MutableByteSpan(data, n));
     rx_end_ += n;
     return absl::OkStatus();
   }

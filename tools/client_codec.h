@@ -39,6 +39,9 @@ struct ClientCodecConfig {
   // Largest TLS record payload we send.
   size_t tls_record_bytes = kTdlibTlsRecordBytes;
   int16_t dc_id = 2;
+  // No obfuscated2 header and no encryption: frames go out in the clear. Only for the plain
+  // TCP echo floor of the benchmarks (mtp-fake-dc --plain mirrors the bytes back).
+  bool plain = false;
 };
 
 // "abridged" / "intermediate" / "padded".

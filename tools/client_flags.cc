@@ -33,6 +33,9 @@ void RegisterClientFlags(FlagParser& parser, ClientFlags* f) {
   parser.AddString("size", &f->size, "payload size N or range MIN-MAX (multiples of 4)", "N");
   parser.AddChoice("padding", &f->padding, {"tdlib", "mod4", "none"},
                    "client padding on the padded transport: 0..15, 0..3 or no bytes");
+  parser.AddBool("plain", &f->plain,
+                 "no obfuscated2 header, no encryption: intermediate frames in the clear, for "
+                 "the plain TCP echo floor (mtp-fake-dc --plain); no secret, no fake-TLS");
 }
 
 absl::Status ParseSizeRange(const std::string& text, size_t* min_out, size_t* max_out) {
@@ -61,6 +64,15 @@ absl::StatusOr<ResolvedClient> ResolveClientFlags(const ClientFlags& f) {
   if (!address.ok()) return absl::InvalidArgumentError(address.status().message());
   r.server = *address;
   r.codec.transport = Transport::kIntermediate;
+  if (f.plain) {
+    if ((!f.secret.empty() && f.secret != "none") || !f.tls_domain.empty()) {
+      return absl::InvalidArgumentError("--plain takes no --secret and no --tls-domain");
+    }
+    if (!f.transport.empty() && f.transport != "intermediate") {
+      return absl::InvalidArgumentError("--plain uses the intermediate transport");
+    }
+    r.codec.plain = true;
+  }
   if (!f.secret.empty() && f.secret != "none") {
     absl::StatusOr<LinkSecret> s = ParseLinkSecret(f.secret);
     if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat("--secret: ", s.status().message()));

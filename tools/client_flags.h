@@ -26,6 +26,7 @@ struct ClientFlags {
   int64_t tls_timestamp_offset = 0;
   int64_t dc = 2;
   int64_t tls_record_bytes = static_cast<int64_t>(kTdlibTlsRecordBytes);
+  bool plain = false;
 };
 
 void RegisterClientFlags(FlagParser& parser, ClientFlags* flags);

@@ -2,7 +2,8 @@
 // without a proxy). Accepts obfuscated2 connections without a secret (as DCs do) or, with
 // --secret / --tls-domain, like a proxy front-end would; decodes frames of any of the three
 // transports and echoes each payload back as a frame (quick acks answered first). epoll, one
-// loop per --threads.
+// loop per --threads. With --plain it is a plain TCP echo server instead (bytes mirrored, no
+// crypto, no framing): the no-proxy floor of the benchmarks.
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -32,12 +33,14 @@ namespace mtp::tools {
 namespace {
 
 constexpr size_t kMaxPendingOutputBytes = 8u << 20;  // stop reading above this (backpressure)
+constexpr size_t kPlainEchoChunkBytes = 64 * 1024;   // --plain: one recv() at most
 
 struct DcOptions {
   ServerCodecConfig codec;
   uint64_t close_after = 0;
   uint64_t stop_reading_after = 0;  // 0 = never
   bool quick_acks = true;
+  bool plain = false;  // mirror bytes: a plain TCP echo server (benchmark floor)
 };
 
 struct DcStats {
@@ -81,6 +84,7 @@ class DcConn : public EpollHandler {
 
  private:
   bool ReadSome();
+  bool EchoPlain();
   void UpdateInterest();
 
   Worker& worker_;
@@ -137,6 +141,7 @@ class Worker : public EpollHandler {
   EventLog& log() { return log_; }
   EpollLoop& loop() { return loop_; }
   SimpleReplayCache& replay_cache() { return replay_cache_; }
+  uint8_t* scratch() { return scratch_.data(); }
 
  private:
   const DcOptions& options_;
@@ -147,6 +152,7 @@ class Worker : public EpollHandler {
   EpollLoop loop_;
   SimpleReplayCache replay_cache_;
   std::unordered_set<DcConn*> conns_;
+  std::vector<uint8_t> scratch_ = std::vector<uint8_t>(kPlainEchoChunkBytes);
 };
 
 DcConn::DcConn(Worker& worker, UniqueFd fd, uint16_t local_port, std::string peer)
@@ -184,8 +190,48 @@ void DcConn::Close(const std::string& reason) {
   delete this;
 }
 
+// --plain: receive into the worker's scratch buffer and send it straight back; only what the
+// socket does not take is queued. Returns false if the connection was closed.
+bool DcConn::EchoPlain() {
+  DcStats& stats = worker_.stats();
+  for (int round = 0; round < 8; ++round) {
+    if (out_.pending() > kMaxPendingOutputBytes) return true;
+    uint8_t* buf = worker_.scratch();
+    ssize_t n = ::recv(fd_.get(), buf, kPlainEchoChunkBytes, MSG_DONTWAIT);
+    if (n == 0) {
+      Close("peer closed");
+      return false;
+    }
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
+      if (errno == EINTR) continue;
+      Close(absl::StrCat("recv: ", std::strerror(errno)));
+      return false;
+    }
+    stats.payload_bytes.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+    size_t sent = 0;
+    if (out_.empty()) {
+      ssize_t s = ::send(fd_.get(), buf, static_cast<size_t>(n), MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (s < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        Close(absl::StrCat("send: ", std::strerror(errno)));
+        return false;
+      }
+      sent = s > 0 ? static_cast<size_t>(s) : 0;
+    }
+    if (sent < static_cast<size_t>(n)) {
+      out_.buffer().insert(out_.buffer().end(), buf + sent, buf + n);
+      if (!out_.Flush(fd_.get())) {
+        Close("send failed");
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
 // Returns false if the connection was closed.
 bool DcConn::ReadSome() {
+  if (worker_.options().plain) return EchoPlain();
   DcStats& stats = worker_.stats();
   // A bounded number of reads per wake-up keeps the loop fair between connections.
   for (int round = 0; round < 8; ++round) {
@@ -302,6 +348,7 @@ int Main(int argc, char** argv) {
   int64_t close_after = 0;
   int64_t stop_reading_after = 0;
   bool no_quick_ack = false;
+  bool plain = false;
   std::string log_file;
   std::string stats_file;
   double max_seconds = 0;
@@ -329,6 +376,9 @@ int Main(int argc, char** argv) {
                "no longer reads (0 = never)",
                0, INT64_MAX);
   flags.AddBool("no-quick-ack", &no_quick_ack, "ignore quick-ack requests");
+  flags.AddBool("plain", &plain,
+                "plain TCP echo server: every byte is sent back as it came, no obfuscated2, no "
+                "frames (the benchmark floor; clients use --plain)");
   flags.AddString("log-file", &log_file,
                   "JSON-lines event log: one line per handshake (dc, transport) and close",
                   "FILE");
@@ -359,6 +409,12 @@ int Main(int argc, char** argv) {
   options.close_after = static_cast<uint64_t>(close_after);
   options.stop_reading_after = static_cast<uint64_t>(stop_reading_after);
   options.quick_acks = !no_quick_ack;
+  options.plain = plain;
+  if (plain && (!secrets.empty() || close_after != 0 || stop_reading_after != 0)) {
+    std::fprintf(stderr, "mtp-fake-dc: --plain takes no --secret, --close-after or "
+                         "--stop-reading-after\n");
+    return kExitUsage;
+  }
   if (listens.empty()) listens.push_back("127.0.0.1:0");
 
   InstallStopSignals();

@@ -118,6 +118,38 @@ TEST_F(LoadgenTest, FakeTlsAndErrorsAreCounted) {
   EXPECT_TRUE(Has(r, "\"ok\":false")) << r.json;
 }
 
+// The plain TCP echo floor: mtp-fake-dc --plain mirrors bytes, a --plain client sends frames in
+// the clear and verifies them; an obfuscated2 client gets its own ciphertext back and fails.
+TEST_F(LoadgenTest, PlainEchoFloor) {
+  StartDc({"--plain"});
+  LoadRun r = Loadgen({"--plain", "--mode", "throughput", "--connections", "3", "--size",
+                   "56-70000", "--window", "2", "--duration", "0.3", "--warmup", "0",
+                   "--proxy-pid", absl::StrCat(dc_->pid())});
+  EXPECT_EQ(r.exit_code, 0) << r.json;
+  EXPECT_TRUE(Has(r, "\"transport\":\"intermediate\"")) << r.json;
+  EXPECT_FALSE(Has(r, "\"payload_bytes_down\":0,")) << r.json;
+  EXPECT_TRUE(Has(r, "\"cpu_s_per_GB\":")) << r.json;
+  LoadRun churn = Loadgen({"--plain", "--mode", "churn", "--connections", "2", "--size", "256",
+                       "--duration", "0.3", "--warmup", "0"});
+  EXPECT_EQ(churn.exit_code, 0) << churn.json;
+  EXPECT_FALSE(Has(churn, "\"handshakes\":0,")) << churn.json;
+  LoadRun obfuscated = Loadgen({"--mode", "latency", "--connections", "1", "--duration", "0.3",
+                            "--warmup", "0", "--timeout-ms", "2000"});
+  EXPECT_EQ(obfuscated.exit_code, 1) << obfuscated.json;
+  // Usage: --plain has no secret, no fake-TLS and only the intermediate transport.
+  EXPECT_EQ(Loadgen({"--plain", "--secret", "0123456789abcdef0123456789abcdef"}).exit_code, 2);
+  EXPECT_EQ(Loadgen({"--plain", "--transport", "abridged"}).exit_code, 2);
+}
+
+TEST_F(LoadgenTest, PlainFakeDcUsage) {
+  absl::StatusOr<ChildProcess> child = ChildProcess::Spawn(
+      {ToolPath("mtp-fake-dc"), "--plain", "--secret", "0123456789abcdef0123456789abcdef"});
+  ASSERT_TRUE(child.ok()) << child.status();
+  absl::StatusOr<int> code = child->Wait(kTimeoutMs);
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 2);
+}
+
 TEST_F(LoadgenTest, UsageErrors) {
   server_ = "127.0.0.1:1";
   EXPECT_EQ(Loadgen({"--mode", "bogus"}).exit_code, 2);
