@@ -1,12 +1,27 @@
 // CreateIoEngine: backend selection with the io_uring -> epoll fallback.
 #include "core/io_engine.h"
 
+#include <unistd.h>
+
 #include "absl/status/status.h"
 #include "core/epoll_engine.h"
 #include "core/log.h"
 #include "core/uring_engine.h"
 
 namespace mtp {
+
+absl::StatusOr<int> IoEngine::OpenListener(const ListenOptions& options) {
+  return CreateListenSocket(options);
+}
+absl::StatusOr<int> IoEngine::OpenOutbound(int family, const OutboundOptions& options) {
+  return CreateOutboundSocket(family, options);
+}
+absl::StatusOr<SocketAddress> IoEngine::PeerAddressOf(int fd) { return PeerAddress(fd); }
+absl::StatusOr<SocketAddress> IoEngine::LocalAddressOf(int fd) { return LocalAddress(fd); }
+void IoEngine::TuneAccepted(int fd, int window_clamp_bytes) {
+  if (window_clamp_bytes > 0) (void)SetWindowClamp(fd, window_clamp_bytes);
+}
+void IoEngine::Close(int fd) { close(fd); }
 
 absl::StatusOr<std::unique_ptr<IoEngine>> CreateIoUringEngine(const IoEngineOptions& options) {
   auto engine = UringEngine::Create(options);

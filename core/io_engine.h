@@ -24,6 +24,8 @@
 
 #include "absl/status/statusor.h"
 #include "core/buffer_pool.h"
+#include "core/socket_address.h"
+#include "core/socket_util.h"
 
 namespace mtp {
 
@@ -97,6 +99,18 @@ class IoEngine {
 
   // Wakes a thread blocked in Poll. Safe from any thread.
   virtual void Wake() = 0;
+
+  // ---- Socket set-up and teardown (synchronous, cold path) ----
+  // The dataplane opens, inspects and closes its sockets only through these, so a simulated
+  // engine can hand out descriptors of its own. The defaults make the real system calls.
+  virtual absl::StatusOr<int> OpenListener(const ListenOptions& options);
+  virtual absl::StatusOr<int> OpenOutbound(int family, const OutboundOptions& options);
+  virtual absl::StatusOr<SocketAddress> PeerAddressOf(int fd);
+  virtual absl::StatusOr<SocketAddress> LocalAddressOf(int fd);
+  // Per-socket options of an accepted client socket (TCP_WINDOW_CLAMP when > 0).
+  virtual void TuneAccepted(int fd, int window_clamp_bytes);
+  // close(2). Every armed op on `fd` must have reported its final completion first.
+  virtual void Close(int fd);
 };
 
 absl::StatusOr<std::unique_ptr<IoEngine>> CreateIoUringEngine(const IoEngineOptions& options);

@@ -20,8 +20,8 @@ namespace mtp {
 namespace {
 
 // "ip:port" of a socket's peer, for connection-level log lines.
-std::string PeerText(int fd) {
-  absl::StatusOr<SocketAddress> peer = PeerAddress(fd);
+std::string PeerText(IoEngine& engine, int fd) {
+  absl::StatusOr<SocketAddress> peer = engine.PeerAddressOf(fd);
   return peer.ok() ? peer->ToString() : std::string("?");
 }
 
@@ -83,8 +83,18 @@ absl::StatusOr<std::unique_ptr<ProxyShard>> ProxyShard::Create(uint32_t index,
   if (index >= kMaxShards) return absl::InvalidArgumentError("too many shards");
   auto engine = CreateIoEngine(config.backend, config.engine);
   if (!engine.ok()) return engine.status();
+  return Create(index, shard_count, config, std::move(*engine), SystemClock());
+}
+
+absl::StatusOr<std::unique_ptr<ProxyShard>> ProxyShard::Create(uint32_t index,
+                                                               uint32_t shard_count,
+                                                               const DataplaneConfig& config,
+                                                               std::unique_ptr<IoEngine> engine,
+                                                               const Clock& clock) {
+  if (index >= kMaxShards) return absl::InvalidArgumentError("too many shards");
+  if (engine == nullptr) return absl::InvalidArgumentError("no engine");
   std::unique_ptr<ProxyShard> shard(
-      new ProxyShard(index, shard_count, config, std::move(*engine)));
+      new ProxyShard(index, shard_count, config, std::move(engine), clock));
   absl::Status st = shard->OpenListeners();
   if (!st.ok()) return st;
   return shard;
@@ -106,9 +116,10 @@ static uint32_t TotalLinkCapacity(const DataplaneConfig& config) {
 }
 
 ProxyShard::ProxyShard(uint32_t index, uint32_t shard_count, const DataplaneConfig& config,
-                       std::unique_ptr<IoEngine> engine)
+                       std::unique_ptr<IoEngine> engine, const Clock& clock)
     : index_(index),
       config_(config),
+      clock_(clock),
       engine_(std::move(engine)),
       chains_(engine_->buffers(), ShardBudgetBuffers(config, engine_->buffers())),
       sessions_(std::max<uint32_t>(
@@ -148,7 +159,7 @@ ProxyShard::ProxyShard(uint32_t index, uint32_t shard_count, const DataplaneConf
 
 ProxyShard::~ProxyShard() {
   for (int fd : listener_fds_) {
-    if (fd >= 0) close(fd);
+    if (fd >= 0) engine_->Close(fd);
   }
 }
 
@@ -160,13 +171,13 @@ absl::Status ProxyShard::OpenListeners() {
     options.reuse_port = true;
     options.backlog = config_.backlog;
     options.window_clamp_bytes = config_.window_clamp_bytes;
-    auto fd = CreateListenSocket(options);
+    auto fd = engine_->OpenListener(options);
     if (!fd.ok()) {
       return absl::UnavailableError(absl::StrCat("cannot open http/tcp server socket at port ",
                                                  spec.address.port(), ": ",
                                                  fd.status().message()));
     }
-    auto local = LocalAddress(*fd);
+    auto local = engine_->LocalAddressOf(*fd);
     listener_fds_.push_back(*fd);
     listener_ports_.push_back(local.ok() ? local->port() : spec.address.port());
     accept_armed_.push_back(false);
@@ -181,11 +192,7 @@ uint64_t ProxyShard::LinkTag(OpKind op, uint32_t link) const {
   return PackOpTag(op, links_.generation(link), link);
 }
 
-void ProxyShard::UpdateClock() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  now_s_ = static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
+void ProxyShard::UpdateClock() { now_s_ = clock_.MonotonicSeconds(); }
 
 void ProxyShard::RequestStop() {
   stop_.store(true, std::memory_order_relaxed);
@@ -216,7 +223,7 @@ void ProxyShard::StopAccepting() {
     if (accept_armed_[i]) {
       engine_->CancelAll(listener_fds_[i]);  // closed by OnAccept once the op has ended
     } else {
-      close(listener_fds_[i]);
+      engine_->Close(listener_fds_[i]);
       listener_fds_[i] = -1;
     }
   }
@@ -277,42 +284,54 @@ void ProxyShard::AdoptLive(std::shared_ptr<const LiveConfig> next) {
 }
 
 void ProxyShard::Run() {
+  Start();
+  while (RunOnce(-1)) {
+  }
+}
+
+void ProxyShard::Start() {
   UpdateClock();
   next_tick_s_ = now_s_;
   for (uint32_t i = 0; i < listener_fds_.size(); ++i) ArmAccept(i);
-  double stop_deadline = 0;
-  for (;;) {
-    PollControl();
-    if (!stopping_ && stop_.load(std::memory_order_relaxed)) {
-      stopping_ = true;
-      stop_deadline = now_s_ + kShutdownGraceS;
-      Shutdown();
+}
+
+bool ProxyShard::RunOnce(int64_t max_wait_us) {
+  if (finished_) return false;
+  PollControl();
+  if (!stopping_ && stop_.load(std::memory_order_relaxed)) {
+    stopping_ = true;
+    stop_deadline_s_ = now_s_ + kShutdownGraceS;
+    Shutdown();
+  }
+  if (stopping_) {
+    bool accepts_done = std::none_of(accept_armed_.begin(), accept_armed_.end(),
+                                     [](bool armed) { return armed; });
+    bool done = sessions_.live() == 0 && links_.live() == 0 && accepts_done;
+    if (!done && now_s_ > stop_deadline_s_) {
+      MTP_WARN("shard %u: %u sessions and %u ME links still had operations in flight at exit",
+               index_, sessions_.live(), links_.live());
+      done = true;
     }
-    if (stopping_) {
-      bool accepts_done = std::none_of(accept_armed_.begin(), accept_armed_.end(),
-                                       [](bool armed) { return armed; });
-      if (sessions_.live() == 0 && links_.live() == 0 && accepts_done) break;
-      if (now_s_ > stop_deadline) {
-        MTP_WARN("shard %u: %u sessions and %u ME links still had operations in flight at exit",
-                 index_, sessions_.live(), links_.live());
-        break;
+    if (done) {
+      for (int& fd : listener_fds_) {
+        if (fd >= 0) engine_->Close(fd);
+        fd = -1;
       }
-    }
-    double wait_s = std::max(0.0, next_tick_s_ - now_s_);
-    int n = engine_->Poll(std::span<IoCompletion>(completions_),
-                          static_cast<int64_t>(wait_s * 1e6));
-    UpdateClock();
-    for (int i = 0; i < n; ++i) Dispatch(completions_[i]);
-    FlushDirty();
-    if (now_s_ >= next_tick_s_) {
-      Tick();
-      next_tick_s_ = now_s_ + kTickS;
+      finished_ = true;
+      return false;
     }
   }
-  for (int& fd : listener_fds_) {
-    if (fd >= 0) close(fd);
-    fd = -1;
+  int64_t wait_us = static_cast<int64_t>(std::max(0.0, next_tick_s_ - now_s_) * 1e6);
+  if (max_wait_us >= 0) wait_us = std::min(wait_us, max_wait_us);
+  int n = engine_->Poll(std::span<IoCompletion>(completions_), wait_us);
+  UpdateClock();
+  for (int i = 0; i < n; ++i) Dispatch(completions_[i]);
+  FlushDirty();
+  if (now_s_ >= next_tick_s_) {
+    Tick();
+    next_tick_s_ = now_s_ + kTickS;
   }
+  return true;
 }
 
 void ProxyShard::Shutdown() {
@@ -397,7 +416,7 @@ void ProxyShard::OnAccept(uint32_t listener, const IoCompletion& c) {
   if (listener >= listener_fds_.size()) return;
   if (!c.more) accept_armed_[listener] = false;
   if (draining_ && !accept_armed_[listener] && listener_fds_[listener] >= 0) {
-    close(listener_fds_[listener]);
+    engine_->Close(listener_fds_[listener]);
     listener_fds_[listener] = -1;
   }
   if (c.result < 0) {
@@ -406,15 +425,15 @@ void ProxyShard::OnAccept(uint32_t listener, const IoCompletion& c) {
   }
   int fd = c.result;
   if (stopping_ || draining_) {
-    close(fd);
+    engine_->Close(fd);
     return;
   }
   if (accept_budget_ != nullptr && !accept_budget_->TryConsume()) {
-    close(fd);  // --max-accept-rate; the budget counts the refusal
+    engine_->Close(fd);  // --max-accept-rate; the budget counts the refusal
     return;
   }
   if (static_cast<uint32_t>(fd) >= config_.max_connections || sessions_.live() >= max_clients_) {
-    close(fd);
+    engine_->Close(fd);
     counters_.client_rejected_limit.Add();
     if (sessions_.live() >= max_clients_ && !accept_paused_) {
       // -C reached: stop accepting (new connections wait in the kernel backlog) until a
@@ -430,7 +449,7 @@ void ProxyShard::OnAccept(uint32_t listener, const IoCompletion& c) {
   }
   uint32_t slot = sessions_.Allocate();
   if (slot == SessionSlab<ClientSession>::kInvalidSlot) {
-    close(fd);
+    engine_->Close(fd);
     counters_.client_rejected_limit.Add();
     return;
   }
@@ -446,11 +465,9 @@ void ProxyShard::OnAccept(uint32_t listener, const IoCompletion& c) {
   counters_.client_active.Add();
   // -v: the reference's connection-level line (the peer is looked up only when logged).
   MTP_LOG(1, "shard %u: New inbound connection #%d %s -> port %u (client %u)", index_, fd,
-          PeerText(fd), listener_port(listener), slot);
+          PeerText(*engine_, fd), listener_port(listener), slot);
   BeginTls(slot, s);
-  if (config_.window_clamp_bytes > 0) {
-    (void)SetWindowClamp(fd, config_.window_clamp_bytes);
-  }
+  engine_->TuneAccepted(fd, config_.window_clamp_bytes);
   ArmClientRecv(slot, s);
 }
 
@@ -587,8 +604,8 @@ void ProxyShard::CloseSession(uint32_t slot, ClientSession& s, CloseReason reaso
 
 void ProxyShard::FinalizeSession(uint32_t slot, ClientSession& s) {
   if (s.state != SessionState::kClosing || s.inflight != 0) return;
-  if (s.fd >= 0) close(s.fd);
-  if (s.up_fd >= 0) close(s.up_fd);
+  if (s.fd >= 0) engine_->Close(s.fd);
+  if (s.up_fd >= 0) engine_->Close(s.up_fd);
   if (s.fronting) counters_.tls_fronting_active.Sub();
   if (s.secret_index >= 0) counters_.secrets[s.secret_index].active.Sub();
   chains_.Clear(s.in);

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/clock.h"
 #include "core/io_engine.h"
 #include "dataplane/buffer_chain.h"
 #include "dataplane/client_session.h"
@@ -78,12 +79,23 @@ class ProxyShard {
   // the -C limit and the buffer budget.
   static absl::StatusOr<std::unique_ptr<ProxyShard>> Create(uint32_t index, uint32_t shard_count,
                                                            const DataplaneConfig& config);
+  // The same on a given engine and clock (the simulator's; `clock` must outlive the shard).
+  // Every socket the shard opens, inspects or closes goes through `engine`.
+  static absl::StatusOr<std::unique_ptr<ProxyShard>> Create(uint32_t index, uint32_t shard_count,
+                                                           const DataplaneConfig& config,
+                                                           std::unique_ptr<IoEngine> engine,
+                                                           const Clock& clock);
   ~ProxyShard();
   ProxyShard(const ProxyShard&) = delete;
   ProxyShard& operator=(const ProxyShard&) = delete;
 
   // The shard loop; returns after RequestStop() once every session and link is closed.
   void Run();
+  // The same loop one iteration at a time (Run() = Start() + RunOnce() until it returns false):
+  // poll for at most `max_wait_us` (bounded by the next tick), dispatch, flush, tick. False once
+  // the shard has stopped. For the simulator, which advances its clock between iterations.
+  void Start();
+  bool RunOnce(int64_t max_wait_us);
   void RequestStop();
   // Stop accepting (listening sockets closed, so new connects are refused); established
   // sessions carry on until they end or RequestStop().
@@ -116,7 +128,7 @@ class ProxyShard {
   };
 
   ProxyShard(uint32_t index, uint32_t shard_count, const DataplaneConfig& config,
-             std::unique_ptr<IoEngine> engine);
+             std::unique_ptr<IoEngine> engine, const Clock& clock);
   absl::Status OpenListeners();
 
   // ---- loop (proxy_shard.cc) ----
@@ -226,6 +238,7 @@ class ProxyShard {
 
   const uint32_t index_;
   const DataplaneConfig& config_;
+  const Clock& clock_;
   // Secrets, routing and proxy secret in force (replaced by reloads; ME links keep the one
   // they were created with alive).
   std::shared_ptr<const LiveConfig> live_;
@@ -275,6 +288,8 @@ class ProxyShard {
   std::vector<ShedCandidate> shed_candidates_;  // reused; grown only under pressure
   double now_s_ = 0;
   double next_tick_s_ = 0;
+  double stop_deadline_s_ = 0;
+  bool finished_ = false;
 };
 
 }  // namespace mtp

@@ -31,7 +31,7 @@ void ProxyShard::StartDirectUpstream(uint32_t slot, ClientSession& s) {
   if (config_.outbound_bind && config_.outbound_bind->family() == dc->family()) {
     options.bind_address = config_.outbound_bind;
   }
-  auto fd = CreateOutboundSocket(dc->family(), options);
+  auto fd = engine_->OpenOutbound(dc->family(), options);
   if (!fd.ok()) {
     counters_.dc_connect_failures.Add();
     CloseSession(slot, s, CloseReason::kUpstreamError);

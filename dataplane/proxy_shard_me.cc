@@ -126,7 +126,7 @@ void ProxyShard::StartMeLink(uint32_t target) {
   if (config_.outbound_bind && config_.outbound_bind->family() == spec.address.family()) {
     options.bind_address = config_.outbound_bind;
   }
-  auto fd = CreateOutboundSocket(spec.address.family(), options);
+  auto fd = engine_->OpenOutbound(spec.address.family(), options);
   if (!fd.ok()) {
     MTP_WARN("shard %u: cannot create a socket for ME %s: %s", index_, spec.address.ToString(),
              fd.status().message());
@@ -134,7 +134,7 @@ void ProxyShard::StartMeLink(uint32_t target) {
   }
   uint32_t link = links_.Allocate();
   if (link == SessionSlab<MeLink>::kInvalidSlot) {
-    close(*fd);
+    engine_->Close(*fd);
     return;
   }
   MeLink& l = links_.at(link);
@@ -162,7 +162,7 @@ void ProxyShard::OnMeConnect(uint32_t link, MeLink& l, const IoCompletion& c) {
     FailMeLink(link, l, "connect failed");
     return;
   }
-  auto local = LocalAddress(l.fd);
+  auto local = engine_->LocalAddressOf(l.fd);
   if (!local.ok()) {
     FailMeLink(link, l, "getsockname failed");
     return;
@@ -193,7 +193,7 @@ void ProxyShard::OnMeConnect(uint32_t link, MeLink& l, const IoCompletion& c) {
     return;
   }
   l.rpc = std::move(*rpc);
-  l.rpc->Start(static_cast<int64_t>(time(nullptr)));
+  l.rpc->Start(clock_.UnixSeconds());
   l.state = MeLinkState::kHandshake;
   l.deadline_s = now_s_ + kMeConnectTimeoutS;
   targets_[l.target].backoff.OnConnected();
@@ -332,7 +332,7 @@ void ProxyShard::FailMeLink(uint32_t link, MeLink& l, const char* why) {
 
 void ProxyShard::MeLinkOpDone(uint32_t link, MeLink& l) {
   if (l.state != MeLinkState::kClosing || l.inflight != 0) return;
-  if (l.fd >= 0) close(l.fd);
+  if (l.fd >= 0) engine_->Close(l.fd);
   chains_.Clear(l.out);
   l = MeLink{};
   links_.Free(link);
@@ -362,8 +362,8 @@ bool ProxyShard::BindSession(uint32_t slot, ClientSession& s) {
   // nothing becomes ready while this shard is choosing.
   if (chosen == kNoSlot) return false;
 
-  auto peer = PeerAddress(s.fd);
-  auto local = LocalAddress(s.fd);
+  auto peer = engine_->PeerAddressOf(s.fd);
+  auto local = engine_->LocalAddressOf(s.fd);
   if (peer.ok()) {
     s.peer_ip = peer->ipv6();
     s.peer_port = peer->port();

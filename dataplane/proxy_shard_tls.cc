@@ -139,7 +139,7 @@ void ProxyShard::OnClientHelloBytes(uint32_t slot, ClientSession& s) {
   const uint16_t local_port = listener_ports_[s.listener];
   const ClientHelloResult r =
       CheckBufferedClientHello(chains_, s.in, scratch_, config_.tls, live_->secrets, local_port,
-                               static_cast<int64_t>(std::time(nullptr)));
+                               clock_.UnixSeconds());
   if (r.need_more()) return;  // bounded: the framing rule waits for at most 5 + 65535 bytes
   if (r.rejected()) {
     MTP_LOG(1, "shard %u: client %u: fake-TLS ClientHello rejected (%s), proxying to %s",
@@ -199,7 +199,7 @@ void ProxyShard::StartFronting(uint32_t slot, ClientSession& s, size_t domain_in
   if (config_.outbound_bind && config_.outbound_bind->family() == target.family()) {
     options.bind_address = config_.outbound_bind;
   }
-  auto fd = CreateOutboundSocket(target.family(), options);
+  auto fd = engine_->OpenOutbound(target.family(), options);
   if (!fd.ok()) {
     FrontFailed(slot, s, std::string(fd.status().message()));
     return;
