@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "core/build_info.h"
 #include "core/hex.h"
 
 namespace mtp {
@@ -76,6 +77,7 @@ enum OptionId : int {
   kOptHandshakeTimeout,
   kOptClientIdleTimeout,
   kOptWriteStallTimeout,
+  kOptVersion,
 };
 
 struct OptionSpec {
@@ -206,6 +208,10 @@ constexpr OptionSpec kOptions[] = {
     {"write-stall-timeout", 0, ArgKind::kRequired, kOptWriteStallTimeout,
      "seconds a client or middle-end may leave our send unread before it is closed (default "
      "60; 0 = never)",
+     ""},
+    {"version", 0, ArgKind::kNone, kOptVersion,
+     "prints the version, the git commit it was built from, the build type and the compiler, "
+     "and exits",
      ""},
 };
 constexpr size_t kReferenceOptionCount = 34;
@@ -641,6 +647,9 @@ std::optional<CommandLineError> Parser::Apply(const OptionSpec& spec,
     case kOptGenerateSecret:
       out_.action = CommandLineAction::kGenerateSecret;
       break;
+    case kOptVersion:
+      out_.action = CommandLineAction::kVersion;
+      break;
     case kOptDomainTarget:
       return ApplyDomainTarget(v);
     case kOptTlsProbeInterval: {
@@ -963,6 +972,12 @@ absl::StatusOr<int64_t> ParseMemoryLimit(std::string_view text) {
 std::string GenerateSecretHex() {
   ClientSecret secret = GenerateClientSecret();
   return HexEncode(secret) + "\n";
+}
+
+std::string VersionText() {
+  std::string text = absl::StrCat("mtproto-proxy ", BuildVersion(), " (commit ", BuildCommit(), ")\n");
+  absl::StrAppend(&text, "build type ", BuildType(), ", compiler ", BuildCompiler(), "\n");
+  return text;
 }
 
 std::vector<int> AvailableCpus() {

@@ -51,6 +51,7 @@ enum class CommandLineAction : uint8_t {
   kRun,             // run the proxy with `config_file`
   kGenerateSecret,  // --generate-secret: print GenerateSecretHex() and exit 0
   kListCpus,        // --list-cpus: print ListCpusText() and exit 0
+  kVersion,         // --version: print VersionText() and exit 0
 };
 
 enum class TlsRecordPolicy : uint8_t {
@@ -191,6 +192,9 @@ absl::StatusOr<int64_t> ParseMemoryLimit(std::string_view text);
 
 // --generate-secret: 32 random lower-case hex digits (CSPRNG) and a newline.
 std::string GenerateSecretHex();
+// --version: "mtproto-proxy <version> (commit <40 hex>[-dirty])\n" (or "commit unknown"), then
+// "build type <type>, compiler <compiler>\n" (core/build_info.h).
+std::string VersionText();
 // The CPUs this process may run on (sched_getaffinity), sorted.
 std::vector<int> AvailableCpus();
 // --list-cpus output: "<count> CPUs available: <list>\n".

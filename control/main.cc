@@ -20,6 +20,7 @@
 #include "control/proxy_runner.h"
 #include "control/runtime_config.h"
 #include "control/stats_render.h"
+#include "core/build_info.h"
 #include "core/log.h"
 
 namespace mtp {
@@ -68,6 +69,9 @@ int Main(int argc, char** argv) {
     case CommandLineAction::kGenerateSecret:
       std::fputs(GenerateSecretHex().c_str(), stdout);
       return 0;
+    case CommandLineAction::kVersion:
+      std::fputs(VersionText().c_str(), stdout);
+      return 0;
     case CommandLineAction::kListCpus:
       std::fputs(ListCpusText(AvailableCpus()).c_str(), stdout);
       return 0;
@@ -92,7 +96,7 @@ int Main(int argc, char** argv) {
   }
   // -l, as in the reference, takes effect with -d (above) and on every SIGUSR1.
   const int64_t start_time = static_cast<int64_t>(time(nullptr));
-  const std::string version = VersionString();
+  const std::string version = VersionString(BuildCommit());
   MTP_LOG(0, "Invoking engine %s", version);
   MTP_LOG(0, "config_filename = '%s'", cli.config_file);
   if (cli.nice) {

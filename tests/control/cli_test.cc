@@ -567,6 +567,28 @@ TEST(CliTest, ActionsNeedNoConfigFile) {
   EXPECT_EQ(Ok({"--generate-secret"}).action, CommandLineAction::kGenerateSecret);
   EXPECT_EQ(Ok({"--list-cpus"}).action, CommandLineAction::kListCpus);
   EXPECT_EQ(Ok({"--list-cpus", "ignored.conf"}).action, CommandLineAction::kListCpus);
+  EXPECT_EQ(Ok({"--version"}).action, CommandLineAction::kVersion);
+}
+
+TEST(CliTest, VersionTextShape) {
+  const std::string text = VersionText();
+  const std::string first = text.substr(0, text.find('\n'));
+  const std::string prefix = absl::StrCat("mtproto-proxy ", MTP_VERSION, " (commit ");
+  ASSERT_EQ(first.rfind(prefix, 0), 0u) << text;
+  ASSERT_EQ(first.back(), ')') << text;
+  std::string commit = first.substr(prefix.size(), first.size() - prefix.size() - 1);
+  if (commit != "unknown") {
+    if (commit.size() > 40) {
+      EXPECT_EQ(commit.substr(40), "-dirty") << text;
+    }
+    commit = commit.substr(0, 40);
+    EXPECT_EQ(commit.size(), 40u) << text;
+    EXPECT_EQ(commit.find_first_not_of("0123456789abcdef"), std::string::npos) << text;
+  }
+  const std::string second = text.substr(first.size() + 1);
+  EXPECT_EQ(second.rfind("build type ", 0), 0u) << text;
+  EXPECT_NE(second.find(", compiler "), std::string::npos) << text;
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 2) << text;
 }
 
 TEST(CliTest, HelpListsEveryOption) {
@@ -583,12 +605,14 @@ TEST(CliTest, HelpListsEveryOption) {
                                            "public-host", "tls-record-policy", "generate-secret",
                                            "domain-target", "tls-probe-interval",
                                            "tls-replay-cache-size", "handshake-timeout",
-                                           "client-idle-timeout", "write-stall-timeout"}));
+                                           "client-idle-timeout", "write-stall-timeout",
+                                           "version"}));
   for (std::string_view name : ours) {
     EXPECT_NE(usage.find(absl::StrCat("\t--", std::string(name))), std::string::npos) << name;
   }
   // One line per option plus four header lines.
-  EXPECT_EQ(std::count(usage.begin(), usage.end(), '\n'), 4 + 34 + 17);
+  EXPECT_EQ(std::count(usage.begin(), usage.end(), '\n'),
+            static_cast<ptrdiff_t>(4 + 34 + ours.size()));
   EXPECT_EQ(usage.rfind(absl::StrCat("usage: ", kProg, " [-v] [-6] [-p<port>]"), 0), 0u);
   EXPECT_NE(usage.find("SIGHUP re-reads <config-file>, --mtproto-secret-file and --aes-pwd"),
             std::string::npos);
