@@ -4,6 +4,7 @@
 // build needs no -maes and the dispatch stays a runtime decision (AesNiAvailable).
 #include "crypto/aes_ni.h"
 
+#include <cpuid.h>
 #include <immintrin.h>
 
 #include <algorithm>
@@ -88,11 +89,26 @@ MTP_AESNI void CbcSteps(AesNiCbcLane* const* lanes, size_t steps) {
 
 std::atomic<bool> vaes_disabled{false};
 
+// VAES + AVX2 read from CPUID, with the OS saving YMM state (XGETBV), rather than through
+// __builtin_cpu_supports: clang 14 (Debian 12) does not know the "vaes" feature string.
+bool CpuHasVaesAvx2() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) == 0) return false;
+  constexpr unsigned kOsxsave = 1u << 27;  // CPUID.1:ECX: XGETBV usable
+  constexpr unsigned kAvx = 1u << 28;      // CPUID.1:ECX
+  if ((ecx & kOsxsave) == 0 || (ecx & kAvx) == 0) return false;
+  unsigned xcr0_lo = 0, xcr0_hi = 0;
+  __asm__("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+  constexpr unsigned kXmmYmmState = 0x6;  // XCR0 bits 1 (SSE) and 2 (AVX)
+  if ((xcr0_lo & kXmmYmmState) != kXmmYmmState) return false;
+  if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0) return false;
+  constexpr unsigned kAvx2 = 1u << 5;  // CPUID.(7,0):EBX
+  constexpr unsigned kVaes = 1u << 9;  // CPUID.(7,0):ECX
+  return (ebx & kAvx2) != 0 && (ecx & kVaes) != 0;
+}
+
 bool VaesAvailable() {
-  static const bool available = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("vaes") && __builtin_cpu_supports("avx2");
-  }();
+  static const bool available = CpuHasVaesAvx2();
   return available && !vaes_disabled.load(std::memory_order_relaxed);
 }
 
