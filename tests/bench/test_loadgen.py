@@ -49,6 +49,11 @@ class LoadgenParseTest(unittest.TestCase):
                "proxy": {"cpu_s": 0.5, "rss_kb_before": 6000}}
         self.assertAlmostEqual(loadgen.figures(obj)["rss_kb_per_conn"], 1.3)
 
+    def test_zero_cpu_is_below_resolution_not_free(self):
+        obj = dict(THROUGHPUT, proxy=dict(THROUGHPUT["proxy"], cpu_s=0, cpu_s_per_GB=0))
+        with self.assertRaises(loadgen.LoadgenError):
+            loadgen.figures(obj)
+
     def test_missing_proxy_sample(self):
         obj = dict(THROUGHPUT)
         del obj["proxy"]

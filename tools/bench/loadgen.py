@@ -40,12 +40,20 @@ def _proxy(obj):
     return p
 
 
+def _cpu(p):
+    # /proc counts CPU in clock ticks: a zero is below the resolution, not a free relay.
+    if float(p["cpu_s"]) <= 0:
+        raise LoadgenError("no measured CPU time (below the clock tick): lengthen --duration")
+    return float(p["cpu_s"])
+
+
 def figures(obj):
     """Figures of one run, keyed by figure name (see scenarios.FIGURES)."""
     mode = obj.get("mode")
     out = {}
     if mode == "throughput":
         p = _proxy(obj)
+        _cpu(p)
         if "cpu_s_per_GB" not in p:
             raise LoadgenError("no bytes were relayed (no cpu_s_per_GB)")
         out["cpu_s_per_GB"] = float(p["cpu_s_per_GB"])
@@ -61,7 +69,7 @@ def figures(obj):
         hs = int(obj.get("handshakes", 0))
         if hs <= 0:
             raise LoadgenError("no handshakes completed")
-        out["cpu_ms_per_handshake"] = float(p["cpu_s"]) * 1000.0 / hs
+        out["cpu_ms_per_handshake"] = _cpu(p) * 1000.0 / hs
         out["handshakes_per_s"] = float(obj["handshakes_per_s"])
     elif mode == "idle":
         p = _proxy(obj)

@@ -133,6 +133,12 @@ def mode_args(mode, values):
     return expand(MODE_ARGS[mode], values)
 
 
+def first_word(template, default_binary):
+    """The executable word of a template, with {binary} filled in."""
+    words = shlex.split(template)
+    return words[0].replace("{binary}", default_binary) if words else ""
+
+
 def binary_of(argv):
     """The executable an expanded template runs (its first word, resolved to a path)."""
     if not argv:
