@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PACKAGES=(g++ meson ninja-build pkg-config liburing-dev libssl-dev libabsl-dev libgtest-dev
-          libbenchmark-dev openssl curl iproute2 util-linux procps)
+          libbenchmark-dev openssl curl iproute2 util-linux procps python3 gnuplot-nox)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -68,9 +68,9 @@ def prepare(lines, out_dir, fmt="svg", pattern="*"):
                 f.write("%d %s %s\n" % (run_index[rid], fm.get("plain", "?"),
                                         fm.get("obfs2", "?")))
         if have_floor:
-            plots.append(f"{_q(fdat)} using 1:2 with lines dt 2 lc rgb 'gray40' "
+            plots.append(f"{_q(fdat)} using 1:2 with linespoints dt 2 pt 1 lc rgb 'gray40' "
                          "title 'plain TCP echo floor'")
-            plots.append(f"{_q(fdat)} using 1:3 with lines dt 3 lc rgb 'gray20' "
+            plots.append(f"{_q(fdat)} using 1:3 with linespoints dt 3 pt 2 lc rgb 'gray20' "
                          "title 'obfuscated2 echo floor'")
         image = f"{base}.{fmt}"
         xt = ", ".join(f"{_q(labels.get(rid, rid[:8]))} {run_index[rid]}" for _, rid in runs)

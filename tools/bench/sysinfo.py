@@ -11,6 +11,7 @@ import re
 import subprocess
 
 VERSION_RE = re.compile(r"^\S+ (\S+) \(commit ([0-9a-f]{40})(-dirty)?\)")
+BUILD_TYPE_RE = re.compile(r"^build type (\S+?),?(?:\s|$)", re.M)
 
 # CPU flags that matter for the proxy's crypto and copies.
 INTERESTING_FLAGS = ["aes", "vaes", "pclmulqdq", "vpclmulqdq", "sse4_2", "avx", "avx2",
@@ -74,6 +75,9 @@ def build_info(binary, source_dir=None):
     if parsed:
         info.update(version=parsed[0], commit=parsed[1], dirty=parsed[2],
                     commit_source="version")
+        m = BUILD_TYPE_RE.search(out)
+        if m and info["build_type"] == "unknown":
+            info["build_type"] = m.group(1)
         return info
     src = source_dir or _source_dir_of(binary)
     commit, dirty = git_commit(src)
