@@ -4,7 +4,8 @@
 set -euo pipefail
 
 PACKAGES=(g++ meson ninja-build pkg-config liburing-dev libssl-dev libabsl-dev libgtest-dev
-          libbenchmark-dev openssl curl iproute2 util-linux procps python3 gnuplot-nox)
+          libbenchmark-dev openssl curl iproute2 util-linux procps python3 gnuplot-nox
+          systemd logrotate groff-base)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
