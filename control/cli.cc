@@ -78,6 +78,8 @@ enum OptionId : int {
   kOptClientIdleTimeout,
   kOptWriteStallTimeout,
   kOptVersion,
+  kOptStatsBind,
+  kOptStatsAllow,
 };
 
 struct OptionSpec {
@@ -160,7 +162,8 @@ constexpr OptionSpec kOptions[] = {
     {"address", 0, ArgKind::kRequired, kOptAddress,
      "tries to bind socket only to specified address", ""},
     {"http-stats", 0, ArgKind::kNone, kOptHttpStats, "allow http server to answer on stats queries",
-     "serves /stats and /metrics on 127.0.0.1, and ::1 with -6"},
+     "serves /stats, /metrics, /health and /ready on 127.0.0.1 (and ::1 with -6) or "
+     "--stats-bind"},
     // --- ours ---
     {"mtproto-secret-file", 0, ArgKind::kRequired, kOptSecretFile,
      "file of client secrets, one per line (32 hex digits or a dd/ee link secret); added to -S",
@@ -213,6 +216,12 @@ constexpr OptionSpec kOptions[] = {
      "prints the version, the git commit it was built from, the build type and the compiler, "
      "and exits",
      ""},
+    {"stats-bind", 0, ArgKind::kRequired, kOptStatsBind,
+     "ADDR[:PORT] the stats port listens on instead of 127.0.0.1 (IPv6: [ADDR]:PORT; PORT "
+     "overrides -p); implies --http-stats",
+     ""},
+    {"stats-allow", 0, ArgKind::kRequired, kOptStatsAllow,
+     "CIDR[,CIDR...] peers allowed to read the stats port besides loopback (others get 403)", ""},
 };
 constexpr size_t kReferenceOptionCount = 34;
 
@@ -686,6 +695,23 @@ std::optional<CommandLineError> Parser::Apply(const OptionSpec& spec,
                    : spec.id == kOptClientIdleTimeout ? out_.client_idle_timeout_s
                                                       : out_.write_stall_timeout_s;
       field = static_cast<int>(*n);
+      break;
+    }
+    case kOptStatsBind: {
+      absl::StatusOr<StatsBind> bind = ParseStatsBind(v);
+      if (!bind.ok()) {
+        return PlainError(2, absl::StrCat("--stats-bind: ", bind.status().message(), "\n"));
+      }
+      out_.stats_bind = *bind;
+      out_.http_stats = true;
+      break;
+    }
+    case kOptStatsAllow: {
+      absl::StatusOr<std::vector<IpCidr>> list = ParseCidrList(v);
+      if (!list.ok()) {
+        return PlainError(2, absl::StrCat("--stats-allow: ", list.status().message(), "\n"));
+      }
+      out_.stats_allow.insert(out_.stats_allow.end(), list->begin(), list->end());
       break;
     }
   }

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "control/stats_access.h"  // --stats-bind, --stats-allow
 #include "core/cpu_set.h"  // --cpu-list syntax (ParseCpuList, FormatCpuList)
 #include "core/io_engine.h"
 #include "crypto/secret.h"
@@ -157,6 +158,8 @@ struct ParsedCommandLine {
   int handshake_timeout_s = kDefaultHandshakeTimeoutS;      // --handshake-timeout
   int client_idle_timeout_s = kDefaultClientIdleTimeoutS;   // --client-idle-timeout
   int write_stall_timeout_s = kDefaultWriteStallTimeoutS;   // --write-stall-timeout
+  std::optional<StatsBind> stats_bind;  // --stats-bind (sets http_stats)
+  std::vector<IpCidr> stats_allow;      // --stats-allow (repeatable, lists add up)
 
   // -W if given (non-zero); else 131072 without -D and 0 (unset) with -D.
   int EffectiveWindowClamp() const;

@@ -106,14 +106,30 @@ absl::Status ControlThread::InstallSignals() {
 
 absl::Status ControlThread::StartStatsServer() {
   if (!cli_.http_stats || cli_.disable_tcp) return absl::OkStatus();
-  if (!cli_.stats_port) return absl::FailedPreconditionError("fatal: port isn't defined");
   StatsHttpServer::Options o;
-  o.first_port = cli_.stats_port->first;
-  o.last_port = cli_.stats_port->last;
+  if (cli_.stats_bind && cli_.stats_bind->port) {  // --stats-bind ADDR:PORT overrides -p
+    o.first_port = o.last_port = *cli_.stats_bind->port;
+  } else if (cli_.stats_port) {
+    o.first_port = cli_.stats_port->first;
+    o.last_port = cli_.stats_port->last;
+  } else {
+    return absl::FailedPreconditionError("fatal: port isn't defined");
+  }
   o.ipv6 = cli_.ipv6;
-  auto server = StatsHttpServer::Start(o, [this](StatsEndpoint endpoint) {
-    StatsSnapshot s = CollectStats();
-    return endpoint == StatsEndpoint::kStats ? RenderStatsText(s) : RenderPrometheus(s);
+  o.bind = cli_.stats_bind;
+  o.allow = StatsAllowlist(cli_.stats_allow);
+  auto server = StatsHttpServer::Start(o, [this](StatsEndpoint endpoint) -> EndpointBody {
+    switch (endpoint) {
+      case StatsEndpoint::kStats:
+        return RenderStatsText(CollectStats());
+      case StatsEndpoint::kMetrics:
+        return RenderPrometheus(CollectStats());
+      case StatsEndpoint::kHealth:
+        return EndpointBody(200, "ok\n");
+      case StatsEndpoint::kReady:
+        return ReadyAnswer();
+    }
+    return EndpointBody(500, "unknown endpoint\n");
   });
   if (!server.ok()) return server.status();
   http_ = *std::move(server);
@@ -128,6 +144,12 @@ absl::Status ControlThread::StartStatsServer() {
 std::optional<uint16_t> ControlThread::stats_port() const {
   if (!http_) return std::nullopt;
   return http_->port();
+}
+
+std::string ControlThread::stats_address() const { return http_ ? http_->address() : ""; }
+
+EndpointBody ControlThread::ReadyAnswer() {
+  return EndpointBody(503, "not ready: not implemented\n");
 }
 
 void ControlThread::PostSignal(int signo) {
@@ -340,6 +362,7 @@ StatsSnapshot ControlThread::CollectStats() {
     p.http_connections = http_->counters().http_connections;
     p.http_queries = http_->counters().http_queries;
     p.http_bad_headers = http_->counters().http_bad_headers;
+    s.extended.http_refused = http_->counters().http_refused;
   }
 
   StatsSnapshot::Extended& x = s.extended;

@@ -97,6 +97,8 @@ class ControlThread {
   // the privilege drop so privileged ports work. No-op otherwise.
   absl::Status StartStatsServer();
   std::optional<uint16_t> stats_port() const;
+  // "127.0.0.1:8888" / "[::]:9100" (empty without a stats server).
+  std::string stats_address() const;
 
   // Runs until the shards are stopped (SIGTERM/SIGINT). Bounded work per iteration.
   ControlExit Run();
@@ -111,6 +113,8 @@ class ControlThread {
   StatsSnapshot CollectStats();
 
  private:
+  // /ready: 200 while serving, else 503 with the reason.
+  EndpointBody ReadyAnswer();
   void HandleSignal(int signo);
   void Reload();
   void BeginShutdown(int signo);

@@ -17,6 +17,7 @@
 #include "absl/strings/str_format.h"
 #include "control/stats_render.h"
 #include "core/log.h"
+#include "core/socket_address.h"
 
 namespace mtp {
 
@@ -265,12 +266,11 @@ HttpReply HandleStatsRequest(const HttpRequest& request, bool peer_allowed, int6
   if (request.method != HttpMethod::kGet || request.content_length != -1) {
     return error(501, false);
   }
-  if (!peer_allowed) return error(404, request.keep_alive);
+  if (!peer_allowed) return error(403, false);
   std::optional<StatsEndpoint> endpoint;
-  std::string_view content_type;
+  std::string_view content_type = "text/plain";
   if (request.target == "/stats") {
     endpoint = StatsEndpoint::kStats;
-    content_type = "text/plain";
   } else if (request.target == "/metrics") {
     endpoint = StatsEndpoint::kMetrics;
     content_type = kPrometheusContentType;
@@ -278,9 +278,10 @@ HttpReply HandleStatsRequest(const HttpRequest& request, bool peer_allowed, int6
     return error(404, request.keep_alive);
   }
   bool keep_alive = request.keep_alive && request.version >= 10;
-  return HttpReply{
-      BuildHttpResponse(200, content_type, body(*endpoint), keep_alive, unix_time, request.version),
-      !keep_alive, 200};
+  EndpointBody answer = body(*endpoint);
+  return HttpReply{BuildHttpResponse(answer.code, content_type, answer.body, keep_alive, unix_time,
+                                     request.version),
+                   !keep_alive, answer.code};
 }
 
 // --- server -------------------------------------------------------------------------------------
@@ -299,7 +300,7 @@ int64_t MonotonicMs() {
 
 struct StatsHttpServer::Connection {
   int fd = -1;
-  bool peer_allowed = false;
+  bool peer_allowed = false;  // in the allowlist (checked once, at accept)
   bool closing = false;  // no more requests: close once `out` is sent
   uint32_t registered_events = EPOLLIN;
   std::string in;
@@ -351,33 +352,39 @@ absl::Status StatsHttpServer::Listen() {
 
   const int first = options_.first_port;
   const int last = std::max(options_.last_port, first);
+  // --stats-bind: that one address; else 127.0.0.1 (and [::1] below with -6).
+  const bool bound_v6 = options_.bind && options_.bind->ipv6;
+  const std::string ip = options_.bind ? options_.bind->ip : "127.0.0.1";
   int last_errno = 0;
   for (int port = first; port <= last; ++port) {
-    int fd = make_socket(AF_INET);
+    absl::StatusOr<SocketAddress> addr = SocketAddress::FromIp(ip, static_cast<uint16_t>(port));
+    if (!addr.ok()) return addr.status();
+    int fd = make_socket(bound_v6 ? AF_INET6 : AF_INET);
     if (fd < 0) return absl::InternalError(absl::StrCat("socket: ", strerror(errno)));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+    if (bound_v6 && options_.bind->ip == "::") {
+      int zero = 0;  // [::] also takes IPv4 peers (seen as ::ffff:a.b.c.d)
+      setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+    }
+    if (bind(fd, addr->sockaddr_ptr(), addr->length()) == 0 &&
         listen(fd, options_.backlog) == 0) {
-      socklen_t len = sizeof(addr);
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-      port_ = ntohs(addr.sin_port);
+      absl::StatusOr<SocketAddress> local = LocalAddress(fd);
+      port_ = local.ok() ? local->port() : static_cast<uint16_t>(port);
+      address_ = local.ok() ? local->ToString() : addr->ToString();
       add_listener(fd);
       break;
     }
     last_errno = errno;
     close(fd);
   }
+  const std::string shown = bound_v6 ? absl::StrCat("[", ip, "]") : ip;
   if (listen_fds_.empty()) {
     return absl::UnavailableError(
-        first == last ? absl::StrFormat("cannot open stats port 127.0.0.1:%d: %s", first,
+        first == last ? absl::StrFormat("cannot open stats port %s:%d: %s", shown, first,
                                         strerror(last_errno))
-                      : absl::StrFormat("cannot open a stats port in 127.0.0.1:%d..%d: %s", first,
+                      : absl::StrFormat("cannot open a stats port in %s:%d..%d: %s", shown, first,
                                         last, strerror(last_errno)));
   }
-  if (options_.ipv6) {
+  if (options_.ipv6 && !options_.bind) {
     int fd = make_socket(AF_INET6);
     sockaddr_in6 addr6{};
     addr6.sin6_family = AF_INET6;
@@ -430,7 +437,7 @@ void StatsHttpServer::Accept(int listen_fd) {
     }
     auto c = std::make_unique<Connection>();
     c->fd = fd;
-    c->peer_allowed = IsStatsPeerAllowed(peer);
+    c->peer_allowed = options_.allow.Allows(peer);
     c->last_activity_ms = MonotonicMs();
     epoll_event ev{};
     ev.events = EPOLLIN;
@@ -483,6 +490,7 @@ void StatsHttpServer::ProcessInput(Connection& c) {
     }
     ++counters_.http_queries;
     HttpReply reply = HandleStatsRequest(parsed.request, c.peer_allowed, time(nullptr), body_);
+    if (!c.peer_allowed && reply.code == 403) ++counters_.http_refused;
     c.in.erase(0, parsed.request.header_bytes);
     c.out += reply.bytes;
     if (reply.close_after) c.closing = true;

@@ -1,6 +1,7 @@
 // The stats port: HTTP/1.x request parsing and response building as pure functions (the
-// reference's rules for /stats, plus /metrics), and a small non-blocking epoll server bound to
-// loopback that the control thread polls.
+// reference's rules for /stats, plus /metrics, /health and /ready), and a small non-blocking
+// epoll server (loopback by default, --stats-bind otherwise; peers checked against the
+// --stats-allow list) that the control thread polls.
 #pragma once
 
 #include <netinet/in.h>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "control/stats_access.h"
 
 namespace mtp {
 
@@ -66,7 +68,20 @@ std::string BuildHttpResponse(int code, std::string_view content_type, std::stri
 std::string BuildHttpErrorResponse(int code, bool keep_alive, int64_t unix_time,
                                    int http_version = 11);
 
-enum class StatsEndpoint : uint8_t { kStats, kMetrics };
+enum class StatsEndpoint : uint8_t {
+  kStats,    // /stats: the reference's text
+  kMetrics,  // /metrics: Prometheus text
+  kHealth,   // /health: 200 while the process is alive
+  kReady,    // /ready: 200 while serving, 503 with a one-line reason otherwise
+};
+
+// What an endpoint answers: a status code (200, or 503 for /ready) and the body.
+struct EndpointBody {
+  EndpointBody(std::string text) : body(std::move(text)) {}  // NOLINT: 200 with `text`
+  EndpointBody(int status, std::string text) : code(status), body(std::move(text)) {}
+  int code = 200;
+  std::string body;
+};
 
 // True for the peers allowed to read stats: exactly 127.0.0.1 (also as ::ffff:127.0.0.1) or ::1.
 bool IsStatsPeerAllowed(const sockaddr_storage& peer);
@@ -77,27 +92,30 @@ struct HttpReply {
   int code = 0;
 };
 
-// Produces the body of an endpoint; called only for allowed peers and known paths.
-using StatsBodyFn = std::function<std::string(StatsEndpoint)>;
+// Produces the answer of an endpoint; called only for allowed peers and known paths.
+using StatsBodyFn = std::function<EndpointBody(StatsEndpoint)>;
 
 // Answers one complete request (hts_stats_execute): GET only (else 501, or 411 for a POST
 // without Content-Length; a GET with a body -> 413, with "Content-Length: 0" -> 501), peer not
-// allowed -> 404, "/stats" -> 200 text/plain, "/metrics" -> 200 Prometheus text, anything else
-// (including "/stats?x", "/stats/", "/STATS") -> 404. Keep-alive only when asked for and not
-// after 4xx/5xx other than 404.
+// allowed -> 403 (the reference answers 404), "/stats" -> 200 text/plain, "/metrics" -> 200
+// Prometheus text, "/health" and "/ready" -> the body function's code and text/plain body,
+// anything else (including "/stats?x", "/stats/", "/STATS") -> 404. Keep-alive only when asked
+// for and not after 4xx/5xx other than 404 (a 503 from /ready keeps it too).
 HttpReply HandleStatsRequest(const HttpRequest& request, bool peer_allowed, int64_t unix_time,
                              const StatsBodyFn& body);
 
-// Non-blocking HTTP server on the loopback stats port. Owned and polled by the control thread
-// (not thread-safe). Bounded: at most `max_connections` open connections (extra ones are closed
-// at once), at most kMaxHttpHeaderBytes buffered per request, idle connections closed after
-// `idle_timeout_ms`.
+// Non-blocking HTTP server on the stats port (127.0.0.1 and, with `ipv6`, [::1]; or the one
+// `bind` address). Owned and polled by the control thread (not thread-safe). Bounded: at most
+// `max_connections` open connections (extra ones are closed at once), at most
+// kMaxHttpHeaderBytes buffered per request, idle connections closed after `idle_timeout_ms`.
 class StatsHttpServer {
  public:
   struct Options {
     int first_port = 0;  // 0 = any free port (tests); see port()
     int last_port = 0;   // > first_port: the first port of the range that can be bound
-    bool ipv6 = false;   // also listen on [::1] (same port)
+    bool ipv6 = false;   // also listen on [::1] (same port); ignored with `bind`
+    std::optional<StatsBind> bind;  // --stats-bind address (its port is ignored: see above)
+    StatsAllowlist allow;           // who may read (loopback always)
     size_t max_connections = 64;
     int idle_timeout_ms = 30000;
     int backlog = 128;
@@ -106,6 +124,7 @@ class StatsHttpServer {
     int64_t http_connections = 0;  // open now
     int64_t http_queries = 0;      // requests answered (errors included)
     int64_t http_bad_headers = 0;  // malformed request heads
+    int64_t http_refused = 0;      // requests refused with 403: peer not in the allowlist
   };
 
   static absl::StatusOr<std::unique_ptr<StatsHttpServer>> Start(const Options& options,
@@ -115,6 +134,8 @@ class StatsHttpServer {
   StatsHttpServer& operator=(const StatsHttpServer&) = delete;
 
   uint16_t port() const { return port_; }
+  // "127.0.0.1:8888", "[::]:9100": the first listening socket's address.
+  const std::string& address() const { return address_; }
   // Readable when there is work: lets the control thread wait on it with other descriptors.
   int epoll_fd() const { return epoll_fd_; }
   const Counters& counters() const { return counters_; }
@@ -139,6 +160,7 @@ class StatsHttpServer {
   int epoll_fd_ = -1;
   std::vector<int> listen_fds_;
   uint16_t port_ = 0;
+  std::string address_;
   std::vector<std::unique_ptr<Connection>> connections_;  // indexed by fd (sparse)
   Counters counters_;
 };

@@ -210,8 +210,8 @@ int Main(int argc, char** argv) {
     MTP_LOG(0, "listening on port %u", (*runner)->listener_port(i));
   }
   if (std::optional<uint16_t> port = control.stats_port()) {
-    MTP_LOG(0, "stats: http://127.0.0.1:%u/stats (Prometheus: /metrics), stats port %u", *port,
-            *port);
+    MTP_LOG(0, "stats: http://%s/stats (Prometheus: /metrics), stats port %u",
+            control.stats_address(), *port);
   }
   PrintLinks(cli, **snapshot, **runner);
 

@@ -419,6 +419,9 @@ std::string RenderPrometheus(const StatsSnapshot& s) {
   }
   w.Single("mtproxy_http_queries_total", "counter", "Requests served on the stats port.",
            p.http_queries);
+  w.Single("mtproxy_http_refused_total", "counter",
+           "Stats-port requests refused with 403 (peer not in the --stats-allow list).",
+           x.http_refused);
 
   if (s.fake_tls.enabled) {
     const auto& t = s.fake_tls;

@@ -212,6 +212,7 @@ struct StatsSnapshot {
     int64_t config_reloads_ok = 0;
     int64_t config_reloads_failed = 0;
     int64_t shards = 0;
+    int64_t http_refused = 0;  // stats-port requests refused (peer not in the allowlist)
     std::vector<SecretCounters> secrets;
   } extended;
 

@@ -606,7 +606,7 @@ TEST(CliTest, HelpListsEveryOption) {
                                            "domain-target", "tls-probe-interval",
                                            "tls-replay-cache-size", "handshake-timeout",
                                            "client-idle-timeout", "write-stall-timeout",
-                                           "version"}));
+                                           "version", "stats-bind", "stats-allow"}));
   for (std::string_view name : ours) {
     EXPECT_NE(usage.find(absl::StrCat("\t--", std::string(name))), std::string::npos) << name;
   }
@@ -720,6 +720,35 @@ TEST(FdLimitTest, Plans) {
   EXPECT_EQ(PlanFdLimit(65536, 65536, 1024, 4096, false).warning,
             "-c 65536 needs 65552 open files but the hard limit (ulimit -Hn) is 4096: serving at "
             "most 4080 connections");
+}
+
+}  // namespace
+}  // namespace mtp
+
+namespace mtp {
+namespace {
+
+TEST(CliStatsAccessTest, StatsBindImpliesHttpStatsAndAllowListsAddUp) {
+  ParsedCommandLine c = Ok({"--stats-bind", "[::]:9100", "--stats-allow", "10.0.0.0/8,fd00::/8",
+                            "--stats-allow", "192.0.2.7", "proxy-multi.conf"});
+  ASSERT_TRUE(c.stats_bind.has_value());
+  EXPECT_EQ(c.stats_bind->ip, "::");
+  EXPECT_EQ(c.stats_bind->port, 9100);
+  EXPECT_TRUE(c.http_stats);
+  ASSERT_EQ(c.stats_allow.size(), 3u);
+  EXPECT_EQ(c.stats_allow[2].ToString(), "192.0.2.7/32");
+  EXPECT_FALSE(Ok({"proxy-multi.conf"}).stats_bind.has_value());
+}
+
+TEST(CliStatsAccessTest, BadValuesAreOneLineErrors) {
+  CommandLineError bind = Err({"--stats-bind", "somewhere:80", "proxy-multi.conf"});
+  EXPECT_EQ(bind.exit_code, 2);
+  EXPECT_EQ(bind.message.rfind("--stats-bind: ", 0), 0u) << bind.message;
+  EXPECT_EQ(std::count(bind.message.begin(), bind.message.end(), '\n'), 1);
+  EXPECT_TRUE(bind.usage.empty());
+  CommandLineError allow = Err({"--stats-allow", "10.0.0.1/8", "proxy-multi.conf"});
+  EXPECT_EQ(allow.exit_code, 2);
+  EXPECT_NE(allow.message.find("did you mean 10.0.0.0/8?"), std::string::npos) << allow.message;
 }
 
 }  // namespace

@@ -178,8 +178,9 @@ TEST(HttpRoutingTest, ReferenceRules) {
       {"GET /stats?x HTTP/1.1\r\n\r\n", true, 404, true, "<html>"},
       {"GET /stats/ HTTP/1.1\r\n\r\n", true, 404, true, "<html>"},
       {"GET /STATS HTTP/1.1\r\n\r\n", true, 404, true, "<html>"},
-      {"GET /stats HTTP/1.1\r\nConnection: keep-alive\r\n\r\n", false, 404, false, "<html>"},
-      {"GET /stats HTTP/1.1\r\n\r\n", false, 404, true, "<html>"},
+      {"GET /stats HTTP/1.1\r\nConnection: keep-alive\r\n\r\n", false, 403, true, "<html>"},
+      {"GET /stats HTTP/1.1\r\n\r\n", false, 403, true, "<html>"},
+      {"GET /metrics HTTP/1.1\r\n\r\n", false, 403, true, "<html>"},
       {"HEAD /stats HTTP/1.1\r\nConnection: keep-alive\r\n\r\n", true, 501, true, "<html>"},
       {"OPTIONS /stats HTTP/1.1\r\n\r\n", true, 501, true, "<html>"},
       {"POST /stats HTTP/1.1\r\n\r\n", true, 411, true, "<html>"},
@@ -362,15 +363,59 @@ TEST_F(StatsServerTest, KeepAliveAndPipelining) {
   EXPECT_EQ(body_calls_, 3);
 }
 
-TEST_F(StatsServerTest, OtherLoopbackPeerGets404) {
+TEST_F(StatsServerTest, OtherLoopbackPeerGets403AndIsCounted) {
   StartServer();
   int fd = ConnectTo(server_->port(), "127.0.0.2");
   if (fd < 0) GTEST_SKIP() << "cannot bind 127.0.0.2 here";
   SendAll(fd, "GET /stats HTTP/1.1\r\n\r\n");
   ReadResult r = Pump(*server_, fd, [](const ReadResult& r) { return r.eof; });
   close(fd);
-  EXPECT_EQ(r.data.rfind("HTTP/1.1 404 Not Found\r\n", 0), 0u);
+  EXPECT_EQ(r.data.rfind("HTTP/1.1 403 Forbidden\r\n", 0), 0u);
   EXPECT_EQ(body_calls_, 0);
+  EXPECT_EQ(server_->counters().http_refused, 1);
+  EXPECT_EQ(server_->counters().http_queries, 1);
+}
+
+TEST_F(StatsServerTest, AllowlistAdmitsItsBlocksOnly) {
+  StatsHttpServer::Options options;
+  options.allow = StatsAllowlist({*ParseCidr("127.0.0.2/32")});
+  StartServer(options);
+  auto get = [&](const char* from) {
+    int fd = ConnectTo(server_->port(), from);
+    if (fd < 0) return std::string("no socket");
+    SendAll(fd, "GET /metrics HTTP/1.1\r\n\r\n");
+    ReadResult r = Pump(*server_, fd, [](const ReadResult& r) { return r.eof; });
+    close(fd);
+    return r.data;
+  };
+  std::string admitted = get("127.0.0.2");
+  if (admitted == "no socket") GTEST_SKIP() << "cannot bind 127.0.0.2 here";
+  EXPECT_EQ(admitted.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << admitted;
+  EXPECT_EQ(get("127.0.0.3").rfind("HTTP/1.1 403 Forbidden\r\n", 0), 0u);
+  EXPECT_EQ(get("127.0.0.1").rfind("HTTP/1.1 200 OK\r\n", 0), 0u);  // loopback: always
+  EXPECT_EQ(server_->counters().http_refused, 1);
+  EXPECT_EQ(body_calls_, 2);
+}
+
+TEST_F(StatsServerTest, BindsTheStatsBindAddress) {
+  StatsHttpServer::Options options;
+  options.bind = *ParseStatsBind("127.0.0.1");
+  StartServer(options);
+  EXPECT_EQ(server_->address(), "127.0.0.1:" + std::to_string(server_->port()));
+  int fd = ConnectTo(server_->port());
+  ASSERT_GE(fd, 0);
+  SendAll(fd, "GET /stats HTTP/1.1\r\n\r\n");
+  ReadResult r = Pump(*server_, fd, [](const ReadResult& r) { return r.eof; });
+  close(fd);
+  EXPECT_EQ(r.data.rfind("HTTP/1.1 200 OK\r\n", 0), 0u);
+  // An address this host does not have cannot be bound: an error, not a silent fallback.
+  StatsHttpServer::Options foreign;
+  foreign.bind = *ParseStatsBind("192.0.2.1");
+  auto failed = StatsHttpServer::Start(foreign, [](StatsEndpoint) { return std::string(); });
+  ASSERT_FALSE(failed.ok());
+  EXPECT_NE(failed.status().message().find("cannot open stats port 192.0.2.1:0"),
+            std::string::npos)
+      << failed.status();
 }
 
 TEST_F(StatsServerTest, BadRequestIs400AndCounted) {
