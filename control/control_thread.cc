@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_format.h"
 #include "control/privileges.h"
+#include "control/readiness.h"
 #include "core/log.h"
 
 namespace mtp {
@@ -149,7 +150,9 @@ std::optional<uint16_t> ControlThread::stats_port() const {
 std::string ControlThread::stats_address() const { return http_ ? http_->address() : ""; }
 
 EndpointBody ControlThread::ReadyAnswer() {
-  return EndpointBody(503, "not ready: not implemented\n");
+  Readiness r = EvaluateReadiness(CollectStats(), draining_);
+  return r.ready ? EndpointBody(200, "ready: " + r.reason + "\n")
+                 : EndpointBody(503, "not ready: " + r.reason + "\n");
 }
 
 void ControlThread::PostSignal(int signo) {

@@ -274,6 +274,10 @@ HttpReply HandleStatsRequest(const HttpRequest& request, bool peer_allowed, int6
   } else if (request.target == "/metrics") {
     endpoint = StatsEndpoint::kMetrics;
     content_type = kPrometheusContentType;
+  } else if (request.target == "/health") {
+    endpoint = StatsEndpoint::kHealth;
+  } else if (request.target == "/ready") {
+    endpoint = StatsEndpoint::kReady;
   } else {
     return error(404, request.keep_alive);
   }

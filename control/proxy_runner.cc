@@ -303,6 +303,12 @@ void ProxyRunner::FillStats(StatsSnapshot& out) const {
   c.total_connect_failures = I(k.me_connect_failures + k.dc_connect_failures);
   c.active_connections = c.inbound_connections + outbound;
   c.listening_connections = I(config_->listeners.size() * shards_.size());
+  StatsSnapshot::Extended::Serving& serving = out.extended.serving;
+  serving.middle_end = config_->mode == UpstreamMode::kMiddleEnd;
+  serving.listeners = c.listening_connections;
+  for (const auto& shard : shards_) {
+    if (shard->counters().me_targets_ready.Get() == 0) ++serving.shards_without_ready_me;
+  }
   // The reference numbers every connection object it creates, inbound and outbound.
   c.conn_generation = I(k.client_accepted) + c.outbound_connections_created;
   c.ready_targets = I(ready_targets);

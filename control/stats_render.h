@@ -213,6 +213,12 @@ struct StatsSnapshot {
     int64_t config_reloads_failed = 0;
     int64_t shards = 0;
     int64_t http_refused = 0;  // stats-port requests refused (peer not in the allowlist)
+    // What /ready judges (filled by the shard set).
+    struct Serving {
+      bool middle_end = false;              // upstream mode: middle-ends (else direct DCs)
+      int64_t listeners = 0;                // client listening sockets open, over all shards
+      int64_t shards_without_ready_me = 0;  // ME mode: shards with no ready ME target
+    } serving;
     std::vector<SecretCounters> secrets;
   } extended;
 

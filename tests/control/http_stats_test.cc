@@ -181,6 +181,10 @@ TEST(HttpRoutingTest, ReferenceRules) {
       {"GET /stats HTTP/1.1\r\nConnection: keep-alive\r\n\r\n", false, 403, true, "<html>"},
       {"GET /stats HTTP/1.1\r\n\r\n", false, 403, true, "<html>"},
       {"GET /metrics HTTP/1.1\r\n\r\n", false, 403, true, "<html>"},
+      {"GET /health HTTP/1.1\r\n\r\n", true, 200, true, "HEALTH"},
+      {"GET /ready HTTP/1.1\r\nConnection: keep-alive\r\n\r\n", true, 503, false, "not ready"},
+      {"GET /ready HTTP/1.1\r\n\r\n", false, 403, true, "<html>"},
+      {"GET /health/ HTTP/1.1\r\n\r\n", true, 404, true, "<html>"},
       {"HEAD /stats HTTP/1.1\r\nConnection: keep-alive\r\n\r\n", true, 501, true, "<html>"},
       {"OPTIONS /stats HTTP/1.1\r\n\r\n", true, 501, true, "<html>"},
       {"POST /stats HTTP/1.1\r\n\r\n", true, 411, true, "<html>"},
@@ -189,9 +193,19 @@ TEST(HttpRoutingTest, ReferenceRules) {
       {"GET /stats HTTP/1.1\r\nContent-Length: 0\r\n\r\n", true, 501, true, "<html>"},
   };
   int calls = 0;
-  StatsBodyFn body = [&](StatsEndpoint e) {
+  StatsBodyFn body = [&](StatsEndpoint e) -> EndpointBody {
     ++calls;
-    return std::string(e == StatsEndpoint::kStats ? "STATS\n" : "METRICS\n");
+    switch (e) {
+      case StatsEndpoint::kStats:
+        return std::string("STATS\n");
+      case StatsEndpoint::kMetrics:
+        return std::string("METRICS\n");
+      case StatsEndpoint::kHealth:
+        return std::string("HEALTH\n");
+      case StatsEndpoint::kReady:
+        return EndpointBody(503, "not ready: testing\n");
+    }
+    return std::string();
   };
   for (const RouteCase& t : cases) {
     SCOPED_TRACE(t.request);
@@ -208,10 +222,11 @@ TEST(HttpRoutingTest, ReferenceRules) {
     EXPECT_NE(
         reply.bytes.find(t.close_after ? "Connection: close\r\n" : "Connection: keep-alive\r\n"),
         std::string::npos);
-    EXPECT_EQ(calls - calls_before, t.code == 200 ? 1 : 0);
-    if (t.code == 200) {
+    const bool answered = std::string(t.body_prefix) != "<html>";
+    EXPECT_EQ(calls - calls_before, answered ? 1 : 0);
+    if (answered) {
       EXPECT_NE(
-          reply.bytes.find(std::string(t.body_prefix)[0] == 'S'
+          reply.bytes.find(std::string(t.body_prefix)[0] != 'M'
                                ? "Content-Type: text/plain\r\n"
                                : "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"),
           std::string::npos);

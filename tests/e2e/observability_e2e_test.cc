@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -105,6 +106,76 @@ TEST_F(ObservabilityE2eTest, StatsBindErrorsAreOneLine) {
   e2e::RunResult allow = e2e::RunProxyToExit({"--stats-allow", "10.1.0.0/8", "-H", "0", "x.conf"});
   EXPECT_EQ(allow.exit_code, 2);
   EXPECT_NE(allow.output.find("did you mean 10.0.0.0/8?"), std::string::npos) << allow.output;
+}
+
+}  // namespace
+}  // namespace mtp
+
+namespace mtp {
+namespace {
+
+std::string Get(uint16_t port, const std::string &path) { return e2e::HttpGet(port, path); }
+
+TEST_F(ObservabilityE2eTest, ReadyFollowsTheMiddleEndsAndTheDrainWhileHealthStaysUp) {
+  auto proxy = Start({"-p", "0", "--http-stats", "--drain-timeout", "5"});
+  ASSERT_NE(proxy, nullptr);
+  std::optional<uint16_t> port = e2e::StatsPort(*proxy);
+  ASSERT_TRUE(port.has_value());
+  EXPECT_EQ(Get(*port, "/health").rfind("HTTP/1.1 200 OK\r\n", 0), 0u);
+  EXPECT_EQ(HttpBody(Get(*port, "/health")), "ok\n");
+  // Both shards have a ready ME link (the fixture waited for them); the shards publish their
+  // ready targets every 100 ms.
+  std::string ready;
+  EXPECT_TRUE(e2e::WaitFor(
+      [&] {
+        ready = Get(*port, "/ready");
+        return ready.rfind("HTTP/1.1 200 OK\r\n", 0) == 0;
+      },
+      5000))
+      << ready;
+  EXPECT_EQ(HttpBody(ready), "ready: serving (middle-end)\n");
+
+  // The middle-end goes away: every shard loses its upstream path.
+  me_->Stop();
+  EXPECT_TRUE(e2e::WaitFor(
+      [&] {
+        ready = Get(*port, "/ready");
+        return ready.rfind("HTTP/1.1 503 Service Unavailable\r\n", 0) == 0;
+      },
+      8000))
+      << ready;
+  EXPECT_EQ(HttpBody(ready), "not ready: 2 of 2 shards have no ready middle-end connection\n");
+  EXPECT_EQ(Get(*port, "/health").rfind("HTTP/1.1 200 OK\r\n", 0), 0u);
+
+  // Draining (a client keeps the process alive for the drain timeout): not ready, still healthy.
+  auto client = TestClient::Connect(proxy->port(), &secret_, Transport::kIntermediate, 2);
+  ASSERT_TRUE(client.has_value());
+  ASSERT_TRUE(e2e::WaitFor(
+      [&] {
+        return MetricValue(HttpBody(Get(*port, "/metrics")), "mtproxy_client_connections") == 1;
+      },
+      5000));
+  proxy->Signal(SIGTERM);
+  ASSERT_TRUE(e2e::WaitFor([&] { return proxy->LogContains("draining"); }, 5000));
+  ready = Get(*port, "/ready");
+  EXPECT_EQ(ready.rfind("HTTP/1.1 503 ", 0), 0u) << ready;
+  EXPECT_EQ(HttpBody(ready), "not ready: draining: listeners closed\n");
+  EXPECT_EQ(Get(*port, "/health").rfind("HTTP/1.1 200 OK\r\n", 0), 0u);
+  client.reset();
+  EXPECT_EQ(proxy->Wait(10000), 0);
+}
+
+TEST_F(ObservabilityE2eTest, DirectModeIsReadyOnceListening) {
+  // Direct mode dials a DC per client; no DC is ever dialled here (no client connects).
+  auto proxy = ProxyProcess::Start({"-H", "0", "-p", "0", "--http-stats", "--direct", "-S",
+                                    e2e::Hex(secret_), "--dc-override", "2:127.0.0.1:1"});
+  ASSERT_NE(proxy, nullptr);
+  std::optional<uint16_t> port = e2e::StatsPort(*proxy);
+  ASSERT_TRUE(port.has_value());
+  std::string ready = Get(*port, "/ready");
+  EXPECT_EQ(ready.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << ready;
+  EXPECT_EQ(HttpBody(ready), "ready: serving (direct)\n");
+  EXPECT_EQ(proxy->Stop(), 0);
 }
 
 }  // namespace
