@@ -1,7 +1,8 @@
 // Fuzz target: the stats port's HTTP request parser and router over an arbitrary byte stream,
 // processed the way the server does it (requests parsed and answered one after another until
 // the stream is incomplete, bad, or a reply closes the connection). Byte 0 is the peer
-// (bit 0: allowed or not); the rest is what the peer sent.
+// (bit 0: allowed or not) and the readiness (bit 1: /ready answers 503); the rest is what the
+// peer sent.
 #include <cstdint>
 #include <cstdlib>
 #include <string>
@@ -19,7 +20,8 @@ namespace {
 constexpr int64_t kNow = 1700000000;
 
 bool IsKnownCode(int code) {
-  return code == 200 || code == 404 || code == 411 || code == 413 || code == 501;
+  return code == 200 || code == 403 || code == 404 || code == 411 || code == 413 || code == 501 ||
+         code == 503;
 }
 
 // The Content-Length header of a response says how many bytes follow the head.
@@ -73,12 +75,15 @@ void CheckComplete(std::string_view data, const mtp::HttpRequest& r) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const bool peer_allowed = (data[0] & 1) != 0;
+  const bool not_ready = (data[0] & 2) != 0;
   std::string_view stream(reinterpret_cast<const char*>(data + 1), size - 1);
 
   int body_calls = 0;
-  mtp::StatsBodyFn body = [&](mtp::StatsEndpoint endpoint) {
+  int body_code = 0;
+  mtp::StatsBodyFn body = [&](mtp::StatsEndpoint endpoint) -> mtp::EndpointBody {
     ++body_calls;
-    return std::string(endpoint == mtp::StatsEndpoint::kStats ? "stats body\n" : "# metrics\n");
+    body_code = endpoint == mtp::StatsEndpoint::kReady && not_ready ? 503 : 200;
+    return mtp::EndpointBody(body_code, body_code == 200 ? "ok\n" : "not ready: draining\n");
   };
 
   size_t consumed = 0;
@@ -106,17 +111,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     mtp::HttpReply reply = mtp::HandleStatsRequest(r, peer_allowed, kNow, body);
     FUZZ_CHECK(IsKnownCode(reply.code));
     CheckResponse(reply.bytes, reply.code, r.version);
-    // The body is produced only for an allowed GET of exactly /stats or /metrics.
-    const bool served = reply.code == 200;
-    FUZZ_CHECK(body_calls == calls_before + (served ? 1 : 0));
-    FUZZ_CHECK(!served || (peer_allowed && r.method == mtp::HttpMethod::kGet &&
-                           r.content_length == -1 &&
-                           (r.target == "/stats" || r.target == "/metrics")));
-    FUZZ_CHECK(served || reply.code != 404 || !peer_allowed ||
-               (r.target != "/stats" && r.target != "/metrics"));
-    // Keep-alive only when asked for, over HTTP/1.x, after a 200 or a 404.
+    // An endpoint answers only an allowed GET without a body of exactly one of its paths, and
+    // its code is the reply's.
+    const bool known_path = r.target == "/stats" || r.target == "/metrics" ||
+                            r.target == "/health" || r.target == "/ready";
+    const bool plain_get = r.method == mtp::HttpMethod::kGet && r.content_length == -1;
+    const bool served = body_calls == calls_before + 1;
+    FUZZ_CHECK(served || body_calls == calls_before);
+    FUZZ_CHECK(served == (plain_get && peer_allowed && known_path));
+    FUZZ_CHECK(!served || reply.code == body_code);
+    FUZZ_CHECK(reply.code != 503 || (served && r.target == "/ready"));
+    FUZZ_CHECK(!plain_get || peer_allowed || reply.code == 403);
+    FUZZ_CHECK(!plain_get || !peer_allowed || known_path || reply.code == 404);
+    // Keep-alive only when asked for, over HTTP/1.x, after an endpoint's answer or a 404.
     if (!reply.close_after) {
-      FUZZ_CHECK(r.keep_alive && r.version >= 10 && (reply.code == 200 || reply.code == 404));
+      FUZZ_CHECK(r.keep_alive && r.version >= 10 && (served || reply.code == 404));
     }
     if (reply.close_after) break;
   }
