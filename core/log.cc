@@ -16,6 +16,7 @@ std::atomic<int> g_verbosity{0};
 std::atomic<int> g_fd{STDERR_FILENO};
 std::mutex g_path_mu;  // cold path only: SetLogFile / ReopenLogFile
 std::string g_path;
+std::atomic<LogSink> g_sink{nullptr};
 
 char SeverityLetter(LogSeverity s) {
   switch (s) {
@@ -63,7 +64,13 @@ bool ReopenLogFile() {
   return OpenInto(g_path);
 }
 
+void SetLogSinkForTesting(LogSink sink) { g_sink.store(sink, std::memory_order_release); }
+
 void WriteLogLine(LogSeverity severity, std::string_view message) {
+  if (LogSink sink = g_sink.load(std::memory_order_acquire); sink != nullptr) {
+    sink(severity, message);
+    return;
+  }
   struct timeval tv;
   gettimeofday(&tv, nullptr);
   struct tm tm;

@@ -23,6 +23,11 @@ bool ReopenLogFile();
 
 void WriteLogLine(LogSeverity severity, std::string_view message);
 
+// Test hook (the simulator): while set, every line goes to `sink` instead of the log fd.
+// Set it before the threads that log start, and reset it (nullptr) after they stop.
+using LogSink = void (*)(LogSeverity severity, std::string_view message);
+void SetLogSinkForTesting(LogSink sink);
+
 }  // namespace mtp
 
 // MTP_LOG(level, fmt, args...) logs at verbosity `level` (0 = always) with severity INFO.

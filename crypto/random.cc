@@ -36,11 +36,25 @@ struct Xoshiro256 {
     return result;
   }
 };
+
+Xoshiro256& ThreadGenerator() {
+  thread_local Xoshiro256 gen;
+  return gen;
+}
+
 }  // namespace
 
-uint64_t FastRandom64() {
-  thread_local Xoshiro256 gen;
-  return gen.Next();
+uint64_t FastRandom64() { return ThreadGenerator().Next(); }
+
+void SeedFastRandomForTesting(uint64_t seed) {
+  Xoshiro256& gen = ThreadGenerator();
+  for (uint64_t& word : gen.s) {
+    uint64_t z = (seed += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    word = z ^ (z >> 31);
+  }
+  if ((gen.s[0] | gen.s[1] | gen.s[2] | gen.s[3]) == 0) gen.s[0] = 1;
 }
 
 uint32_t FastRandomBelow(uint32_t bound) {

@@ -18,4 +18,8 @@ uint64_t FastRandom64();
 // Uniform in [0, bound); bound > 0.
 uint32_t FastRandomBelow(uint32_t bound);
 
+// Re-seeds the calling thread's FastRandom from `seed` (splitmix64), so a simulator or test
+// replays the same padding lengths and choices. Never called in production.
+void SeedFastRandomForTesting(uint64_t seed);
+
 }  // namespace mtp
