@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -73,6 +74,30 @@ enum class FrontReason : uint8_t {
 };
 std::string_view FrontReasonName(FrontReason reason);
 
+// ProxyShard::Audit(): a recount of what a shard holds, for the simulator's invariants.
+struct ShardAudit {
+  struct Owner {      // one live session, ME link or listener and the descriptors it owns
+    char kind = 's';  // 's' client session, 'l' ME link, 'L' listener
+    uint32_t slot = 0;
+    uint8_t state = 0;     // SessionState / MeLinkState (0 for listeners)
+    int fd = -1;
+    int up_fd = -1;        // sessions: the DC (or fronting) socket, -1 if none
+    uint32_t inflight = 0; // ops it counts in flight on fd and up_fd (armed accept: 1)
+    // Sessions: recv_armed 1, send_inflight 2, recv_paused 4, out_paused 8, want_recv 16,
+    // dirty 32, bound 64, dropped 128; links: recv_armed 1, send_inflight 2, want_recv 16.
+    uint32_t flags = 0;
+    uint32_t queued = 0;   // bytes in its chains (in + out + up_out; links: out + unsealed)
+  };
+  std::vector<Owner> owners;
+  uint32_t sessions = 0;       // live session slots
+  uint32_t links = 0;          // live ME link slots
+  uint32_t chain_buffers = 0;  // buffers found by walking every chain of every slot
+  uint32_t chains_held = 0;    // BufferChains::held()
+  uint32_t pool_in_use = 0;    // BufferPool::in_use()
+  uint32_t budget = 0;         // BufferChains::budget()
+  std::string problems;        // every inconsistency the recount found; empty when exact
+};
+
 class ProxyShard {
  public:
   // Creates the engine (backend per config) and this shard's listeners. `shard_count` splits
@@ -110,6 +135,9 @@ class ProxyShard {
   const ShardCounters& counters() const { return counters_; }
   // Local port of listener `i` (useful when the config asked for port 0).
   uint16_t listener_port(size_t i) const { return listener_ports_[i]; }
+  // Recounts buffers, in-flight ops and bindings from the slabs (between RunOnce() calls, on
+  // the shard thread; cold: walks every slot). proxy_shard_audit.cc.
+  ShardAudit Audit() const;
 
  private:
   struct TargetState {

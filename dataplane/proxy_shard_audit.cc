@@ -1,0 +1,129 @@
+// ProxyShard::Audit: recounts, from the session and link slabs, the buffers every chain holds,
+// the ops every owner has in flight and the ME bindings, and compares them with the shard's
+// own running totals. Read-only and cold (it walks every slot); the simulator calls it after
+// every step, tests may call it between RunOnce() calls.
+#include <cstdint>
+
+#include "absl/strings/str_format.h"
+#include "dataplane/proxy_shard.h"
+
+namespace mtp {
+
+ShardAudit ProxyShard::Audit() const {
+  ShardAudit a;
+  a.chains_held = chains_.held();
+  a.pool_in_use = engine_->buffers().in_use();
+  a.budget = chains_.budget();
+  const uint32_t unit = chains_.buffer_size();
+  auto problem = [&a](const std::string& what) {
+    if (!a.problems.empty()) a.problems += "; ";
+    a.problems += what;
+  };
+  // A chain's byte count must fit the buffers it links, and an empty chain holds none.
+  auto count_chain = [&](const BufferChain& chain, const char* owner, uint32_t slot,
+                         const char* name) {
+    const uint32_t n = chains_.CountBuffers(chain);
+    a.chain_buffers += n;
+    if ((n == 0) != chain.empty() || uint64_t{chain.bytes} > uint64_t{n} * unit) {
+      problem(absl::StrFormat("%s %u: chain %s has %u bytes in %u buffers (head %d tail %d)",
+                              owner, slot, name, chain.bytes, n, chain.head, chain.tail));
+    }
+  };
+
+  uint32_t bound_sessions = 0;
+  for (uint32_t slot = 0; slot < sessions_.constructed(); ++slot) {
+    if (!sessions_.is_live(slot)) continue;
+    const ClientSession& s = sessions_.at(slot);
+    ++a.sessions;
+    const uint32_t flags = (s.recv_armed ? 1u : 0u) | (s.send_inflight ? 2u : 0u) |
+                           (s.recv_paused ? 4u : 0u) | (s.out_paused ? 8u : 0u) |
+                           (s.want_recv ? 16u : 0u) | (s.dirty ? 32u : 0u) |
+                           (s.bound ? 64u : 0u) | (s.dropped ? 128u : 0u);
+    a.owners.push_back({'s', slot, static_cast<uint8_t>(s.state), s.fd, s.up_fd, s.inflight,
+                        flags, s.in.bytes + s.out.bytes + s.up_out.bytes});
+    if (s.state == SessionState::kFree) problem(absl::StrFormat("session %u: live but free", slot));
+    if (s.fd < 0) problem(absl::StrFormat("session %u: no client fd", slot));
+    const uint32_t flagged = uint32_t{s.recv_armed} + s.send_inflight + s.up_recv_armed +
+                             s.up_send_inflight + s.up_connecting;
+    if (flagged != s.inflight) {
+      problem(absl::StrFormat(
+          "session %u (%s): inflight %u but recv %d send %d up_recv %d up_send %d connect %d",
+          slot, SessionStateName(s.state), s.inflight, s.recv_armed, s.send_inflight,
+          s.up_recv_armed, s.up_send_inflight, s.up_connecting));
+    }
+    if ((s.up_recv_armed || s.up_send_inflight || s.up_connecting) && s.up_fd < 0) {
+      problem(absl::StrFormat("session %u: upstream ops without an upstream fd", slot));
+    }
+    count_chain(s.in, "session", slot, "in");
+    count_chain(s.out, "session", slot, "out");
+    count_chain(s.up_out, "session", slot, "up_out");
+    if (s.bound) ++bound_sessions;
+  }
+
+  uint32_t listed_bound = 0;
+  for (uint32_t link = 0; link < links_.constructed(); ++link) {
+    if (!links_.is_live(link)) continue;
+    const MeLink& l = links_.at(link);
+    ++a.links;
+    const uint32_t flags =
+        (l.recv_armed ? 1u : 0u) | (l.send_inflight ? 2u : 0u) | (l.want_recv ? 16u : 0u);
+    const uint32_t pending = l.rpc ? static_cast<uint32_t>(l.rpc->PendingOutputBytes()) : 0;
+    a.owners.push_back({'l', link, static_cast<uint8_t>(l.state), l.fd, -1, l.inflight, flags,
+                        l.out.bytes + pending});
+    if (l.state == MeLinkState::kFree) problem(absl::StrFormat("link %u: live but free", link));
+    const uint32_t flagged = uint32_t{l.recv_armed} + l.send_inflight;
+    // A connect in flight has no flag of its own: at most one op beyond the flagged ones.
+    if (l.inflight < flagged || l.inflight > flagged + 1 ||
+        (l.inflight == flagged + 1 && l.state != MeLinkState::kConnecting &&
+         l.state != MeLinkState::kClosing)) {
+      problem(absl::StrFormat("link %u (state %d): inflight %u but recv %d send %d", link,
+                              static_cast<int>(l.state), l.inflight, l.recv_armed,
+                              l.send_inflight));
+    }
+    count_chain(l.out, "link", link, "out");
+    uint32_t walked = 0;
+    for (uint32_t slot = l.bound_head; slot != kNoSlot && walked <= sessions_.capacity();
+         slot = sessions_.at(slot).link_next) {
+      ++walked;
+      if (!sessions_.is_live(slot)) {
+        problem(absl::StrFormat("link %u: bound list names free session %u", link, slot));
+        break;
+      }
+      const ClientSession& s = sessions_.at(slot);
+      if (!s.bound || s.me_link != link || s.me_link_generation != links_.generation(link)) {
+        problem(absl::StrFormat("link %u: bound list names session %u bound elsewhere", link,
+                                slot));
+      }
+    }
+    listed_bound += walked;
+    if (walked != l.bound_count) {
+      problem(absl::StrFormat("link %u: bound_count %u but %u on its list", link, l.bound_count,
+                              walked));
+    }
+    if (l.paused_count > l.bound_count) {
+      problem(absl::StrFormat("link %u: paused_count %u > bound_count %u", link, l.paused_count,
+                              l.bound_count));
+    }
+  }
+  if (listed_bound != bound_sessions) {
+    problem(absl::StrFormat("%u bound session(s) but %u on link lists", bound_sessions,
+                            listed_bound));
+  }
+
+  for (uint32_t i = 0; i < listener_fds_.size(); ++i) {
+    if (listener_fds_[i] < 0) continue;
+    a.owners.push_back({'L', i, 0, listener_fds_[i], -1, accept_armed_[i] ? 1u : 0u, 0, 0});
+  }
+
+  if (a.chain_buffers != a.chains_held) {
+    problem(absl::StrFormat("chains hold %u buffer(s) but BufferChains::held() says %u",
+                            a.chain_buffers, a.chains_held));
+  }
+  if (a.pool_in_use != a.chains_held) {
+    problem(absl::StrFormat("pool has %u buffer(s) in use but the chains hold %u",
+                            a.pool_in_use, a.chains_held));
+  }
+  return a;
+}
+
+}  // namespace mtp
