@@ -80,6 +80,8 @@ enum OptionId : int {
   kOptVersion,
   kOptStatsBind,
   kOptStatsAllow,
+  kOptAllowNoSecret,
+  kOptAllowNoClientPort,
 };
 
 struct OptionSpec {
@@ -212,6 +214,12 @@ constexpr OptionSpec kOptions[] = {
      "seconds a client or middle-end may leave our send unread before it is closed (default "
      "60; 0 = never)",
      ""},
+    {"allow-no-secret", 0, ArgKind::kNone, kOptAllowNoSecret,
+     "run without any client secret (clients then use the secret-less obfuscated2 key); "
+     "without it, no -S and no secret in --mtproto-secret-file is an error",
+     ""},
+    {"allow-no-client-port", 0, ArgKind::kNone, kOptAllowNoClientPort,
+     "run without -H (no client port: stats only); without it, no -H is an error", ""},
     {"version", 0, ArgKind::kNone, kOptVersion,
      "prints the version, the git commit it was built from, the build type and the compiler, "
      "and exits",
@@ -236,35 +244,6 @@ const OptionSpec* FindShort(char c) {
 
 bool IsSpace(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
 
-// Like sscanf "%d" at `pos`: leading white space, optional sign, at least one digit. Clamps to
-// the int range. Advances `pos` past the number on success.
-std::optional<int> ScanInt(std::string_view s, size_t& pos) {
-  size_t p = pos;
-  while (p < s.size() && IsSpace(s[p])) ++p;
-  bool negative = false;
-  if (p < s.size() && (s[p] == '+' || s[p] == '-')) negative = s[p++] == '-';
-  size_t digits = p;
-  int64_t value = 0;
-  while (p < s.size() && s[p] >= '0' && s[p] <= '9') {
-    value = std::min<int64_t>(value * 10 + (s[p++] - '0'), int64_t{INT_MAX} + 1);
-  }
-  if (p == digits) return std::nullopt;
-  pos = p;
-  if (negative) value = -value;
-  return static_cast<int>(std::clamp<int64_t>(value, INT_MIN, INT_MAX));
-}
-
-// atoi(): the leading number, 0 if there is none.
-int Atoi(std::string_view s) {
-  size_t pos = 0;
-  return ScanInt(s, pos).value_or(0);
-}
-
-double Atof(std::string_view s) {
-  std::string copy(s);
-  return std::strtod(copy.c_str(), nullptr);
-}
-
 // Strict decimal for our own options: the whole string, within [min, max].
 std::optional<int64_t> StrictInt(std::string_view s, int64_t min, int64_t max) {
   if (s.empty() || s.size() > 18) return std::nullopt;
@@ -279,6 +258,21 @@ std::optional<int64_t> StrictInt(std::string_view s, int64_t min, int64_t max) {
   }
   if (negative) value = -value;
   if (value < min || value > max) return std::nullopt;
+  return value;
+}
+
+// A strict decimal double: the whole string (no hex, inf or nan).
+std::optional<double> StrictDouble(std::string_view s) {
+  if (s.empty() || s.size() > 32) return std::nullopt;
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || c == '.' || c == '-' || c == '+' || c == 'e' || c == 'E')) {
+      return std::nullopt;
+    }
+  }
+  std::string copy(s);
+  char* end = nullptr;
+  double value = std::strtod(copy.c_str(), &end);
+  if (end != copy.c_str() + copy.size()) return std::nullopt;
   return value;
 }
 
@@ -300,13 +294,35 @@ class Parser {
   CommandLineResult Run();
 
  private:
-  // Error helpers. Reference-style usage errors print the usage text too.
-  CommandLineError UsageError(std::string message) {
-    return CommandLineError{2, std::move(message), UsageText(out_.program_name)};
-  }
+  // Error helpers: the message (the reference's text where it has one), then one hint line
+  // about the option being parsed; never the whole usage text (only -h prints that).
+  CommandLineError UsageError(std::string message) { return PlainError(2, std::move(message)); }
   CommandLineError PlainError(int exit_code, std::string message) {
+    absl::StrAppend(&message, Hint());
     return CommandLineError{exit_code, std::move(message), ""};
   }
+  // A value that is not what `option` takes: "invalid <option> value '<v>': expected <what>".
+  CommandLineError BadValue(std::string_view v, std::string_view what) {
+    return PlainError(2, absl::StrFormat("invalid %s value '%s': expected %s\n", OptionLabel(),
+                                         std::string(v), std::string(what)));
+  }
+  // A whole decimal number in [min, max], or BadValue.
+  std::variant<int64_t, CommandLineError> Number(std::string_view v, int64_t min, int64_t max,
+                                                 std::string_view what) {
+    std::optional<int64_t> n = StrictInt(v, min, max);
+    if (!n) {
+      return BadValue(v, absl::StrFormat("%s, a whole number %d..%d", std::string(what), min,
+                                         max));
+    }
+    return *n;
+  }
+  // "-M" for options with a short name, else "--name".
+  std::string OptionLabel() const {
+    if (current_ == nullptr) return "option";
+    if (current_->short_name != 0) return absl::StrFormat("-%c", current_->short_name);
+    return absl::StrCat("--", std::string(current_->long_name));
+  }
+  std::string Hint() const;
   // getopt_long reported a problem: glibc's line, then the reference's "Unrecognized option".
   CommandLineError GetoptError(const std::string& glibc_line) {
     return UsageError(
@@ -325,9 +341,25 @@ class Parser {
   std::optional<CommandLineError> ApplyDomainTarget(std::string_view value);
 
   std::span<const std::string_view> argv_;
+  const OptionSpec* current_ = nullptr;  // the option being applied, for error hints
   ParsedCommandLine out_;
   std::vector<std::string_view> positional_;
 };
+
+std::string Parser::Hint() const {
+  const std::string help = absl::StrCat("'", out_.program_name, " --help' lists every option");
+  if (current_ == nullptr) {
+    return absl::StrCat("hint: usage: ", out_.program_name,
+                        " [options] <config-file> (with --direct the file may be left out); ",
+                        help, "\n");
+  }
+  std::string name = absl::StrCat("--", std::string(current_->long_name));
+  if (current_->short_name != 0) absl::StrAppend(&name, "/-", std::string(1, current_->short_name));
+  if (current_->arg == ArgKind::kRequired) absl::StrAppend(&name, " <arg>");
+  std::string text(current_->help);
+  if (!current_->note.empty()) absl::StrAppend(&text, " [", std::string(current_->note), "]");
+  return absl::StrCat("hint: ", name, ": ", text, "; ", help, "\n");
+}
 
 CommandLineResult Parser::Run() {
   size_t i = 1;
@@ -349,6 +381,7 @@ CommandLineResult Parser::Run() {
     if (error) return *std::move(error);
   }
 
+  current_ = nullptr;
   if (out_.action == CommandLineAction::kRun) {
     // Ours: --direct reads no proxy-multi.conf, so the operand may be left out.
     if (positional_.empty() && out_.direct) return std::move(out_);
@@ -401,6 +434,7 @@ std::optional<CommandLineError> Parser::ParseLong(std::string_view body, size_t&
     }
     found = prefixed[0];
   }
+  current_ = found;
   ++index;
   switch (found->arg) {
     case ArgKind::kNone:
@@ -429,8 +463,10 @@ std::optional<CommandLineError> Parser::ParseShortCluster(std::string_view arg, 
   for (size_t j = 1; j < arg.size(); ++j) {
     const OptionSpec* spec = FindShort(arg[j]);
     if (spec == nullptr) {
+      current_ = nullptr;
       return GetoptError(absl::StrFormat("invalid option -- '%c'", arg[j]));
     }
+    current_ = spec;
     if (spec->arg == ArgKind::kRequired) {
       std::string_view value;
       if (j + 1 < arg.size()) {
@@ -452,11 +488,23 @@ std::optional<CommandLineError> Parser::ParseShortCluster(std::string_view arg, 
 std::optional<CommandLineError> Parser::Apply(const OptionSpec& spec,
                                               std::optional<std::string_view> value) {
   std::string_view v = value.value_or("");
+  current_ = &spec;
+  // Strict numbers (the reference reads them with atoi: "-M abc" was 0).
+  auto number = [&](int64_t min, int64_t max, std::string_view what,
+                    auto& field) -> std::optional<CommandLineError> {
+    auto n = Number(v, min, max, what);
+    if (auto* e = std::get_if<CommandLineError>(&n)) return *e;
+    field = static_cast<std::remove_reference_t<decltype(field)>>(std::get<int64_t>(n));
+    return std::nullopt;
+  };
   switch (static_cast<OptionId>(spec.id)) {
     // --- common ---
     case kOptVerbosity:
-      out_.verbosity = value ? Atoi(v) : out_.verbosity + 1;
-      break;
+      if (!value) {
+        ++out_.verbosity;
+        break;
+      }
+      return number(0, 100, "a verbosity level", out_.verbosity);
     case kOptHelp:
       return CommandLineError{2, "", UsageText(out_.program_name)};
     case kOptUser:
@@ -471,11 +519,22 @@ std::optional<CommandLineError> Parser::Apply(const OptionSpec& spec,
       out_.log_file = std::string(v);
       break;
     case kOptDaemonize:
-      out_.daemonize = value ? Atoi(v) != 0 : !out_.daemonize;
+      if (!value) {
+        out_.daemonize = !out_.daemonize;
+        break;
+      }
+      {
+        int on = 0;
+        if (auto e = number(0, 1, "0 or 1", on)) return e;
+        out_.daemonize = on != 0;
+      }
       break;
-    case kOptNice:
-      out_.nice = Atoi(v);
+    case kOptNice: {
+      int n = 0;
+      if (auto e = number(-20, 19, "a niceness", n)) return e;
+      out_.nice = n;
       break;
+    }
     case kOptMsgBuffersSize: {
       absl::StatusOr<int64_t> bytes = ParseMemoryLimit(v);
       if (!bytes.ok()) return UsageError(absl::StrCat(bytes.status().message(), "\n"));
@@ -484,10 +543,10 @@ std::optional<CommandLineError> Parser::Apply(const OptionSpec& spec,
     }
     // --- network ---
     case kOptBacklog:
-      out_.backlog = Atoi(v);
-      break;
+      return number(1, INT_MAX, "a listen() backlog", out_.backlog);
     case kOptConnections: {
-      int n = Atoi(v);
+      int n = 0;
+      if (auto e = number(0, kMaxConnectionLimit, "a connection count (0 = 65536)", n)) return e;
       if (n <= 0) n = kDefaultConnectionLimit;
       out_.max_connections = n;
       // The reference's tcp_set_max_connections, applied at once as it does.
@@ -517,11 +576,9 @@ std::optional<CommandLineError> Parser::Apply(const OptionSpec& spec,
       out_.force_dh = true;
       break;
     case kOptMaxAcceptRate:
-      out_.max_accept_rate = Atoi(v);
-      break;
+      return number(0, INT_MAX, "connections per second (0 = no limit)", out_.max_accept_rate);
     case kOptMaxDhAcceptRate:
-      out_.max_dh_accept_rate = Atoi(v);
-      break;
+      return number(0, INT_MAX, "handshakes per second (0 = no limit)", out_.max_dh_accept_rate);
     case kOptNatInfo:
       return ApplyNatInfo(v);
     case kOptAddress: {
@@ -534,50 +591,46 @@ std::optional<CommandLineError> Parser::Apply(const OptionSpec& spec,
     }
     // --- engine (no effect) ---
     case kOptCpuThreads:
-      out_.cpu_threads = Atoi(v);
-      break;
+      return number(1, 64, "a thread count", out_.cpu_threads);
     case kOptIoThreads:
-      out_.io_threads = Atoi(v);
-      break;
-    case kOptMultithread:
-      out_.multithread = !(value && Atoi(v) == 0);
-      break;
-    case kOptTcpCpuThreads:
-      out_.tcp_cpu_threads = Atoi(v);
-      break;
-    case kOptTcpIoThreads:
-      out_.tcp_io_threads = Atoi(v);
-      break;
-    // --- proxy ---
-    case kOptMaxSpecial:
-      out_.max_special_connections = std::max(0, Atoi(v));
-      break;
-    case kOptWindowClamp:
-      out_.window_clamp = Atoi(v);
-      break;
-    case kOptHttpPorts:
-      return ApplyHttpPorts(v);
-    case kOptSlaves: {
-      // The reference asserts 0..256 (abort); we refuse with a message.
-      size_t pos = 0;
-      int n = ScanInt(v, pos).value_or(0);
-      if (n < 0 || n > kMaxWorkers) {
-        return PlainError(2, absl::StrFormat("invalid -M value '%s': the number of workers must "
-                                             "be 0..%d\n",
-                                             std::string(v), kMaxWorkers));
+      return number(1, 64, "a thread count", out_.io_threads);
+    case kOptMultithread: {
+      int on = 1;
+      if (value) {
+        if (auto e = number(0, 1, "0 or 1", on)) return e;
       }
-      out_.workers = n;
+      out_.multithread = on != 0;
       break;
     }
+    case kOptTcpCpuThreads:
+      return number(1, 64, "a thread count", out_.tcp_cpu_threads);
+    case kOptTcpIoThreads:
+      return number(1, 64, "a thread count", out_.tcp_io_threads);
+    // --- proxy ---
+    case kOptMaxSpecial:
+      return number(0, INT_MAX, "a connection count (0 = the -c limit)",
+                    out_.max_special_connections);
+    case kOptWindowClamp:
+      return number(0, INT_MAX, "a window size in bytes (0 = default)", out_.window_clamp);
+    case kOptHttpPorts:
+      return ApplyHttpPorts(v);
+    case kOptSlaves:
+      // The reference asserts 0..256 (abort) and reads "abc" as 0; we refuse both.
+      return number(0, kMaxWorkers, "the number of workers (shards here)", out_.workers);
     case kOptPingInterval: {
-      double seconds = Atof(v);
-      out_.ping_interval_s = seconds > 0 ? seconds : kDefaultPingIntervalS;
+      std::optional<double> seconds = StrictDouble(v);
+      if (!seconds) return BadValue(v, "seconds, a decimal number");
+      out_.ping_interval_s = *seconds > 0 ? *seconds : kDefaultPingIntervalS;
       break;
     }
     case kOptHttpStats:
       out_.http_stats = true;
       break;
     case kOptDomain:
+      if (!IsValidHostName(v)) {
+        return BadValue(v, "a host name (letters, digits, '-' and '.'; labels of 1..63, at most "
+                           "253 in all)");
+      }
       out_.domains.emplace_back(v);
       break;
     case kOptSecret:
@@ -659,6 +712,12 @@ std::optional<CommandLineError> Parser::Apply(const OptionSpec& spec,
     case kOptVersion:
       out_.action = CommandLineAction::kVersion;
       break;
+    case kOptAllowNoSecret:
+      out_.allow_no_secret = true;
+      break;
+    case kOptAllowNoClientPort:
+      out_.allow_no_client_port = true;
+      break;
     case kOptDomainTarget:
       return ApplyDomainTarget(v);
     case kOptTlsProbeInterval: {
@@ -719,6 +778,24 @@ std::optional<CommandLineError> Parser::Apply(const OptionSpec& spec,
 }
 
 std::optional<CommandLineError> Parser::ApplyHexOption(char option, std::string_view value) {
+  if (option == 'S' && value.size() != 2 * kClientSecretBytes) {
+    // Ours: the dd and ee link forms, as --mtproto-secret-file takes them (the value is not
+    // echoed: it is a secret).
+    absl::StatusOr<LinkSecret> link = ParseLinkSecret(value);
+    if (!link.ok()) {
+      return UsageError(
+          "invalid -S value: expected 32 hex digits, dd + 32 hex digits, or ee + 32 hex digits + "
+          "the domain in hex (as in a tg:// link)\n");
+    }
+    if (out_.secrets.size() >= kMaxClientSecrets) {
+      return PlainError(2, absl::StrFormat("too many secrets: at most %d -S values are allowed\n",
+                                           kMaxClientSecrets));
+    }
+    out_.secrets.push_back(link->secret);
+    out_.secret_domains.resize(out_.secrets.size() - 1);
+    out_.secret_domains.push_back(link->domain);
+    return std::nullopt;
+  }
   if (value.size() != 2 * kClientSecretBytes) {
     return UsageError(absl::StrFormat("'%c' option requires exactly 32 hex digits\n", option));
   }
@@ -770,13 +847,13 @@ std::optional<CommandLineError> Parser::ApplyHttpPorts(std::string_view value) {
 }
 
 std::optional<CommandLineError> Parser::ApplyStatsPort(std::string_view value) {
-  // sscanf("%d:%d") as in the reference: trailing text after the numbers is ignored.
-  size_t pos = 0;
-  std::optional<int> first = ScanInt(value, pos);
-  std::optional<int> last;
-  if (first && pos < value.size() && value[pos] == ':') {
-    ++pos;
-    last = ScanInt(value, pos);
+  // <port> or <start>:<end>, nothing else (the reference's sscanf ignored trailing text).
+  const size_t colon = value.find(':');
+  std::optional<int64_t> first = StrictInt(value.substr(0, colon), 0, 65535);
+  std::optional<int64_t> last;
+  if (colon != std::string_view::npos) {
+    last = StrictInt(value.substr(colon + 1), 1, 65535);
+    if (!last) first.reset();
   }
   auto bad = [&]() {
     return UsageError(
@@ -784,13 +861,14 @@ std::optional<CommandLineError> Parser::ApplyStatsPort(std::string_view value) {
                         std::string(value)));
   };
   // Ours: a lone 0 asks for any free port (tests); the port the kernel picked is logged.
-  if (first && *first == 0 && !last && pos == value.size()) {
+  if (first && *first == 0 && !last) {
     out_.stats_port = StatsPortRange{0, 0};
     return std::nullopt;
   }
   if (!first || *first <= 0 || *first > 65535) return bad();
   if (last && (*first > *last || *last > 65535)) return bad();
-  out_.stats_port = StatsPortRange{*first, last.value_or(*first)};
+  out_.stats_port =
+      StatsPortRange{static_cast<int>(*first), static_cast<int>(last.value_or(*first))};
   return std::nullopt;
 }
 
@@ -876,6 +954,64 @@ std::optional<CommandLineError> Parser::ApplyDomainTarget(std::string_view value
 }  // namespace
 
 // --- public functions ---------------------------------------------------------------------------
+
+bool IsValidHostName(std::string_view name) {
+  if (name.empty() || name.size() > 253) return false;
+  size_t label = 0;
+  char previous = '.';
+  for (char c : name) {
+    const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (c == '.') {
+      if (label == 0 || previous == '-') return false;
+      label = 0;
+    } else if (alnum || c == '-') {
+      if (c == '-' && label == 0) return false;
+      if (++label > 63) return false;
+    } else {
+      return false;
+    }
+    previous = c;
+  }
+  return label > 0 && previous != '-';
+}
+
+std::optional<CommandLineError> ValidateForServing(const ParsedCommandLine& cli) {
+  const std::string help =
+      absl::StrCat("hint: '", cli.program_name, " --help' lists every option\n");
+  if (cli.client_ports.empty() && !cli.allow_no_client_port) {
+    return CommandLineError{
+        2,
+        absl::StrCat("no client port: pass -H <port>[,<port>...] (or --allow-no-client-port to "
+                     "run without one)\n",
+                     help),
+        ""};
+  }
+  if (cli.secrets.empty() && !cli.secret_file && !cli.allow_no_secret) {
+    return CommandLineError{
+        2,
+        absl::StrCat("no client secret: pass -S <secret> or --mtproto-secret-file <file> ("
+                     "--generate-secret makes one), or --allow-no-secret to accept clients "
+                     "without one\n",
+                     help),
+        ""};
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string> ServingWarnings(const ParsedCommandLine& cli) {
+  std::vector<std::string> warnings;
+  for (size_t i = 0; i < cli.secret_domains.size(); ++i) {
+    const std::string& domain = cli.secret_domains[i];
+    if (domain.empty()) continue;
+    if (std::find(cli.domains.begin(), cli.domains.end(), domain) == cli.domains.end()) {
+      warnings.push_back(absl::StrFormat(
+          "-S #%d is an ee secret for '%s', which is not a -D domain: only its key is used, and "
+          "its ee link works only with -D %s",
+          i, domain, domain));
+    }
+  }
+  return warnings;
+}
 
 int ParsedCommandLine::EffectiveWindowClamp() const {
   if (window_clamp != 0) return window_clamp;

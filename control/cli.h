@@ -29,6 +29,7 @@ inline constexpr size_t kMaxClientPorts = 128;                        // -H
 inline constexpr int kMaxWorkers = 256;                               // -M
 inline constexpr size_t kMaxNatRules = 16;                            // --nat-info
 inline constexpr int kDefaultConnectionLimit = 65536;                 // -c
+inline constexpr int kMaxConnectionLimit = 1 << 30;                   // ours: -c upper bound
 inline constexpr int kDefaultBacklog = 8192;                          // -b
 inline constexpr int kDefaultWindowClamp = 131072;                    // -W without -D
 inline constexpr double kDefaultPingIntervalS = 5.0;                  // -T
@@ -102,6 +103,9 @@ struct ParsedCommandLine {
   // --- proxy options (reference mtproto-proxy.c) ---
   std::vector<uint16_t> client_ports;                // -H, in order (<= 128)
   std::vector<ClientSecret> secrets;                 // -S, in order (<= 16)
+  // The domain of each -S given in the ee form ("" for the others); may be shorter than
+  // `secrets` (missing entries are "").
+  std::vector<std::string> secret_domains;
   std::optional<std::array<uint8_t, 16>> proxy_tag;  // -P (the last one wins)
   std::vector<std::string> domains;                  // -D, in order; the first is the default
   int workers = 0;                                   // -M, 0..256
@@ -160,6 +164,8 @@ struct ParsedCommandLine {
   int write_stall_timeout_s = kDefaultWriteStallTimeoutS;   // --write-stall-timeout
   std::optional<StatsBind> stats_bind;  // --stats-bind (sets http_stats)
   std::vector<IpCidr> stats_allow;      // --stats-allow (repeatable, lists add up)
+  bool allow_no_secret = false;       // --allow-no-secret: serve with no client secret at all
+  bool allow_no_client_port = false;  // --allow-no-client-port: run without -H
 
   // -W if given (non-zero); else 131072 without -D and 0 (unset) with -D.
   int EffectiveWindowClamp() const;
@@ -179,9 +185,24 @@ struct CommandLineError {
 using CommandLineResult = std::variant<ParsedCommandLine, CommandLineError>;
 
 // argv[0] is the program name. Exit codes: 2 usage errors (also -h/--help, as in the
-// reference), 1 for -u given twice, 4 for a bad --address.
+// reference), 1 for -u given twice, 4 for a bad --address. Every error is its message (the
+// reference's text where it has one) and one "hint: " line about the option; only -h/--help
+// fill `usage`. Numbers are strict (the whole value, within the option's range).
 CommandLineResult ParseCommandLine(std::span<const std::string_view> argv);
 CommandLineResult ParseCommandLine(int argc, const char* const* argv);
+
+// What running (action kRun) needs beyond a well-formed command line: a client port (-H) unless
+// --allow-no-client-port, and a secret source (-S or --mtproto-secret-file) unless
+// --allow-no-secret (an empty secret file is refused when it is loaded: runtime_config.h).
+// Exit code 2 with a hint when something is missing.
+std::optional<CommandLineError> ValidateForServing(const ParsedCommandLine& cli);
+// Start-up warnings about a command line that runs but likely not as meant (an ee -S secret
+// whose domain is not a -D domain).
+std::vector<std::string> ServingWarnings(const ParsedCommandLine& cli);
+
+// A DNS host name: labels of [A-Za-z0-9-] (1..63 bytes, no '-' at either end) joined by '.',
+// 253 bytes at most, no trailing dot. -D takes these.
+bool IsValidHostName(std::string_view name);
 
 // The usage/help text (reference layout: usage line, version, then one line per option).
 std::string UsageText(std::string_view program_name);

@@ -78,6 +78,10 @@ int Main(int argc, char** argv) {
     case CommandLineAction::kRun:
       break;
   }
+  if (std::optional<CommandLineError> error = ValidateForServing(cli)) {
+    std::fputs(error->message.c_str(), stderr);
+    return error->exit_code;
+  }
 
   // Signals are taken synchronously by the control loop (signalfd): block them before any
   // thread exists so every thread inherits the mask. One arriving during start-up waits.
@@ -114,6 +118,7 @@ int Main(int argc, char** argv) {
     MTP_ERROR("config check failed! (code %d)", -ConfigSnapshotExitCode(snapshot.status()));
     return ConfigSnapshotExitCode(snapshot.status());
   }
+  for (const std::string& w : ServingWarnings(cli)) warnings.push_back(w);
   for (const std::string& w : warnings) MTP_WARN("%s", w);
   if ((*snapshot)->proxy_config) {
     MTP_LOG(0, "configuration file %s re-read successfully (%d bytes parsed), new configuration "

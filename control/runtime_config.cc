@@ -62,6 +62,12 @@ absl::StatusOr<std::shared_ptr<const ConfigSnapshot>> LoadConfigSnapshot(
     return absl::FailedPreconditionError(
         "You must specify at least one mtproto-secret to use when using TLS-transport");
   }
+  if (snapshot->secrets.empty() && !cli.allow_no_secret) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "no client secret: %s has none and no -S is given (pass --allow-no-secret to accept "
+        "clients without one)",
+        cli.secret_file.value_or("--mtproto-secret-file")));
+  }
   if (snapshot->secrets.empty() && warnings != nullptr) {
     warnings->push_back(
         "no client secret (-S or --mtproto-secret-file): clients are accepted with the "

@@ -50,7 +50,8 @@ struct ConfigSnapshot {
 //     at start-up (a warning), but once a proxy secret was loaded a reload that cannot read it
 //     fails instead of silently dropping it;
 //   * --mtproto-secret-file must load; -S plus its entries at most kMaxClientSecrets;
-//   * -D needs at least one secret after the file is read.
+//   * -D needs at least one secret after the file is read;
+//   * no secret at all (an empty secret file and no -S) is refused unless --allow-no-secret.
 // `previous` is the running snapshot (null at start-up); the result's generation follows it.
 // `warnings` receives non-fatal remarks (may be null).
 absl::StatusOr<std::shared_ptr<const ConfigSnapshot>> LoadConfigSnapshot(

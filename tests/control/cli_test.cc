@@ -42,6 +42,19 @@ CommandLineError Err(std::vector<std::string> args) {
   return std::get<CommandLineError>(std::move(r));
 }
 
+// `message` (empty for -h), then exactly one "hint: " line.
+void ExpectMessageAndHint(const CommandLineError& e, const std::string& message) {
+  if (message.empty()) {
+    EXPECT_EQ(e.message, "");
+    return;
+  }
+  EXPECT_EQ(e.message.substr(0, message.size()), message) << e.message;
+  const std::string hint = e.message.substr(std::min(message.size(), e.message.size()));
+  EXPECT_EQ(hint.rfind("hint: ", 0), 0u) << e.message;
+  EXPECT_EQ(std::count(hint.begin(), hint.end(), '\n'), 1) << e.message;
+  EXPECT_EQ(hint.back(), '\n');
+}
+
 ClientSecret SecretOf(const char* hex) {
   ClientSecret s{};
   auto bytes = HexDecode(hex);
@@ -132,7 +145,7 @@ TEST(CliTest, EveryOptionShortAndLong) {
       {{"-M", "4"}, [](auto& c) { EXPECT_EQ(c.workers, 4); }},
       {{"--slaves=256"}, [](auto& c) { EXPECT_EQ(c.workers, 256); }},
       {{"-C", "100"}, [](auto& c) { EXPECT_EQ(c.max_special_connections, 100); }},
-      {{"--max-special-connections", "-5"},
+      {{"--max-special-connections", "0"},
        [](auto& c) { EXPECT_EQ(c.max_special_connections, 0); }},
       {{"-W", "65536"},
        [](auto& c) {
@@ -153,7 +166,7 @@ TEST(CliTest, EveryOptionShortAndLong) {
        [](auto& c) {
          EXPECT_EQ(c.stats_port, (StatsPortRange{9000, 9010}));
        }},
-      {{"-p8888x"},
+      {{"-p8888"},
        [](auto& c) {
          EXPECT_EQ(c.stats_port, (StatsPortRange{8888, 8888}));
        }},
@@ -262,6 +275,18 @@ TEST(CliTest, EveryOptionShortAndLong) {
        [](auto& c) { EXPECT_EQ(c.tls_probe_interval_s, 3600); }},
       {{"--tls-replay-cache-size", "65536"},
        [](auto& c) { EXPECT_EQ(c.tls_replay_cache_size, 65536); }},
+      // -S in the link forms: the key is kept, an ee form's domain is remembered.
+      {{"-S", std::string("dd") + kSecretA, "-S",
+        std::string("ee") + kSecretB + "6578616d706c652e636f6d", "-S", kSecretA},
+       [&](auto& c) {
+         EXPECT_EQ(c.secrets, (std::vector<ClientSecret>{a, b, a}));
+         EXPECT_EQ(c.secret_domains, (std::vector<std::string>{"", "example.com"}));
+       }},
+      {{"--allow-no-secret", "--allow-no-client-port"},
+       [](auto& c) {
+         EXPECT_TRUE(c.allow_no_secret);
+         EXPECT_TRUE(c.allow_no_client_port);
+       }},
   };
   for (const OptionCase& t : cases) {
     std::vector<std::string> args = t.args;
@@ -296,20 +321,20 @@ TEST(CliTest, LongOptionAbbreviations) {
   EXPECT_EQ(Ok({"--mtproto-secret-f", "s.txt", "conf"}).secret_file, "s.txt");
   CommandLineError e = Err({"--mtproto", kSecretA, "conf"});
   EXPECT_EQ(e.exit_code, 2);
-  EXPECT_EQ(e.message,
-            "mtproto-proxy: option '--mtproto' is ambiguous; possibilities: '--mtproto-secret' "
-            "'--mtproto-secret-file'\nUnrecognized option\n");
+  ExpectMessageAndHint(e,
+                       "mtproto-proxy: option '--mtproto' is ambiguous; possibilities: "
+                       "'--mtproto-secret' '--mtproto-secret-file'\nUnrecognized option\n");
 }
 
 TEST(CliTest, OptionalArgumentsOnlyWithEquals) {
   // "--verbosity 3": 3 is an operand, so there are two operands -> usage error.
   CommandLineError e = Err({"--verbosity", "3", "conf"});
   EXPECT_EQ(e.exit_code, 2);
-  EXPECT_EQ(e.message, "expected exactly one <config-file> argument, got 2\n");
-  EXPECT_FALSE(e.usage.empty());
+  ExpectMessageAndHint(e, "expected exactly one <config-file> argument, got 2\n");
+  EXPECT_TRUE(e.usage.empty());
   // "-v3": -v takes no argument in its short form, and -3 is not an option.
-  EXPECT_EQ(Err({"-v3", "conf"}).message,
-            "mtproto-proxy: invalid option -- '3'\nUnrecognized option\n");
+  ExpectMessageAndHint(Err({"-v3", "conf"}),
+                       "mtproto-proxy: invalid option -- '3'\nUnrecognized option\n");
 }
 
 TEST(CliTest, DirectModeMayOmitTheConfigFile) {
@@ -318,7 +343,7 @@ TEST(CliTest, DirectModeMayOmitTheConfigFile) {
   EXPECT_TRUE(c.config_file.empty());
   EXPECT_EQ(Ok({"--direct", "proxy-multi.conf"}).config_file, "proxy-multi.conf");
   EXPECT_EQ(Err({"--direct", "a.conf", "b.conf"}).exit_code, 2);
-  EXPECT_EQ(Err({"-H", "443"}).message, "expected exactly one <config-file> argument, got 0\n");
+  ExpectMessageAndHint(Err({"-H", "443"}), "expected exactly one <config-file> argument, got 0\n");
 }
 
 struct ErrorCase {
@@ -338,43 +363,52 @@ TEST(CliTest, ErrorsWithExitCodesAndMessages) {
   for (int i = 2; i <= 129; ++i) absl::StrAppend(&many_ports, ",", i);
 
   const std::vector<ErrorCase> cases = {
-      {{}, 2, "expected exactly one <config-file> argument, got 0\n", true},
-      {{"a.conf", "b.conf"}, 2, "expected exactly one <config-file> argument, got 2\n", true},
+      {{}, 2, "expected exactly one <config-file> argument, got 0\n", false},
+      {{"a.conf", "b.conf"}, 2, "expected exactly one <config-file> argument, got 2\n", false},
       {{"-h"}, 2, "", true},
       {{"--help", "conf"}, 2, "", true},
-      {{"-x", "conf"}, 2, "mtproto-proxy: invalid option -- 'x'\nUnrecognized option\n", true},
+      {{"-x", "conf"}, 2, "mtproto-proxy: invalid option -- 'x'\nUnrecognized option\n", false},
       {{"--foo=1", "conf"},
        2,
        "mtproto-proxy: unrecognized option '--foo=1'\nUnrecognized option\n",
-       true},
+       false},
       {{"conf", "-H"},
        2,
        "mtproto-proxy: option requires an argument -- 'H'\nUnrecognized option\n",
-       true},
+       false},
       {{"conf", "--port"},
        2,
        "mtproto-proxy: option '--port' requires an argument\nUnrecognized option\n",
-       true},
+       false},
       {{"--ipv6=1", "conf"},
        2,
        "mtproto-proxy: option '--ipv6' doesn't allow an argument\nUnrecognized option\n",
-       true},
+       false},
       {{"--d", "conf"},
        2,
        "mtproto-proxy: option '--d' is ambiguous; possibilities: '--domain' '--daemonize' "
        "'--disable-tcp' '--direct' '--dc-override' '--drain-timeout' '--domain-target'\n"
        "Unrecognized option\n",
-       true},
-      {{"-S", "0123", "conf"}, 2, "'S' option requires exactly 32 hex digits\n", true},
+       false},
+      {{"-S", "0123", "conf"},
+       2,
+       "invalid -S value: expected 32 hex digits, dd + 32 hex digits, or ee + 32 hex digits + "
+       "the domain in hex (as in a tg:// link)\n",
+       false},
+      {{"-S", "dd0123456789abcdef0123456789abcdeg", "conf"},
+       2,
+       "invalid -S value: expected 32 hex digits, dd + 32 hex digits, or ee + 32 hex digits + "
+       "the domain in hex (as in a tg:// link)\n",
+       false},
       {{"-S", "0123456789abcdef0123456789abcdeg", "conf"},
        2,
        "'S' option requires exactly 32 hex digits. 'g' is not hexdigit\n",
-       true},
-      {{"-P", "01234567", "conf"}, 2, "'P' option requires exactly 32 hex digits\n", true},
+       false},
+      {{"-P", "01234567", "conf"}, 2, "'P' option requires exactly 32 hex digits\n", false},
       {{"-P", "x123456789abcdef0123456789abcdef", "conf"},
        2,
        "'S' option requires exactly 32 hex digits. 'x' is not hexdigit\n",
-       true},
+       false},
       {{"-u", "alice", "-u", "bob", "conf"},
        1,
        "wrong option -ubob, username is already defined as 'alice'.\n",
@@ -384,63 +418,65 @@ TEST(CliTest, ErrorsWithExitCodesAndMessages) {
       {{"--nat-info", "10.0.0.1", "conf"},
        2,
        "expected <local-addr>:<global-addr> in --nat-info\n",
-       true},
+       false},
       {{"--nat-info", "10.0.0.x:1.2.3.4", "conf"},
        2,
        "cannot translate host '10.0.0.x' in --nat-info\n",
-       true},
+       false},
       {{"--nat-info", "10.0.0.1:1.2.3", "conf"},
        2,
        "cannot translate host '1.2.3' in --nat-info\n",
-       true},
+       false},
       {{"-p", "abc", "conf"},
        2,
        "invalid -p value 'abc': expected <port> or <start>:<end> (1..65535)\n",
-       true},
+       false},
       {{"-p", "0:5", "conf"},
        2,
        "invalid -p value '0:5': expected <port> or <start>:<end> (1..65535)\n",
-       true},
+       false},
       {{"-p", "0x", "conf"},
        2,
        "invalid -p value '0x': expected <port> or <start>:<end> (1..65535)\n",
-       true},
+       false},
       {{"-p", "9000:8000", "conf"},
        2,
        "invalid -p value '9000:8000': expected <port> or <start>:<end> (1..65535)\n",
-       true},
+       false},
       {{"-p", "70000", "conf"},
        2,
        "invalid -p value '70000': expected <port> or <start>:<end> (1..65535)\n",
-       true},
+       false},
       {{"-p", "", "conf"},
        2,
        "invalid -p value '': expected <port> or <start>:<end> (1..65535)\n",
-       true},
-      {{"-H", "", "conf"}, 2, "invalid -H value '': expected <port>{,<port>}\n", true},
-      {{"-H", "abc", "conf"}, 2, "invalid -H value 'abc': expected <port>{,<port>}\n", true},
-      {{"-H", "00", "conf"}, 2, "invalid -H value '00': expected <port>{,<port>}\n", true},
-      {{"-H", "01", "conf"}, 2, "invalid -H value '01': expected <port>{,<port>}\n", true},
+       false},
+      {{"-H", "", "conf"}, 2, "invalid -H value '': expected <port>{,<port>}\n", false},
+      {{"-H", "abc", "conf"}, 2, "invalid -H value 'abc': expected <port>{,<port>}\n", false},
+      {{"-H", "00", "conf"}, 2, "invalid -H value '00': expected <port>{,<port>}\n", false},
+      {{"-H", "01", "conf"}, 2, "invalid -H value '01': expected <port>{,<port>}\n", false},
       {{"-H", "443,,444", "conf"},
        2,
        "invalid -H value '443,,444': expected <port>{,<port>}\n",
-       true},
-      {{"-H", "443x", "conf"}, 2, "invalid -H value '443x': expected <port>{,<port>}\n", true},
-      {{"-H", "65536", "conf"}, 2, "invalid -H value '65536': ports are 1..65535\n", true},
+       false},
+      {{"-H", "443x", "conf"}, 2, "invalid -H value '443x': expected <port>{,<port>}\n", false},
+      {{"-H", "65536", "conf"}, 2, "invalid -H value '65536': ports are 1..65535\n", false},
       {{"-H", many_ports, "conf"},
        2,
        "invalid -H value '" + many_ports + "': at most 128 client ports\n",
-       true},
+       false},
       {{"-M", "257", "conf"},
        2,
-       "invalid -M value '257': the number of workers must be 0..256\n",
+       "invalid -M value '257': expected the number of workers (shards here), a whole number "
+       "0..256\n",
        false},
       {{"-M", "-1", "conf"},
        2,
-       "invalid -M value '-1': the number of workers must be 0..256\n",
+       "invalid -M value '-1': expected the number of workers (shards here), a whole number "
+       "0..256\n",
        false},
-      {{"--msg-buffers-size", "lots", "conf"}, 2, "Parsing limit for option fail: lots\n", true},
-      {{"--msg-buffers-size=10q", "conf"}, 2, "Parsing limit fail. Unknown suffix 'q'.\n", true},
+      {{"--msg-buffers-size", "lots", "conf"}, 2, "Parsing limit for option fail: lots\n", false},
+      {{"--msg-buffers-size=10q", "conf"}, 2, "Parsing limit fail. Unknown suffix 'q'.\n", false},
       {{"-D", "example.com", "conf"},
        2,
        "You must specify at least one mtproto-secret to use when using TLS-transport\n",
@@ -523,6 +559,67 @@ TEST(CliTest, ErrorsWithExitCodesAndMessages) {
        2,
        "invalid --tls-probe-interval value '-1': expected 0..2592000 seconds\n",
        false},
+      // Strict numbers: the reference's atoi() read these as 0 (or ignored the tail).
+      {{"-M", "abc", "conf"},
+       2,
+       "invalid -M value 'abc': expected the number of workers (shards here), a whole number "
+       "0..256\n",
+       false},
+      {{"-c", "1k", "conf"},
+       2,
+       "invalid -c value '1k': expected a connection count (0 = 65536), a whole number "
+       "0..1073741824\n",
+       false},
+      {{"-C", "-5", "conf"},
+       2,
+       "invalid -C value '-5': expected a connection count (0 = the -c limit), a whole number "
+       "0..2147483647\n",
+       false},
+      {{"-W", "x", "conf"},
+       2,
+       "invalid -W value 'x': expected a window size in bytes (0 = default), a whole number "
+       "0..2147483647\n",
+       false},
+      {{"-b", "", "conf"},
+       2,
+       "invalid -b value '': expected a listen() backlog, a whole number 1..2147483647\n",
+       false},
+      {{"-T", "5s", "conf"}, 2, "invalid -T value '5s': expected seconds, a decimal number\n", false},
+      {{"--nice", "a", "conf"},
+       2,
+       "invalid --nice value 'a': expected a niceness, a whole number -20..19\n",
+       false},
+      {{"--verbosity=x", "conf"},
+       2,
+       "invalid -v value 'x': expected a verbosity level, a whole number 0..100\n",
+       false},
+      {{"--max-accept-rate", "10/s", "conf"},
+       2,
+       "invalid --max-accept-rate value '10/s': expected connections per second (0 = no limit), "
+       "a whole number 0..2147483647\n",
+       false},
+      {{"--cpu-threads", "0", "conf"},
+       2,
+       "invalid --cpu-threads value '0': expected a thread count, a whole number 1..64\n",
+       false},
+      {{"--multithread=yes", "conf"},
+       2,
+       "invalid --multithread value 'yes': expected 0 or 1, a whole number 0..1\n",
+       false},
+      {{"-p", "8888x", "conf"},
+       2,
+       "invalid -p value '8888x': expected <port> or <start>:<end> (1..65535)\n",
+       false},
+      {{"-p", "1:2x", "conf"},
+       2,
+       "invalid -p value '1:2x': expected <port> or <start>:<end> (1..65535)\n",
+       false},
+      {{"-H", "1,a", "conf"}, 2, "invalid -H value '1,a': expected <port>{,<port>}\n", false},
+      {{"-S", kSecretA, "-D", "bad domain!", "conf"},
+       2,
+       "invalid -D value 'bad domain!': expected a host name (letters, digits, '-' and '.'; "
+       "labels of 1..63, at most 253 in all)\n",
+       false},
       {{"--tls-replay-cache-size", "8", "conf"},
        2,
        "invalid --tls-replay-cache-size value '8': expected 16..1073741824 entries\n",
@@ -532,7 +629,8 @@ TEST(CliTest, ErrorsWithExitCodesAndMessages) {
     SCOPED_TRACE(absl::StrJoin(t.args, " "));
     CommandLineError e = Err(t.args);
     EXPECT_EQ(e.exit_code, t.exit_code);
-    EXPECT_EQ(e.message, t.message);
+    ExpectMessageAndHint(e, t.message);
+    // Only -h/--help print the usage text; a bad value prints its line and a hint.
     EXPECT_EQ(!e.usage.empty(), t.usage);
     if (t.usage) {
       EXPECT_EQ(e.usage, UsageText(kProg));
@@ -561,6 +659,61 @@ TEST(CliTest, ConnectionLimitAndSpecialLimitInterplay) {
   EXPECT_EQ(PlanFdLimit(c.max_connections, c.max_special_connections, 1024, 4096, false)
                 .max_special_connections,
             100);
+}
+
+TEST(CliTest, HostNames) {
+  for (const char* good : {"example.com", "a", "xn--80ak6aa92e.com", "a-b.c1.example", "EXAMPLE.org",
+                           "1.2.3.4"}) {
+    EXPECT_TRUE(IsValidHostName(good)) << good;
+  }
+  const std::string label63(63, 'a');
+  EXPECT_TRUE(IsValidHostName(label63 + ".com"));
+  EXPECT_FALSE(IsValidHostName(label63 + "a.com"));
+  std::string long_name;
+  while (long_name.size() < 250) long_name += "abcdefg.";
+  long_name += "com";
+  EXPECT_FALSE(IsValidHostName(long_name));
+  for (const char* bad : {"", "bad domain!", "a..b", ".a", "a.", "-a.com", "a-.com", "a_b.com",
+                          "a/b", "a:443", "[::1]"}) {
+    EXPECT_FALSE(IsValidHostName(bad)) << bad;
+  }
+}
+
+TEST(CliTest, ServingNeedsAClientPortAndASecretUnlessAllowed) {
+  auto check = [](std::vector<std::string> args, const std::string& first_line) {
+    SCOPED_TRACE(absl::StrJoin(args, " "));
+    std::optional<CommandLineError> e = ValidateForServing(Ok(args));
+    if (first_line.empty()) {
+      EXPECT_FALSE(e.has_value()) << e->message;
+      return;
+    }
+    ASSERT_TRUE(e.has_value());
+    EXPECT_EQ(e->exit_code, 2);
+    EXPECT_TRUE(e->usage.empty());
+    ExpectMessageAndHint(*e, first_line);
+  };
+  const std::string no_port =
+      "no client port: pass -H <port>[,<port>...] (or --allow-no-client-port to run without "
+      "one)\n";
+  const std::string no_secret =
+      "no client secret: pass -S <secret> or --mtproto-secret-file <file> (--generate-secret "
+      "makes one), or --allow-no-secret to accept clients without one\n";
+  check({"--direct"}, no_port);
+  check({"--direct", "-S", kSecretA}, no_port);
+  check({"--direct", "--allow-no-client-port", "-S", kSecretA}, "");
+  check({"--direct", "-H", "443"}, no_secret);
+  check({"--direct", "-H", "443", "--allow-no-secret"}, "");
+  check({"--direct", "-H", "443", "-S", kSecretA}, "");
+  // The file may turn out empty: LoadConfigSnapshot refuses that.
+  check({"--direct", "-H", "443", "--mtproto-secret-file", "s"}, "");
+}
+
+TEST(CliTest, EeSecretForAnotherDomainIsWarnedAbout) {
+  const std::string ee = std::string("ee") + kSecretA + "6578616d706c652e636f6d";  // example.com
+  EXPECT_TRUE(ServingWarnings(Ok({"-S", ee, "-D", "example.com", "conf"})).empty());
+  std::vector<std::string> w = ServingWarnings(Ok({"-S", kSecretA, "-S", ee, "conf"}));
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_NE(w[0].find("-S #1 is an ee secret for 'example.com'"), std::string::npos) << w[0];
 }
 
 TEST(CliTest, ActionsNeedNoConfigFile) {
@@ -606,6 +759,7 @@ TEST(CliTest, HelpListsEveryOption) {
                                            "domain-target", "tls-probe-interval",
                                            "tls-replay-cache-size", "handshake-timeout",
                                            "client-idle-timeout", "write-stall-timeout",
+                                           "allow-no-secret", "allow-no-client-port",
                                            "version", "stats-bind", "stats-allow"}));
   for (std::string_view name : ours) {
     EXPECT_NE(usage.find(absl::StrCat("\t--", std::string(name))), std::string::npos) << name;
@@ -744,7 +898,9 @@ TEST(CliStatsAccessTest, BadValuesAreOneLineErrors) {
   CommandLineError bind = Err({"--stats-bind", "somewhere:80", "proxy-multi.conf"});
   EXPECT_EQ(bind.exit_code, 2);
   EXPECT_EQ(bind.message.rfind("--stats-bind: ", 0), 0u) << bind.message;
-  EXPECT_EQ(std::count(bind.message.begin(), bind.message.end(), '\n'), 1);
+  // The error line, then the hint every command-line error carries.
+  EXPECT_EQ(std::count(bind.message.begin(), bind.message.end(), '\n'), 2);
+  EXPECT_NE(bind.message.find("\nhint: --stats-bind <arg>: "), std::string::npos) << bind.message;
   EXPECT_TRUE(bind.usage.empty());
   CommandLineError allow = Err({"--stats-allow", "10.0.0.1/8", "proxy-multi.conf"});
   EXPECT_EQ(allow.exit_code, 2);

@@ -65,6 +65,7 @@ class ControlThreadTest : public ::testing::Test {
     dir_ = dir;
     cli_.config_file = Write("proxy-multi.conf", "proxy_for 2 127.0.0.1:8888;\n");
     cli_.aes_pwd_file = Write("proxy-secret", std::string(64, 'p'));
+    cli_.allow_no_secret = true;
     cli_.drain_timeout_s = 30;
   }
   void TearDown() override { system(("rm -rf " + dir_).c_str()); }

@@ -45,6 +45,7 @@ class RuntimeConfigTest : public ::testing::Test {
     ParsedCommandLine cli;
     cli.config_file = Write("proxy-multi.conf", "default 2;\nproxy_for 2 127.0.0.1:8888;\n");
     cli.aes_pwd_file = Write("proxy-secret", std::string(128, 'x'));
+    cli.allow_no_secret = true;  // the tests that need secrets add them
     return cli;
   }
   static ClientSecret Secret(uint8_t fill) {
@@ -116,6 +117,7 @@ TEST_F(RuntimeConfigTest, MiddleEndModeNeedsConfigFile) {
 TEST_F(RuntimeConfigTest, DirectModeReadsNoConfigNorProxySecret) {
   ParsedCommandLine cli;
   cli.direct = true;
+  cli.allow_no_secret = true;
   cli.config_file = dir_ + "/does-not-exist.conf";
   cli.aes_pwd_file = dir_ + "/does-not-exist-either";
   auto snap = Load(cli);
@@ -214,8 +216,23 @@ TEST_F(RuntimeConfigTest, DomainNeedsASecretAfterTheFileIsRead) {
   EXPECT_TRUE(Load(cli).ok());
 }
 
-TEST_F(RuntimeConfigTest, NoSecretIsAWarning) {
+TEST_F(RuntimeConfigTest, NoSecretIsAnErrorUnlessAllowed) {
   ParsedCommandLine cli = MeMode();
+  cli.allow_no_secret = false;
+  cli.secret_file = Write("empty", "# nothing yet\n");
+  auto refused = Load(cli);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("no client secret"), std::string::npos);
+  EXPECT_EQ(ConfigSnapshotExitCode(refused.status()), 2);
+  // A reload to an empty file fails too (the running secrets stay).
+  cli.secret_file = Write("one", std::string(32, 'e') + "\n");
+  auto running = Load(cli);
+  ASSERT_TRUE(running.ok());
+  cli.secret_file = Write("one", "");
+  EXPECT_FALSE(LoadConfigSnapshot(cli, resolver_, running->get(), 0, nullptr).ok());
+  // --allow-no-secret: a warning.
+  cli.allow_no_secret = true;
+  warnings_.clear();
   auto snap = Load(cli);
   ASSERT_TRUE(snap.ok());
   ASSERT_EQ(warnings_.size(), 1u);

@@ -8,12 +8,21 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "tests/e2e/control_e2e_util.h"
+#include "tests/e2e/tool_run.h"
 
 namespace mtp {
 namespace {
 
+using e2e::ProxyProcess;
 using e2e::RunProxyToExit;
+using e2e::SharedDir;
+
+constexpr char kSecretHex[] = "0123456789abcdef0123456789abcdef";
+// "example.com" in hex, for the ee form.
+constexpr char kExampleComHex[] = "6578616d706c652e636f6d";
 
 // Runs `command` through the shell; its stdout with the trailing newline removed, or nullopt if
 // it failed.
@@ -56,6 +65,70 @@ TEST(CliE2eTest, VersionNamesTheCommitItWasBuiltFrom) {
   std::optional<std::string> changes = Shell(git + "status --porcelain --untracked-files=no");
   ASSERT_TRUE(changes.has_value());
   EXPECT_EQ(commit, changes->empty() ? *head : *head + "-dirty") << r.output;
+}
+
+TEST(CliE2eTest, BadValuesPrintOneLineAndAHintNotTheUsage) {
+  const std::vector<std::vector<std::string>> cases = {
+      {"-M", "abc", "--direct"},    {"-p", "x", "--direct"},        {"-H", "1,a", "--direct"},
+      {"-c", "lots", "--direct"},   {"-C", "1e3", "--direct"},      {"-W", "64k", "--direct"},
+      {"-b", "x", "--direct"},      {"-D", "bad domain!", "--direct"}, {"-S", "ee00", "--direct"},
+      {"--nice", "x", "--direct"},  {"--direct", "-c"},
+  };
+  for (const std::vector<std::string>& args : cases) {
+    SCOPED_TRACE(absl::StrJoin(args, " "));
+    e2e::RunResult r = RunProxyToExit(args);
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    std::vector<std::string> lines = absl::StrSplit(r.output, '\n', absl::SkipEmpty());
+    ASSERT_GE(lines.size(), 2u) << r.output;
+    EXPECT_LE(lines.size(), 3u) << r.output;  // glibc's line + "Unrecognized option" + hint
+    EXPECT_EQ(lines.back().rfind("hint: ", 0), 0u) << r.output;
+    EXPECT_EQ(r.output.find("\t--ipv6"), std::string::npos) << "usage printed: " << r.output;
+  }
+}
+
+TEST(CliE2eTest, NoClientPortOrNoSecretIsRefusedUnlessAllowed) {
+  SharedDir dir;
+  e2e::RunResult r = RunProxyToExit({"--direct", "-S", kSecretHex});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("no client port"), std::string::npos) << r.output;
+  r = RunProxyToExit({"-H", "0", "--direct"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("no client secret"), std::string::npos) << r.output;
+  // A secret file without a secret in it: refused once it is read.
+  const std::string empty = dir.Write("secrets", "# none yet\n");
+  r = RunProxyToExit({"-H", "0", "--direct", "--mtproto-secret-file", empty});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("no client secret"), std::string::npos) << r.output;
+  // Explicitly allowed: it serves.
+  auto proxy = ProxyProcess::Start({"-H", "0", "--direct", "--mtproto-secret-file", empty,
+                                    "--allow-no-secret", "--dc-override", "2:127.0.0.1:1"});
+  ASSERT_NE(proxy, nullptr);
+  EXPECT_EQ(proxy->Stop(), 0);
+}
+
+TEST(CliE2eTest, SecretInDdAndEeFormsServesClientsOfItsKey) {
+  auto dc = e2e::SpawnListening("mtp-fake-dc", {"--listen", "127.0.0.1:0"});
+  ASSERT_TRUE(dc.ok()) << dc.status();
+  const std::string other = "00112233445566778899aabbccddeeff";
+  std::vector<std::string> args = {"-H",  "0", "--direct", "-S", std::string("dd") + kSecretHex,
+                                   "-S", std::string("ee") + other + kExampleComHex};
+  for (const char* id : {"1", "2", "3", "4", "5", "203"}) {  // never a real DC
+    args.insert(args.end(),
+                {"--dc-override", std::string(id) + ":127.0.0.1:" + std::to_string(dc->port)});
+  }
+  auto proxy = ProxyProcess::Start(args);
+  ASSERT_NE(proxy, nullptr);
+  // The ee secret's domain is not a -D domain: said so at start-up.
+  EXPECT_TRUE(e2e::WaitFor([&] { return proxy->LogContains("-S #1 is an ee secret"); }, 3000))
+      << proxy->Log();
+  for (const std::string& key : {std::string(kSecretHex), other}) {
+    std::string json;
+    EXPECT_EQ(e2e::RunTool(e2e::ClientArgv(proxy->port(), {"--secret", key, "--packets", "2"}),
+                           20000, &json),
+              0)
+        << key << ": " << json;
+  }
+  EXPECT_EQ(proxy->Stop(), 0);
 }
 
 }  // namespace

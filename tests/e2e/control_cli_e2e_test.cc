@@ -77,21 +77,24 @@ TEST(ControlCliE2eTest, StartupFailuresExitWithReferenceCodes) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("at least one mtproto-secret"), std::string::npos) << r.output;
   // A config with a syntax error: the reference's message, exit 1.
-  r = RunProxyToExit({"-H", "0", "--aes-pwd", secret, dir.Write("bad.conf", "proxy 1.2.3.4:5\n")});
+  r = RunProxyToExit({"-H", "0", "-S", kSecretHex, "--aes-pwd", secret,
+                      dir.Write("bad.conf", "proxy 1.2.3.4:5\n")});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("; expected"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("config check failed!"), std::string::npos) << r.output;
   // An explicit proxy secret that cannot be read: exit 1.
-  r = RunProxyToExit({"-H", "0", "--aes-pwd", dir.Path("missing"), dir.Path("ok.conf")});
+  r = RunProxyToExit(
+      {"-H", "0", "-S", kSecretHex, "--aes-pwd", dir.Path("missing"), dir.Path("ok.conf")});
   EXPECT_EQ(r.exit_code, 1);
   // --http-stats without -p: exit 1.
-  r = RunProxyToExit({"-H", "0", "--http-stats", "--direct"});
+  r = RunProxyToExit({"-H", "0", "--http-stats", "--direct", "--allow-no-secret"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("port isn't defined"), std::string::npos) << r.output;
   // -u for a user that does not exist, as root: exit 1 (not root: -u is ignored, as in the
   // reference, and the proxy would start).
   if (geteuid() == 0) {
-    r = RunProxyToExit({"-H", "0", "--direct", "-u", "no-such-user-mtproxy-ng"});
+    r = RunProxyToExit(
+        {"-H", "0", "--direct", "--allow-no-secret", "-u", "no-such-user-mtproxy-ng"});
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_NE(r.output.find("cannot change user to no-such-user-mtproxy-ng"), std::string::npos)
         << r.output;

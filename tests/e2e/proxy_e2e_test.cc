@@ -39,8 +39,9 @@ class ProxyE2eTest : public ::testing::TestWithParam<Param> {
   }
 
   std::vector<std::string> CommonArgs() {
+    // Secret-less clients are part of what this suite covers.
     return {"-H", "0", "-M", std::to_string(GetParam().shards), "--io-backend",
-            GetParam().backend, "--msg-buffers-size", "64m"};
+            GetParam().backend, "--msg-buffers-size", "64m", "--allow-no-secret"};
   }
 
   std::unique_ptr<ProxyProcess> StartMe(const std::string& config,

@@ -44,7 +44,7 @@ class ToolsE2eTest : public ::testing::TestWithParam<Param> {
     std::string config = e2e::ConfigFor(me->port, 2, 2);
     std::vector<std::string> args = {"-H", "0", "-M", std::to_string(GetParam().shards),
                                      "--io-backend", GetParam().backend, "--aes-pwd", aes_pwd_,
-                                     "--msg-buffers-size", "64m"};
+                                     "--msg-buffers-size", "64m", "--allow-no-secret"};
     args.insert(args.end(), proxy_flags.begin(), proxy_flags.end());
     args.push_back(WriteTempFile("proxy-multi.conf", config));
     proxy_ = ProxyProcess::Start(args);
