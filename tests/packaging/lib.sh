@@ -23,7 +23,7 @@ stage_units() {
   mkdir -p "$dir"
   for u in mtproto-proxy.service mtproto-proxy-config.service; do
     sed -e "s|$MTP_BINDIR/mtproto-proxy |$MTP_PROXY |" \
-        -e "s|$MTP_LIBEXECDIR/|$MTP_PACKAGING_BUILD/|" \
+        -e "s|$MTP_PKGLIBEXECDIR/|$MTP_PACKAGING_BUILD/|" \
         "$MTP_PACKAGING_BUILD/$u" > "$dir/$u"
   done
   cp "$MTP_SOURCE_ROOT/packaging/mtproto-proxy-config.timer" "$dir/"
