@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 
@@ -29,6 +30,9 @@ constexpr size_t kReadChunkBytes = 256 * 1024;
 constexpr int64_t kSendTimeoutMs = 30'000;
 constexpr int64_t kPollSliceMs = 100;
 constexpr size_t kMaxPendingOutputBytes = 16u << 20;
+// --flood-*: the payload of one unsolicited answer, and how much of them we queue at a time.
+constexpr size_t kFloodAnswerBytes = 64 * 1024;
+constexpr size_t kFloodQueueBytes = 1u << 20;
 
 std::string Ipv4String(uint32_t host_order) {
   in_addr a{htonl(host_order)};
@@ -78,6 +82,7 @@ class EchoVisitor : public RpcLinkVisitor {
         if (!DecodeRpcClose(payload, kRpcCloseConn, &id)) break;
         stats_.close_conn_received.fetch_add(1, std::memory_order_relaxed);
         per_conn_.erase(id);
+        floods_.erase(id);
         log_.Write(JsonLine()
                        .Add("event", "close_conn")
                        .Add("link", link_id_)
@@ -100,6 +105,29 @@ class EchoVisitor : public RpcLinkVisitor {
 
   bool drop_requested() const { return drop_; }
   uint64_t link_requests() const { return link_requests_; }
+
+  bool flood_pending() const { return !floods_.empty(); }
+  // Queues unsolicited answers for the flooded connections until about `max_bytes` are queued.
+  void QueueFlood(RpcLink& link, size_t max_bytes) {
+    size_t queued = 0;
+    while (!floods_.empty() && queued < max_bytes) {
+      auto it = floods_.begin();
+      MutableByteSpan out = link.BeginMessage(kRpcProxyAnsHeaderBytes + kFloodAnswerBytes);
+      if (out.empty()) return;
+      EncodeRpcProxyAnsHeader(0, it->first, out);
+      uint8_t* payload = out.data() + kRpcProxyAnsHeaderBytes;
+      std::memset(payload, 0x5a, kFloodAnswerBytes);
+      payload[0] = 0x42;  // auth_key_id != 0: a client sees an (unverifiable) encrypted answer
+      link.CommitMessage();
+      stats_.flood_answers.fetch_add(1, std::memory_order_relaxed);
+      queued += kFloodAnswerBytes;
+      if (it->second <= kFloodAnswerBytes) {
+        floods_.erase(it);
+      } else {
+        it->second -= kFloodAnswerBytes;
+      }
+    }
+  }
 
  private:
   void OnProxyReq(RpcLink& link, ByteSpan payload) {
@@ -153,6 +181,10 @@ class EchoVisitor : public RpcLinkVisitor {
     link.CommitMessage();
     stats_.answers.fetch_add(1, std::memory_order_relaxed);
 
+    if (options_.flood_on_size != 0 && options_.flood_bytes != 0 &&
+        req.data.size() == options_.flood_on_size) {
+      floods_[req.ext_conn_id] += options_.flood_bytes;
+    }
     if (options_.close_ext_after != 0 && count == options_.close_ext_after) {
       uint8_t close[kRpcCloseBytes];
       EncodeRpcClose(kRpcCloseExt, req.ext_conn_id, close);
@@ -177,6 +209,7 @@ class EchoVisitor : public RpcLinkVisitor {
   const SocketAddress& peer_;
   const SocketAddress& local_;
   absl::flat_hash_map<uint64_t, uint64_t> per_conn_;
+  absl::flat_hash_map<uint64_t, uint64_t> floods_;  // ext_conn_id -> flood bytes still to send
   uint64_t link_requests_ = 0;
   bool drop_ = false;
 };
@@ -210,7 +243,10 @@ JsonLine FakeMeStats::ToJson() const {
       .Add("close_conn_received", v(close_conn_received))
       .Add("pongs_received", v(pongs_received))
       .Add("unknown_messages", v(unknown_messages))
-      .Add("bad_requests", v(bad_requests));
+      .Add("bad_requests", v(bad_requests))
+      .Add("links_stopped_reading", v(links_stopped_reading))
+      .Add("links_half_closed", v(links_half_closed))
+      .Add("flood_answers", v(flood_answers));
 }
 
 void ServeFakeMeLink(UniqueFd fd, uint64_t link_id, const FakeMeOptions& options,
@@ -255,16 +291,54 @@ void ServeFakeMeLink(UniqueFd fd, uint64_t link_id, const FakeMeOptions& options
   MTP_LOG(1, "link %d accepted from %s", link_id, peer->ToString());
 
   // Full duplex: keep reading while echoes wait to be written, so neither side can block the
-  // other; reading pauses only when our pending output passes a bound.
+  // other; reading pauses only when our pending output passes a bound (or, misbehaving, after
+  // --stop-reading-after bytes).
   (void)SetNonBlocking(fd.get());
   std::vector<uint8_t> buffer(kReadChunkBytes);
   SendQueue out;
   bool closing = false;  // write what is pending, then close
   int64_t last_send_progress_ms = MonotonicMillis();
+  const bool misbehaves = options.misbehave_links == 0 || link_id <= options.misbehave_links;
+  const uint64_t read_limit = misbehaves ? options.stop_reading_after : 0;
+  const int64_t half_close_at_ms = misbehaves && options.half_close_after_ms > 0
+                                       ? MonotonicMillis() + options.half_close_after_ms
+                                       : -1;
+  bool half_closed = false;
+  uint64_t bytes_read = 0;
+  // Moves what the link has sealed into our send queue (dropped once we half-closed).
+  auto take_output = [&]() -> bool {
+    if (!link.HasPendingOutput()) return true;
+    std::vector<uint8_t>& b = out.buffer();
+    const size_t at = b.size();
+    b.resize(at + link.PendingOutputBytes());
+    b.resize(at + link.FlushTo(MutableByteSpan(b.data() + at, b.size() - at)));
+    if (half_closed) {
+      b.resize(at);
+      return true;
+    }
+    if (out.pending() == b.size() - at) last_send_progress_ms = MonotonicMillis();
+    return out.Flush(fd.get());
+  };
   while (!StopRequested()) {
-    const bool want_read = !closing && out.pending() < kMaxPendingOutputBytes;
+    if (half_close_at_ms >= 0 && !half_closed && MonotonicMillis() >= half_close_at_ms) {
+      ::shutdown(fd.get(), SHUT_WR);
+      half_closed = true;
+      out = SendQueue();
+      stats.links_half_closed.fetch_add(1, std::memory_order_relaxed);
+      log.Write(JsonLine().Add("event", "half_close").Add("link", link_id));
+    }
+    if (!half_closed && visitor.flood_pending() && out.pending() < kFloodQueueBytes) {
+      visitor.QueueFlood(link, kFloodQueueBytes);
+      if (!take_output()) {
+        end_reason = "send failed";
+        failed = true;
+        break;
+      }
+    }
+    const bool stopped = read_limit != 0 && bytes_read >= read_limit;
+    const bool want_read = !closing && !stopped && out.pending() < kMaxPendingOutputBytes;
     short events = static_cast<short>((want_read ? POLLIN : 0) | (out.empty() ? 0 : POLLOUT));
-    if (events == 0) break;  // closing, everything written
+    if (events == 0 && closing) break;  // closing, everything written
     pollfd p{fd.get(), events, 0};
     int rc = ::poll(&p, 1, static_cast<int>(kPollSliceMs));
     if (!out.empty() && MonotonicMillis() - last_send_progress_ms > kSendTimeoutMs) {
@@ -273,6 +347,7 @@ void ServeFakeMeLink(UniqueFd fd, uint64_t link_id, const FakeMeOptions& options
       break;
     }
     if (rc <= 0) continue;
+    if (stopped && (p.revents & (POLLERR | POLLHUP)) != 0) break;  // the proxy gave up
     if ((p.revents & (POLLOUT | POLLERR | POLLHUP)) != 0 && !out.empty()) {
       uint64_t written = 0;
       if (!out.Flush(fd.get(), &written)) {
@@ -283,25 +358,25 @@ void ServeFakeMeLink(UniqueFd fd, uint64_t link_id, const FakeMeOptions& options
       if (written > 0) last_send_progress_ms = MonotonicMillis();
     }
     if (!want_read || (p.revents & (POLLIN | POLLERR | POLLHUP)) == 0) continue;
-    ssize_t n = ::recv(fd.get(), buffer.data(), buffer.size(), MSG_DONTWAIT);
+    size_t want = buffer.size();
+    if (read_limit != 0) want = std::min<uint64_t>(want, read_limit - bytes_read);
+    ssize_t n = ::recv(fd.get(), buffer.data(), want, MSG_DONTWAIT);
     if (n == 0) break;
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) continue;
       end_reason = absl::StrCat("recv: ", std::strerror(errno));
       break;
     }
+    bytes_read += static_cast<uint64_t>(n);
+    if (read_limit != 0 && bytes_read >= read_limit) {
+      stats.links_stopped_reading.fetch_add(1, std::memory_order_relaxed);
+      log.Write(JsonLine().Add("event", "stop_reading").Add("link", link_id));
+    }
     RpcError error = link.Feed(ByteSpan(buffer.data(), static_cast<size_t>(n)), visitor);
-    if (link.HasPendingOutput()) {
-      std::vector<uint8_t>& b = out.buffer();
-      const size_t at = b.size();
-      b.resize(at + link.PendingOutputBytes());
-      b.resize(at + link.FlushTo(MutableByteSpan(b.data() + at, b.size() - at)));
-      if (out.pending() == b.size() - at) last_send_progress_ms = MonotonicMillis();
-      if (!out.Flush(fd.get())) {
-        end_reason = "send failed";
-        failed = true;
-        break;
-      }
+    if (!take_output()) {
+      end_reason = "send failed";
+      failed = true;
+      break;
     }
     if (error != RpcError::kOk) {
       end_reason = absl::StrCat("protocol error: ", RpcErrorName(error));

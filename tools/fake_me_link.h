@@ -24,6 +24,15 @@ struct FakeMeOptions {
   bool log_requests = true;       // one event line per RPC_PROXY_REQ
   int32_t clock_offset_s = 0;     // added to the crypto_ts we send (clock-skew tests)
   int64_t start_unix = 0;         // our PID's utime
+  // Misbehaviour (adversarial tests). stop_reading_after and half_close_after_ms apply to the
+  // first `misbehave_links` links accepted (0: to every link).
+  uint64_t misbehave_links = 0;
+  uint64_t stop_reading_after = 0;  // bytes received on a link, then no more reads (0: never)
+  int64_t half_close_after_ms = 0;  // shutdown(SHUT_WR) this long after accept (0: never)
+  // A request whose client payload is exactly flood_on_size bytes is answered, besides its
+  // echo, with flood_bytes of unsolicited RPC_PROXY_ANS (64 KiB each) on its ext_conn_id.
+  uint64_t flood_on_size = 0;
+  uint64_t flood_bytes = 0;
 };
 
 // Process-wide counters, updated by every link thread (relaxed atomics).
@@ -42,6 +51,9 @@ struct FakeMeStats {
   std::atomic<uint64_t> pongs_received{0};
   std::atomic<uint64_t> unknown_messages{0};
   std::atomic<uint64_t> bad_requests{0};
+  std::atomic<uint64_t> links_stopped_reading{0};
+  std::atomic<uint64_t> links_half_closed{0};
+  std::atomic<uint64_t> flood_answers{0};
 
   JsonLine ToJson() const;
 };

@@ -84,6 +84,11 @@ int Main(int argc, char** argv) {
   std::string stats_file;
   double max_seconds = 0;
   int64_t clock_offset = 0;
+  int64_t misbehave_links = 0;
+  int64_t stop_reading_after = 0;
+  double half_close_after = 0;
+  int64_t flood_on_size = 0;
+  int64_t flood_bytes = 0;
   int64_t verbosity = 0;
 
   FlagParser flags("mtp-fake-me",
@@ -105,6 +110,22 @@ int Main(int argc, char** argv) {
                 "accept a proxy handshake whose peer_pid does not match us");
   flags.AddInt("clock-offset", &clock_offset,
                "seconds added to the crypto_ts we send (clock-skew tests)", -100000, 100000);
+  flags.AddInt("stop-reading-after", &stop_reading_after,
+               "read no more from a link after N bytes (0 = never); see --misbehave-links", 0,
+               INT64_MAX);
+  flags.AddDouble("half-close-after", &half_close_after,
+                  "shutdown(SHUT_WR) a link S seconds after accepting it, then only read (0 = "
+                  "never); see --misbehave-links",
+                  0, 1e6, "S");
+  flags.AddInt("misbehave-links", &misbehave_links,
+               "--stop-reading-after and --half-close-after apply to the first N links "
+               "accepted (0 = every link)",
+               0, INT64_MAX);
+  flags.AddInt("flood-on-size", &flood_on_size,
+               "a request whose payload has exactly N bytes is answered, besides its echo, "
+               "with --flood-bytes of unsolicited 64-KiB answers on its connection",
+               0, INT64_MAX);
+  flags.AddInt("flood-bytes", &flood_bytes, "see --flood-on-size", 0, INT64_MAX);
   flags.AddString("log-file", &log_file,
                   "JSON-lines event log: link handshakes, requests, close_conn/close_ext",
                   "FILE");
@@ -145,6 +166,11 @@ int Main(int argc, char** argv) {
   options.log_requests = !no_log_requests;
   options.clock_offset_s = static_cast<int32_t>(clock_offset);
   options.start_unix = time(nullptr);
+  options.misbehave_links = static_cast<uint64_t>(misbehave_links);
+  options.stop_reading_after = static_cast<uint64_t>(stop_reading_after);
+  options.half_close_after_ms = static_cast<int64_t>(half_close_after * 1000);
+  options.flood_on_size = static_cast<uint64_t>(flood_on_size);
+  options.flood_bytes = static_cast<uint64_t>(flood_bytes);
 
   EventLog log;
   if (absl::Status st = log.Open(log_file); !st.ok()) {
