@@ -350,6 +350,78 @@ TEST_F(FakeMeTest, DropLinkAfterN) {
   EXPECT_TRUE(LogContains("dropped (--drop-link-after)"));
 }
 
+// Misbehaviour flags of the adversarial suite.
+TEST_F(FakeMeTest, HalfCloseAfterSendsFinAndKeepsReading) {
+  StartMe({"--half-close-after", "0.5"});
+  std::unique_ptr<TinyRelay> relay = TinyRelay::Connect(port_, secret_);
+  ASSERT_NE(relay, nullptr);
+  ASSERT_TRUE(relay->Handshake());
+  relay->SendReq(1, Payload(1, 56), false);
+  Message m;
+  ASSERT_TRUE(relay->Next(&m));
+  EXPECT_EQ(m.type, kRpcProxyAns);
+  // Then FIN: no more messages, EOF.
+  EXPECT_FALSE(relay->Next(&m));
+  EXPECT_TRUE(relay->eof());
+  EXPECT_TRUE(LogContains("\"event\":\"half_close\",\"link\":1"));
+}
+
+TEST_F(FakeMeTest, MisbehaveLinksSparesLaterLinks) {
+  StartMe({"--half-close-after", "0.2", "--misbehave-links", "1"});
+  std::unique_ptr<TinyRelay> first = TinyRelay::Connect(port_, secret_);
+  ASSERT_NE(first, nullptr);
+  ASSERT_TRUE(first->Handshake());
+  Message m;
+  EXPECT_FALSE(first->Next(&m));
+  EXPECT_TRUE(first->eof());
+  std::unique_ptr<TinyRelay> second = TinyRelay::Connect(port_, secret_);
+  ASSERT_NE(second, nullptr);
+  ASSERT_TRUE(second->Handshake());
+  usleep(400'000);  // past the half-close delay: the second link is not half-closed
+  second->SendReq(2, Payload(2, 56), false);
+  ASSERT_TRUE(second->Next(&m));
+  EXPECT_EQ(m.type, kRpcProxyAns);
+  const std::string log = ReadLog();
+  EXPECT_NE(log.find("\"half_close\""), std::string::npos);
+  EXPECT_EQ(log.find("\"half_close\""), log.rfind("\"half_close\""));  // once
+}
+
+TEST_F(FakeMeTest, StopReadingAfterNBytes) {
+  StartMe({"--stop-reading-after", "20000"});
+  std::unique_ptr<TinyRelay> relay = TinyRelay::Connect(port_, secret_);
+  ASSERT_NE(relay, nullptr);
+  ASSERT_TRUE(relay->Handshake());
+  relay->SendReq(1, Payload(1, 16384), false);
+  Message m;
+  ASSERT_TRUE(relay->Next(&m));  // under the limit: echoed
+  relay->SendReq(2, Payload(2, 16384), false);
+  ASSERT_TRUE(relay->Pump([] { return true; }));  // sends it; past the limit
+  EXPECT_TRUE(LogContains("\"event\":\"stop_reading\",\"link\":1"));
+}
+
+TEST_F(FakeMeTest, FloodOnSizeAnswersThatConnectionOnly) {
+  StartMe({"--flood-on-size", "4096", "--flood-bytes", "196608"});
+  std::unique_ptr<TinyRelay> relay = TinyRelay::Connect(port_, secret_);
+  ASSERT_NE(relay, nullptr);
+  ASSERT_TRUE(relay->Handshake());
+  relay->SendReq(0x33, Payload(1, 4096), false);  // flooded: its echo and 3 x 64 KiB
+  relay->SendReq(0x44, Payload(2, 56), false);    // not flooded: its echo only
+  int flood = 0, echoes_33 = 0, echoes_44 = 0;
+  for (int i = 0; i < 5; ++i) {
+    Message m;
+    ASSERT_TRUE(relay->Next(&m));
+    ASSERT_EQ(m.type, kRpcProxyAns);
+    const uint64_t id = LoadLe64(m.payload.data() + 8);
+    const size_t data = m.payload.size() - kRpcProxyAnsHeaderBytes;
+    if (id == 0x33 && data == 65536) ++flood;
+    if (id == 0x33 && data == 4096) ++echoes_33;
+    if (id == 0x44) ++echoes_44;
+  }
+  EXPECT_EQ(flood, 3);
+  EXPECT_EQ(echoes_33, 1);
+  EXPECT_EQ(echoes_44, 1);
+}
+
 TEST_F(FakeMeTest, WrongSecretFailsHandshake) {
   StartMe();
   std::vector<uint8_t> wrong = secret_;
