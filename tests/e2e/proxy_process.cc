@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -29,7 +30,7 @@ std::string WriteTempFile(const std::string& name, const std::string& content) {
 }
 
 std::unique_ptr<ProxyProcess> ProxyProcess::Start(const std::vector<std::string>& args,
-                                                  int timeout_ms) {
+                                                  int timeout_ms, int open_files) {
   int pipe_fds[2];
   if (pipe2(pipe_fds, O_CLOEXEC) != 0) return nullptr;
   std::vector<std::string> argv_strings = {ProxyBinaryPath()};
@@ -42,6 +43,10 @@ std::unique_ptr<ProxyProcess> ProxyProcess::Start(const std::vector<std::string>
   if (pid == 0) {
     dup2(pipe_fds[1], STDERR_FILENO);
     dup2(pipe_fds[1], STDOUT_FILENO);
+    if (open_files > 0) {
+      const rlimit limit{static_cast<rlim_t>(open_files), static_cast<rlim_t>(open_files)};
+      if (setrlimit(RLIMIT_NOFILE, &limit) != 0) _exit(126);
+    }
     execv(argv[0], argv.data());
     _exit(127);
   }

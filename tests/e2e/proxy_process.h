@@ -23,8 +23,9 @@ class ProxyProcess {
  public:
   // Starts the binary with `args` (argv[0] is added) and waits for its "listening on port"
   // line. nullptr if it did not start within the timeout (its log is printed).
+  // `open_files` > 0: the child's RLIMIT_NOFILE (soft and hard) before exec.
   static std::unique_ptr<ProxyProcess> Start(const std::vector<std::string>& args,
-                                             int timeout_ms = 10000);
+                                             int timeout_ms = 10000, int open_files = 0);
   ~ProxyProcess();
 
   uint16_t port() const { return port_; }
