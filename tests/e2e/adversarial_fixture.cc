@@ -22,8 +22,8 @@ constexpr char kSecretHex[] = "0123456789abcdef0123456789abcdef";
 constexpr char kDomain[] = "a.example";
 constexpr int64_t kMiB = 1024;  // in KiB
 
-// Under ASan the proxy's RSS is mostly shadow memory and quarantine: the bound says nothing.
-#if defined(__SANITIZE_ADDRESS__)
+// Under ASan or TSan the proxy's RSS is mostly shadow memory: the bound says nothing.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 constexpr bool kAddressSanitizer = true;
 #else
 constexpr bool kAddressSanitizer = false;
