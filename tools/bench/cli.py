@@ -2,6 +2,7 @@
 
 import argparse
 import os
+import signal
 import sys
 
 from bench import history, pinning, plot, runner, templates, verdict
@@ -158,10 +159,17 @@ def cmd_run(args):
         floors=not args.no_floors, load_nice=args.load_nice, extra=shlex.split(args.extra),
         plan=plan, keep_logs=args.keep_logs)
     runner.procs.raise_file_limit()
+    fd_limit = runner.procs.resource.getrlimit(runner.procs.resource.RLIMIT_NOFILE)[1]
+    if "direct" in modes and "idle" in scenarios and 2 * args.idle_connections + 256 > fd_limit:
+        print(f"mtp-bench: warning: a direct-mode proxy needs 2 descriptors per idle client; "
+              f"the open-file limit {fd_limit} is too low for --idle-connections "
+              f"{args.idle_connections}", file=sys.stderr)
     print(f"mtp-bench: proxy CPUs {plan['proxy']}, load CPUs {plan['load']} ({plan['note']}); "
           f"builds {', '.join(names)}; setups {', '.join(s.key for s in opts.setups)}; "
           f"{args.rounds} rounds", file=sys.stderr)
     run = runner.Run(opts)
+    # SIGTERM (e.g. a CI timeout) unwinds like Ctrl-C, so every child is stopped.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         lines = run.execute()
     finally:
@@ -180,6 +188,10 @@ def cmd_run(args):
         print(f"mtp-bench: {len(run.failures)} measurement(s) failed", file=sys.stderr)
         code = EXIT_FAILED
     return code
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _fmt(x):

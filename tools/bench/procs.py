@@ -12,8 +12,21 @@ import urllib.error
 import urllib.request
 
 
-def raise_file_limit():
+def raise_file_limit(want=262144):
+    """Raises the open-file limit the children inherit: a direct-mode proxy holds two
+    descriptors per idle client. As root the hard limit is raised too (up to fs.nr_open)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        with open("/proc/sys/fs/nr_open", encoding="utf-8") as f:
+            want = min(want, int(f.read()))
+    except (OSError, ValueError):
+        pass
+    if hard < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, want))
+            return
+        except (ValueError, OSError):
+            pass  # not root: the hard limit stays
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 

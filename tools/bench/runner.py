@@ -80,6 +80,7 @@ class Run:
         with open(self.proxy_secret, "wb") as f:
             f.write(os.urandom(128))
         self.peers = {}
+        self.transient = []   # peers started for one measurement
         self.seq = 0
         self.run_id = datetime.datetime.now(datetime.timezone.utc).strftime(
             "%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
@@ -87,7 +88,7 @@ class Run:
 
     # ---- peers shared by every measurement ----
     def _peer(self, kind):
-        if kind in self.peers:
+        if kind in self.peers and kind != "dc":
             return self.peers[kind]
         load = self.o.plan["load"]
         nice = self.o.load_nice
@@ -107,7 +108,11 @@ class Run:
                                             "127.0.0.1:0", "--threads", str(len(load))],
                             self._log_path("fake-dc"), load, nice)
             port = int(c.wait_log(r"listening 127\.0\.0\.1:(\d+)", 10).group(1))
-            self.peers[kind] = (c, {"dc_addr": f"127.0.0.1:{port}"})
+            # A fresh DC (new port) per measurement: the proxy's DC connections left in
+            # TIME_WAIT by churn would otherwise use up the ephemeral ports towards one
+            # address, and 10,000 idle clients need 10,000 more.
+            self.transient.append(c)
+            return c, {"dc_addr": f"127.0.0.1:{port}"}
         elif kind == "site":
             openssl = shutil.which("openssl")
             if not openssl:
@@ -223,6 +228,8 @@ class Run:
         finally:
             if child is not None:
                 child.stop()
+            while self.transient:
+                self.transient.pop().stop()
 
     # ---- the whole run ----
     def execute(self):
