@@ -405,7 +405,9 @@ void ProxyRunner::FillStats(StatsSnapshot& out) const {
                                {"idle_timeout", I(k.client_idle_timeouts)},
                                {"write_stall", I(k.client_write_stalls)},
                                {"dc_write_stall", I(k.dc_write_stalls)},
-                               {"shed", I(k.client_failed_shed)}};
+                               {"shed", I(k.client_failed_shed)},
+                               {"shed_pre_auth", I(k.client_shed_pre_auth)},
+                               {"shed_partial_frame", I(k.client_shed_partial)}};
   x.client_read_pauses = I(k.client_out_paused);
   x.me_write_stalls = I(k.me_write_stalls);
   x.me_unreachable_reports = I(k.me_unreachable_reports);

@@ -174,14 +174,38 @@ bool ArenaBufferPool::OnRingConsumed(int32_t id) {
   }
   state_[id] = State::kInUse;
   --recv_count_;
+  TopUpRecvSet();
   return true;
+}
+
+void ArenaBufferPool::TopUpRecvSet() {
+  if (ring_ == nullptr) {
+    while (recv_count_ < recv_target_ && free_count_ > free_reserve_) {
+      int32_t id = free_[--free_count_];
+      state_[id] = State::kRecv;
+      recv_stack_[recv_count_++] = id;
+    }
+    return;
+  }
+  const int mask = io_uring_buf_ring_mask(recv_target_);
+  int added = 0;
+  while (recv_count_ < recv_target_ && free_count_ > free_reserve_) {
+    int32_t id = free_[--free_count_];
+    state_[id] = State::kRecv;
+    io_uring_buf_ring_add(buf_ring_, Data(id), buffer_size_, static_cast<uint16_t>(id), mask,
+                          added++);
+    ++recv_count_;
+  }
+  if (added > 0) io_uring_buf_ring_advance(buf_ring_, added);
 }
 
 int32_t ArenaBufferPool::TakeRecv() {
   assert(ring_ == nullptr);
+  if (recv_count_ == 0) TopUpRecvSet();
   if (recv_count_ == 0) return -1;
   int32_t id = recv_stack_[--recv_count_];
   state_[id] = State::kInUse;
+  TopUpRecvSet();
   return id;
 }
 

@@ -44,6 +44,7 @@ class ArenaBufferPool final : public BufferPool {
   uint32_t recv_available() const override { return recv_count_; }
 
   uint32_t free_count() const { return free_count_; }
+  void SetFreeReserve(uint32_t buffers) override { free_reserve_ = buffers; }
   uint32_t recv_target() const { return recv_target_; }
 
   // io_uring mode: registers the receive set as provided-buffer ring `group_id` on `ring` and
@@ -69,6 +70,9 @@ class ArenaBufferPool final : public BufferPool {
 
   ArenaBufferPool() = default;
   void AddToRecvSet(int32_t id);
+  // Refills the receive set from the free list (above the reserve) after buffers left it, so
+  // buffers parked in sessions never starve the kernel of receive buffers while any is free.
+  void TopUpRecvSet();
 
   uint8_t* arena_ = nullptr;
   size_t arena_bytes_ = 0;
@@ -79,6 +83,7 @@ class ArenaBufferPool final : public BufferPool {
   std::vector<State> state_;        // per buffer, for loud detection of double releases
   std::vector<int32_t> free_;       // stack of free ids; free_count_ valid entries
   uint32_t free_count_ = 0;
+  uint32_t free_reserve_ = 0;       // free buffers TopUpRecvSet leaves for Acquire()
   std::vector<int32_t> recv_stack_; // epoll mode receive set (LIFO keeps buffers cache-hot)
   uint32_t recv_count_ = 0;         // buffers in the receive set (ring or stack)
 

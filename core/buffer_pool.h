@@ -30,6 +30,10 @@ class BufferPool {
   // set). A Recv that ended with -ENOBUFS is worth re-arming once this is > 0.
   // (Added after the first contract; the default keeps existing fakes compiling.)
   virtual uint32_t recv_available() const { return buffer_count() - in_use(); }
+
+  // The receive set is refilled from the free list whenever buffers leave it, keeping at
+  // least `buffers` free for Acquire() (output queues). Default: no refill (test fakes).
+  virtual void SetFreeReserve(uint32_t /*buffers*/) {}
 };
 
 }  // namespace mtp

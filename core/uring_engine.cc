@@ -168,19 +168,26 @@ void UringEngine::Connect(int fd, const sockaddr* addr, socklen_t addrlen, uint6
   sqe->user_data = user_data;
 }
 
-void UringEngine::CancelOp(int /*fd*/, uint64_t user_data) {
-  // A cancel that cannot be queued is lost; the op keeps running and reports naturally.
+bool UringEngine::QueueCancel(const PendingCancel& cancel) {
   io_uring_sqe* sqe = GetSqe();
-  if (sqe == nullptr) return;
-  io_uring_prep_cancel64(sqe, user_data, IORING_ASYNC_CANCEL_ALL);
+  if (sqe == nullptr) return false;
+  if (cancel.by_fd) {
+    io_uring_prep_cancel_fd(sqe, cancel.fd, IORING_ASYNC_CANCEL_ALL);
+  } else {
+    io_uring_prep_cancel64(sqe, cancel.user_data, IORING_ASYNC_CANCEL_ALL);
+  }
   sqe->user_data = kCancelTag;
+  return true;
+}
+
+void UringEngine::CancelOp(int fd, uint64_t user_data) {
+  PendingCancel cancel{false, fd, user_data};
+  if (!QueueCancel(cancel)) pending_cancels_.push_back(cancel);
 }
 
 void UringEngine::CancelAll(int fd) {
-  io_uring_sqe* sqe = GetSqe();
-  if (sqe == nullptr) return;
-  io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
-  sqe->user_data = kCancelTag;
+  PendingCancel cancel{true, fd, 0};
+  if (!QueueCancel(cancel)) pending_cancels_.push_back(cancel);
 }
 
 void UringEngine::HandleInternal(const io_uring_cqe& cqe) {
@@ -199,6 +206,9 @@ void UringEngine::HandleInternal(const io_uring_cqe& cqe) {
 int UringEngine::Poll(std::span<IoCompletion> out, int64_t timeout_us) {
   if (!EnsureEnabled()) return 0;
   if (!wake_read_armed_) ArmWakeRead();
+  size_t retried = 0;
+  while (retried < pending_cancels_.size() && QueueCancel(pending_cancels_[retried])) ++retried;
+  pending_cancels_.erase(pending_cancels_.begin(), pending_cancels_.begin() + retried);
   size_t n = 0;
   while (failed_head_ < failed_.size() && n < out.size()) out[n++] = failed_[failed_head_++];
   if (failed_head_ == failed_.size()) {

@@ -92,6 +92,15 @@ class UringEngine final : public IoEngine {
   uint32_t connect_addr_count_ = 0;
 
   std::vector<IoCompletion> failed_;  // ops that could not be queued (-EAGAIN), rare
+  // Cancels that found no free SQE: retried at the top of every Poll until queued. Dropping
+  // one would leave its op armed forever, and its session (fd and slot) with it.
+  struct PendingCancel {
+    bool by_fd;
+    int fd;
+    uint64_t user_data;
+  };
+  std::vector<PendingCancel> pending_cancels_;
+  bool QueueCancel(const PendingCancel& cancel);
   size_t failed_head_ = 0;
 };
 

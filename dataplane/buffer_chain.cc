@@ -1,6 +1,8 @@
 // Linked pool-buffer byte queues.
 #include "dataplane/buffer_chain.h"
 
+#include "core/check.h"
+
 #include <algorithm>
 #include <cstring>
 
@@ -25,25 +27,51 @@ void BufferChains::Link(BufferChain& chain, int32_t id, uint32_t begin, uint32_t
   }
   chain.tail = id;
   chain.bytes += end - begin;
+  ++chain.buffers;
   ++held_;
+  ++class_held_[static_cast<int>(chain.charge)];
 }
 
-void BufferChains::ReleaseOne(int32_t id) {
-  assert(held_ > 0);
-  --held_;
+void BufferChains::ReleaseOne(BufferChain& chain, int32_t id) {
+  // Paired with Link: a chain, its class and the shard never go below zero. A violation means
+  // the accounting is broken; keep the pool whole and count it rather than wrap around.
+  if (MTP_VERIFY(held_ > 0 && chain.buffers > 0 &&
+                     class_held_[static_cast<int>(chain.charge)] > 0,
+                 "buffer chain accounting underflow")) {
+    --held_;
+    --chain.buffers;
+    --class_held_[static_cast<int>(chain.charge)];
+  }
   pool_.Release(id);
 }
 
+void BufferChains::KeepPromise(uint32_t buffers) {
+  if (!MTP_VERIFY(promised_ >= buffers, "buffer promise underflow")) buffers = promised_;
+  promised_ -= buffers;
+}
+
+void BufferChains::SetCharge(BufferChain& chain, Charge c) {
+  if (chain.charge == c) return;
+  uint32_t& from = class_held_[static_cast<int>(chain.charge)];
+  if (MTP_VERIFY(from >= chain.buffers, "charge class underflow")) from -= chain.buffers;
+  class_held_[static_cast<int>(c)] += chain.buffers;
+  chain.charge = c;
+}
+
 void BufferChains::AppendBuffer(BufferChain& chain, int32_t id, uint32_t len) {
-  assert(len <= buffer_size_);
+  AppendBufferAt(chain, id, 0, len);
+}
+
+void BufferChains::AppendBufferAt(BufferChain& chain, int32_t id, uint32_t begin, uint32_t len) {
+  assert(begin + len <= buffer_size_);
   if (chain.tail >= 0 && len <= buffer_size_ - end_[chain.tail]) {
-    std::memcpy(pool_.Data(chain.tail) + end_[chain.tail], pool_.Data(id), len);
+    std::memcpy(pool_.Data(chain.tail) + end_[chain.tail], pool_.Data(id) + begin, len);
     end_[chain.tail] += len;
     chain.bytes += len;
     pool_.Release(id);
     return;
   }
-  Link(chain, id, 0, len);
+  Link(chain, id, begin, begin + len);
 }
 
 MutableByteSpan BufferChains::Reserve(BufferChain& chain) {
@@ -95,7 +123,7 @@ void BufferChains::Consume(BufferChain& chain, size_t n) {
     // it is what lets an idle connection hold no buffer.
     chain.head = next_[id];
     if (chain.head < 0) chain.tail = -1;
-    ReleaseOne(id);
+    ReleaseOne(chain, id);
     if (n == 0) return;
   }
 }
@@ -122,10 +150,13 @@ void BufferChains::Clear(BufferChain& chain) {
   int32_t id = chain.head;
   while (id >= 0) {
     int32_t next = next_[id];
-    ReleaseOne(id);
+    ReleaseOne(chain, id);
     id = next;
   }
+  const Charge charge = chain.charge;
+  MTP_VERIFY(chain.buffers == 0, "buffer chain count mismatch at clear");
   chain = BufferChain{};
+  chain.charge = charge;
 }
 
 uint32_t BufferChains::CountBuffers(const BufferChain& chain) const {

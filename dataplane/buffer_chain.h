@@ -16,10 +16,19 @@
 
 namespace mtp {
 
+// What a chain's buffers are charged to. Received bytes that wait before they are served (an
+// unauthenticated header or hello, a partial frame) are charged to their own classes so the
+// shard can bound each class's share of the budget and shed the oldest holders of a class
+// first; everything else (send queues) is kQueue.
+enum class Charge : uint8_t { kQueue = 0, kPreAuth = 1, kPartial = 2 };
+inline constexpr int kChargeClasses = 3;
+
 struct BufferChain {
   int32_t head = -1;
   int32_t tail = -1;
-  uint32_t bytes = 0;  // bytes queued in [head.begin, tail.end)
+  uint32_t bytes = 0;    // bytes queued in [head.begin, tail.end)
+  uint16_t buffers = 0;  // buffers linked (charged to `charge`)
+  Charge charge = Charge::kQueue;
 
   bool empty() const { return head < 0; }
 };
@@ -34,12 +43,30 @@ class BufferChains {
   uint32_t buffer_size() const { return buffer_size_; }
   uint32_t held() const { return held_; }
   uint32_t budget() const { return budget_; }
+  // Buffers held by chains charged to `c`.
+  uint32_t held_by(Charge c) const { return class_held_[static_cast<int>(c)]; }
+  // Buffers promised to appends that have been decided but not yet made (PromiseBytes).
+  uint32_t promised() const { return promised_; }
 
   // True if `bytes` more bytes can be appended (in fresh buffers) without exceeding the
   // shard's budget: the caller checks this before an append that must not fail half-way.
   bool CanTake(size_t bytes) const {
-    return held_ + (bytes + buffer_size_ - 1) / buffer_size_ <= budget_;
+    return held_ + promised_ + BuffersFor(bytes) <= budget_;
   }
+  uint32_t BuffersFor(size_t bytes) const {
+    return static_cast<uint32_t>((bytes + buffer_size_ - 1) / buffer_size_);
+  }
+  // Sets aside budget for an append decided now and made later in the same pass (an ME flush
+  // seals several links first, then copies their ciphertext out): CanTake counts promises, so
+  // two links sealed in one pass cannot both take the last buffers. Returns the promise.
+  uint32_t PromiseBytes(size_t bytes) {
+    uint32_t n = BuffersFor(bytes);
+    promised_ += n;
+    return n;
+  }
+  void KeepPromise(uint32_t buffers);
+  // Moves a chain's buffers to another charge class.
+  void SetCharge(BufferChain& chain, Charge c);
   // Fraction of the budget in use, in 1/1024 units (for backpressure watermarks).
   uint32_t pressure_1024() const { return budget_ == 0 ? 1024 : (held_ * 1024) / budget_; }
 
@@ -47,6 +74,8 @@ class BufferChains {
   // fit in the tail's free space they are copied there and `id` is released at once, so a
   // trickle of small receives does not pin one 16 KiB buffer each.
   void AppendBuffer(BufferChain& chain, int32_t id, uint32_t len);
+  // The same for the bytes [begin, begin + len) of buffer `id` (the front was consumed).
+  void AppendBufferAt(BufferChain& chain, int32_t id, uint32_t begin, uint32_t len);
 
   // Contiguous writable space at the end of the chain (acquiring a buffer when the tail is
   // full); empty when the pool is dry. Commit() makes the first `n` bytes part of the chain.
@@ -91,12 +120,14 @@ class BufferChains {
 
  private:
   void Link(BufferChain& chain, int32_t id, uint32_t begin, uint32_t end);
-  void ReleaseOne(int32_t id);
+  void ReleaseOne(BufferChain& chain, int32_t id);
 
   BufferPool& pool_;
   uint32_t buffer_size_;
   uint32_t budget_;
   uint32_t held_ = 0;
+  uint32_t promised_ = 0;
+  uint32_t class_held_[kChargeClasses] = {};
   std::vector<int32_t> next_;
   std::vector<uint32_t> begin_;
   std::vector<uint32_t> end_;

@@ -29,7 +29,7 @@ struct ClientSession {
   int up_fd = -1;  // direct mode: DC socket
 
   // In-flight operations on fd and up_fd (armed recv counts once until its final completion).
-  uint8_t inflight = 0;
+  uint16_t inflight = 0;
   bool recv_armed = false;
   bool send_inflight = false;
   bool up_recv_armed = false;
@@ -44,6 +44,13 @@ struct ClientSession {
   bool bound = false;           // ME mode: bound to me_link
   bool fronting = false;        // -D: piped byte for byte to the real site over up_fd
   bool out_paused = false;      // backpressure: this client's own output is over the cap
+  bool recv_waiting = false;    // queued for a receive buffer / budget (ProxyShard::recv_waiters_)
+  bool budget_cancel = false;   // its receive was cancelled because the budget ran out
+
+  // The obfuscated2 header is collected here, not in a pool buffer: a client that sends it a
+  // byte at a time holds no receive buffer (see "Buffer ownership" in docs/architecture.md).
+  uint8_t header_bytes = 0;
+  std::array<uint8_t, 64> header{};
 
   // Guard timers (monotonic seconds, proxy_shard_guard.cc): the service deadline (header,
   // DC connect, or an ME after a dropped frame; 0 = served), the last client byte in or out,

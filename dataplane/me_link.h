@@ -41,6 +41,7 @@ struct MeLink {
   std::shared_ptr<const LiveConfig> live;
   BufferChain out;  // ciphertext queued to the ME
   ByteSpan sealed;  // FlushDirtyLinks: output sealed by RpcLink::BeginFlush, not yet queued
+  uint32_t promised = 0;  // budget buffers set aside for `sealed` (BufferChains::PromiseBytes)
 
   uint32_t bound_head = kNoSlot;   // client sessions bound to this link (intrusive list)
   uint32_t bound_count = 0;

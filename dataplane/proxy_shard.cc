@@ -10,6 +10,7 @@
 #include <ctime>
 
 #include "absl/strings/str_cat.h"
+#include "core/check.h"
 #include "core/log.h"
 #include "core/socket_address.h"
 #include "core/socket_util.h"
@@ -30,6 +31,8 @@ constexpr double kShutdownGraceS = 3.0;  // bound on waiting for cancelled ops a
 constexpr uint32_t kCompletionBatch = 256;
 // Buffers kept out of the chains' budget so receives and control packets never starve.
 constexpr uint32_t kBufferReserve = 64;
+// Completions of one batch hold their buffers until dispatched: kept out of the budget too.
+constexpr uint32_t kCompletionBatchBuffers = 256;
 
 }  // namespace
 
@@ -73,6 +76,10 @@ std::string_view CloseReasonName(CloseReason reason) {
       return "shed under buffer pressure";
     case CloseReason::kUpstreamWriteStall:
       return "DC write stall";
+    case CloseReason::kShedPreAuth:
+      return "shed: unauthenticated bytes held too long under buffer pressure";
+    case CloseReason::kShedPartial:
+      return "shed: partial frame held too long under buffer pressure";
   }
   return "?";
 }
@@ -100,12 +107,15 @@ absl::StatusOr<std::unique_ptr<ProxyShard>> ProxyShard::Create(uint32_t index,
   return shard;
 }
 
+// The chains' budget: what --msg-buffers-size gives this shard, and never more than the pool
+// can back while the receive set stays full (ring + a batch of completions + the reserve), so
+// the ring is always refilled from the free list and a full budget cannot starve receives.
 static uint32_t ShardBudgetBuffers(const DataplaneConfig& config, BufferPool& pool) {
   uint64_t by_bytes = config.shard_buffer_bytes / pool.buffer_size();
   uint32_t recv = std::min(config.engine.recv_ring_count, pool.buffer_count());
-  uint32_t by_pool = pool.buffer_count() > recv + kBufferReserve
-                         ? pool.buffer_count() - recv - kBufferReserve
-                         : pool.buffer_count() / 2;
+  uint32_t kept = recv + kBufferReserve + kCompletionBatchBuffers;
+  uint32_t by_pool = pool.buffer_count() > 2 * kept ? pool.buffer_count() - kept
+                                                     : pool.buffer_count() / 2;
   return static_cast<uint32_t>(std::min<uint64_t>(by_bytes, by_pool));
 }
 
@@ -128,9 +138,12 @@ ProxyShard::ProxyShard(uint32_t index, uint32_t shard_count, const DataplaneConf
       links_(config.mode == UpstreamMode::kMiddleEnd ? TotalLinkCapacity(config) : 1),
       // One handshake entry per accepted fake-TLS session; twice the slab covers the sessions
       // closed within one timeout (a full queue expires its oldest entry early).
+      holders_(sessions_.capacity()),
       tls_deadlines_(config.tls.enabled() ? 2 * sessions_.capacity() : 1),
       front_deadlines_(config.tls.enabled() ? 2 * sessions_.capacity() : 1),
       completions_(kCompletionBatch) {
+  engine_->buffers().SetFreeReserve(kBufferReserve);
+  recv_waiters_.reserve(sessions_.capacity());
   auto live = std::make_shared<LiveConfig>();
   live->generation = config.config_generation;
   live->secrets = config.secrets;
@@ -513,6 +526,7 @@ void ProxyShard::FlushDirtyLinks() {
 }
 
 void ProxyShard::FlushDirty() {
+  ArmWaitingReceives();
   // Links first: their queue sizes decide which clients get paused or resumed.
   FlushDirtyLinks();
   // Flushing a session can mark others (and links) dirty again: iterate over a bounded
@@ -536,11 +550,11 @@ void ProxyShard::FlushSession(uint32_t slot, ClientSession& s) {
   if (s.state == SessionState::kClosing || s.state == SessionState::kFree) return;
   if (s.want_recv && !s.recv_armed && !s.recv_paused && !s.out_paused &&
       s.state != SessionState::kDraining) {
-    if (engine_->buffers().recv_available() > 0) {
+    if (RecvMayArm()) {
       s.want_recv = false;
       ArmClientRecv(slot, s);
     } else {
-      MarkDirty(slot, s);  // retried after the next batch
+      WaitForRecvBuffers(slot, s);  // re-armed in FIFO order as buffers come back
     }
   }
   if (!s.send_inflight && !s.out.empty()) {
@@ -580,6 +594,7 @@ void ProxyShard::ArmClientRecv(uint32_t slot, ClientSession& s) {
   if (s.recv_armed) return;
   engine_->Recv(s.fd, Tag(OpKind::kClientRecv, slot));
   s.recv_armed = true;
+  s.budget_cancel = false;
   ++s.inflight;
 }
 
@@ -593,6 +608,10 @@ void ProxyShard::CloseSession(uint32_t slot, ClientSession& s, CloseReason reaso
   }
   if (s.state == SessionState::kSkip) counters_.client_skip_mode.Sub();
   Transition(s, SessionState::kClosing);
+  // Its unserved input no longer matters: give it back now (nothing in flight points into it;
+  // receives completing from here on are released as they come), so shedding frees at once.
+  chains_.Clear(s.in);
+  holders_.Set(slot, Charge::kQueue);
   if (s.recv_armed || s.send_inflight) engine_->CancelAll(s.fd);
   if (s.up_fd >= 0 && (s.up_recv_armed || s.up_send_inflight || s.up_connecting)) {
     engine_->CancelAll(s.up_fd);
@@ -611,6 +630,7 @@ void ProxyShard::FinalizeSession(uint32_t slot, ClientSession& s) {
   chains_.Clear(s.in);
   chains_.Clear(s.out);
   chains_.Clear(s.up_out);
+  holders_.Set(slot, Charge::kQueue);
   Transition(s, SessionState::kFree);
   s = ClientSession{};  // releases the cipher contexts
   sessions_.Free(slot);

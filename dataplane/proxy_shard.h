@@ -23,6 +23,7 @@
 #include "dataplane/buffer_chain.h"
 #include "dataplane/client_session.h"
 #include "dataplane/deadline_fifo.h"
+#include "dataplane/holder_ledger.h"
 #include "dataplane/dataplane_config.h"
 #include "dataplane/me_link.h"
 #include "dataplane/op_tag.h"
@@ -53,6 +54,8 @@ enum class CloseReason : uint8_t {
   kWriteStall,        // the client stopped reading its output
   kShed,              // shard buffer budget over 3/4: the largest holders go first
   kUpstreamWriteStall,  // direct mode: the DC stopped reading
+  kShedPreAuth,   // unauthenticated holders over their share of the budget: oldest first
+  kShedPartial,   // partial-frame holders over their share of the budget: oldest first
 };
 std::string_view CloseReasonName(CloseReason reason);
 
@@ -181,6 +184,9 @@ class ProxyShard {
   void ArmClientRecv(uint32_t slot, ClientSession& s);
   void OnClientRecv(uint32_t slot, ClientSession& s, const IoCompletion& c);
   void OnClientSend(uint32_t slot, ClientSession& s, const IoCompletion& c);
+  // Handshake state: collects the 64-byte header in the session (no pool buffer held) and
+  // queues what follows it; runs OnHandshakeBytes once the header is complete.
+  void TakeHeaderBytes(uint32_t slot, ClientSession& s, int32_t buffer_id, uint32_t n);
   void OnHandshakeBytes(uint32_t slot, ClientSession& s);
   void ProcessClientFrames(uint32_t slot, ClientSession& s);
   // Frame payload at `offset` of s.in, `len` bytes: forward, answer PING, or drop.
@@ -218,6 +224,22 @@ class ProxyShard {
   void GuardTick();
   void GuardSession(uint32_t slot, ClientSession& s);
   void ShedLargestHolders();
+  // ---- buffer ownership (proxy_shard_buffers.cc) ----
+  // Charges the session's unserved input (s.in) to its class (pre-auth, partial frame) and
+  // files it in holders_.
+  void ChargeInput(uint32_t slot, ClientSession& s);
+  // Sheds the oldest holders of a class over its share, then of any class while the budget is
+  // exceeded. False if `slot` itself was shed.
+  bool EnforceInputShares(uint32_t slot);
+  void ShedHolder(uint32_t slot, Charge charge);
+  // A receive may be armed: the receive set has a buffer and the budget is not exhausted.
+  bool RecvMayArm() const;
+  // Queues a session whose receive could not be armed; ArmWaitingReceives re-arms waiters in
+  // FIFO order, a bounded number per flush pass, as buffers and budget come back.
+  void WaitForRecvBuffers(uint32_t slot, ClientSession& s);
+  void ArmWaitingReceives();
+  // Budget exhausted after shedding: cancels the client's receive until buffers come back.
+  void PauseForBudget(uint32_t slot, ClientSession& s);
   // A client's own output is over the queue cap: stop reading it until it drains.
   void PauseForOwnOutput(uint32_t slot, ClientSession& s);
   void ResumeFromOwnOutput(uint32_t slot, ClientSession& s);
@@ -294,6 +316,18 @@ class ProxyShard {
   bool accept_paused_ = false;
 
   std::vector<TargetState> targets_;
+
+  // Buffer ownership: holders of unserved input by class, and sessions waiting to re-arm a
+  // receive (FIFO of slot + generation, each session at most once: recv_waiting).
+  HolderLedger holders_;
+  struct Waiter {
+    uint32_t slot;
+    uint32_t generation;
+  };
+  std::vector<Waiter> recv_waiters_;
+  size_t recv_waiters_head_ = 0;
+  int64_t shed_logged_ms_ = INT64_MIN;  // ShedHolder's log rate limit
+  uint64_t shed_unlogged_ = 0;
 
   // Fake-TLS timers: handshake (10 s from accept) and fronting connect, fixed lengths each.
   DeadlineFifo tls_deadlines_;

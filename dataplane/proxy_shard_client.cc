@@ -1,5 +1,6 @@
 // ProxyShard, client leg: receives, the obfuscated2 handshake (and skip mode), frame decoding
 // and the forwarding filter, and everything queued to the client (answers, quick acks, PONG).
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -28,8 +29,7 @@ void ProxyShard::OnClientRecv(uint32_t slot, ClientSession& s, const IoCompletio
     if (taken && s.state == SessionState::kClosing) return;
     if (!taken) switch (s.state) {
       case SessionState::kHandshake:
-        chains_.AppendBuffer(s.in, c.buffer_id, n);
-        OnHandshakeBytes(slot, s);
+        TakeHeaderBytes(slot, s, c.buffer_id, n);
         break;
       case SessionState::kRelaying:
         if (config_.mode == UpstreamMode::kMiddleEnd) {
@@ -53,6 +53,17 @@ void ProxyShard::OnClientRecv(uint32_t slot, ClientSession& s, const IoCompletio
       case SessionState::kFree:
         engine_->buffers().Release(c.buffer_id);
         break;
+    }
+    if (s.state == SessionState::kClosing) return;
+    // What this receive left unserved is charged to its class; a class over its share sheds
+    // its oldest holders (possibly this one) before anyone else runs short.
+    ChargeInput(slot, s);
+    if (!EnforceInputShares(slot)) return;
+    if (chains_.held() + chains_.promised() >= chains_.budget() && s.recv_armed &&
+        !s.recv_paused && !s.out_paused) {
+      // Budget exhausted with nothing left to shed: stop taking this client's bytes until
+      // buffers come back (FlushSession queues it for re-arming).
+      PauseForBudget(slot, s);
     }
   } else if (c.result == 0) {
     CloseSession(slot, s, CloseReason::kClientEof);
@@ -103,14 +114,28 @@ void ProxyShard::PauseClientRecv(uint32_t slot, ClientSession& s) {
   }
 }
 
+void ProxyShard::TakeHeaderBytes(uint32_t slot, ClientSession& s, int32_t buffer_id,
+                                 uint32_t n) {
+  static_assert(sizeof(s.header) == kObfuscated2HeaderBytes);
+  const uint32_t take = std::min<uint32_t>(n, kObfuscated2HeaderBytes - s.header_bytes);
+  std::memcpy(s.header.data() + s.header_bytes, engine_->buffers().Data(buffer_id), take);
+  s.header_bytes = static_cast<uint8_t>(s.header_bytes + take);
+  if (take < n) {
+    chains_.AppendBufferAt(s.in, buffer_id, take, n - take);  // what followed the header
+  } else {
+    engine_->buffers().Release(buffer_id);
+  }
+  OnHandshakeBytes(slot, s);
+}
+
 void ProxyShard::OnHandshakeBytes(uint32_t slot, ClientSession& s) {
-  if (s.in.bytes < kObfuscated2HeaderBytes) return;  // the reference waits for all 64 bytes
+  if (s.header_bytes < kObfuscated2HeaderBytes) return;  // the reference waits for all 64
   if (handshake_budget_ != nullptr && !handshake_budget_->TryConsume()) {
     CloseSession(slot, s, CloseReason::kRateLimited);  // --max-dh-accept-rate
     return;
   }
   Obfuscated2Header header;
-  chains_.CopyOut(s.in, 0, header);
+  std::memcpy(header.data(), s.header.data(), kObfuscated2HeaderBytes);
   Obfuscated2ServerResult r = AcceptObfuscated2(header, live_->secrets);
   switch (r.status) {
     case Obfuscated2Status::kCryptoFailure:
@@ -134,13 +159,13 @@ void ProxyShard::OnHandshakeBytes(uint32_t slot, ClientSession& s) {
     s.secret_index = static_cast<int8_t>(r.secret_index);
     counters_.secrets[r.secret_index].handshakes.Add();
     counters_.secrets[r.secret_index].active.Add();
-    counters_.secrets[r.secret_index].bytes_in.Add(s.in.bytes);  // the header and what followed
+    // The header and what followed it.
+    counters_.secrets[r.secret_index].bytes_in.Add(kObfuscated2HeaderBytes + s.in.bytes);
   }
   s.transport = r.transport;
   s.dc_id = r.dc_id;
   s.decrypt = std::move(r.decrypt);
   s.encrypt = std::move(r.encrypt);
-  chains_.Consume(s.in, kObfuscated2HeaderBytes);
   if (!s.in.empty()) {
     chains_.ForEachSegment(s.in, 0, s.in.bytes, [&](MutableByteSpan seg) { s.decrypt.Apply(seg); });
   }

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "core/check.h"
 #include "core/log.h"
 #include "core/socket_util.h"
 #include "crypto/random.h"
@@ -279,9 +280,14 @@ void ProxyShard::SealMeLink(uint32_t link, MeLink& l, std::vector<AesCbc::Job>& 
     }
   }
   if (l.rpc && l.rpc->HasPendingOutput()) {
-    if (!chains_.CanTake(l.rpc->PendingOutputBytes())) {
+    const size_t pending = l.rpc->PendingOutputBytes();
+    if (!chains_.CanTake(pending)) {
       MarkLinkDirty(link, l);  // wait for buffers to come back; clients are paused meanwhile
     } else {
+      // Promised now: the other links sealed in this pass see it, so together they cannot
+      // overshoot the budget and leave ciphertext with nowhere to go.
+      MTP_VERIFY(l.promised == 0, "ME link sealed twice in one pass");
+      l.promised = chains_.PromiseBytes(pending);
       AesCbc::Job job;
       l.sealed = l.rpc->BeginFlush(&job);
       if (job.n > 0) jobs.push_back(job);
@@ -290,10 +296,20 @@ void ProxyShard::SealMeLink(uint32_t link, MeLink& l, std::vector<AesCbc::Job>& 
 }
 
 void ProxyShard::SendMeLink(uint32_t link, MeLink& l) {
+  chains_.KeepPromise(l.promised);
+  l.promised = 0;
   if (l.state == MeLinkState::kClosing || l.state == MeLinkState::kFree) return;
   if (!l.sealed.empty()) {
-    chains_.AppendCopy(l.out, l.sealed);  // CanTake was checked when sealing
+    // The CBC state has advanced over these bytes: losing any would corrupt the stream for
+    // every client on the link. If they cannot all be queued, the link goes (counted), never
+    // a silent hole.
+    const bool queued = chains_.AppendCopy(l.out, l.sealed);
     l.sealed = {};
+    if (!queued) {
+      counters_.me_flush_failures.Add();
+      FailMeLink(link, l, "no buffer for sealed output");
+      return;
+    }
   }
   if (!l.send_inflight && !l.out.empty()) {
     ByteSpan front = chains_.Front(l.out);

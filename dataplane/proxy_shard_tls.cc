@@ -161,7 +161,20 @@ void ProxyShard::OnClientHelloBytes(uint32_t slot, ClientSession& s) {
 
 bool ProxyShard::CheckTlsInnerTag(uint32_t slot, ClientSession& s, Transport transport) {
   if (!s.tls.on() || transport == Transport::kPadded) return true;
-  // Fake-TLS clients must use padded intermediate inside (reference: proxy-pass).
+  // Fake-TLS clients must use padded intermediate inside (reference: proxy-pass). The site
+  // gets the header too, which the session kept apart from its input chain.
+  BufferChain joined;
+  joined.charge = s.in.charge;
+  bool ok = chains_.AppendCopy(joined, ByteSpan(s.header.data(), s.header_bytes));
+  chains_.ForEachSegment(s.in, 0, s.in.bytes,
+                         [&](MutableByteSpan seg) { ok = ok && chains_.AppendCopy(joined, seg); });
+  chains_.Clear(s.in);
+  s.in = joined;
+  if (!ok) {
+    counters_.client_failed_no_buffers.Add();
+    CloseSession(slot, s, CloseReason::kNoBuffers);
+    return false;
+  }
   StartFronting(slot, s, 0, FrontReason::kBadInnerTag);
   return false;
 }
@@ -209,7 +222,10 @@ void ProxyShard::StartFronting(uint32_t slot, ClientSession& s, size_t domain_in
   s.fronting = true;
   s.tls.phase = TlsPhase::kOff;  // no more framing either way; queued output still goes out
   s.up_fd = *fd;
-  // Everything the client sent and we did not consume goes first, from its first byte.
+  // Everything the client sent and we did not consume goes first, from its first byte. It is a
+  // send queue from now on (bounded by the queue cap), no longer unserved input.
+  chains_.SetCharge(s.in, Charge::kQueue);
+  holders_.Set(slot, Charge::kQueue);
   s.up_out = s.in;
   s.in = BufferChain{};
   counters_.tls_fronting_active.Add();

@@ -85,7 +85,11 @@ namespace mtp {
   X(client_out_paused, "client reads paused: its own output over the queue cap")     \
   X(me_write_stalls, "ME links closed: the ME stopped reading (write stall)")        \
   X(me_unreachable_reports, "ME target unreachable reports logged (rate-limited)")     \
-  X(dc_write_stalls, "direct mode: sessions closed, the DC stopped reading (write stall)")
+  X(dc_write_stalls, "direct mode: sessions closed, the DC stopped reading (write stall)") \
+  X(client_shed_pre_auth, "clients shed: oldest unauthenticated holders over their budget share") \
+  X(client_shed_partial, "clients shed: oldest partial-frame holders over their budget share") \
+  X(recv_buffer_waits, "receives deferred until buffers or budget came back")      \
+  X(me_flush_failures, "ME links closed: sealed output could not be queued")
 
 // A single-writer counter: Add() is a relaxed load + store (no atomic RMW needed because only
 // the owning shard writes); Get() may be called from any thread.

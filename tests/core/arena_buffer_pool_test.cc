@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <vector>
 #include <set>
 
 #include "core/uring_engine.h"
@@ -72,28 +73,52 @@ TEST(ArenaBufferPoolTest, BuffersAreDistinctAndDisjoint) {
   EXPECT_EQ(pool->TakeRecv(), -1);
 }
 
-TEST(ArenaBufferPoolTest, ReleaseRefillsReceiveSetFirst) {
+TEST(ArenaBufferPoolTest, ReceiveSetIsRestockedFromTheFreeList) {
+  // Buffers parked in sessions (taken, never released) must not starve receives while free
+  // buffers exist: the set is refilled from the free list as buffers leave it.
   auto pool = MakePool(8, 64, 2);
   ASSERT_NE(pool, nullptr);
+  std::vector<int32_t> parked;
+  for (int i = 0; i < 6; ++i) {
+    int32_t id = pool->TakeRecv();
+    ASSERT_GE(id, 0) << "receive " << i << " found the set dry with free buffers left";
+    parked.push_back(id);
+  }
+  EXPECT_EQ(pool->recv_available(), 2u);
+  EXPECT_EQ(pool->free_count(), 0u);
+  EXPECT_EQ(pool->in_use(), 6u);
+  EXPECT_GE(pool->TakeRecv(), 0);
+  EXPECT_GE(pool->TakeRecv(), 0);
+  EXPECT_EQ(pool->TakeRecv(), -1);  // only now is the whole pool in use
+  EXPECT_EQ(pool->in_use(), 8u);
+  for (int32_t id : parked) pool->Release(id);
+  EXPECT_EQ(pool->recv_available(), 2u);  // refilled first
+  EXPECT_EQ(pool->free_count(), 4u);
+}
+
+TEST(ArenaBufferPoolTest, RestockLeavesTheFreeReserve) {
+  auto pool = MakePool(8, 64, 2);
+  ASSERT_NE(pool, nullptr);
+  pool->SetFreeReserve(4);
   int32_t r1 = pool->TakeRecv();
   int32_t r2 = pool->TakeRecv();
   ASSERT_GE(r1, 0);
   ASSERT_GE(r2, 0);
-  EXPECT_EQ(pool->TakeRecv(), -1);  // receive set dry while the free list still has 6
-  EXPECT_EQ(pool->free_count(), 6u);
+  EXPECT_EQ(pool->recv_available(), 2u);  // restocked from 6 free down to 4
+  EXPECT_EQ(pool->free_count(), 4u);
+  EXPECT_GE(pool->TakeRecv(), 0);
+  EXPECT_GE(pool->TakeRecv(), 0);
+  EXPECT_EQ(pool->TakeRecv(), -1);  // the reserve is for Acquire(), not for receives
+  EXPECT_EQ(pool->free_count(), 4u);
   int32_t a = pool->Acquire();
   ASSERT_GE(a, 0);
-  EXPECT_EQ(pool->in_use(), 3u);
-
-  pool->Release(a);  // receive set is below target: goes there, not to the free list
+  pool->Release(a);  // the set is below target: refilled first
   EXPECT_EQ(pool->recv_available(), 1u);
-  EXPECT_EQ(pool->free_count(), 5u);
+  EXPECT_EQ(pool->free_count(), 3u);
   pool->Release(r1);
+  pool->Release(r2);
   EXPECT_EQ(pool->recv_available(), 2u);
-  pool->Release(r2);  // set full: back to the free list
-  EXPECT_EQ(pool->recv_available(), 2u);
-  EXPECT_EQ(pool->free_count(), 6u);
-  EXPECT_EQ(pool->in_use(), 0u);
+  EXPECT_EQ(pool->free_count(), 4u);
 }
 
 TEST(ArenaBufferPoolTest, DoubleReleaseIsCaughtAndIgnored) {
@@ -126,11 +151,11 @@ TEST(ArenaBufferPoolTest, ProvidedBufferRingAccounting) {
     EXPECT_FALSE(pool->OnRingConsumed(held));
     EXPECT_TRUE(pool->OnRingConsumed(0));
     EXPECT_FALSE(pool->OnRingConsumed(0));
-    EXPECT_EQ(pool->recv_available(), 7u);
+    EXPECT_EQ(pool->recv_available(), 8u);  // restocked from the free list at once
     EXPECT_EQ(pool->in_use(), 2u);
-    pool->Release(0);  // back into the ring
+    pool->Release(0);  // ring at target: free list
     EXPECT_EQ(pool->recv_available(), 8u);
-    pool->Release(held);  // ring at target: free list
+    pool->Release(held);
     EXPECT_EQ(pool->in_use(), 0u);
     pool->DetachRing();
     EXPECT_EQ(pool->recv_available(), 8u);
