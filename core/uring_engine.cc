@@ -95,6 +95,10 @@ int UringEngine::SubmitPending() {
 }
 
 io_uring_sqe* UringEngine::GetSqe() {
+  if (fail_sqes_ > 0) {
+    --fail_sqes_;
+    return nullptr;
+  }
   io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
   if (sqe != nullptr) return sqe;
   // SQ full: submit early (more than queue_depth ops queued between two Polls).

@@ -57,6 +57,10 @@ class UringEngine final : public IoEngine {
   int Poll(std::span<IoCompletion> out, int64_t timeout_us) override;
   void Wake() override;
 
+  // Tests: the next `n` submission-entry requests find the queue full and the kernel refusing
+  // the early submit (memory pressure), as GetSqe() would see it.
+  void FailNextSqesForTesting(uint32_t n) { fail_sqes_ = n; }
+
   uint32_t setup_flags() const { return setup_flags_; }
 
  private:
@@ -101,6 +105,7 @@ class UringEngine final : public IoEngine {
   };
   std::vector<PendingCancel> pending_cancels_;
   bool QueueCancel(const PendingCancel& cancel);
+  uint32_t fail_sqes_ = 0;  // FailNextSqesForTesting
   size_t failed_head_ = 0;
 };
 

@@ -11,6 +11,7 @@
 #include "crypto/aes.h"
 #include "proto/transport_tag.h"
 #include "dataplane/buffer_chain.h"
+#include "dataplane/op_count.h"
 #include "dataplane/session_state.h"
 #include "dataplane/tls_layer.h"
 

@@ -11,6 +11,7 @@
 #include "dataplane/buffer_chain.h"
 #include "dataplane/client_session.h"
 #include "dataplane/live_config.h"
+#include "dataplane/op_count.h"
 #include "proto/rpc_link.h"
 
 namespace mtp {
@@ -27,7 +28,8 @@ struct MeLink {
   MeLinkState state = MeLinkState::kFree;
   uint32_t target = 0;
   int fd = -1;
-  uint8_t inflight = 0;
+  uint16_t inflight = 0;
+  bool connecting = false;
   bool recv_armed = false;
   bool send_inflight = false;
   bool want_recv = false;

@@ -567,8 +567,7 @@ void ProxyShard::FlushSession(uint32_t slot, ClientSession& s) {
     s.send_len = TlsSendableBytes(s.tls, static_cast<uint32_t>(front.size()));
     engine_->Send(s.fd, front.data(), s.send_len, Tag(OpKind::kClientSend, slot));
     s.send_started_s = now_s_;
-    s.send_inflight = true;
-    ++s.inflight;
+    BeginOp(s.inflight, s.send_inflight);
   }
   if (s.up_fd >= 0 && !s.up_connecting) {
     if (s.want_up_recv && !s.up_recv_armed && !s.up_recv_paused &&
@@ -581,8 +580,7 @@ void ProxyShard::FlushSession(uint32_t slot, ClientSession& s) {
       s.up_send_len = static_cast<uint32_t>(front.size());
       engine_->Send(s.up_fd, front.data(), s.up_send_len, Tag(OpKind::kUpstreamSend, slot));
       s.up_send_started_s = now_s_;
-      s.up_send_inflight = true;
-      ++s.inflight;
+      BeginOp(s.inflight, s.up_send_inflight);
     }
   }
   if (s.state == SessionState::kDraining && s.out.empty() && !s.send_inflight) {
@@ -593,9 +591,8 @@ void ProxyShard::FlushSession(uint32_t slot, ClientSession& s) {
 void ProxyShard::ArmClientRecv(uint32_t slot, ClientSession& s) {
   if (s.recv_armed) return;
   engine_->Recv(s.fd, Tag(OpKind::kClientRecv, slot));
-  s.recv_armed = true;
+  BeginOp(s.inflight, s.recv_armed);
   s.budget_cancel = false;
-  ++s.inflight;
 }
 
 void ProxyShard::CloseSession(uint32_t slot, ClientSession& s, CloseReason reason) {

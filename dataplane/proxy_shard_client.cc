@@ -14,10 +14,7 @@
 namespace mtp {
 
 void ProxyShard::OnClientRecv(uint32_t slot, ClientSession& s, const IoCompletion& c) {
-  if (!c.more) {
-    s.recv_armed = false;
-    --s.inflight;
-  }
+  if (!c.more) EndOp(s.inflight, s.recv_armed);
   if (c.result > 0 && c.buffer_id >= 0) {
     uint32_t n = static_cast<uint32_t>(c.result);
     uint8_t* data = engine_->buffers().Data(c.buffer_id);
@@ -81,8 +78,7 @@ void ProxyShard::OnClientRecv(uint32_t slot, ClientSession& s, const IoCompletio
 }
 
 void ProxyShard::OnClientSend(uint32_t slot, ClientSession& s, const IoCompletion& c) {
-  s.send_inflight = false;
-  --s.inflight;
+  EndOp(s.inflight, s.send_inflight);
   if (s.state == SessionState::kClosing) return;
   if (c.result < 0) {
     CloseSession(slot, s, CloseReason::kClientError);

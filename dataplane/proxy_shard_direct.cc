@@ -59,14 +59,12 @@ void ProxyShard::StartDirectUpstream(uint32_t slot, ClientSession& s) {
   }
   engine_->Connect(s.up_fd, dc->sockaddr_ptr(), dc->length(),
                    Tag(OpKind::kUpstreamConnect, slot));
-  s.up_connecting = true;
-  ++s.inflight;
+  BeginOp(s.inflight, s.up_connecting);
   counters_.dc_connects.Add();
 }
 
 void ProxyShard::OnUpstreamConnect(uint32_t slot, ClientSession& s, const IoCompletion& c) {
-  s.up_connecting = false;
-  --s.inflight;
+  EndOp(s.inflight, s.up_connecting);
   if (s.state != SessionState::kConnecting) return;
   if (c.result < 0 && s.fronting) {
     FrontFailed(slot, s, strerror(-c.result));
@@ -87,15 +85,11 @@ void ProxyShard::OnUpstreamConnect(uint32_t slot, ClientSession& s, const IoComp
 void ProxyShard::ArmUpstreamRecv(uint32_t slot, ClientSession& s) {
   if (s.up_recv_armed) return;
   engine_->Recv(s.up_fd, Tag(OpKind::kUpstreamRecv, slot));
-  s.up_recv_armed = true;
-  ++s.inflight;
+  BeginOp(s.inflight, s.up_recv_armed);
 }
 
 void ProxyShard::OnUpstreamRecv(uint32_t slot, ClientSession& s, const IoCompletion& c) {
-  if (!c.more) {
-    s.up_recv_armed = false;
-    --s.inflight;
-  }
+  if (!c.more) EndOp(s.inflight, s.up_recv_armed);
   if (c.result > 0 && c.buffer_id >= 0) {
     if (s.state != SessionState::kRelaying) {
       engine_->buffers().Release(c.buffer_id);
@@ -141,8 +135,7 @@ void ProxyShard::OnUpstreamRecv(uint32_t slot, ClientSession& s, const IoComplet
 }
 
 void ProxyShard::OnUpstreamSend(uint32_t slot, ClientSession& s, const IoCompletion& c) {
-  s.up_send_inflight = false;
-  --s.inflight;
+  EndOp(s.inflight, s.up_send_inflight);
   if (s.state == SessionState::kClosing) return;
   if (c.result < 0) {
     CloseSession(slot, s, CloseReason::kUpstreamError);

@@ -23,6 +23,8 @@ namespace {
 
 constexpr double kMeConnectTimeoutS = 3.0;    // TCP connect, then again for the handshake
 constexpr int kTargetPicks = 5;               // §8.2: random target picks per bind
+// Largest ME packet accepted: a client frame's maximum payload plus room for the RPC headers.
+constexpr uint32_t kMaxMePacketBytes = kMaxFramePayloadBytes + (64u << 10);
 
 class LinkVisitor final : public RpcLinkVisitor {
  public:
@@ -146,7 +148,7 @@ void ProxyShard::StartMeLink(uint32_t target) {
   l.deadline_s = now_s_ + kMeConnectTimeoutS;
   engine_->Connect(l.fd, spec.address.sockaddr_ptr(), spec.address.length(),
                    LinkTag(OpKind::kMeConnect, link));
-  ++l.inflight;
+  BeginOp(l.inflight, l.connecting);
   targets_[target].links.push_back(link);
   counters_.me_connects.Add();
   counters_.me_links.Add();
@@ -154,7 +156,7 @@ void ProxyShard::StartMeLink(uint32_t target) {
 }
 
 void ProxyShard::OnMeConnect(uint32_t link, MeLink& l, const IoCompletion& c) {
-  --l.inflight;
+  EndOp(l.inflight, l.connecting);
   if (l.state != MeLinkState::kConnecting) return;
   const SocketAddress& target_address = targets_[l.target].address;
   if (c.result < 0) {
@@ -187,6 +189,11 @@ void ProxyShard::OnMeConnect(uint32_t link, MeLink& l, const IoCompletion& c) {
   rc.addresses.server_port = me.port();
   rc.nat = &config_.nat;
   rc.own_pid = config_.own_pid;
+  // Bounds of the link's own buffers: an ME packet larger than any client frame cannot be
+  // delivered anyway, and clients stop being read once the link's output passes
+  // me_link_pause_bytes_, so more output than that plus one frame is never needed.
+  rc.max_packet_bytes = kMaxMePacketBytes;
+  rc.max_output_bytes = me_link_pause_bytes_ + kMaxMePacketBytes;
   auto rpc = RpcLink::Create(rc);
   if (!rpc.ok()) {
     MTP_WARN("shard %u: ME link set-up failed: %s", index_, rpc.status().message());
@@ -199,8 +206,7 @@ void ProxyShard::OnMeConnect(uint32_t link, MeLink& l, const IoCompletion& c) {
   l.deadline_s = now_s_ + kMeConnectTimeoutS;
   targets_[l.target].backoff.OnConnected();
   engine_->Recv(l.fd, LinkTag(OpKind::kMeRecv, link));
-  l.recv_armed = true;
-  ++l.inflight;
+  BeginOp(l.inflight, l.recv_armed);
   MarkLinkDirty(link, l);  // sends RPC_NONCE
 }
 
@@ -216,10 +222,7 @@ void ProxyShard::OnMeReady(uint32_t link, MeLink& l) {
 }
 
 void ProxyShard::OnMeRecv(uint32_t link, MeLink& l, const IoCompletion& c) {
-  if (!c.more) {
-    l.recv_armed = false;
-    --l.inflight;
-  }
+  if (!c.more) EndOp(l.inflight, l.recv_armed);
   if (c.result > 0 && c.buffer_id >= 0) {
     if (l.state == MeLinkState::kClosing) {
       engine_->buffers().Release(c.buffer_id);
@@ -250,8 +253,7 @@ void ProxyShard::OnMeRecv(uint32_t link, MeLink& l, const IoCompletion& c) {
 }
 
 void ProxyShard::OnMeSend(uint32_t link, MeLink& l, const IoCompletion& c) {
-  l.send_inflight = false;
-  --l.inflight;
+  EndOp(l.inflight, l.send_inflight);
   if (l.state == MeLinkState::kClosing) return;
   if (c.result < 0) {
     FailMeLink(link, l, "send error");
@@ -273,8 +275,7 @@ void ProxyShard::SealMeLink(uint32_t link, MeLink& l, std::vector<AesCbc::Job>& 
     if (engine_->buffers().recv_available() > 0) {
       l.want_recv = false;
       engine_->Recv(l.fd, LinkTag(OpKind::kMeRecv, link));
-      l.recv_armed = true;
-      ++l.inflight;
+      BeginOp(l.inflight, l.recv_armed);
     } else {
       MarkLinkDirty(link, l);
     }
@@ -317,8 +318,7 @@ void ProxyShard::SendMeLink(uint32_t link, MeLink& l) {
     l.send_len = static_cast<uint32_t>(front.size());
     engine_->Send(l.fd, front.data(), l.send_len, LinkTag(OpKind::kMeSend, link));
     l.send_started_s = now_s_;
-    l.send_inflight = true;
-    ++l.inflight;
+    BeginOp(l.inflight, l.send_inflight);
   }
 }
 

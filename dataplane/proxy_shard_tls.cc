@@ -232,8 +232,7 @@ void ProxyShard::StartFronting(uint32_t slot, ClientSession& s, size_t domain_in
   Transition(s, SessionState::kConnecting);
   engine_->Connect(s.up_fd, target.sockaddr_ptr(), target.length(),
                    Tag(OpKind::kUpstreamConnect, slot));
-  s.up_connecting = true;
-  ++s.inflight;
+  BeginOp(s.inflight, s.up_connecting);
   const int64_t deadline_ms = NowMs() + config_.tls.front_connect_timeout_ms;
   front_deadlines_.Push({slot, sessions_.generation(slot), deadline_ms},
                         [&](const DeadlineFifo::Entry& e) { OnFrontConnectExpired(e); });

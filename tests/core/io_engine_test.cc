@@ -1,5 +1,6 @@
 // IoEngine contract tests, run against both backends.
 #include "core/io_engine.h"
+#include "core/uring_engine.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -177,14 +178,22 @@ TEST_P(IoEngineTest, BufferExhaustionEndsRecvWithEnobufsThenRearmResumes) {
         });
     ASSERT_TRUE(ended);
     if (!eof) {
-      EXPECT_EQ(pool.recv_available(), 0u);
-      EXPECT_EQ(held.size(), 4u);
+      // The receive set is restocked from the free list as buffers leave it. epoll takes one
+      // buffer per recv(2), so its op ends only once the whole pool is held; io_uring's kernel
+      // can empty the 4-entry ring before the completions are reaped, but the ring is full
+      // again while the caller still holds every buffer it got.
+      EXPECT_GE(held.size(), 4u);
+      if (held.size() < 8u) {
+        EXPECT_GT(pool.recv_available(), 0u) << "held buffers left the receive set empty";
+      } else {
+        EXPECT_EQ(pool.recv_available(), 0u);
+      }
     }
     for (int32_t id : held) pool.Release(id);
     EXPECT_EQ(pool.recv_available(), 4u);
   }
   EXPECT_TRUE(eof);
-  EXPECT_GE(enobufs, 4);  // 20000 bytes through 4 x 1024-byte buffers per round
+  EXPECT_GE(enobufs, 2);  // 20000 bytes through 8 x 1024-byte buffers per round
   EXPECT_EQ(got, sent);
   EXPECT_EQ(pool.in_use(), 0u);
 }
@@ -568,6 +577,27 @@ TEST(IoEngineAutoDeathTest, AutoFallsBackToEpollAndSaysWhy) {
         _exit(epoll && uring_refused ? 0 : 1);
       },
       ::testing::ExitedWithCode(0), "io_uring unavailable \\(disabled by MTP_IO_URING=0\\)");
+}
+
+// A cancel that finds no free submission entry must not be lost: its op would stay armed and
+// the session that waits for the op's final completion would keep its fd and slot forever.
+TEST(UringEngineTest, CancelWithoutAFreeSqeIsRetriedNotDropped) {
+  if (!ProbeIoUring().ok()) GTEST_SKIP() << "io_uring unavailable";
+  auto created = UringEngine::Create(IoEngineOptions{});
+  ASSERT_TRUE(created.ok()) << created.status();
+  UringEngine& engine = **created;
+  Listener listener;
+  TcpPair pair(listener);
+  ASSERT_GE(pair.server, 0);
+  constexpr uint64_t kRecvTag = 31;
+  engine.Recv(pair.server, kRecvTag);
+  engine.Poll({}, 0);  // armed
+  engine.FailNextSqesForTesting(1);
+  engine.CancelAll(pair.server);
+  auto done = PollUntil(engine, [&](const auto& v) { return CountFinal(v, kRecvTag); },
+                        std::chrono::milliseconds(2000));
+  ASSERT_EQ(CountFinal(done, kRecvTag), 1u) << "the cancel was dropped: the recv is still armed";
+  EXPECT_EQ(done.back().result, -ECANCELED);
 }
 
 TEST(IoEngineAutoTest, RejectsBadOptions) {
