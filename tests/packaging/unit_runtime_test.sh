@@ -73,6 +73,14 @@ expand() {
 }
 mapfile -t pre < <(expand "$(unit_value "$unit" ExecStartPre)")
 mapfile -t cmd < <(expand "$(unit_value "$unit" ExecStart)")
+# The unprivileged user may not reach the build tree (a checkout under /root): run copies.
+mkdir -p "$scratch/bin"
+for p in "${pre[0]}" "$(dirname "${pre[0]}")/mtproto-proxy-refresh-config" "${cmd[0]}"; do
+  cp "$p" "$scratch/bin/"
+done
+chmod -R a+rX "$scratch/bin"
+pre[0]=$scratch/bin/$(basename "${pre[0]}")
+cmd[0]=$scratch/bin/$(basename "${cmd[0]}")
 cmd+=("${c_option[@]}")
 
 as_service() {  # exec: run it in a subshell, whose pid becomes the service's
