@@ -70,7 +70,9 @@ void AdversarialE2eTest::Start(const Options& options) {
   args.push_back(WriteTempFile("proxy-multi.conf", ConfigFor(me->port, 1, 1)));
   proxy_ = ProxyProcess::Start(args, 30000, options.open_files);
   ASSERT_NE(proxy_, nullptr);
-  std::optional<uint16_t> stats = StatsPort(*proxy_);
+  // The stats line follows the listening line: wait for it.
+  std::optional<uint16_t> stats;
+  WaitFor([&] { return (stats = StatsPort(*proxy_)).has_value(); }, 5000);
   ASSERT_TRUE(stats.has_value()) << proxy_->Log();
   stats_port_ = *stats;
   // A frame that finds no ready ME link is dropped (spec §8.3): victims start after the links.
