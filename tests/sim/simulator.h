@@ -27,6 +27,9 @@ struct SimOptions {
   // are used up (or after `steps`).
   std::span<const uint8_t> fuzz_bytes;
   PlantedBug bug = PlantedBug::kNone;  // for the checker's own tests
+  // The liveness invariants (what was sent arrives while the client is open; no session is
+  // left once every timer has passed). Off, a run still checks every safety invariant.
+  bool check_liveness = true;
   bool echo_log = false;               // print the proxy's log lines as they come
 };
 
