@@ -67,9 +67,9 @@ TEST(Simulator, SeedReplaysExactly) {
 //
 // ENOBUFS stall: hostile clients park receive buffers in partial frames, the receive set runs
 // dry while the free list still has buffers, and a good client's frames wait until the idle
-// timeout (mtp-sim --seed 10 --mode me --steps 1500; also 12, 18, 21, 27, 40, 41, 58).
+// timeout (mtp-sim --seed 10 --mode me --steps 1500; also 12, 18, 21, 27, 58).
 TEST(Simulator, DISABLED_EnobufsStallSeeds) {
-  for (uint64_t seed : {10, 12, 18, 21, 27, 40, 41, 58}) {
+  for (uint64_t seed : {10, 12, 18, 21, 27, 58}) {
     SimResult r = RunSeed(seed, SimMode::kMiddleEnd);
     EXPECT_TRUE(r.ok) << r.report;
   }

@@ -479,19 +479,24 @@ SimResult Run::Execute() {
       return "";
     };
     // Runs while the clients' traffic moves (up to 120 s) and ends after 12 s without
-    // progress (past the 10-s handshake and connect timers, under the 30-s idle timeout).
+    // progress (past the 10-s handshake and connect timers and the ~1-s guard sweep, under the
+    // 30-s idle timeout).
     uint64_t last_progress = 0;
     double progress_at = clock_.MonotonicSeconds();
     const double quiesce_end = progress_at + 120.0;
     for (int i = 0; !failed_ && clock_.MonotonicSeconds() < quiesce_end; ++i) {
       Step(Phase::kQuiesce, 0.01);
       if (i % 50 != 49) continue;
-      uint64_t progress = 0;
+      // The clients' traffic and the shard's: bytes in and out, frames forwarded or dropped.
+      const ShardCounters& k = shard_->counters();
+      uint64_t progress = k.client_bytes_in.Get() + k.client_bytes_out.Get() +
+                          k.forwarded_queries.Get() + k.dropped_queries.Get() +
+                          k.client_closed.Get();
       for (const auto& c : world_.clients) progress += c->progress();
       if (progress != last_progress) {
         last_progress = progress;
         progress_at = clock_.MonotonicSeconds();
-      } else if (clock_.MonotonicSeconds() - progress_at > 12.0) {
+      } else if (clock_.MonotonicSeconds() - progress_at > 15.0) {
         break;
       }
       if (incomplete().empty()) break;
