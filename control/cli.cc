@@ -192,8 +192,11 @@ constexpr OptionSpec kOptions[] = {
      "adaptive|reference: fake-TLS record sizing (default adaptive: like real TLS servers; "
      "reference: at most 1425-byte records)",
      ""},
-    {"generate-secret", 0, ArgKind::kNone, kOptGenerateSecret,
-     "prints a random 32-hex-digit secret and exits", ""},
+    {"generate-secret", 0, ArgKind::kOptional, kOptGenerateSecret,
+     "[plain|dd|ee] prints a random secret and exits: 32 hex digits (plain, the default), dd + "
+     "32 hex digits, or with ee one fake-TLS secret per -D domain (ee + 32 hex digits + the "
+     "domain in hex); the form may follow as --generate-secret=ee or as the next argument",
+     ""},
     {"domain-target", 0, ArgKind::kRequired, kOptDomainTarget,
      "<domain>=<host>:<port> real site of -D <domain> (probed, and where rejected fake-TLS "
      "connections go) instead of <domain>:443; can be specified more than once",
@@ -274,6 +277,13 @@ std::optional<double> StrictDouble(std::string_view s) {
   double value = std::strtod(copy.c_str(), &end);
   if (end != copy.c_str() + copy.size()) return std::nullopt;
   return value;
+}
+
+std::optional<SecretMode> ParseSecretForm(std::string_view s) {
+  if (s == "plain") return SecretMode::kPlain;
+  if (s == "dd") return SecretMode::kPadded;
+  if (s == "ee") return SecretMode::kFakeTls;
+  return std::nullopt;
 }
 
 std::optional<uint32_t> ParseIpv4(std::string_view s) {
@@ -382,6 +392,33 @@ CommandLineResult Parser::Run() {
   }
 
   current_ = nullptr;
+  if (out_.action == CommandLineAction::kGenerateSecret) {
+    // "--generate-secret ee": the form as an operand.
+    if (positional_.size() > 1) {
+      return UsageError("--generate-secret takes at most one form: plain, dd or ee\n");
+    }
+    if (positional_.size() == 1) {
+      std::optional<SecretMode> mode = ParseSecretForm(positional_[0]);
+      if (!mode) {
+        return UsageError(absl::StrFormat("invalid --generate-secret form '%s': expected plain, dd "
+                                          "or ee\n",
+                                          std::string(positional_[0])));
+      }
+      out_.generate_secret_mode = *mode;
+    }
+    if (out_.generate_secret_mode == SecretMode::kFakeTls) {
+      if (out_.domains.empty()) {
+        return UsageError("--generate-secret ee needs the fronting domain: add -D <domain>\n");
+      }
+      for (const std::string& d : out_.domains) {
+        if (d.size() > kMaxFakeTlsDomainBytes) {
+          return UsageError(absl::StrFormat("-D %s: an ee secret holds at most %d bytes of domain "
+                                            "(clients refuse longer ones)\n",
+                                            d, kMaxFakeTlsDomainBytes));
+        }
+      }
+    }
+  }
   if (out_.action == CommandLineAction::kRun) {
     // Ours: --direct reads no proxy-multi.conf, so the operand may be left out.
     if (positional_.empty() && out_.direct) return std::move(out_);
@@ -708,6 +745,11 @@ std::optional<CommandLineError> Parser::Apply(const OptionSpec& spec,
       break;
     case kOptGenerateSecret:
       out_.action = CommandLineAction::kGenerateSecret;
+      if (value) {
+        std::optional<SecretMode> mode = ParseSecretForm(v);
+        if (!mode) return BadValue(v, "plain, dd or ee");
+        out_.generate_secret_mode = *mode;
+      }
       break;
     case kOptVersion:
       out_.action = CommandLineAction::kVersion;
@@ -1140,6 +1182,16 @@ std::string VersionText() {
   std::string text = absl::StrCat("mtproto-proxy ", BuildVersion(), " (commit ", BuildCommit(), ")\n");
   absl::StrAppend(&text, "build type ", BuildType(), ", compiler ", BuildCompiler(), "\n");
   return text;
+}
+
+std::string GenerateSecretText(SecretMode mode, std::span<const std::string> domains) {
+  const ClientSecret secret = GenerateClientSecret();
+  if (mode != SecretMode::kFakeTls) return FormatLinkSecret(mode, secret) + "\n";
+  std::string out;
+  for (const std::string& domain : domains) {
+    absl::StrAppend(&out, FormatLinkSecret(mode, secret, domain), "\n");
+  }
+  return out;
 }
 
 std::vector<int> AvailableCpus() {

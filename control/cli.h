@@ -51,7 +51,7 @@ inline constexpr int64_t kMaxTlsReplayCacheSize = int64_t{1} << 30;
 // What the process should do once the command line is parsed.
 enum class CommandLineAction : uint8_t {
   kRun,             // run the proxy with `config_file`
-  kGenerateSecret,  // --generate-secret: print GenerateSecretHex() and exit 0
+  kGenerateSecret,  // --generate-secret: print GenerateSecretText() and exit 0
   kListCpus,        // --list-cpus: print ListCpusText() and exit 0
   kVersion,         // --version: print VersionText() and exit 0
 };
@@ -164,6 +164,7 @@ struct ParsedCommandLine {
   int write_stall_timeout_s = kDefaultWriteStallTimeoutS;   // --write-stall-timeout
   std::optional<StatsBind> stats_bind;  // --stats-bind (sets http_stats)
   std::vector<IpCidr> stats_allow;      // --stats-allow (repeatable, lists add up)
+  SecretMode generate_secret_mode = SecretMode::kPlain;  // --generate-secret[=plain|dd|ee]
   bool allow_no_secret = false;       // --allow-no-secret: serve with no client secret at all
   bool allow_no_client_port = false;  // --allow-no-client-port: run without -H
 
@@ -216,6 +217,10 @@ absl::StatusOr<int64_t> ParseMemoryLimit(std::string_view text);
 
 // --generate-secret: 32 random lower-case hex digits (CSPRNG) and a newline.
 std::string GenerateSecretHex();
+// --generate-secret FORM: one fresh random key, printed as FORM: plain -> GenerateSecretHex()'s
+// shape, dd -> "dd<32 hex>\n", ee -> "ee<32 hex><hex(domain)>\n" for each of `domains` (the
+// same key; -S and the secret file take every one of these lines).
+std::string GenerateSecretText(SecretMode mode, std::span<const std::string> domains);
 // --version: "mtproto-proxy <version> (commit <40 hex>[-dirty])\n" (or "commit unknown"), then
 // "build type <type>, compiler <compiler>\n" (core/build_info.h).
 std::string VersionText();

@@ -67,7 +67,7 @@ int Main(int argc, char** argv) {
   const ParsedCommandLine& cli = std::get<ParsedCommandLine>(parsed);
   switch (cli.action) {
     case CommandLineAction::kGenerateSecret:
-      std::fputs(GenerateSecretHex().c_str(), stdout);
+      std::fputs(GenerateSecretText(cli.generate_secret_mode, cli.domains).c_str(), stdout);
       return 0;
     case CommandLineAction::kVersion:
       std::fputs(VersionText().c_str(), stdout);

@@ -718,6 +718,19 @@ TEST(CliTest, EeSecretForAnotherDomainIsWarnedAbout) {
 
 TEST(CliTest, ActionsNeedNoConfigFile) {
   EXPECT_EQ(Ok({"--generate-secret"}).action, CommandLineAction::kGenerateSecret);
+  EXPECT_EQ(Ok({"--generate-secret"}).generate_secret_mode, SecretMode::kPlain);
+  EXPECT_EQ(Ok({"--generate-secret=dd"}).generate_secret_mode, SecretMode::kPadded);
+  EXPECT_EQ(Ok({"--generate-secret", "ee", "-D", "example.com"}).generate_secret_mode,
+            SecretMode::kFakeTls);
+  EXPECT_EQ(Ok({"-D", "example.com", "--generate-secret=ee"}).generate_secret_mode,
+            SecretMode::kFakeTls);
+  ExpectMessageAndHint(Err({"--generate-secret", "ee"}),
+                       "--generate-secret ee needs the fronting domain: add -D <domain>\n");
+  ExpectMessageAndHint(Err({"--generate-secret", "ff"}),
+                       "invalid --generate-secret form 'ff': expected plain, dd or ee\n");
+  ExpectMessageAndHint(Err({"--generate-secret=xx"}),
+                       "invalid --generate-secret value 'xx': expected plain, dd or ee\n");
+  EXPECT_EQ(Err({"--generate-secret", "ee", "-D", std::string(183, 'a') + ".com"}).exit_code, 2);
   EXPECT_EQ(Ok({"--list-cpus"}).action, CommandLineAction::kListCpus);
   EXPECT_EQ(Ok({"--list-cpus", "ignored.conf"}).action, CommandLineAction::kListCpus);
   EXPECT_EQ(Ok({"--version"}).action, CommandLineAction::kVersion);
@@ -816,6 +829,31 @@ TEST(CliTest, CpuLists) {
   ASSERT_FALSE(mine.empty());
   EXPECT_TRUE(std::is_sorted(mine.begin(), mine.end()));
   EXPECT_EQ(*ParseCpuList(FormatCpuList(mine)), mine);
+}
+
+TEST(CliTest, GeneratedSecretForms) {
+  const std::string dd = GenerateSecretText(SecretMode::kPadded, {});
+  ASSERT_EQ(dd.size(), 35u) << dd;
+  EXPECT_EQ(dd.substr(0, 2), "dd");
+  absl::StatusOr<LinkSecret> parsed_dd = ParseLinkSecret(dd.substr(0, 34));
+  ASSERT_TRUE(parsed_dd.ok());
+  EXPECT_EQ(parsed_dd->mode, SecretMode::kPadded);
+  EXPECT_EQ(GenerateSecretText(SecretMode::kPlain, {}).size(), 33u);
+  const std::vector<std::string> domains = {"example.com", "b.example"};
+  const std::string ee = GenerateSecretText(SecretMode::kFakeTls, domains);
+  const size_t nl = ee.find('\n');
+  ASSERT_NE(nl, std::string::npos);
+  absl::StatusOr<LinkSecret> first = ParseLinkSecret(ee.substr(0, nl));
+  absl::StatusOr<LinkSecret> second = ParseLinkSecret(ee.substr(nl + 1, ee.size() - nl - 2));
+  ASSERT_TRUE(first.ok() && second.ok()) << ee;
+  EXPECT_EQ(first->mode, SecretMode::kFakeTls);
+  EXPECT_EQ(first->domain, "example.com");
+  EXPECT_EQ(second->domain, "b.example");
+  EXPECT_EQ(first->secret, second->secret);  // one key, one line per domain
+  EXPECT_EQ(ee.substr(0, 2 + 32 + 22), "ee" + ee.substr(2, 32) + "6578616d706c652e636f6d");
+  // Each line is a valid -S value.
+  ParsedCommandLine c = Ok({"-S", ee.substr(0, nl), "conf"});
+  EXPECT_EQ(c.secrets, std::vector<ClientSecret>{first->secret});
 }
 
 TEST(CliTest, GeneratedSecretsAreValidAndDistinct) {

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "crypto/secret.h"
 #include "tests/e2e/control_e2e_util.h"
 #include "tests/e2e/tool_run.h"
 
@@ -65,6 +66,26 @@ TEST(CliE2eTest, VersionNamesTheCommitItWasBuiltFrom) {
   std::optional<std::string> changes = Shell(git + "status --porcelain --untracked-files=no");
   ASSERT_TRUE(changes.has_value());
   EXPECT_EQ(commit, changes->empty() ? *head : *head + "-dirty") << r.output;
+}
+
+TEST(CliE2eTest, GenerateSecretInTheEeFormForADomain) {
+  e2e::RunResult r = RunProxyToExit({"--generate-secret", "ee", "--domain", "example.com"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_EQ(r.output.size(), 2 + 32 + 22 + 1u) << r.output;
+  EXPECT_EQ(r.output.substr(0, 2), "ee");
+  EXPECT_EQ(r.output.substr(34), std::string(kExampleComHex) + "\n");
+  absl::StatusOr<LinkSecret> parsed = ParseLinkSecret(r.output.substr(0, r.output.size() - 1));
+  ASSERT_TRUE(parsed.ok()) << r.output;
+  EXPECT_EQ(parsed->domain, "example.com");
+  e2e::RunResult again = RunProxyToExit({"--generate-secret=ee", "-D", "example.com"});
+  EXPECT_NE(again.output, r.output);  // a fresh key each time
+  r = RunProxyToExit({"--generate-secret", "dd"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.output.substr(0, 2), "dd");
+  EXPECT_EQ(r.output.size(), 35u);
+  r = RunProxyToExit({"--generate-secret", "ee"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("add -D <domain>"), std::string::npos) << r.output;
 }
 
 TEST(CliE2eTest, BadValuesPrintOneLineAndAHintNotTheUsage) {
