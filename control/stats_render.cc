@@ -278,6 +278,10 @@ class PromWriter {
     absl::StrAppend(&out_, name, "{", label1, "=\"", EscapeLabel(value1), "\",", label2, "=\"",
                     EscapeLabel(value2), "\"} ", value, "\n");
   }
+  // A sample with labels already formatted ("a=\"x\",b=\"y\"", values escaped).
+  void Labelled(const char* name, const std::string& labels, int64_t value) {
+    absl::StrAppend(&out_, name, "{", labels, "} ", value, "\n");
+  }
   // One family from a list of labelled values.
   void Named(const char* name, const char* type, const char* help, const char* label,
              const std::vector<NamedCount>& values) {
@@ -397,25 +401,36 @@ std::string RenderPrometheus(const StatsSnapshot& s) {
   w.Single("mtproxy_config_clusters", "gauge", "DC clusters in the running configuration.",
            p.config_auth_clusters);
 
-  w.Family("mtproxy_secret_connections_total", "counter",
-           "Client handshakes per secret (label: index of the secret).");
+  // secret="<index>" always (stable across renames), name="<name>" when the secret has one.
+  std::vector<std::string> secret_labels;
   for (size_t i = 0; i < x.secrets.size(); ++i) {
-    w.Sample("mtproxy_secret_connections_total", "secret", absl::StrCat(i),
-             x.secrets[i].connections_total);
+    std::string labels = absl::StrCat("secret=\"", i, "\"");
+    if (!x.secrets[i].name.empty()) {
+      absl::StrAppend(&labels, ",name=\"", EscapeLabel(x.secrets[i].name), "\"");
+    }
+    secret_labels.push_back(std::move(labels));
+  }
+  w.Family("mtproxy_secret_connections_total", "counter",
+           "Client handshakes per secret (labels: index of the secret, its name if it has one).");
+  for (size_t i = 0; i < x.secrets.size(); ++i) {
+    w.Labelled("mtproxy_secret_connections_total", secret_labels[i],
+               x.secrets[i].connections_total);
   }
   w.Family("mtproxy_secret_active_connections", "gauge",
-           "Open client connections per secret (label: index of the secret).");
+           "Open client connections per secret (labels: index of the secret, its name if it has "
+           "one).");
   for (size_t i = 0; i < x.secrets.size(); ++i) {
-    w.Sample("mtproxy_secret_active_connections", "secret", absl::StrCat(i),
-             x.secrets[i].active_connections);
+    w.Labelled("mtproxy_secret_active_connections", secret_labels[i],
+               x.secrets[i].active_connections);
   }
   w.Family("mtproxy_secret_bytes_total", "counter",
-           "Payload bytes per secret and direction (label: index of the secret).");
+           "Payload bytes per secret and direction (labels: index of the secret, its name if it "
+           "has one).");
   for (size_t i = 0; i < x.secrets.size(); ++i) {
-    w.Sample2("mtproxy_secret_bytes_total", "secret", absl::StrCat(i), "direction", "from_clients",
-              x.secrets[i].bytes_from_clients);
-    w.Sample2("mtproxy_secret_bytes_total", "secret", absl::StrCat(i), "direction", "to_clients",
-              x.secrets[i].bytes_to_clients);
+    w.Labelled("mtproxy_secret_bytes_total", secret_labels[i] + ",direction=\"from_clients\"",
+               x.secrets[i].bytes_from_clients);
+    w.Labelled("mtproxy_secret_bytes_total", secret_labels[i] + ",direction=\"to_clients\"",
+               x.secrets[i].bytes_to_clients);
   }
   w.Single("mtproxy_http_queries_total", "counter", "Requests served on the stats port.",
            p.http_queries);

@@ -193,7 +193,10 @@ struct StatsSnapshot {
     int64_t packets_to_upstream = 0;
     int64_t packets_from_upstream = 0;
   };
-  struct SecretCounters {  // per -S / secret-file entry, labelled by its index (never the secret)
+  // Per -S / secret-file entry, labelled by its index (never the secret) and, when the
+  // configuration names it, by `name` too.
+  struct SecretCounters {
+    std::string name;  // empty: unnamed (the series carry secret="<index>" only)
     int64_t connections_total = 0;  // handshakes that matched this secret
     int64_t active_connections = 0;
     int64_t bytes_from_clients = 0;

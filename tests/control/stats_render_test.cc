@@ -588,3 +588,35 @@ TEST(VersionStringTest, ReferenceShape) {
 
 }  // namespace
 }  // namespace mtp
+
+namespace mtp {
+namespace {
+
+TEST(PrometheusTest, NamedSecretsCarryANameLabelBesideTheirIndex) {
+  StatsSnapshot s;
+  s.extended.secrets.resize(3);
+  s.extended.secrets[0].name = "alice";
+  s.extended.secrets[0].connections_total = 5;
+  s.extended.secrets[0].active_connections = 2;
+  s.extended.secrets[0].bytes_from_clients = 700;
+  s.extended.secrets[0].bytes_to_clients = 800;
+  s.extended.secrets[1].connections_total = 6;  // unnamed: index only
+  s.extended.secrets[2].name = "team \"ops\"\\eu";
+  s.extended.secrets[2].active_connections = 1;
+  const std::string text = RenderPrometheus(s);
+  for (const char* line : {
+           "mtproxy_secret_connections_total{secret=\"0\",name=\"alice\"} 5",
+           "mtproxy_secret_active_connections{secret=\"0\",name=\"alice\"} 2",
+           "mtproxy_secret_bytes_total{secret=\"0\",name=\"alice\",direction=\"from_clients\"} 700",
+           "mtproxy_secret_bytes_total{secret=\"0\",name=\"alice\",direction=\"to_clients\"} 800",
+           "mtproxy_secret_connections_total{secret=\"1\"} 6",
+           "mtproxy_secret_bytes_total{secret=\"1\",direction=\"to_clients\"} 0",
+           "mtproxy_secret_active_connections{secret=\"2\",name=\"team \\\"ops\\\"\\\\eu\"} 1",
+       }) {
+    EXPECT_NE(text.find(std::string("\n") + line + "\n"), std::string::npos) << line;
+  }
+  EXPECT_EQ(text.find("secret=\"1\",name="), std::string::npos);
+}
+
+}  // namespace
+}  // namespace mtp
