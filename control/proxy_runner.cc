@@ -280,6 +280,18 @@ void ProxyRunner::Stop() {
 std::span<ShardRateBudget> ProxyRunner::AcceptBudgets() { return accept_budgets_; }
 std::span<ShardRateBudget> ProxyRunner::HandshakeBudgets() { return handshake_budgets_; }
 
+namespace {
+template <size_t N>
+StatsSnapshot::Histogram ToHistogram(const std::array<double, N>& bounds,
+                                     const HistogramValues<N>& values) {
+  StatsSnapshot::Histogram h;
+  h.upper_bounds.assign(bounds.begin(), bounds.end());
+  h.buckets.assign(values.buckets.begin(), values.buckets.end());
+  h.sum = static_cast<double>(values.sum_us) / 1e6;
+  return h;
+}
+}  // namespace
+
 void ProxyRunner::FillStats(StatsSnapshot& out) const {
   const CounterSnapshot k = Counters();
   auto I = [](uint64_t v) { return static_cast<int64_t>(v); };
@@ -303,6 +315,9 @@ void ProxyRunner::FillStats(StatsSnapshot& out) const {
   c.total_connect_failures = I(k.me_connect_failures + k.dc_connect_failures);
   c.active_connections = c.inbound_connections + outbound;
   c.listening_connections = I(config_->listeners.size() * shards_.size());
+  out.extended.handshake_seconds = ToHistogram(kHandshakeBucketsS, k.handshake_seconds);
+  out.extended.connection_seconds = ToHistogram(kLifetimeBucketsS, k.connection_seconds);
+  out.extended.me_round_trip_seconds = ToHistogram(kMeRoundTripBucketsS, k.me_round_trip_seconds);
   StatsSnapshot::Extended::Serving& serving = out.extended.serving;
   serving.middle_end = config_->mode == UpstreamMode::kMiddleEnd;
   serving.listeners = c.listening_connections;

@@ -288,6 +288,19 @@ class PromWriter {
     Family(name, type, help);
     for (const NamedCount& v : values) Sample(name, label, v.name, v.value);
   }
+  // A histogram family: cumulative _bucket samples with le, then _sum and _count.
+  void Histogram(const char* name, const char* help, const StatsSnapshot::Histogram& h) {
+    Family(name, "histogram", help);
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < h.upper_bounds.size(); ++i) {
+      if (i < h.buckets.size()) cumulative += h.buckets[i];
+      absl::StrAppend(&out_, name, "_bucket{le=\"", h.upper_bounds[i], "\"} ", cumulative, "\n");
+    }
+    if (h.upper_bounds.size() < h.buckets.size()) cumulative += h.buckets.back();
+    absl::StrAppend(&out_, name, "_bucket{le=\"+Inf\"} ", cumulative, "\n");
+    absl::StrAppend(&out_, name, "_sum ", absl::StrFormat("%.6f", h.sum), "\n");
+    absl::StrAppend(&out_, name, "_count ", cumulative, "\n");
+  }
   std::string Take() { return std::move(out_); }
 
  private:
@@ -366,6 +379,16 @@ std::string RenderPrometheus(const StatsSnapshot& s) {
   w.Sample("mtproxy_me_targets", "state", "declared", c.active_targets);
   w.Sample("mtproxy_me_targets", "state", "inactive", c.inactive_targets);
 
+  w.Histogram("mtproxy_handshake_duration_seconds",
+              "Time from accept until the client handshake's outcome (the 64-byte header "
+              "accepted, matching no secret, rate-limited or failed).",
+              x.handshake_seconds);
+  w.Histogram("mtproxy_connection_duration_seconds",
+              "Client connection lifetime, from accept to close.", x.connection_seconds);
+  w.Histogram("mtproxy_me_round_trip_seconds",
+              "Middle-end round trip: a client's first request sent to a middle-end until the "
+              "first answer for that client arrives.",
+              x.me_round_trip_seconds);
   w.Family("mtproxy_connections_closed_total", "counter",
            "Client connections closed by memory protection, by reason.");
   w.Sample("mtproxy_connections_closed_total", "reason", "lru", p.connections_failed_lru);

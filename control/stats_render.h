@@ -202,8 +202,20 @@ struct StatsSnapshot {
     int64_t bytes_from_clients = 0;
     int64_t bytes_to_clients = 0;
   };
+  // A Prometheus histogram: per-bucket counts (not cumulative) for ascending upper bounds and
+  // a final +Inf bucket; the count is the sum of the buckets.
+  struct Histogram {
+    std::vector<double> upper_bounds;  // seconds
+    std::vector<uint64_t> buckets;     // upper_bounds.size() + 1 entries (or empty: all zero)
+    double sum = 0;                    // seconds
+  };
   struct Extended {
     Traffic traffic;
+    // Summed over the shards (dataplane/latency_histogram.h): accept to handshake outcome,
+    // accept to close, a client's first middle-end request to the first answer for it.
+    Histogram handshake_seconds;
+    Histogram connection_seconds;
+    Histogram me_round_trip_seconds;
     std::vector<NamedCount> handshakes_by_outcome;           // counter, label outcome
     std::vector<NamedCount> handshake_rejections_by_reason;  // counter, label reason
     std::vector<NamedCount> me_links_by_state;               // gauge, label state

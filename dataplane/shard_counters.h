@@ -8,6 +8,7 @@
 #include <span>
 
 #include "crypto/secret.h"  // kMaxClientSecrets
+#include "dataplane/latency_histogram.h"
 
 namespace mtp {
 
@@ -128,6 +129,11 @@ struct alignas(64) ShardCounters {
   MTP_SHARD_COUNTERS(MTP_DECLARE_COUNTER)
 #undef MTP_DECLARE_COUNTER
   SecretShardCounters secrets[kMaxClientSecrets];
+  // Latency histograms (seconds): accept to handshake outcome, accept to close, and a
+  // client's first request to the middle-end until the first answer for it.
+  HandshakeHistogram handshake_seconds;
+  LifetimeHistogram connection_seconds;
+  MeRoundTripHistogram me_round_trip_seconds;
 };
 
 // Plain copy of the counters (sum over shards, or one shard), for the control thread.
@@ -136,6 +142,9 @@ struct CounterSnapshot {
   MTP_SHARD_COUNTERS(MTP_DECLARE_VALUE)
 #undef MTP_DECLARE_VALUE
   SecretCounterValues secrets[kMaxClientSecrets];
+  HandshakeHistogram::Values handshake_seconds;
+  LifetimeHistogram::Values connection_seconds;
+  MeRoundTripHistogram::Values me_round_trip_seconds;
 };
 
 inline void AccumulateCounters(const ShardCounters& shard, CounterSnapshot& sum) {
@@ -148,6 +157,9 @@ inline void AccumulateCounters(const ShardCounters& shard, CounterSnapshot& sum)
     sum.secrets[i].bytes_in += shard.secrets[i].bytes_in.Get();
     sum.secrets[i].bytes_out += shard.secrets[i].bytes_out.Get();
   }
+  sum.handshake_seconds.Add(shard.handshake_seconds.Get());
+  sum.connection_seconds.Add(shard.connection_seconds.Get());
+  sum.me_round_trip_seconds.Add(shard.me_round_trip_seconds.Get());
 }
 
 inline CounterSnapshot SumCounters(std::span<const ShardCounters* const> shards) {

@@ -443,9 +443,11 @@ TEST(PrometheusTest, WellFormedFamiliesAndLabels) {
   s.fake_tls.fronted_by_reason = {{"bad_digest", 3}};
   std::string text = RenderPrometheus(s);
 
-  const std::regex sample(R"(^([a-z_]+)(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? -?[0-9]+$)");
+  const std::regex sample(
+      R"(^([a-z_]+)(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? -?[0-9]+(\.[0-9]+)?$)");
   const std::regex help(R"(^# HELP ([a-z_]+) .+$)");
-  const std::regex type(R"(^# TYPE ([a-z_]+) (counter|gauge)$)");
+  const std::regex type(R"(^# TYPE ([a-z_]+) (counter|gauge|histogram)$)");
+  std::set<std::string> histograms;
   std::set<std::string> typed;
   std::string current;
   std::smatch m;
@@ -461,10 +463,17 @@ TEST(PrometheusTest, WellFormedFamiliesAndLabels) {
       if (m[2] == "counter") {
         EXPECT_TRUE(current.ends_with("_total")) << current;
       }
+      if (m[2] == "histogram") histograms.insert(current);
       continue;
     }
     ASSERT_TRUE(std::regex_match(line, m, sample)) << line;
-    EXPECT_EQ(m[1], current) << line;  // samples follow their own HELP/TYPE
+    std::string family = m[1];
+    if (histograms.count(current) != 0) {
+      for (const char* suffix : {"_bucket", "_sum", "_count"}) {
+        if (family == current + suffix) family = current;
+      }
+    }
+    EXPECT_EQ(family, current) << line;  // samples follow their own HELP/TYPE
   }
   for (const char* line : {
            "mtproxy_uptime_seconds 100",
@@ -616,6 +625,37 @@ TEST(PrometheusTest, NamedSecretsCarryANameLabelBesideTheirIndex) {
     EXPECT_NE(text.find(std::string("\n") + line + "\n"), std::string::npos) << line;
   }
   EXPECT_EQ(text.find("secret=\"1\",name="), std::string::npos);
+}
+
+}  // namespace
+}  // namespace mtp
+
+namespace mtp {
+namespace {
+
+TEST(PrometheusTest, HistogramsAreCumulativeWithSumAndCount) {
+  StatsSnapshot s;
+  s.extended.handshake_seconds.upper_bounds = {0.001, 0.01, 0.1};
+  s.extended.handshake_seconds.buckets = {3, 0, 2, 1};
+  s.extended.handshake_seconds.sum = 0.5125;
+  const std::string text = RenderPrometheus(s);
+  const std::string expected =
+      "# HELP mtproxy_handshake_duration_seconds Time from accept until the client handshake's "
+      "outcome (the 64-byte header accepted, matching no secret, rate-limited or failed).\n"
+      "# TYPE mtproxy_handshake_duration_seconds histogram\n"
+      "mtproxy_handshake_duration_seconds_bucket{le=\"0.001\"} 3\n"
+      "mtproxy_handshake_duration_seconds_bucket{le=\"0.01\"} 3\n"
+      "mtproxy_handshake_duration_seconds_bucket{le=\"0.1\"} 5\n"
+      "mtproxy_handshake_duration_seconds_bucket{le=\"+Inf\"} 6\n"
+      "mtproxy_handshake_duration_seconds_sum 0.512500\n"
+      "mtproxy_handshake_duration_seconds_count 6\n";
+  EXPECT_NE(text.find(expected), std::string::npos) << text;
+  // Histograms with nothing observed still expose +Inf, _sum and _count.
+  EXPECT_NE(text.find("mtproxy_connection_duration_seconds_bucket{le=\"+Inf\"} 0\n"
+                      "mtproxy_connection_duration_seconds_sum 0.000000\n"
+                      "mtproxy_connection_duration_seconds_count 0\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("# TYPE mtproxy_me_round_trip_seconds histogram\n"), std::string::npos);
 }
 
 }  // namespace
