@@ -3,11 +3,14 @@
 //   mtp-sim --seconds 60                 random seeds for a minute, both modes
 //   mtp-sim --hours 2 --mode me          ME mode only
 //   mtp-sim --seed 1234 --mode direct    replay one run (add --log for the proxy's log)
+//   mtp-sim --input crash-file           replay a session_sim fuzz input (byte 0: the mode)
 // Exit status: 0 if every run held its invariants, 1 if one failed, 2 on a usage error.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <optional>
 #include <random>
 #include <string>
@@ -24,9 +27,9 @@ using mtp::sim::SimResult;
 
 int Usage() {
   std::fprintf(stderr,
-               "usage: mtp-sim [--seconds S | --hours H] [--seed N] [--first-seed N] "
-               "[--steps N] [--mode me|direct|both] [--plant drop-completion|corrupt-byte|"
-               "leak-buffer] [--log] [--quiet]\n");
+               "usage: mtp-sim [--seconds S | --hours H] [--seed N | --input FUZZ_FILE] "
+               "[--first-seed N] [--steps N] [--mode me|direct|both] "
+               "[--plant drop-completion|corrupt-byte|leak-buffer] [--log] [--quiet]\n");
   return 2;
 }
 
@@ -36,6 +39,7 @@ int main(int argc, char** argv) {
   double seconds = 10;
   std::optional<uint64_t> seed;
   std::optional<uint64_t> first_seed;
+  std::string input;
   uint32_t steps = 2000;
   std::string mode = "both";
   PlantedBug bug = PlantedBug::kNone;
@@ -55,6 +59,8 @@ int main(int argc, char** argv) {
       seconds = std::atof(v) * 3600;
     } else if (arg == "--seed" && (v = value())) {
       seed = std::strtoull(v, nullptr, 10);
+    } else if (arg == "--input" && (v = value())) {
+      input = v;
     } else if (arg == "--first-seed" && (v = value())) {
       first_seed = std::strtoull(v, nullptr, 10);
     } else if (arg == "--steps" && (v = value())) {
@@ -80,6 +86,33 @@ int main(int argc, char** argv) {
   if (mode == "me" || mode == "both") modes.push_back(SimMode::kMiddleEnd);
   if (mode == "direct" || mode == "both") modes.push_back(SimMode::kDirect);
   if (modes.empty()) return Usage();
+
+  if (!input.empty()) {
+    // The session_sim fuzz target's decoding of an input (tests/fuzz/session_sim_fuzz.cc).
+    std::ifstream in(input, std::ios::binary);
+    std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                               std::istreambuf_iterator<char>());
+    if (!in.good() && !in.eof()) return Usage();
+    if (bytes.size() < 2) {
+      std::printf("%s: fewer than 2 bytes, nothing to run\n", input.c_str());
+      return 0;
+    }
+    SimOptions options;
+    options.mode = (bytes[0] & 1) != 0 ? SimMode::kDirect : SimMode::kMiddleEnd;
+    options.fuzz_bytes = std::span<const uint8_t>(bytes.data() + 1, bytes.size() - 1);
+    options.steps = 4000;
+    options.check_liveness = false;
+    options.echo_log = log;
+    SimResult result = mtp::sim::RunSimulation(options);
+    std::printf("%s (mode %s): %s (%llu steps, %llu clients, %llu frames sent, %llu echoed)\n",
+                input.c_str(), std::string(SimModeName(options.mode)).c_str(),
+                result.ok ? "ok" : "FAILED", static_cast<unsigned long long>(result.steps),
+                static_cast<unsigned long long>(result.clients),
+                static_cast<unsigned long long>(result.frames_sent),
+                static_cast<unsigned long long>(result.frames_echoed));
+    if (!result.ok) std::printf("%s", result.report.c_str());
+    return result.ok ? 0 : 1;
+  }
 
   auto run = [&](uint64_t s, SimMode m) {
     SimOptions options;

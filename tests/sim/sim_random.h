@@ -33,7 +33,10 @@ class SimRandom {
   // True with probability per_mille / 1000.
   bool Chance(uint32_t per_mille) {
     if (per_mille == 0) return false;
-    if (pos_ < bytes_.size()) return uint32_t{bytes_[pos_++]} * 1000 < per_mille * 256;
+    if (pos_ < bytes_.size()) {
+      if (per_mille >= 1000) return true;  // certain: keep the input's bytes for real choices
+      return uint32_t{bytes_[pos_++]} * 1000 < per_mille * 256;
+    }
     return Below(1000) < per_mille;
   }
   uint64_t Next64() { return (uint64_t{Below(1u << 31)} << 33) ^ Next(); }

@@ -459,7 +459,14 @@ SimResult Run::Execute() {
     shard_->Start();
     const uint32_t steps = std::max<uint32_t>(options_.steps, 1);
     clients_total_ = random_.Range(4, 40);
-    spawn_pm_ = std::clamp<uint32_t>(clients_total_ * 1000 * 10 / (steps * 6), 1, 1000);
+    // Clients arrive over the first 60% of the main phase (in fuzz mode: of the steps its
+    // bytes are expected to last).
+    const uint32_t expected_steps =
+        random_.fuzz_mode()
+            ? std::min<uint32_t>(steps, static_cast<uint32_t>(options_.fuzz_bytes.size() / 6) + 1)
+            : steps;
+    spawn_pm_ =
+        std::clamp<uint32_t>(clients_total_ * 1000 * 10 / (expected_steps * 6), 1, 1000);
     // Main phase: traffic and faults.
     for (uint32_t i = 0; i < steps && !failed_; ++i) {
       if (random_.fuzz_mode() && random_.exhausted()) break;
@@ -587,7 +594,7 @@ std::string_view SimModeName(SimMode mode) {
 
 std::string ReplayCommand(const SimOptions& options) {
   if (!options.fuzz_bytes.empty()) {
-    return "save the fuzz input and run it with fuzz_replay_session_sim (MTP_FUZZ_CORPUS=dir)";
+    return "save the fuzz input and run mtp-sim --input FILE";
   }
   std::string cmd = absl::StrFormat("mtp-sim --seed %llu --mode %s --steps %u",
                                     static_cast<unsigned long long>(options.seed),
