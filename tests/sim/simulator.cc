@@ -234,8 +234,8 @@ std::string Run::Report(const std::string& what) {
                          engine_->pool().free_count());
     // Hints for the known stalls (docs/simulator.md, "What it found").
     if (engine_->pool().recv_available() == 0 && engine_->pool().free_count() > 0) {
-      r += "  hint: the receive set is empty while buffers are free: receives end with ENOBUFS "
-           "until a held buffer is released (issue 9 item 1)\n";
+      r += "  hint: the receive set is empty while buffers are free: no receive can be armed "
+           "until a held buffer is released\n";
     }
     const uint64_t unit = engine_->pool().buffer_size();
     for (const ShardAudit::Owner& o : a.owners) {
