@@ -14,7 +14,9 @@
 
 #include "absl/strings/str_format.h"
 #include "control/privileges.h"
+#include "control/process_metrics.h"
 #include "control/readiness.h"
+#include "core/build_info.h"
 #include "core/log.h"
 
 namespace mtp {
@@ -383,6 +385,9 @@ StatsSnapshot ControlThread::CollectStats() {
   shards_.FillStats(s);
 
   s.memory = ReadSelfMemory();
+  s.process = ReadProcessMetrics();
+  s.build.version = BuildVersion();
+  s.build.commit = BuildCommit();
   s.stats_generate_time_s = MonotonicSeconds() - started;
   return s;
 }

@@ -278,6 +278,11 @@ class PromWriter {
     absl::StrAppend(&out_, name, "{", label1, "=\"", EscapeLabel(value1), "\",", label2, "=\"",
                     EscapeLabel(value2), "\"} ", value, "\n");
   }
+  // A family with one unlabelled floating-point sample.
+  void SingleDouble(const char* name, const char* type, const char* help, double value) {
+    Family(name, type, help);
+    absl::StrAppend(&out_, name, " ", absl::StrFormat("%.6f", value), "\n");
+  }
   // A sample with labels already formatted ("a=\"x\",b=\"y\"", values escaped).
   void Labelled(const char* name, const std::string& labels, int64_t value) {
     absl::StrAppend(&out_, name, "{", labels, "} ", value, "\n");
@@ -317,6 +322,25 @@ std::string RenderPrometheus(const StatsSnapshot& s) {
 
   w.Family("mtproxy_info", "gauge", "Build information.");
   w.Sample("mtproxy_info", "version", p.version, 1);
+  w.Family("mtproxy_build_info", "gauge", "Build identity: version and git commit (always 1).");
+  w.Labelled("mtproxy_build_info",
+             absl::StrCat("version=\"", EscapeLabel(s.build.version), "\",commit=\"",
+                          EscapeLabel(s.build.commit), "\""),
+             1);
+  if (s.process) {
+    const ProcessMetrics& m = *s.process;
+    w.SingleDouble("process_cpu_seconds_total", "counter",
+                   "Total user and system CPU time spent in seconds.", m.cpu_seconds);
+    w.Single("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
+             m.resident_bytes);
+    w.Single("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.",
+             m.virtual_bytes);
+    w.Single("process_open_fds", "gauge", "Number of open file descriptors.", m.open_fds);
+    w.Single("process_max_fds", "gauge", "Maximum number of open file descriptors.", m.max_fds);
+    w.SingleDouble("process_start_time_seconds", "gauge",
+                   "Start time of the process since unix epoch in seconds.",
+                   m.start_time_seconds);
+  }
   w.Single("mtproxy_start_time_seconds", "gauge", "Unix time the process started.",
            s.engine.start_time);
   w.Single("mtproxy_uptime_seconds", "gauge", "Seconds since the process started.", s.uptime_s());

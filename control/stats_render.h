@@ -28,6 +28,8 @@
 #include <string_view>
 #include <vector>
 
+#include "control/process_metrics.h"
+
 namespace mtp {
 
 // A labelled counter or gauge for /metrics (the label value is `name`).
@@ -259,6 +261,14 @@ struct StatsSnapshot {
     int64_t replay_cache_young_evictions = 0;
     int64_t replay_cache_contended = 0;  // hellos refused after losing every compare-and-swap
   } fake_tls;
+
+  // Ours, /metrics only: the standard process_* series (nullopt: /proc unreadable, omitted) and
+  // the build identity of mtproxy_build_info.
+  std::optional<ProcessMetrics> process;
+  struct Build {
+    std::string version;  // core/build_info.h BuildVersion()
+    std::string commit;   // BuildCommit()
+  } build;
 
   int64_t uptime_s() const { return engine.current_time - engine.start_time; }
 };

@@ -660,3 +660,39 @@ TEST(PrometheusTest, HistogramsAreCumulativeWithSumAndCount) {
 
 }  // namespace
 }  // namespace mtp
+
+namespace mtp {
+namespace {
+
+TEST(PrometheusTest, StandardProcessSeriesAndBuildInfo) {
+  StatsSnapshot s;
+  s.build.version = "0.1.0";
+  s.build.commit = "0123abcd-dirty";
+  const std::string without = RenderPrometheus(s);
+  EXPECT_EQ(without.find("process_"), std::string::npos);  // /proc unreadable: omitted
+  EXPECT_NE(without.find("\nmtproxy_build_info{version=\"0.1.0\",commit=\"0123abcd-dirty\"} 1\n"),
+            std::string::npos);
+  ProcessMetrics m;
+  m.cpu_seconds = 12.5;
+  m.resident_bytes = 4096000;
+  m.virtual_bytes = 81920000;
+  m.open_fds = 37;
+  m.max_fds = 65552;
+  m.start_time_seconds = 1700000000.25;
+  s.process = m;
+  const std::string text = RenderPrometheus(s);
+  for (const char* lines : {
+           "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 12.500000\n",
+           "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes 4096000\n",
+           "# TYPE process_virtual_memory_bytes gauge\nprocess_virtual_memory_bytes 81920000\n",
+           "# TYPE process_open_fds gauge\nprocess_open_fds 37\n",
+           "# TYPE process_max_fds gauge\nprocess_max_fds 65552\n",
+           "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds "
+           "1700000000.250000\n",
+       }) {
+    EXPECT_NE(text.find(lines), std::string::npos) << lines;
+  }
+}
+
+}  // namespace
+}  // namespace mtp

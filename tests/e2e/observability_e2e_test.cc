@@ -180,3 +180,39 @@ TEST_F(ObservabilityE2eTest, DirectModeIsReadyOnceListening) {
 
 }  // namespace
 }  // namespace mtp
+
+namespace mtp {
+namespace {
+
+TEST_F(ObservabilityE2eTest, ProcessSeriesAndBuildInfoDescribeTheProxy) {
+  auto proxy = Start({"-p", "0", "--http-stats"}, 1);
+  ASSERT_NE(proxy, nullptr);
+  std::optional<uint16_t> port = e2e::StatsPort(*proxy);
+  ASSERT_TRUE(port.has_value());
+  const std::string metrics = HttpBody(e2e::HttpGet(*port, "/metrics"));
+  // The proxy's own figures, not the test's: its start time is its stats start_time.
+  const std::string stats = HttpBody(e2e::HttpGet(*port, "/stats"));
+  const double start = MetricValue(metrics, "process_start_time_seconds").value_or(-1);
+  EXPECT_NEAR(start, static_cast<double>(e2e::StatsInt(stats, "start_time").value_or(0)), 2.0);
+  // Listeners, engines, the ME link, the stats socket...: a handful of descriptors at least.
+  EXPECT_GE(MetricValue(metrics, "process_open_fds").value_or(0), 5);
+  EXPECT_GT(MetricValue(metrics, "process_max_fds").value_or(0), 0);
+  EXPECT_GT(MetricValue(metrics, "process_resident_memory_bytes").value_or(0), 1 << 20);
+  EXPECT_GE(MetricValue(metrics, "process_virtual_memory_bytes").value_or(0),
+            MetricValue(metrics, "process_resident_memory_bytes").value_or(1));
+  EXPECT_GE(MetricValue(metrics, "process_cpu_seconds_total").value_or(-1), 0);
+  // The info series carries what --version prints.
+  e2e::RunResult version = e2e::RunProxyToExit({"--version"});
+  const size_t at = version.output.find("(commit ");
+  ASSERT_NE(at, std::string::npos) << version.output;
+  const std::string commit =
+      version.output.substr(at + 8, version.output.find(')', at) - at - 8);
+  EXPECT_NE(metrics.find("mtproxy_build_info{version=\"" MTP_VERSION "\",commit=\"" + commit +
+                         "\"} 1\n"),
+            std::string::npos)
+      << metrics;
+  EXPECT_EQ(proxy->Stop(), 0);
+}
+
+}  // namespace
+}  // namespace mtp
