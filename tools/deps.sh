@@ -5,7 +5,8 @@ set -euo pipefail
 
 PACKAGES=(g++ meson ninja-build pkg-config liburing-dev libssl-dev libabsl-dev libgtest-dev
           libbenchmark-dev openssl curl iproute2 util-linux procps python3 gnuplot-nox
-          systemd logrotate groff-base)
+          systemd logrotate groff-base
+          prometheus)  # promtool check metrics/rules and a real scrape in the e2e tests
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -7,8 +7,10 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,6 +20,7 @@
 #include "tests/e2e/fake_me_proxy_fixture.h"
 #include "tests/e2e/loopback_echo.h"
 #include "tests/e2e/proxy_process.h"
+#include "tests/tools/child_process.h"
 
 namespace mtp {
 namespace {
@@ -205,13 +208,139 @@ TEST_F(ObservabilityE2eTest, ProcessSeriesAndBuildInfoDescribeTheProxy) {
   e2e::RunResult version = e2e::RunProxyToExit({"--version"});
   const size_t at = version.output.find("(commit ");
   ASSERT_NE(at, std::string::npos) << version.output;
-  const std::string commit =
-      version.output.substr(at + 8, version.output.find(')', at) - at - 8);
-  EXPECT_NE(metrics.find("mtproxy_build_info{version=\"" MTP_VERSION "\",commit=\"" + commit +
-                         "\"} 1\n"),
-            std::string::npos)
+  const std::string commit = version.output.substr(at + 8, version.output.find(')', at) - at - 8);
+  EXPECT_NE(
+      metrics.find("mtproxy_build_info{version=\"" MTP_VERSION "\",commit=\"" + commit + "\"} 1\n"),
+      std::string::npos)
       << metrics;
   EXPECT_EQ(proxy->Stop(), 0);
+}
+
+}  // namespace
+}  // namespace mtp
+
+namespace mtp {
+namespace {
+
+// Runs `command` through sh; exit status and everything it wrote to stdout and stderr.
+e2e::RunResult Shell(const std::string &command) {
+  e2e::RunResult r;
+  FILE *p = popen((command + " 2>&1").c_str(), "r");
+  if (p == nullptr) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) r.output.append(buf, n);
+  int status = pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+bool HaveTool(const char *name) {
+  return Shell(std::string("command -v ") + name + " >/dev/null").exit_code == 0;
+}
+
+// A loopback port nothing listens on right now.
+uint16_t FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof(a));
+  socklen_t len = sizeof(a);
+  getsockname(fd, reinterpret_cast<sockaddr *>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+// The proxy with traffic behind it, so that every family (histograms, per-secret series,
+// close reasons) has samples when it is scraped.
+class ScrapeE2eTest : public ObservabilityE2eTest {
+ protected:
+  void SetUp() override {
+    ObservabilityE2eTest::SetUp();
+    ASSERT_TRUE(HaveTool("promtool") && HaveTool("prometheus"))
+        << "the Debian package 'prometheus' is missing: run tools/deps.sh";
+    proxy_ = Start({"-p", "0", "--http-stats"});
+    ASSERT_NE(proxy_, nullptr);
+    std::optional<uint16_t> port = e2e::StatsPort(*proxy_);
+    ASSERT_TRUE(port.has_value());
+    stats_port_ = *port;
+    for (int i = 0; i < 3; ++i) {
+      auto c = TestClient::Connect(proxy_->port(), &secret_, Transport::kIntermediate, 2);
+      ASSERT_TRUE(c.has_value());
+      ASSERT_TRUE(e2e::EchoFrame(*c, 200, static_cast<uint8_t>(i)));
+    }
+    auto last = TestClient::Connect(proxy_->port(), &secret_, Transport::kIntermediate, 2);
+    ASSERT_TRUE(last.has_value());
+    client_.emplace(std::move(*last));
+    ASSERT_TRUE(e2e::EchoFrame(*client_, 100, 9));
+  }
+
+  std::unique_ptr<ProxyProcess> proxy_;
+  uint16_t stats_port_ = 0;
+  std::optional<TestClient> client_;
+};
+
+TEST_F(ScrapeE2eTest, PromtoolChecksTheRealMetricsWithoutAWarning) {
+  std::string metrics;
+  ASSERT_TRUE(e2e::WaitFor(
+      [&] {
+        metrics = HttpBody(e2e::HttpGet(stats_port_, "/metrics"));
+        return MetricValue(metrics, "mtproxy_secret_connections_total{secret=\"0\"}") == 4;
+      },
+      5000))
+      << metrics;
+  const std::string file = dir_.Write("metrics.txt", metrics);
+  e2e::RunResult check = Shell("promtool check metrics < " + file);
+  EXPECT_EQ(check.exit_code, 0) << check.output;
+  EXPECT_EQ(check.output, "") << "promtool warnings:\n" << check.output;
+  // The check itself can fail: a counter without _total is reported.
+  const std::string bad =
+      dir_.Write("bad.txt", "# HELP x_bytes b\n# TYPE x_bytes counter\nx_bytes 1\n");
+  EXPECT_NE(Shell("promtool check metrics < " + bad).exit_code, 0);
+  EXPECT_EQ(proxy_->Stop(), 0);
+}
+
+TEST_F(ScrapeE2eTest, ARealPrometheusScrapesTheProxyAndAnswersAQuery) {
+  const uint16_t web_port = FreePort();
+  const std::string config =
+      dir_.Write("prometheus.yml",
+                 "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+                 "scrape_configs:\n  - job_name: mtproxy\n    static_configs:\n"
+                 "      - targets: ['127.0.0.1:" +
+                     std::to_string(stats_port_) + "']\n");
+  const std::string data = dir_.Path("tsdb");
+  auto prometheus = tools::ChildProcess::Spawn(
+      {"/bin/sh", "-c",
+       "exec prometheus --config.file=" + config + " --storage.tsdb.path=" + data +
+           " --web.listen-address=127.0.0.1:" + std::to_string(web_port) +
+           " --storage.tsdb.retention.time=1h 2>" + dir_.Path("prometheus.log")});
+  ASSERT_TRUE(prometheus.ok()) << prometheus.status();
+  // One client is open: the answer is 1, as scraped by Prometheus itself.
+  std::string answer;
+  const bool answered = e2e::WaitFor(
+      [&] {
+        answer = HttpBody(e2e::HttpGet(web_port, "/api/v1/query?query=mtproxy_client_connections"));
+        return answer.find("\"__name__\":\"mtproxy_client_connections\"") != std::string::npos;
+      },
+      40000);
+  ASSERT_TRUE(answered) << answer << "\n" << dir_.Read("prometheus.log");
+  EXPECT_NE(answer.find("\"status\":\"success\""), std::string::npos) << answer;
+  EXPECT_NE(answer.find("\"job\":\"mtproxy\""), std::string::npos) << answer;
+  EXPECT_NE(answer.find(",\"1\"]"), std::string::npos) << answer;
+  // A histogram quantile over the scraped buckets is computable (the type survived the scrape).
+  std::string quantile = HttpBody(e2e::HttpGet(
+      web_port,
+      "/api/v1/query?query=histogram_quantile(0.5,mtproxy_handshake_duration_seconds_bucket)"));
+  EXPECT_NE(quantile.find("\"status\":\"success\""), std::string::npos) << quantile;
+  EXPECT_NE(quantile.find("\"result\":[{"), std::string::npos) << quantile;
+  // The target is up.
+  std::string up = HttpBody(e2e::HttpGet(web_port, "/api/v1/query?query=up"));
+  EXPECT_NE(up.find(",\"1\"]"), std::string::npos) << up;
+  prometheus->Signal(SIGTERM);
+  EXPECT_TRUE(prometheus->Wait(15000).ok());
+  client_.reset();
+  EXPECT_EQ(proxy_->Stop(), 0);
 }
 
 }  // namespace
