@@ -39,7 +39,8 @@ class AdversarialTest : public AdversarialE2eTest {
       ASSERT_NE(hostiles.back(), nullptr);
     }
     EXPECT_TRUE(established->Echo(20000, kVictimTimeoutMs))
-        << "established victim during the attack: " << established->error();
+        << "established victim during the attack: " << established->error() << "\n"
+        << CloseCounters();
     ExpectNewVictimsEcho(2 * shards(), kVictimTimeoutMs, "new victims during the attack");
     ExpectRssBounded("during the attack");
     for (auto& h : hostiles) ExpectClosesExplained(StopHostile(*h));
@@ -49,24 +50,21 @@ class AdversarialTest : public AdversarialE2eTest {
 
 // ---- Slow senders: partial frames of every size class, far more than the ring's buffers ----
 
-// enabled by the buffer-ownership change (issue 9)
-TEST_P(AdversarialTest, DISABLED_SlowSendersTinyPartialFrames) {
+TEST_P(AdversarialTest, SlowSendersTinyPartialFrames) {
   Start({});
   if (HasFatalFailure() || IsSkipped()) return;
   RunAttack({{"--mode", "partial-frame", "--connections", PerShard(600), "--announce", "4096",
               "--bytes", "100"}});
 }
 
-// enabled by the buffer-ownership change (issue 9)
-TEST_P(AdversarialTest, DISABLED_SlowSendersOneBufferPartialFrames) {
+TEST_P(AdversarialTest, SlowSendersOneBufferPartialFrames) {
   Start({});
   if (HasFatalFailure() || IsSkipped()) return;
   RunAttack({{"--mode", "partial-frame", "--connections", PerShard(600), "--announce", "65536",
               "--bytes", "16000"}});
 }
 
-// enabled by the buffer-ownership change (issue 9)
-TEST_P(AdversarialTest, DISABLED_SlowSendersMultiBufferPartialFrames) {
+TEST_P(AdversarialTest, SlowSendersMultiBufferPartialFrames) {
   Start({});
   if (HasFatalFailure() || IsSkipped()) return;
   RunAttack({{"--mode", "partial-frame", "--connections", PerShard(64), "--announce", "524288",
@@ -74,16 +72,14 @@ TEST_P(AdversarialTest, DISABLED_SlowSendersMultiBufferPartialFrames) {
 }
 
 // The issue's report: 32 connections per shard, 600 KiB of a frame announcing ~1 MiB.
-// enabled by the buffer-ownership change (issue 9)
-TEST_P(AdversarialTest, DISABLED_SlowSendersMegabytePartialFrames) {
+TEST_P(AdversarialTest, SlowSendersMegabytePartialFrames) {
   Start({});
   if (HasFatalFailure() || IsSkipped()) return;
   RunAttack({{"--mode", "partial-frame", "--connections", PerShard(32), "--announce", "1044480",
               "--bytes", "614400"}});
 }
 
-// enabled by the buffer-ownership change (issue 9)
-TEST_P(AdversarialTest, DISABLED_SlowSendersHeadersOneByteAtATime) {
+TEST_P(AdversarialTest, SlowSendersHeadersOneByteAtATime) {
   Start({});
   if (HasFatalFailure() || IsSkipped()) return;
   RunAttack({{"--mode", "slow-header", "--connections", PerShard(600), "--byte-delay-ms",
@@ -91,8 +87,7 @@ TEST_P(AdversarialTest, DISABLED_SlowSendersHeadersOneByteAtATime) {
 }
 
 // -D: the issue's second report, ~600 connections each holding 15 KB of a ClientHello record.
-// enabled by the buffer-ownership change (issue 9)
-TEST_P(AdversarialTest, DISABLED_SlowSendersPartialClientHellos) {
+TEST_P(AdversarialTest, SlowSendersPartialClientHellos) {
   Options o;
   o.fake_tls = true;
   Start(o);
@@ -124,8 +119,12 @@ TEST_P(AdversarialTest, MiddleEndStopsReading) {
   auto pushers = SpawnHostile({"--mode", "no-read", "--connections", PerShard(8), "--size",
                                "65536", "--bytes", "8388608"});
   ASSERT_NE(pushers, nullptr);
-  EXPECT_TRUE(WaitFor([&] { return Metric("mtproxy_me_write_stalls_total") >= 1; }, 20000))
+  // Every shard's first link stalls and is replaced (pushers land on every shard).
+  EXPECT_TRUE(WaitFor([&] { return Metric("mtproxy_me_write_stalls_total") >= shards(); }, 20000))
       << proxy().Log();
+  EXPECT_TRUE(WaitFor(
+      [&] { return Metric("mtproxy_outbound_connections_created_total") >= 2 * shards(); },
+      15000));
   std::string error;
   EXPECT_TRUE(WaitFor(
       [&] { return NewVictimsEcho(port(), VictimConfig(), 2 * shards(), 3000, &error) ==
@@ -236,7 +235,9 @@ TEST_P(AdversarialTest, DescriptorExhaustion) {
 
 // --msg-buffers-size 1m (16 MiB per shard, the floor) under partial frames larger than the
 // budget and clients that never read.
-// enabled by the buffer-ownership change (issue 9)
+// Disabled (issue 9): after the buffer-ownership change the established victim is still closed
+// now and then (about 1 run in 4 on io_uring, reason no_buffers) once the non-readers' queues
+// fill the 16-MiB budget: an authenticated, flowing client feels the budget.
 TEST_P(AdversarialTest, DISABLED_TinyBufferBudget) {
   Options o;
   o.msg_buffers_bytes = 1u << 20;

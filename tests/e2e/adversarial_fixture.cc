@@ -101,7 +101,8 @@ void AdversarialE2eTest::ExpectNewVictimsEcho(int count, int timeout_ms,
                                               const std::string& when) {
   std::string error;
   EXPECT_EQ(NewVictimsEcho(port(), VictimConfig(), count, timeout_ms, &error), count)
-      << when << ": " << error;
+      << when << ": " << error << "\n"
+      << CloseCounters();
 }
 
 std::unique_ptr<tools::ChildProcess> AdversarialE2eTest::SpawnHostile(
@@ -157,12 +158,23 @@ int64_t AdversarialE2eTest::Stat(const std::string& key) {
 }
 
 double AdversarialE2eTest::ExplainedCloses() {
-  // Accepted sockets closed at once (connection limit, ...) count as accept failures. The
-  // buffer-ownership change (issue 9) adds a shed counter by reason; summed when present.
+  // Sheds of unserved input are client closes (reason shed_pre_auth / shed_partial_frame);
+  // accepted sockets closed at once (connection limit, ...) count as accept failures.
   return FamilySum("mtproxy_client_closes_total") +
          FamilySum("mtproxy_connections_closed_total") +
-         FamilySum("mtproxy_accept_failures_total") +
-         FamilySum("mtproxy_buffer_sheds_total");
+         FamilySum("mtproxy_accept_failures_total");
+}
+
+std::string AdversarialE2eTest::CloseCounters() {
+  std::istringstream body(HttpBody(HttpGet(stats_port_, "/metrics")));
+  std::string out;
+  for (std::string line; std::getline(body, line);) {
+    const bool close_family = line.rfind("mtproxy_client_closes_total", 0) == 0 ||
+                              line.rfind("mtproxy_connections_closed_total", 0) == 0 ||
+                              line.rfind("mtproxy_accept_failures_total", 0) == 0;
+    if (close_family && line.substr(line.rfind(' ') + 1) != "0") out += line + "\n";
+  }
+  return out;
 }
 
 void AdversarialE2eTest::ExpectClosesExplained(const HostileReport& report) {
@@ -185,7 +197,9 @@ int64_t AdversarialE2eTest::ProcStatusKib(const char* field) {
 int64_t AdversarialE2eTest::RssBoundKib() const {
   const int64_t budget = std::max<int64_t>(
       static_cast<int64_t>(options_.msg_buffers_bytes / 1024), 16 * kMiB * shards());
-  return budget + 48 * kMiB * shards() + 96 * kMiB;
+  const int64_t per_shard = 8 * kMiB + 10 * kMiB + kMiB / 4 + 4 * kMiB;
+  const int64_t process = 48 * kMiB + (options_.fake_tls ? 8 * kMiB : 0);
+  return budget + per_shard * shards() + process;
 }
 
 void AdversarialE2eTest::ExpectRssBounded(const std::string& when) {

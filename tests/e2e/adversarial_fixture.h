@@ -68,19 +68,22 @@ class AdversarialE2eTest : public ::testing::TestWithParam<AdversarialParam> {
   // Sum of every sample of a /metrics family (all label values); 0 if absent.
   double FamilySum(const std::string& family);
   int64_t Stat(const std::string& key);
-  // Closes the proxy counts with a reason: client closes, memory-protection closes, and the
-  // buffer-ownership sheds once they exist.
+  // Closes the proxy counts with a reason: client closes (sheds included), memory-protection
+  // closes, accept failures.
   double ExplainedCloses();
+  // The non-zero close counters, one per line (failure messages).
+  std::string CloseCounters();
   // Every close `report` saw is counted by a reason (counters are published at the shards'
   // tick: waited for, bounded).
   void ExpectClosesExplained(const HostileReport& report);
 
   // /proc/<proxy>/status field in KiB (VmRSS, VmHWM); -1 if unreadable.
   int64_t ProcStatusKib(const char* field);
-  // GENEROUS, TO BE TIGHTENED when docs/architecture.md states the per-shard worst case
-  // (issue 9): the buffer budget (--msg-buffers-size, at least 16 MiB per shard), 48 MiB per
-  // shard for ME link buffers, sessions and scratch, and 96 MiB for the process (binary,
-  // heap, control thread, replay cache).
+  // The worst case docs/architecture.md states ("Worst case per shard"): the chains' budget
+  // (--msg-buffers-size, at least 16 MiB per shard), and per shard the receive ring (8 MiB),
+  // one ME link's RpcLink buffers (~10.2 MiB; the suite's config has one link per shard) and
+  // session slots for the few thousand connections a case opens (4 MiB); plus 48 MiB for the
+  // process (binary, heap, control thread) and the 8-MiB replay cache under -D.
   int64_t RssBoundKib() const;
   // The proxy's peak RSS so far is under RssBoundKib().
   void ExpectRssBounded(const std::string& when);
