@@ -81,6 +81,7 @@ enum OptionId : int {
   kOptStatsBind,
   kOptStatsAllow,
   kOptAllowNoSecret,
+  kOptLink,
   kOptAllowNoClientPort,
 };
 
@@ -223,6 +224,11 @@ constexpr OptionSpec kOptions[] = {
      ""},
     {"allow-no-client-port", 0, ArgKind::kNone, kOptAllowNoClientPort,
      "run without -H (no client port: stats only); without it, no -H is an error", ""},
+    {"link", 0, ArgKind::kNone, kOptLink,
+     "prints the tg:// and https://t.me links of every secret (-S, --mtproto-secret-file) for "
+     "the first -H port, with a QR code each, and exits; the address is --public-host, else "
+     "--nat-info, else --address, else this host's first global interface address",
+     ""},
     {"version", 0, ArgKind::kNone, kOptVersion,
      "prints the version, the git commit it was built from, the build type and the compiler, "
      "and exits",
@@ -753,6 +759,9 @@ std::optional<CommandLineError> Parser::Apply(const OptionSpec& spec,
       break;
     case kOptVersion:
       out_.action = CommandLineAction::kVersion;
+      break;
+    case kOptLink:
+      out_.action = CommandLineAction::kLink;
       break;
     case kOptAllowNoSecret:
       out_.allow_no_secret = true;

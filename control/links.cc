@@ -3,7 +3,10 @@
 
 #include <arpa/inet.h>
 #include <ifaddrs.h>
+#include <net/if.h>
 #include <netinet/in.h>
+
+#include <cstring>
 
 #include "absl/strings/str_format.h"
 
@@ -48,8 +51,82 @@ std::string ChooseLinkServer(const LinkServerSources& sources) {
   if (sources.public_host && !sources.public_host->empty()) return *sources.public_host;
   if (sources.nat_global_ipv4) return Ipv4Text(*sources.nat_global_ipv4);
   if (sources.bind_ipv4 && *sources.bind_ipv4 != 0) return Ipv4Text(*sources.bind_ipv4);
-  if (sources.detected_ipv4) return Ipv4Text(*sources.detected_ipv4);
+  if (sources.detected && !sources.detected->empty()) return *sources.detected;
   return kUnknownLinkServer;
+}
+
+AddressScope ClassifyAddress(const InterfaceAddress& address) {
+  const std::array<uint8_t, 16>& b = address.bytes;
+  if (address.family == AF_INET) {
+    if (b[0] == 0 || b[0] == 127 || b[0] >= 224) return AddressScope::kUnusable;
+    if (b[0] == 169 && b[1] == 254) return AddressScope::kUnusable;  // link-local
+    if (b[0] == 10 || (b[0] == 172 && (b[1] & 0xf0) == 16) || (b[0] == 192 && b[1] == 168) ||
+        (b[0] == 100 && (b[1] & 0xc0) == 64)) {
+      return AddressScope::kPrivate;
+    }
+    return AddressScope::kGlobal;
+  }
+  if (address.family != AF_INET6) return AddressScope::kUnusable;
+  static constexpr uint8_t kZero[16] = {};
+  if (std::memcmp(b.data(), kZero, 15) == 0 && (b[15] == 0 || b[15] == 1)) {
+    return AddressScope::kUnusable;  // :: and ::1
+  }
+  if (b[0] == 0xff) return AddressScope::kUnusable;                        // multicast
+  if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return AddressScope::kUnusable;  // fe80::/10
+  if (std::memcmp(b.data(), kZero, 10) == 0 && b[10] == 0xff && b[11] == 0xff) {
+    return AddressScope::kUnusable;  // IPv4-mapped
+  }
+  if ((b[0] & 0xfe) == 0xfc) return AddressScope::kPrivate;  // fc00::/7
+  return AddressScope::kGlobal;
+}
+
+std::string AddressText(const InterfaceAddress& address) {
+  char buf[INET6_ADDRSTRLEN] = {};
+  inet_ntop(address.family, address.bytes.data(), buf, sizeof(buf));
+  return buf;
+}
+
+std::optional<PublicAddress> ChoosePublicAddress(std::span<const InterfaceAddress> addresses) {
+  const struct {
+    int family;
+    AddressScope scope;
+  } kOrder[] = {{AF_INET, AddressScope::kGlobal},
+                {AF_INET6, AddressScope::kGlobal},
+                {AF_INET, AddressScope::kPrivate},
+                {AF_INET6, AddressScope::kPrivate}};
+  for (const auto& want : kOrder) {
+    for (const InterfaceAddress& a : addresses) {
+      if (a.up && a.family == want.family && ClassifyAddress(a) == want.scope) {
+        return PublicAddress{AddressText(a), want.scope == AddressScope::kPrivate};
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+std::vector<InterfaceAddress> ListInterfaceAddresses() {
+  std::vector<InterfaceAddress> out;
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return out;
+  for (ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
+    if (i->ifa_addr == nullptr) continue;
+    InterfaceAddress a;
+    a.interface = i->ifa_name != nullptr ? i->ifa_name : "";
+    a.family = i->ifa_addr->sa_family;
+    a.up = (i->ifa_flags & IFF_UP) != 0;
+    if (a.family == AF_INET) {
+      const auto* sin = reinterpret_cast<const sockaddr_in*>(i->ifa_addr);
+      std::memcpy(a.bytes.data(), &sin->sin_addr, 4);
+    } else if (a.family == AF_INET6) {
+      const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(i->ifa_addr);
+      std::memcpy(a.bytes.data(), &sin6->sin6_addr, 16);
+    } else {
+      continue;
+    }
+    out.push_back(std::move(a));
+  }
+  freeifaddrs(list);
+  return out;
 }
 
 std::vector<ProxyLink> BuildProxyLinks(std::string_view server, uint16_t port,

@@ -4,6 +4,7 @@
 // Pure functions; the control thread calls them once the secrets are loaded.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -20,7 +21,7 @@ struct LinkServerSources {
   std::optional<std::string> public_host;  // --public-host
   std::optional<uint32_t> nat_global_ipv4;  // the global side of the first --nat-info rule
   std::optional<uint32_t> bind_ipv4;        // --address
-  std::optional<uint32_t> detected_ipv4;    // first non-loopback interface address
+  std::optional<std::string> detected;      // ChoosePublicAddress() of the interfaces
 };
 
 // Placeholder used when no address is known (the operator fills it in).
@@ -29,6 +30,34 @@ inline constexpr char kUnknownLinkServer[] = "SERVER_IP";
 // --public-host, else the --nat-info global address, else --address (unless it is 0.0.0.0),
 // else the detected interface address, else kUnknownLinkServer. IPv4 as dotted quad.
 std::string ChooseLinkServer(const LinkServerSources& sources);
+
+// One address of a network interface (getifaddrs).
+struct InterfaceAddress {
+  std::string interface;
+  int family = 0;                 // AF_INET or AF_INET6
+  std::array<uint8_t, 16> bytes{};  // network order; IPv4 in the first 4
+  bool up = true;                 // IFF_UP
+};
+
+enum class AddressScope : uint8_t {
+  kUnusable,   // loopback, link-local, unspecified, multicast, IPv4-mapped, 0/8, 240/4
+  kPrivate,    // 10/8, 172.16/12, 192.168/16, 100.64/10 (CGNAT), fc00::/7 (ULA)
+  kGlobal,     // everything else
+};
+AddressScope ClassifyAddress(const InterfaceAddress& address);
+std::string AddressText(const InterfaceAddress& address);  // "192.0.2.1", "2001:db8::1"
+
+// The address the links name when no --public-host/--nat-info/--address is given: of the
+// interfaces that are up, the first global IPv4 address, else the first global IPv6 address,
+// else the first private IPv4, else the first private IPv6 address (loopback and link-local
+// never). nullopt when there is none.
+struct PublicAddress {
+  std::string text;
+  bool is_private = false;
+};
+std::optional<PublicAddress> ChoosePublicAddress(std::span<const InterfaceAddress> addresses);
+// getifaddrs(), IPv4 and IPv6 only, in the kernel's order.
+std::vector<InterfaceAddress> ListInterfaceAddresses();
 
 struct ProxyLink {
   size_t secret_index = 0;  // position in -S + secret file order

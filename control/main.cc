@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "control/cli.h"
 #include "control/control_thread.h"
+#include "control/link_command.h"
 #include "control/links.h"
 #include "control/fake_tls_runtime.h"
 #include "control/privileges.h"
@@ -32,29 +33,14 @@ std::string Ipv4Text(uint32_t ip) {
 
 void PrintLinks(const ParsedCommandLine& cli, const ConfigSnapshot& snapshot,
                 const ProxyRunner& runner) {
-  LinkServerSources sources;
-  sources.public_host = cli.public_host;
-  if (!cli.nat_rules.empty()) sources.nat_global_ipv4 = cli.nat_rules[0].global_ipv4;
-  sources.bind_ipv4 = cli.bind_ipv4;
-  sources.detected_ipv4 = DetectLocalIpv4();
-  const std::string server = ChooseLinkServer(sources);
+  // The same address rule as --link (control/link_command.h).
+  const LinkServerChoice choice = ChooseLinkServerFor(cli, ListInterfaceAddresses());
   const bool have_port = !cli.client_ports.empty();
   const uint16_t port = have_port ? runner.listener_port(0) : 0;
-  std::vector<ProxyLink> links = BuildProxyLinks(server, port, snapshot.secrets, cli.domains);
+  std::vector<ProxyLink> links =
+      BuildProxyLinks(choice.server, port, snapshot.secrets, cli.domains);
   for (const std::string& line : FormatProxyLinks(links, have_port)) MTP_LOG(0, "%s", line);
-  if (server == kUnknownLinkServer) {
-    MTP_WARN("no public address known for the links: replace %s, or pass --public-host",
-             kUnknownLinkServer);
-  } else if (!cli.public_host && cli.nat_rules.empty()) {
-    const uint32_t ip = sources.bind_ipv4.value_or(0) != 0 ? *sources.bind_ipv4
-                                                            : sources.detected_ipv4.value_or(0);
-    const bool private_ip = (ip >> 24) == 10 || (ip >> 20) == 0xac1 || (ip >> 16) == 0xc0a8;
-    if (private_ip) {
-      MTP_WARN("the links use the private address %s; pass --public-host (or --nat-info) if "
-               "clients reach this server through another address",
-               server);
-    }
-  }
+  if (!choice.warning.empty()) MTP_WARN("%s", choice.warning);
 }
 
 int Main(int argc, char** argv) {
@@ -69,6 +55,13 @@ int Main(int argc, char** argv) {
     case CommandLineAction::kGenerateSecret:
       std::fputs(GenerateSecretText(cli.generate_secret_mode, cli.domains).c_str(), stdout);
       return 0;
+    case CommandLineAction::kLink: {
+      std::string out, err;
+      const int code = RunLinkCommand(cli, &out, &err);
+      std::fputs(out.c_str(), stdout);
+      std::fputs(err.c_str(), stderr);
+      return code;
+    }
     case CommandLineAction::kVersion:
       std::fputs(VersionText().c_str(), stdout);
       return 0;

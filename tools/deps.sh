@@ -6,6 +6,7 @@ set -euo pipefail
 PACKAGES=(g++ meson ninja-build pkg-config liburing-dev libssl-dev libabsl-dev libgtest-dev
           libbenchmark-dev openssl curl iproute2 util-linux procps python3 gnuplot-nox
           systemd logrotate groff-base
+          libqrencode-dev libtomlplusplus-dev  # --link QR codes, --config TOML
           prometheus)  # promtool check metrics/rules and a real scrape in the e2e tests
 
 missing=()

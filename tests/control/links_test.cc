@@ -23,7 +23,7 @@ constexpr char kHexB[] = "fedcba9876543210fedcba9876543210";
 TEST(LinkServerTest, PreferenceOrder) {
   LinkServerSources s;
   EXPECT_EQ(ChooseLinkServer(s), kUnknownLinkServer);
-  s.detected_ipv4 = 0xc0000201;  // 192.0.2.1
+  s.detected = "192.0.2.1";
   EXPECT_EQ(ChooseLinkServer(s), "192.0.2.1");
   s.bind_ipv4 = 0;  // --address 0.0.0.0 says nothing about the public address
   EXPECT_EQ(ChooseLinkServer(s), "192.0.2.1");

@@ -2,6 +2,7 @@
 // --version (the commit baked in at build time), strict validation of values, secrets and links.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -10,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "control/links.h"
 #include "crypto/secret.h"
 #include "tests/e2e/control_e2e_util.h"
 #include "tests/e2e/tool_run.h"
@@ -86,6 +88,44 @@ TEST(CliE2eTest, GenerateSecretInTheEeFormForADomain) {
   r = RunProxyToExit({"--generate-secret", "ee"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("add -D <domain>"), std::string::npos) << r.output;
+}
+
+TEST(CliE2eTest, LinkPrintsLinksAndQrCodes) {
+  SharedDir dir;
+  const std::string secrets = dir.Write("secrets", std::string(kSecretHex) + "\n");
+  e2e::RunResult r = RunProxyToExit({"--link", "-H", "8443", "--mtproto-secret-file", secrets,
+                                     "--public-host", "proxy.example.org"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string query =
+      std::string("proxy?server=proxy.example.org&port=8443&secret=dd") + kSecretHex;
+  EXPECT_NE(r.output.find("tg://" + query), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("https://t.me/" + query), std::string::npos) << r.output;
+  // The QR code: rows of block characters, all of one width.
+  int rows = 0;
+  size_t width = 0;
+  for (const std::string& line : std::vector<std::string>(absl::StrSplit(r.output, '\n'))) {
+    if (line.rfind("\u2588\u2588", 0) != 0) continue;
+    ++rows;
+    const size_t glyphs = std::count_if(line.begin(), line.end(),
+                                        [](char c) { return (c & 0xc0) != 0x80; });
+    if (width == 0) width = glyphs;
+    EXPECT_EQ(glyphs, width);
+  }
+  EXPECT_GE(rows, 12) << r.output;
+
+  // Without --public-host: this host's address by the documented rule (SERVER_IP only when
+  // there is none).
+  r = RunProxyToExit({"--link", "-H", "8443", "-S", kSecretHex});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::optional<PublicAddress> mine = ChoosePublicAddress(ListInterfaceAddresses());
+  const std::string server = mine ? mine->text : kUnknownLinkServer;
+  EXPECT_NE(r.output.find("tg://proxy?server=" + server + "&port=8443&secret="),
+            std::string::npos)
+      << r.output;
+  EXPECT_EQ(r.output.find("SERVER_IP") == std::string::npos, mine.has_value()) << r.output;
+
+  r = RunProxyToExit({"--link", "-S", kSecretHex});
+  EXPECT_EQ(r.exit_code, 2);
 }
 
 TEST(CliE2eTest, BadValuesPrintOneLineAndAHintNotTheUsage) {
