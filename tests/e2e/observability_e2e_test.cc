@@ -147,11 +147,11 @@ TEST_F(ObservabilityE2eTest, ReadyFollowsTheMiddleEndsAndTheDrainWhileHealthStay
   EXPECT_TRUE(e2e::WaitFor(
       [&] {
         ready = Get(*port, "/ready");
-        return ready.rfind("HTTP/1.1 503 Service Unavailable\r\n", 0) == 0;
+        return HttpBody(ready) == "not ready: 2 of 2 shards have no ready middle-end connection\n";
       },
       8000))
       << ready;
-  EXPECT_EQ(HttpBody(ready), "not ready: 2 of 2 shards have no ready middle-end connection\n");
+  EXPECT_EQ(ready.rfind("HTTP/1.1 503 Service Unavailable\r\n", 0), 0u) << ready;
   EXPECT_EQ(Get(*port, "/health").rfind("HTTP/1.1 200 OK\r\n", 0), 0u);
 
   // Draining (a client keeps the process alive for the drain timeout): not ready, still healthy.
