@@ -45,6 +45,7 @@ class ArenaBufferPool final : public BufferPool {
 
   uint32_t free_count() const { return free_count_; }
   void SetFreeReserve(uint32_t buffers) override { free_reserve_ = buffers; }
+  void Restock() override { TopUpRecvSet(); }
   uint32_t recv_target() const { return recv_target_; }
 
   // io_uring mode: registers the receive set as provided-buffer ring `group_id` on `ring` and

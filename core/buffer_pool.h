@@ -34,6 +34,9 @@ class BufferPool {
   // The receive set is refilled from the free list whenever buffers leave it, keeping at
   // least `buffers` free for Acquire() (output queues). Default: no refill (test fakes).
   virtual void SetFreeReserve(uint32_t /*buffers*/) {}
+  // Refills the receive set from the free list now (a receive set emptied while the free list
+  // was at its reserve is otherwise refilled only by the next release).
+  virtual void Restock() {}
 };
 
 }  // namespace mtp

@@ -65,6 +65,11 @@ class BufferChains {
     return n;
   }
   void KeepPromise(uint32_t buffers);
+  // True if the pool's free list can back `bytes` more right now (over the budget or not).
+  bool PoolCanSupply(size_t bytes) const {
+    const uint32_t free = pool_.buffer_count() - pool_.in_use() - pool_.recv_available();
+    return BuffersFor(bytes) <= free;
+  }
   // Moves a chain's buffers to another charge class.
   void SetCharge(BufferChain& chain, Charge c);
   // Fraction of the budget in use, in 1/1024 units (for backpressure watermarks).

@@ -142,7 +142,10 @@ ProxyShard::ProxyShard(uint32_t index, uint32_t shard_count, const DataplaneConf
       tls_deadlines_(config.tls.enabled() ? 2 * sessions_.capacity() : 1),
       front_deadlines_(config.tls.enabled() ? 2 * sessions_.capacity() : 1),
       completions_(kCompletionBatch) {
-  engine_->buffers().SetFreeReserve(kBufferReserve);
+  // The reserve keeps Acquire() (output appends within the budget) fed; a small pool (tests)
+  // keeps an eighth of itself.
+  engine_->buffers().SetFreeReserve(
+      std::min(kBufferReserve, engine_->buffers().buffer_count() / 8));
   recv_waiters_.reserve(sessions_.capacity());
   auto live = std::make_shared<LiveConfig>();
   live->generation = config.config_generation;

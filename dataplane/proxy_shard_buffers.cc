@@ -116,6 +116,7 @@ void ProxyShard::WaitForRecvBuffers(uint32_t slot, ClientSession& s) {
 }
 
 void ProxyShard::ArmWaitingReceives() {
+  if (recv_waiters_head_ < recv_waiters_.size()) engine_->buffers().Restock();
   uint32_t armed = 0;
   while (recv_waiters_head_ < recv_waiters_.size() && armed < kRearmPerPass && RecvMayArm()) {
     const Waiter w = recv_waiters_[recv_waiters_head_++];

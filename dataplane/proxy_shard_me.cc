@@ -281,8 +281,36 @@ void ProxyShard::SealMeLink(uint32_t link, MeLink& l, std::vector<AesCbc::Job>& 
     }
   }
   if (l.rpc && l.rpc->HasPendingOutput()) {
-    const size_t pending = l.rpc->PendingOutputBytes();
-    if (!chains_.CanTake(pending)) {
+    size_t pending = l.rpc->PendingOutputBytes();
+    // A link with nothing queued may go over the budget (while the pool can back it): its
+    // clients are paused on it, and the buffers that would have to come back may be held by
+    // those same clients, so waiting could be forever. The overshoot is bounded by the
+    // link's pause point plus one batch of frames; the next receive sheds unserved input to
+    // bring the shard back under its budget.
+    const bool idle = l.out.empty() && !l.send_inflight;
+    if (idle && !chains_.CanTake(pending)) {
+      // Unserved input (partial frames, hellos) may be held by the very clients paused on this
+      // link: shed it, oldest first, until the pool can back the output.
+      while (!chains_.PoolCanSupply(pending)) {
+        uint32_t victim = holders_.Oldest(Charge::kPartial);
+        Charge charge = Charge::kPartial;
+        if (victim == HolderLedger::kNone) {
+          victim = holders_.Oldest(Charge::kPreAuth);
+          charge = Charge::kPreAuth;
+        }
+        if (victim == HolderLedger::kNone) break;
+        ShedHolder(victim, charge);
+        pending = l.rpc->PendingOutputBytes();  // a shed client's RPC_CLOSE_CONN joins it
+      }
+      if (!chains_.PoolCanSupply(pending)) {
+        // The output can never be queued (a pool far too small for one batch of frames): the
+        // link goes, counted, rather than wait forever.
+        counters_.me_flush_failures.Add();
+        FailMeLink(link, l, "pending output larger than the buffer pool can hold");
+        return;
+      }
+    }
+    if (!chains_.CanTake(pending) && !(idle && chains_.PoolCanSupply(pending))) {
       MarkLinkDirty(link, l);  // wait for buffers to come back; clients are paused meanwhile
     } else {
       // Promised now: the other links sealed in this pass see it, so together they cannot

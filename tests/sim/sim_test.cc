@@ -94,8 +94,8 @@ TEST(Simulator, MeStreamCorruptionSeeds) {
   }
 }
 
-// Seeds that break an invariant on main today (found by mtp-sim after f927a46; the fixes are
-// the lead's). Enable once fixed; replay with the command in the report.
+// Seeds that broke an invariant after f927a46 (found by mtp-sim), fixed by the budget-deadlock
+// change: kept as regression tests. Replay one with the command in the comment.
 SimResult RunCampaignSeed(uint64_t seed) {
   SimOptions options;
   options.seed = seed;
@@ -108,7 +108,7 @@ SimResult RunCampaignSeed(uint64_t seed) {
 // buffers in partial frames, RecvMayArm() stays false and every receive waits until a timer
 // frees a buffer (mtp-sim --seed 5000240 --mode me; also 5000226, 5000455, 5000626, 5000628,
 // 5000773, 5000987, 5001091, 5001123, 5001198, 5001431).
-TEST(Simulator, DISABLED_SmallPoolReceiveSetNeverRestockedSeeds) {
+TEST(Simulator, SmallPoolReceiveSetNeverRestockedSeeds) {
   for (uint64_t seed : {5000240, 5000226, 5000455, 5000626, 5000628}) {
     SimResult r = RunCampaignSeed(seed);
     EXPECT_TRUE(r.ok) << r.report;
@@ -120,8 +120,18 @@ TEST(Simulator, DISABLED_SmallPoolReceiveSetNeverRestockedSeeds) {
 // paused clients hold the buffers it waits for (mtp-sim --seed 5000121 --mode me; also
 // 5000566). With a message larger than the whole budget (8 buffers of 1 KiB here) it waits
 // forever (mtp-sim --seed 5000995 --mode me).
-TEST(Simulator, DISABLED_MeLinkCannotSealSeeds) {
+TEST(Simulator, MeLinkCannotSealSeeds) {
   for (uint64_t seed : {5000121, 5000566, 5000995}) {
+    SimResult r = RunCampaignSeed(seed);
+    EXPECT_TRUE(r.ok) << r.report;
+  }
+}
+
+// Found the same way in the lead's campaign (seeds 1000..): a small pool whose reserve kept the
+// receive set empty (3016, 2256); an ME link whose output fitted only with the buffers its own
+// paused clients held (1393) or not under the budget at all (4197).
+TEST(Simulator, BudgetDeadlockSeeds) {
+  for (uint64_t seed : {3016, 2256, 4197, 1393}) {
     SimResult r = RunCampaignSeed(seed);
     EXPECT_TRUE(r.ok) << r.report;
   }
