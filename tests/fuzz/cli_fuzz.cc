@@ -2,7 +2,8 @@
 // bytes is argv[1..] (argv[0] is "mtproto-proxy"). The parser must never crash, print or exit:
 // stdout and stderr point into a pipe during the call and must stay empty, and an exit during
 // the call aborts. The parsed values must lie within the documented limits, and an error must
-// carry a reference exit code and newline-terminated text.
+// carry a reference exit code and newline-terminated text with a hint line; ValidateForServing and
+// ServingWarnings agree with the parsed values.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -124,6 +126,27 @@ void CheckParsed(const mtp::ParsedCommandLine& p, const std::vector<std::string_
     FUZZ_CHECK(!t.domain.empty() && !t.host.empty() && t.port != 0);
     for (size_t j = 0; j < i; ++j) FUZZ_CHECK(p.domain_targets[j].domain != t.domain);
   }
+  for (const std::string& domain : p.domains) FUZZ_CHECK(mtp::IsValidHostName(domain));
+  FUZZ_CHECK(p.secret_domains.size() <= p.secrets.size());
+  size_t foreign_ee = 0;  // ee -S secrets whose domain is not a -D domain: one warning each
+  for (const std::string& d : p.secret_domains) {
+    if (!d.empty() && std::find(p.domains.begin(), p.domains.end(), d) == p.domains.end()) {
+      ++foreign_ee;
+    }
+  }
+  FUZZ_CHECK(mtp::ServingWarnings(p).size() == foreign_ee);
+  if (p.action == mtp::CommandLineAction::kRun) {
+    // Serving needs a client port and a secret source unless explicitly allowed without.
+    const bool missing = (p.client_ports.empty() && !p.allow_no_client_port) ||
+                         (p.secrets.empty() && !p.secret_file && !p.allow_no_secret);
+    std::optional<mtp::CommandLineError> serving = mtp::ValidateForServing(p);
+    FUZZ_CHECK(serving.has_value() == missing);
+    if (serving) {
+      FUZZ_CHECK(serving->exit_code == 2 && serving->usage.empty());
+      FUZZ_CHECK(serving->message.find("hint: ") != std::string::npos);
+      FUZZ_CHECK(serving->message.back() == '\n');
+    }
+  }
   if (p.secret_file) FUZZ_CHECK(!p.secret_file->empty());
   if (p.public_host) FUZZ_CHECK(!p.public_host->empty());
   const int clamp = p.EffectiveWindowClamp();
@@ -135,6 +158,9 @@ void CheckError(const mtp::CommandLineError& e) {
   FUZZ_CHECK(e.exit_code == 1 || e.exit_code == 2 || e.exit_code == 4);
   FUZZ_CHECK(!e.message.empty() || !e.usage.empty());
   FUZZ_CHECK(e.message.empty() || e.message.back() == '\n');
+  // Every error but -h/--help (the usage text alone) ends with a hint line.
+  FUZZ_CHECK(!e.usage.empty() || e.message.find("hint: ") != std::string::npos);
+  FUZZ_CHECK(e.usage.empty() || e.message.empty());
   if (!e.usage.empty()) {
     FUZZ_CHECK(e.exit_code == 2);
     FUZZ_CHECK(e.usage.compare(0, 7 + kProgram.size(), "usage: " + std::string(kProgram)) == 0);
