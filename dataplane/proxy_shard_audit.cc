@@ -25,8 +25,8 @@ ShardAudit ProxyShard::Audit() const {
     const uint32_t n = chains_.CountBuffers(chain);
     a.chain_buffers += n;
     if ((n == 0) != chain.empty() || uint64_t{chain.bytes} > uint64_t{n} * unit) {
-      problem(absl::StrFormat("%s %u: chain %s has %u bytes in %u buffers (head %d tail %d)",
-                              owner, slot, name, chain.bytes, n, chain.head, chain.tail));
+      problem(absl::StrFormat("%s %u: chain %s has %u bytes in %u buffers (head %d tail %d)", owner,
+                              slot, name, chain.bytes, n, chain.head, chain.tail));
     }
   };
 
@@ -37,19 +37,19 @@ ShardAudit ProxyShard::Audit() const {
     ++a.sessions;
     const uint32_t flags = (s.recv_armed ? 1u : 0u) | (s.send_inflight ? 2u : 0u) |
                            (s.recv_paused ? 4u : 0u) | (s.out_paused ? 8u : 0u) |
-                           (s.want_recv ? 16u : 0u) | (s.dirty ? 32u : 0u) |
-                           (s.bound ? 64u : 0u) | (s.dropped ? 128u : 0u);
-    a.owners.push_back({'s', slot, static_cast<uint8_t>(s.state), s.fd, s.up_fd, s.inflight,
-                        flags, s.in.bytes + s.out.bytes + s.up_out.bytes});
+                           (s.want_recv ? 16u : 0u) | (s.dirty ? 32u : 0u) | (s.bound ? 64u : 0u) |
+                           (s.dropped ? 128u : 0u);
+    a.owners.push_back({'s', slot, static_cast<uint8_t>(s.state), s.fd, s.up_fd, s.inflight, flags,
+                        s.in.bytes + s.out.bytes + s.up_out.bytes});
     if (s.state == SessionState::kFree) problem(absl::StrFormat("session %u: live but free", slot));
     if (s.fd < 0) problem(absl::StrFormat("session %u: no client fd", slot));
     const uint32_t flagged = uint32_t{s.recv_armed} + s.send_inflight + s.up_recv_armed +
                              s.up_send_inflight + s.up_connecting;
     if (flagged != s.inflight) {
       problem(absl::StrFormat(
-          "session %u (%s): inflight %u but recv %d send %d up_recv %d up_send %d connect %d",
-          slot, SessionStateName(s.state), s.inflight, s.recv_armed, s.send_inflight,
-          s.up_recv_armed, s.up_send_inflight, s.up_connecting));
+          "session %u (%s): inflight %u but recv %d send %d up_recv %d up_send %d connect %d", slot,
+          SessionStateName(s.state), s.inflight, s.recv_armed, s.send_inflight, s.up_recv_armed,
+          s.up_send_inflight, s.up_connecting));
     }
     if ((s.up_recv_armed || s.up_send_inflight || s.up_connecting) && s.up_fd < 0) {
       problem(absl::StrFormat("session %u: upstream ops without an upstream fd", slot));
@@ -91,8 +91,8 @@ ShardAudit ProxyShard::Audit() const {
       }
       const ClientSession& s = sessions_.at(slot);
       if (!s.bound || s.me_link != link || s.me_link_generation != links_.generation(link)) {
-        problem(absl::StrFormat("link %u: bound list names session %u bound elsewhere", link,
-                                slot));
+        problem(
+            absl::StrFormat("link %u: bound list names session %u bound elsewhere", link, slot));
       }
     }
     listed_bound += walked;
@@ -106,8 +106,8 @@ ShardAudit ProxyShard::Audit() const {
     }
   }
   if (listed_bound != bound_sessions) {
-    problem(absl::StrFormat("%u bound session(s) but %u on link lists", bound_sessions,
-                            listed_bound));
+    problem(
+        absl::StrFormat("%u bound session(s) but %u on link lists", bound_sessions, listed_bound));
   }
 
   for (uint32_t i = 0; i < listener_fds_.size(); ++i) {
@@ -120,8 +120,8 @@ ShardAudit ProxyShard::Audit() const {
                             a.chain_buffers, a.chains_held));
   }
   if (a.pool_in_use != a.chains_held) {
-    problem(absl::StrFormat("pool has %u buffer(s) in use but the chains hold %u",
-                            a.pool_in_use, a.chains_held));
+    problem(absl::StrFormat("pool has %u buffer(s) in use but the chains hold %u", a.pool_in_use,
+                            a.chains_held));
   }
   return a;
 }

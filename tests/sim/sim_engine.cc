@@ -53,8 +53,8 @@ int SimEngine::NewFd(Kind kind) {
   return fd;
 }
 
-void SimEngine::Emit(std::span<IoCompletion> out, size_t* n, uint64_t user_data,
-                     int32_t result, int32_t buffer_id, bool more) {
+void SimEngine::Emit(std::span<IoCompletion> out, size_t* n, uint64_t user_data, int32_t result,
+                     int32_t buffer_id, bool more) {
   out[(*n)++] = IoCompletion{user_data, result, buffer_id, more};
   ++completions_;
 }
@@ -64,7 +64,8 @@ void SimEngine::Emit(std::span<IoCompletion> out, size_t* n, uint64_t user_data,
 void SimEngine::Accept(int listen_fd, uint64_t user_data) {
   FdState* st = Find(listen_fd, "Accept");
   if (st == nullptr) return;
-  if (st->kind != Kind::kListener) Violation(absl::StrFormat("Accept on non-listener %d", listen_fd));
+  if (st->kind != Kind::kListener)
+    Violation(absl::StrFormat("Accept on non-listener %d", listen_fd));
   if (st->accept.armed) {
     Violation(absl::StrFormat("Accept on fd %d with an accept still armed", listen_fd));
     return;
@@ -168,7 +169,7 @@ size_t SimEngine::Service(int fd, FdState& st, std::span<IoCompletion> out) {
   if (st.connect.armed && n < out.size() && ServiceConnect(fd, st, &out[n])) ++n;
   if (!st.sends.empty() && n < out.size()) n += ServiceSends(st, out.subspan(n));
   if (st.recv.armed && n < out.size()) n += ServiceRecv(st, out.subspan(n));
-  if (st.accept.armed && n < out.size()) n += ServiceAccept(fd, st, out.subspan(n));
+  if (st.accept.armed && n < out.size()) n += ServiceAccept(fd, out.subspan(n));
   return n;
 }
 
@@ -227,7 +228,7 @@ uint32_t SimEngine::Transmit(SimConn& c, const SendOp& op, uint32_t max) {
       completions_ >= options_.bug_after_completions &&
       fds_[static_cast<size_t>(c.proxy_fd - kFirstFd)].kind == Kind::kAccepted) {
     // Flip the last byte just queued to the client.
-    const_cast<uint8_t*>(c.to_peer.data())[before + max - 1 - 0] ^= 0x5a;
+    c.to_peer.FlipByte(before + max - 1);
     bug_fired_ = true;
   }
   return max;
@@ -254,9 +255,8 @@ size_t SimEngine::ServiceSends(FdState& st, std::span<IoCompletion> out) {
       Emit(out, &n, op.user_data, c->reset ? -ECONNRESET : -EPIPE, -1, false);
       continue;
     }
-    const uint32_t room = c->window > c->to_peer.size()
-                              ? c->window - static_cast<uint32_t>(c->to_peer.size())
-                              : 0;
+    const uint32_t room =
+        c->window > c->to_peer.size() ? c->window - static_cast<uint32_t>(c->to_peer.size()) : 0;
     if (room == 0) {
       if (!op.cancelled) break;  // the peer is not reading: the send waits
       st.sends.pop_front();
@@ -317,8 +317,8 @@ size_t SimEngine::ServiceRecv(FdState& st, std::span<IoCompletion> out) {
       final(-ENOBUFS);
       break;
     }
-    const uint32_t avail = static_cast<uint32_t>(
-        std::min<size_t>(c->to_proxy.size(), pool_->buffer_size()));
+    const uint32_t avail =
+        static_cast<uint32_t>(std::min<size_t>(c->to_proxy.size(), pool_->buffer_size()));
     uint32_t len = avail;
     if (random_.Chance(f.one_byte_read)) {
       len = 1;
@@ -335,12 +335,10 @@ size_t SimEngine::ServiceRecv(FdState& st, std::span<IoCompletion> out) {
   return n;
 }
 
-size_t SimEngine::ServiceAccept(int fd, FdState& st_in, std::span<IoCompletion> out) {
+size_t SimEngine::ServiceAccept(int fd, std::span<IoCompletion> out) {
   size_t n = 0;
   const EngineFaults& f = options_.faults;
-  // NewFd grows the deque: references to its elements stay valid, but re-find anyway.
-  FdState& st = fds_[static_cast<size_t>(fd - kFirstFd)];
-  (void)st_in;
+  FdState& st = fds_[static_cast<size_t>(fd - kFirstFd)];  // NewFd keeps it valid (a deque)
   if (st.accept.cancelled && !(random_.Chance(f.cancel_race) && !st.backlog.empty())) {
     st.accept.armed = false;
     Emit(out, &n, st.accept.user_data, -ECANCELED, -1, false);
@@ -412,9 +410,10 @@ void SimEngine::Close(int fd) {
   FdState* st = Find(fd, "Close");
   if (st == nullptr) return;
   if (st->ops() > 0) {
-    Violation(absl::StrFormat("close(%d) with %u op(s) whose final completion was not reported "
-                              "(%s)",
-                              fd, st->ops(), Describe(fd)));
+    Violation(
+        absl::StrFormat("close(%d) with %u op(s) whose final completion was not reported "
+                        "(%s)",
+                        fd, st->ops(), Describe(fd)));
   }
   st->closed = true;
   closed_.push_back(fd);
@@ -493,12 +492,14 @@ std::vector<int> SimEngine::TakeClosed() {
 std::string SimEngine::Describe(int fd) const {
   if (fd < kFirstFd || static_cast<size_t>(fd - kFirstFd) >= fds_.size()) return "unknown";
   const FdState& st = fds_[static_cast<size_t>(fd - kFirstFd)];
-  std::string s = absl::StrFormat(
-      "fd %d %s%s: accept %d%s recv %d%s connect %d%s sends %zu", fd,
-      st.kind == Kind::kListener ? "listener" : st.kind == Kind::kAccepted ? "accepted" : "outbound",
-      st.closed ? " (closed)" : "", st.accept.armed, st.accept.cancelled ? "c" : "",
-      st.recv.armed, st.recv.cancelled ? "c" : "", st.connect.armed,
-      st.connect.cancelled ? "c" : "", st.sends.size());
+  std::string s =
+      absl::StrFormat("fd %d %s%s: accept %d%s recv %d%s connect %d%s sends %zu", fd,
+                      st.kind == Kind::kListener   ? "listener"
+                      : st.kind == Kind::kAccepted ? "accepted"
+                                                   : "outbound",
+                      st.closed ? " (closed)" : "", st.accept.armed, st.accept.cancelled ? "c" : "",
+                      st.recv.armed, st.recv.cancelled ? "c" : "", st.connect.armed,
+                      st.connect.cancelled ? "c" : "", st.sends.size());
   if (st.conn >= 0) {
     const SimConn& c = *conns_[static_cast<size_t>(st.conn)];
     s += absl::StrFormat(" conn %u: to_proxy %zu to_peer %zu/%u%s%s%s%s", c.id, c.to_proxy.size(),

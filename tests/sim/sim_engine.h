@@ -28,17 +28,17 @@ namespace mtp::sim {
 
 // Per-mille probabilities of the engine's faults, drawn once per run.
 struct EngineFaults {
-  uint32_t service = 1000;      // an fd with work is serviced in a given Poll
-  uint32_t partial_read = 0;    // a recv returns fewer bytes than are queued
-  uint32_t one_byte_read = 0;   // ... exactly one byte
-  uint32_t enobufs = 0;         // a recv ends with -ENOBUFS although buffers are free
-  uint32_t end_multishot = 0;   // a multishot completion is final (more == false)
-  uint32_t short_send = 0;      // a send takes fewer bytes than offered
-  uint32_t cancel_race = 0;     // a cancelled op completes naturally first
-  uint32_t connect_fail = 0;    // an outbound connect is refused
-  uint32_t connect_hang = 0;    // ... never completes (until cancelled)
-  uint32_t open_fail = 0;       // OpenOutbound fails (descriptor exhaustion)
-  uint32_t address_fail = 0;    // PeerAddressOf / LocalAddressOf fail
+  uint32_t service = 1000;     // an fd with work is serviced in a given Poll
+  uint32_t partial_read = 0;   // a recv returns fewer bytes than are queued
+  uint32_t one_byte_read = 0;  // ... exactly one byte
+  uint32_t enobufs = 0;        // a recv ends with -ENOBUFS although buffers are free
+  uint32_t end_multishot = 0;  // a multishot completion is final (more == false)
+  uint32_t short_send = 0;     // a send takes fewer bytes than offered
+  uint32_t cancel_race = 0;    // a cancelled op completes naturally first
+  uint32_t connect_fail = 0;   // an outbound connect is refused
+  uint32_t connect_hang = 0;   // ... never completes (until cancelled)
+  uint32_t open_fail = 0;      // OpenOutbound fails (descriptor exhaustion)
+  uint32_t address_fail = 0;   // PeerAddressOf / LocalAddressOf fail
 };
 
 // A bug planted in the engine on purpose, to prove that the checker catches it.
@@ -70,6 +70,8 @@ class ByteQueue {
     data_.clear();
     head_ = 0;
   }
+  // PlantedBug::kCorruptByte: flips the byte `offset` bytes past the head.
+  void FlipByte(size_t offset) { data_[head_ + offset] ^= 0x5a; }
 
  private:
   std::vector<uint8_t> data_;
@@ -141,10 +143,10 @@ class SimEngine final : public IoEngine {
   // ---- What the checker reads ----
   struct FdInfo {
     int fd;
-    char kind;         // 'L' listener, 'a' accepted, 'o' outbound
+    char kind;  // 'L' listener, 'a' accepted, 'o' outbound
     bool closed;
-    uint32_t ops;      // armed ops whose final completion has not been reported
-    int32_t conn;      // -1 if none
+    uint32_t ops;  // armed ops whose final completion has not been reported
+    int32_t conn;  // -1 if none
   };
   std::vector<FdInfo> Fds() const;
   uint32_t OpsOn(int fd) const;
@@ -178,14 +180,14 @@ class SimEngine final : public IoEngine {
     Kind kind = Kind::kAccepted;
     bool closed = false;
     int32_t conn = -1;
-    SocketAddress address;  // listener: bound address; outbound: connect target
-    SocketAddress local;    // outbound: the proxy's end
+    SocketAddress address;         // listener: bound address; outbound: connect target
+    SocketAddress local;           // outbound: the proxy's end
     std::deque<uint32_t> backlog;  // listener: conns waiting for accept
     Op accept;
     Op recv;
     Op connect;
-    int32_t connect_result = 0;   // decided at Connect(): 0, -errno
-    double connect_ready_s = 0;   // when it completes (hang: never)
+    int32_t connect_result = 0;  // decided at Connect(): 0, -errno
+    double connect_ready_s = 0;  // when it completes (hang: never)
     bool connect_hang = false;
     std::deque<SendOp> sends;
     uint32_t ops() const {
@@ -198,7 +200,7 @@ class SimEngine final : public IoEngine {
   int NewFd(Kind kind);
   void Violation(std::string what);
   size_t Service(int fd, FdState& st, std::span<IoCompletion> out);
-  size_t ServiceAccept(int fd, FdState& st, std::span<IoCompletion> out);
+  size_t ServiceAccept(int fd, std::span<IoCompletion> out);
   size_t ServiceRecv(FdState& st, std::span<IoCompletion> out);
   size_t ServiceSends(FdState& st, std::span<IoCompletion> out);
   bool ServiceConnect(int fd, FdState& st, IoCompletion* out);

@@ -128,14 +128,15 @@ int main(int argc, char** argv) {
     int failures = 0;
     for (SimMode m : modes) {
       auto [options, result] = run(*seed, m);
-      std::printf("seed %llu mode %s: %s (%llu steps, %llu clients, %llu frames sent, %llu "
-                  "echoed, %llu completions, %.1f s simulated)\n",
-                  static_cast<unsigned long long>(*seed), std::string(SimModeName(m)).c_str(),
-                  result.ok ? "ok" : "FAILED", static_cast<unsigned long long>(result.steps),
-                  static_cast<unsigned long long>(result.clients),
-                  static_cast<unsigned long long>(result.frames_sent),
-                  static_cast<unsigned long long>(result.frames_echoed),
-                  static_cast<unsigned long long>(result.completions), result.sim_seconds);
+      std::printf(
+          "seed %llu mode %s: %s (%llu steps, %llu clients, %llu frames sent, %llu "
+          "echoed, %llu completions, %.1f s simulated)\n",
+          static_cast<unsigned long long>(*seed), std::string(SimModeName(m)).c_str(),
+          result.ok ? "ok" : "FAILED", static_cast<unsigned long long>(result.steps),
+          static_cast<unsigned long long>(result.clients),
+          static_cast<unsigned long long>(result.frames_sent),
+          static_cast<unsigned long long>(result.frames_echoed),
+          static_cast<unsigned long long>(result.completions), result.sim_seconds);
       if (!result.ok) {
         std::printf("%s", result.report.c_str());
         ++failures;
@@ -164,8 +165,7 @@ int main(int argc, char** argv) {
         failed.push_back(mtp::sim::ReplayCommand(options));
         std::printf("FAILED seed %llu mode %s\n  replay: %s\n%s\n",
                     static_cast<unsigned long long>(s), std::string(SimModeName(m)).c_str(),
-                    mtp::sim::ReplayCommand(options).c_str(),
-                    quiet ? "" : result.report.c_str());
+                    mtp::sim::ReplayCommand(options).c_str(), quiet ? "" : result.report.c_str());
         std::fflush(stdout);
       }
     }

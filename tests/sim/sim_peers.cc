@@ -67,8 +67,8 @@ SocketAddress SimWorld::ClientAddress(uint32_t id) {
 std::optional<uint32_t> SimWorld::ClientIdFromIp(const std::array<uint8_t, 16>& ip) {
   static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
   if (std::memcmp(ip.data(), kMapped, 12) != 0) return std::nullopt;
-  const uint32_t v = uint32_t{ip[12]} << 24 | uint32_t{ip[13]} << 16 | uint32_t{ip[14]} << 8 |
-                     ip[15];
+  const uint32_t v =
+      uint32_t{ip[12]} << 24 | uint32_t{ip[13]} << 16 | uint32_t{ip[14]} << 8 | ip[15];
   if ((v & 0xffff0000u) != kClientIpBase) return std::nullopt;
   return v - kClientIpBase;
 }
@@ -114,7 +114,8 @@ void SimClient::FillBody(uint64_t seed, uint32_t kind_bits, std::span<uint8_t> o
   uint64_t x = seed;
   for (size_t i = 0; i < out.size(); i += 8) {
     const uint64_t r = Mix(x++);
-    for (size_t j = 0; j < 8 && i + j < out.size(); ++j) out[i + j] = static_cast<uint8_t>(r >> (8 * j));
+    for (size_t j = 0; j < 8 && i + j < out.size(); ++j)
+      out[i + j] = static_cast<uint8_t>(r >> (8 * j));
   }
   if (kind_bits == kBodyPing && out.size() >= 4) {
     StoreLe32At(out.data(), kRpcPingConstructor);
@@ -134,15 +135,16 @@ void SimClient::Connect() {
   conn_ = world_.engine->ClientConnect(world_.listen_port, SimWorld::ClientAddress(id_));
 }
 
-void SimClient::AppendFrame(uint32_t body_bytes, uint32_t fwd_bytes, uint64_t seed,
-                            bool quick_ack, bool ping) {
+void SimClient::AppendFrame(uint32_t body_bytes, uint32_t fwd_bytes, uint64_t seed, bool quick_ack,
+                            bool ping) {
   // The length word counts payload + padding; any split with a 4-aligned payload encodes it.
   uint8_t header[kMaxFrameHeaderBytes];
   const size_t prefix = EncodeClientFrameHeader(transport_, body_bytes & ~3u, body_bytes & 3u,
                                                 quick_ack, FrameHeaderBuffer(header, 4));
   std::vector<uint8_t> plain(prefix + body_bytes);
   std::memcpy(plain.data(), header, prefix);
-  FillBody(seed, ping ? kBodyPing : kBodyData, std::span<uint8_t>(plain.data() + prefix, body_bytes));
+  FillBody(seed, ping ? kBodyPing : kBodyData,
+           std::span<uint8_t>(plain.data() + prefix, body_bytes));
   if (!world_.me_mode) {
     direct_expect_.Append(plain.data(), plain.size());
   } else {
@@ -201,9 +203,8 @@ void SimClient::Generate() {
     return;
   }
   if (kind_ == ClientKind::kBadFrame) {
-    uint8_t bad[8];
+    uint8_t bad[8];  // a bad length word and 4 bytes after it
     r.Fill(bad);
-    size_t n = 4;
     switch (transport_) {
       case Transport::kAbridged:  // long form announcing fewer than 0x7f words
         bad[0] = 0x7f;
@@ -217,10 +218,9 @@ void SimClient::Generate() {
         StoreLe32At(bad, 0x40000000u | r.Below(1000));
         break;
     }
-    n = 8;
-    if (!world_.me_mode) direct_expect_.Append(bad, n);
-    encrypt_.Apply(bad, bad, n);
-    out_.insert(out_.end(), bad, bad + n);
+    if (!world_.me_mode) direct_expect_.Append(bad, sizeof(bad));
+    encrypt_.Apply(bad, bad, sizeof(bad));
+    out_.insert(out_.end(), bad, bad + sizeof(bad));
     frames_sent_ = frames_total_;
     return;
   }
@@ -232,7 +232,8 @@ void SimClient::Generate() {
         EncodeClientFrameHeader(transport_, payload, 0, false, FrameHeaderBuffer(header, 4));
     std::vector<uint8_t> plain(prefix + r.Below(payload));
     std::memcpy(plain.data(), header, prefix);
-    FillBody(r.Next64(), kBodyData, std::span<uint8_t>(plain.data() + prefix, plain.size() - prefix));
+    FillBody(r.Next64(), kBodyData,
+             std::span<uint8_t>(plain.data() + prefix, plain.size() - prefix));
     if (!world_.me_mode) direct_expect_.Append(plain.data(), plain.size());
     encrypt_.Apply(plain.data(), plain.data(), plain.size());
     out_.insert(out_.end(), plain.begin(), plain.end());
@@ -290,7 +291,8 @@ void SimClient::ReadSome(bool quiesce) {
   if (!quiesce && (!reads_ || world_.step < read_paused_until_)) return;
   SimRandom& r = *world_.random;
   size_t n = c.to_peer.size();
-  if (!quiesce && r.Chance(500)) n = r.Range(1, static_cast<uint32_t>(std::min<size_t>(n, 1u << 20)));
+  if (!quiesce && r.Chance(500))
+    n = r.Range(1, static_cast<uint32_t>(std::min<size_t>(n, 1u << 20)));
   std::vector<uint8_t> bytes(c.to_peer.data(), c.to_peer.data() + n);
   c.to_peer.Consume(n);
   if (kind_ == ClientKind::kGarbage || kind_ == ClientKind::kPartialHeader ||
@@ -377,9 +379,10 @@ std::string SimClient::OnMeRequest(uint64_t ext_conn_id, ByteSpan data, bool qui
     return absl::StrFormat("ext_conn_id changed from %016x to %016x", ext_conn_id_, ext_conn_id);
   }
   if (me_got_ >= forwarded_.size()) {
-    return absl::StrFormat("the ME got request #%zu (%zu bytes) but the client sent only %zu "
-                           "forwardable frame(s)",
-                           me_got_ + 1, data.size(), forwarded_.size());
+    return absl::StrFormat(
+        "the ME got request #%zu (%zu bytes) but the client sent only %zu "
+        "forwardable frame(s)",
+        me_got_ + 1, data.size(), forwarded_.size());
   }
   const SentFrame& s = forwarded_[me_got_];
   std::vector<uint8_t> body(s.body_bytes);
@@ -425,8 +428,7 @@ void SimClient::Step(bool quiesce) {
   ReadSome(quiesce);
   // A good client that got everything back sometimes leaves.
   if (!quiesce && finished_sending() && kind_ == ClientKind::kGood &&
-      echo_got_ == forwarded_.size() && pings_.empty() && direct_expect_.empty() &&
-      r.Chance(5)) {
+      echo_got_ == forwarded_.size() && pings_.empty() && direct_expect_.empty() && r.Chance(5)) {
     closed_by_us_ = true;
     c.peer_fin = c.peer_gone = true;
   }
@@ -463,9 +465,10 @@ std::string SimClient::CheckComplete(bool me_mode) const {
   if (me_mode) {
     if (me_got_ != forwarded_.size() || echo_got_ != forwarded_.size() || !pings_.empty() ||
         !acks_.empty()) {
-      return absl::StrFormat("open, but the ME got %zu of %zu frame(s), %zu echo(es) came back, "
-                             "%zu PONG(s) and %zu quick ack(s) missing",
-                             me_got_, forwarded_.size(), echo_got_, pings_.size(), acks_.size());
+      return absl::StrFormat(
+          "open, but the ME got %zu of %zu frame(s), %zu echo(es) came back, "
+          "%zu PONG(s) and %zu quick ack(s) missing",
+          me_got_, forwarded_.size(), echo_got_, pings_.size(), acks_.size());
     }
   } else if (!direct_expect_.empty()) {
     return absl::StrFormat("open, but %zu byte(s) sent to the DC never came back",
@@ -575,7 +578,8 @@ void SimMeLink::Step(bool quiesce) {
   }
   if (!c.to_peer.empty() && (quiesce || world_.step >= read_paused_until_)) {
     size_t n = c.to_peer.size();
-    if (!quiesce && r.Chance(500)) n = r.Range(1, static_cast<uint32_t>(std::min<size_t>(n, 1u << 20)));
+    if (!quiesce && r.Chance(500))
+      n = r.Range(1, static_cast<uint32_t>(std::min<size_t>(n, 1u << 20)));
     std::vector<uint8_t> bytes(c.to_peer.data(), c.to_peer.data() + n);
     c.to_peer.Consume(n);
     const bool was_ready = ready_;
@@ -623,7 +627,8 @@ void SimDcLink::Step(bool quiesce) {
   }
   if (c.to_peer.empty() || (!quiesce && world_.step < read_paused_until_)) return;
   size_t n = c.to_peer.size();
-  if (!quiesce && r.Chance(500)) n = r.Range(1, static_cast<uint32_t>(std::min<size_t>(n, 1u << 20)));
+  if (!quiesce && r.Chance(500))
+    n = r.Range(1, static_cast<uint32_t>(std::min<size_t>(n, 1u << 20)));
   std::vector<uint8_t> bytes(c.to_peer.data(), c.to_peer.data() + n);
   c.to_peer.Consume(n);
   size_t at = 0;

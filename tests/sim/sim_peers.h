@@ -37,19 +37,19 @@ std::string_view ClientKindName(ClientKind kind);
 
 // Per-mille chances of the peers' faults, drawn once per run.
 struct PeerFaults {
-  uint32_t client_abort = 0;   // per step: one client closes (FIN) or resets mid-stream
-  uint32_t slow_reader = 0;    // per step: one peer stops reading for a while
-  uint32_t link_loss = 0;      // per step: one connection is reset (network failure)
-  uint32_t me_close_ext = 0;   // per request: the ME answers with RPC_CLOSE_EXT afterwards
-  uint32_t server_close = 0;   // per step: one ME/DC closes its connection
-  uint32_t clock_jump = 0;     // per step: the clock jumps 1-20 s forward
+  uint32_t client_abort = 0;  // per step: one client closes (FIN) or resets mid-stream
+  uint32_t slow_reader = 0;   // per step: one peer stops reading for a while
+  uint32_t link_loss = 0;     // per step: one connection is reset (network failure)
+  uint32_t me_close_ext = 0;  // per request: the ME answers with RPC_CLOSE_EXT afterwards
+  uint32_t server_close = 0;  // per step: one ME/DC closes its connection
+  uint32_t clock_jump = 0;    // per step: the clock jumps 1-20 s forward
 };
 
 // One frame a client sent, kept as a seed so its bytes can be regenerated for checks.
 struct SentFrame {
   uint64_t seed = 0;
-  uint32_t body_bytes = 0;   // payload + client padding, as written after the length prefix
-  uint32_t fwd_bytes = 0;    // what the proxy decodes as payload (padded: body & ~3)
+  uint32_t body_bytes = 0;  // payload + client padding, as written after the length prefix
+  uint32_t fwd_bytes = 0;   // what the proxy decodes as payload (padded: body & ~3)
   bool quick_ack = false;
 };
 
@@ -127,8 +127,8 @@ class SimClient {
   size_t me_got_ = 0;                 // ... of which the ME received
   size_t echo_got_ = 0;               // ... of which the client got the echo
   uint64_t ext_conn_id_ = 0;
-  std::deque<uint64_t> pings_;        // PONG ids expected
-  std::deque<uint32_t> acks_;         // quick-ack tokens expected
+  std::deque<uint64_t> pings_;  // PONG ids expected
+  std::deque<uint32_t> acks_;   // quick-ack tokens expected
   // Direct mode: the plaintext stream sent after the header, not yet echoed back.
   ByteQueue direct_expect_;
   bool failed_ = false;
@@ -190,8 +190,8 @@ class SimWorld {
   SimClock* clock = nullptr;
   bool me_mode = true;
   uint16_t listen_port = 443;
-  std::vector<ClientSecret> secrets;      // the proxy's -S secrets
-  std::vector<uint8_t> proxy_secret;      // ME mode
+  std::vector<ClientSecret> secrets;  // the proxy's -S secrets
+  std::vector<uint8_t> proxy_secret;  // ME mode
   PeerFaults faults;
   uint64_t step = 0;
   std::vector<std::unique_ptr<SimClient>> clients;

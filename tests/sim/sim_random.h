@@ -44,7 +44,8 @@ class SimRandom {
   void Fill(std::span<uint8_t> out) {
     for (size_t i = 0; i < out.size(); i += 8) {
       uint64_t r = Next();
-      for (size_t j = 0; j < 8 && i + j < out.size(); ++j) out[i + j] = static_cast<uint8_t>(r >> (8 * j));
+      for (size_t j = 0; j < 8 && i + j < out.size(); ++j)
+        out[i + j] = static_cast<uint8_t>(r >> (8 * j));
     }
   }
   // Fuzz mode: true once every input byte has been used.

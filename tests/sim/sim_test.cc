@@ -22,8 +22,8 @@ SimResult RunSeed(uint64_t seed, SimMode mode, PlantedBug bug = PlantedBug::kNon
 }
 
 // ME-mode seeds 1..30 minus the ones that hit the known stalls below.
-constexpr uint64_t kMeSeeds[] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  11, 13, 14,
-                                 15, 16, 17, 19, 20, 22, 23, 24, 25, 26, 28, 29, 30};
+constexpr uint64_t kMeSeeds[] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  11, 13, 14, 15,
+                                 16, 17, 19, 20, 22, 23, 24, 25, 26, 28, 29, 30};
 
 TEST(Simulator, FixedSeedsMiddleEnd) {
   uint64_t echoed = 0;
@@ -141,8 +141,10 @@ TEST(Simulator, BudgetDeadlockSeeds) {
 // ones where the bug fires while its victim is still watched (a byte corrupted towards a client
 // that is then closed, say, cannot be noticed by anyone).
 TEST(Simulator, CatchesADroppedCompletion) {
-  for (auto [seed, mode] : {std::pair{1, SimMode::kMiddleEnd}, {2, SimMode::kMiddleEnd},
-                            {3, SimMode::kMiddleEnd}, {1, SimMode::kDirect},
+  for (auto [seed, mode] : {std::pair{1, SimMode::kMiddleEnd},
+                            {2, SimMode::kMiddleEnd},
+                            {3, SimMode::kMiddleEnd},
+                            {1, SimMode::kDirect},
                             {3, SimMode::kDirect}}) {
     SimResult r = RunSeed(seed, mode, PlantedBug::kDropCompletion);
     EXPECT_FALSE(r.ok) << "seed " << seed;
@@ -151,8 +153,10 @@ TEST(Simulator, CatchesADroppedCompletion) {
 }
 
 TEST(Simulator, CatchesACorruptByte) {
-  for (auto [seed, mode] : {std::pair{1, SimMode::kMiddleEnd}, {3, SimMode::kMiddleEnd},
-                            {1, SimMode::kDirect}, {3, SimMode::kDirect}}) {
+  for (auto [seed, mode] : {std::pair{1, SimMode::kMiddleEnd},
+                            {3, SimMode::kMiddleEnd},
+                            {1, SimMode::kDirect},
+                            {3, SimMode::kDirect}}) {
     SimResult r = RunSeed(seed, mode, PlantedBug::kCorruptByte);
     EXPECT_FALSE(r.ok) << "seed " << seed;
     EXPECT_NE(r.report.find("differs from"), std::string::npos) << r.report;
@@ -160,12 +164,13 @@ TEST(Simulator, CatchesACorruptByte) {
 }
 
 TEST(Simulator, CatchesALeakedBuffer) {
-  for (auto [seed, mode] : {std::pair{1, SimMode::kMiddleEnd}, {2, SimMode::kMiddleEnd},
-                            {1, SimMode::kDirect}, {3, SimMode::kDirect}}) {
+  for (auto [seed, mode] : {std::pair{1, SimMode::kMiddleEnd},
+                            {2, SimMode::kMiddleEnd},
+                            {1, SimMode::kDirect},
+                            {3, SimMode::kDirect}}) {
     SimResult r = RunSeed(seed, mode, PlantedBug::kLeakBuffer);
     EXPECT_FALSE(r.ok) << "seed " << seed;
-    EXPECT_NE(r.report.find("buffer(s) in use but the chains hold"), std::string::npos)
-        << r.report;
+    EXPECT_NE(r.report.find("buffer(s) in use but the chains hold"), std::string::npos) << r.report;
   }
 }
 

@@ -95,7 +95,7 @@ class Run {
 
   std::deque<std::string> log_tail_;
   std::vector<std::string> log_errors_;
-  std::set<int> session_fds_;                // fds logged as new inbound sessions
+  std::set<int> session_fds_;                 // fds logged as new inbound sessions
   std::map<int, std::string> close_reasons_;  // fd -> the close reason logged
   std::set<std::string> reason_names_;
 };
@@ -107,11 +107,13 @@ void SinkToRun(LogSeverity severity, std::string_view message) {
 void Run::OnLog(LogSeverity severity, std::string_view message) {
   if (options_.echo_log) {
     std::fprintf(stderr, "[sim step %llu] %c %.*s\n", static_cast<unsigned long long>(step_),
-                 severity == LogSeverity::kError ? 'E' : severity == LogSeverity::kWarning ? 'W' : 'I',
+                 severity == LogSeverity::kError     ? 'E'
+                 : severity == LogSeverity::kWarning ? 'W'
+                                                     : 'I',
                  static_cast<int>(message.size()), message.data());
   }
-  log_tail_.push_back(absl::StrFormat("step %llu: %s", static_cast<unsigned long long>(step_),
-                                      message));
+  log_tail_.push_back(
+      absl::StrFormat("step %llu: %s", static_cast<unsigned long long>(step_), message));
   if (log_tail_.size() > kLogTail) log_tail_.pop_front();
   if (severity == LogSeverity::kError) log_errors_.emplace_back(message);
   if (message.find("still had operations in flight at exit") != std::string_view::npos) {
@@ -156,8 +158,8 @@ void Run::BuildConfig() {
   config_.shard_buffer_bytes =
       uint64_t{engine_options_.buffer_size} * r.Range(8, engine_options_.buffer_count);
   config_.queue_cap_bytes = 1u << r.Range(12, 20);
-  config_.client_buffer_cap_bytes = std::max<uint64_t>(2ull * config_.queue_cap_bytes,
-                                                       1ull << r.Range(16, 25));
+  config_.client_buffer_cap_bytes =
+      std::max<uint64_t>(2ull * config_.queue_cap_bytes, 1ull << r.Range(16, 25));
   config_.me_link_queue_cap_bytes = 1u << r.Range(14, 23);
   config_.handshake_timeout_ms = 10000;
   config_.idle_timeout_ms = 30000;
@@ -224,10 +226,10 @@ std::string Run::Report(const std::string& what) {
   r += "  replay: " + ReplayCommand(options_) + "\n";
   if (shard_ != nullptr) {
     ShardAudit a = shard_->Audit();
-    r += absl::StrFormat("  shard: %u session(s), %u link(s), chains hold %u (recount %u), pool "
-                         "in use %u, budget %u\n",
-                         a.sessions, a.links, a.chains_held, a.chain_buffers, a.pool_in_use,
-                         a.budget);
+    r += absl::StrFormat(
+        "  shard: %u session(s), %u link(s), chains hold %u (recount %u), pool "
+        "in use %u, budget %u\n",
+        a.sessions, a.links, a.chains_held, a.chain_buffers, a.pool_in_use, a.budget);
     r += absl::StrFormat("  pool: %u buffers of %u bytes, receive set %u of %u, free %u\n",
                          engine_->pool().buffer_count(), engine_->pool().buffer_size(),
                          engine_->pool().recv_available(), engine_->pool().recv_target(),
@@ -242,13 +244,15 @@ std::string Run::Report(const std::string& what) {
       if (o.kind != 'l' || (o.flags & 2) != 0 || o.queued == 0) continue;
       const uint64_t need = (o.queued + unit - 1) / unit;
       if (need > a.budget) {
-        r += absl::StrFormat("  hint: link %u has %u bytes to send, more than the whole budget "
-                             "(%u buffers): it can never seal them\n",
-                             o.slot, o.queued, a.budget);
+        r += absl::StrFormat(
+            "  hint: link %u has %u bytes to send, more than the whole budget "
+            "(%u buffers): it can never seal them\n",
+            o.slot, o.queued, a.budget);
       } else if (a.chains_held + need > a.budget) {
-        r += absl::StrFormat("  hint: link %u has %u bytes to send and no send in flight: it "
-                             "waits for %llu of the budget's buffers, held by sessions\n",
-                             o.slot, o.queued, static_cast<unsigned long long>(need));
+        r += absl::StrFormat(
+            "  hint: link %u has %u bytes to send and no send in flight: it "
+            "waits for %llu of the budget's buffers, held by sessions\n",
+            o.slot, o.queued, static_cast<unsigned long long>(need));
       }
     }
     size_t shown = 0;
@@ -322,8 +326,8 @@ bool Run::Step(Phase phase, double dt_s) {
     if (world_.clients.size() < clients_total_ && r.Chance(spawn_pm_)) {
       const uint32_t id = static_cast<uint32_t>(world_.clients.size());
       static constexpr ClientKind kHostile[] = {
-          ClientKind::kNonReader,     ClientKind::kSlowSender,  ClientKind::kGarbage,
-          ClientKind::kPartialHeader, ClientKind::kWrongSecret, ClientKind::kBadFrame,
+          ClientKind::kNonReader,       ClientKind::kSlowSender,  ClientKind::kGarbage,
+          ClientKind::kPartialHeader,   ClientKind::kWrongSecret, ClientKind::kBadFrame,
           ClientKind::kHoldPartialFrame};
       const ClientKind kind = r.Chance(550) ? ClientKind::kGood : kHostile[r.Below(7)];
       world_.clients.push_back(std::make_unique<SimClient>(world_, id, kind));
@@ -392,10 +396,11 @@ void Run::Check() {
     if (!own(o.fd, o) || !own(o.up_fd, o)) return;
     const uint32_t ops = engine_->OpsOn(o.fd) + (o.up_fd >= 0 ? engine_->OpsOn(o.up_fd) : 0);
     if (ops != o.inflight) {
-      Fail(absl::StrFormat("%c%u counts %u op(s) in flight, the engine has %u unfinished on fd %d"
-                           "%s",
-                           o.kind, o.slot, o.inflight, ops, o.fd,
-                           o.up_fd >= 0 ? absl::StrFormat(" and %d", o.up_fd) : ""));
+      Fail(
+          absl::StrFormat("%c%u counts %u op(s) in flight, the engine has %u unfinished on fd %d"
+                          "%s",
+                          o.kind, o.slot, o.inflight, ops, o.fd,
+                          o.up_fd >= 0 ? absl::StrFormat(" and %d", o.up_fd) : ""));
       return;
     }
   }
@@ -430,8 +435,7 @@ SimResult Run::Execute() {
     std::string_view name = CloseReasonName(static_cast<CloseReason>(i));
     if (name != "?") reason_names_.insert(std::string(name));
   }
-  SeedFastRandomForTesting(options_.fuzz_bytes.empty() ? options_.seed
-                                                       : random_.Next64() ^ 0x5eed);
+  SeedFastRandomForTesting(options_.fuzz_bytes.empty() ? options_.seed : random_.Next64() ^ 0x5eed);
   const int old_verbosity = LogVerbosity();
   SetLogVerbosity(1);
   g_run = this;
@@ -465,8 +469,7 @@ SimResult Run::Execute() {
         random_.fuzz_mode()
             ? std::min<uint32_t>(steps, static_cast<uint32_t>(options_.fuzz_bytes.size() / 6) + 1)
             : steps;
-    spawn_pm_ =
-        std::clamp<uint32_t>(clients_total_ * 1000 * 10 / (expected_steps * 6), 1, 1000);
+    spawn_pm_ = std::clamp<uint32_t>(clients_total_ * 1000 * 10 / (expected_steps * 6), 1, 1000);
     // Main phase: traffic and faults.
     for (uint32_t i = 0; i < steps && !failed_; ++i) {
       if (random_.fuzz_mode() && random_.exhausted()) break;
@@ -530,9 +533,10 @@ SimResult Run::Execute() {
         churn_at = clock_.MonotonicSeconds();
       } else if (clock_.MonotonicSeconds() - churn_at > 45.0) {
         if (!options_.check_liveness) break;
-        Fail(absl::StrFormat("%u session(s) still open 45 s after any session opened, closed or "
-                             "moved a byte (stuck: no progress and no timer closed them)",
-                             shard_->Audit().sessions));
+        Fail(
+            absl::StrFormat("%u session(s) still open 45 s after any session opened, closed or "
+                            "moved a byte (stuck: no progress and no timer closed them)",
+                            shard_->Audit().sessions));
       }
       if (!failed_ && clock_.MonotonicSeconds() > timeouts_end) {
         if (!options_.check_liveness) break;
@@ -588,9 +592,7 @@ SimResult Run::Execute() {
 
 }  // namespace
 
-std::string_view SimModeName(SimMode mode) {
-  return mode == SimMode::kMiddleEnd ? "me" : "direct";
-}
+std::string_view SimModeName(SimMode mode) { return mode == SimMode::kMiddleEnd ? "me" : "direct"; }
 
 std::string ReplayCommand(const SimOptions& options) {
   if (!options.fuzz_bytes.empty()) {

@@ -30,7 +30,7 @@ struct SimOptions {
   // The liveness invariants (what was sent arrives while the client is open; no session is
   // left once every timer has passed). Off, a run still checks every safety invariant.
   bool check_liveness = true;
-  bool echo_log = false;               // print the proxy's log lines as they come
+  bool echo_log = false;  // print the proxy's log lines as they come
 };
 
 struct SimResult {
