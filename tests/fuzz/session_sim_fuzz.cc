@@ -2,10 +2,9 @@
 // picks the mode (ME or direct); every later byte is one choice of the run: the configuration,
 // the faults' odds, which client connects and what it sends, chunk sizes, cancels racing
 // completions, clock jumps. When the bytes run out the run quiesces and stops the shard. Any
-// broken safety invariant (budget accounting, descriptor and buffer leaks, ops counted in
-// flight, bytes reaching the ME or DC once and in order, stale completions, logged errors)
-// aborts. The liveness invariants stay off here until the ENOBUFS stall of issue 9 is fixed:
-// the fixed-seed tests and mtp-sim check them.
+// broken invariant (budget accounting, descriptor and buffer leaks, ops counted in flight,
+// bytes reaching the ME or DC once and in order, stale completions, logged errors, a frame
+// that never arrives while its client is open, a stuck session) aborts.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -20,7 +19,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   options.mode = (data[0] & 1) != 0 ? mtp::sim::SimMode::kDirect : mtp::sim::SimMode::kMiddleEnd;
   options.fuzz_bytes = std::span<const uint8_t>(data + 1, size - 1);
   options.steps = 4000;
-  options.check_liveness = false;
   mtp::sim::SimResult result = mtp::sim::RunSimulation(options);
   if (!result.ok) {
     std::fprintf(stderr, "%s", result.report.c_str());

@@ -101,7 +101,6 @@ int main(int argc, char** argv) {
     options.mode = (bytes[0] & 1) != 0 ? SimMode::kDirect : SimMode::kMiddleEnd;
     options.fuzz_bytes = std::span<const uint8_t>(bytes.data() + 1, bytes.size() - 1);
     options.steps = 4000;
-    options.check_liveness = false;
     options.echo_log = log;
     SimResult result = mtp::sim::RunSimulation(options);
     std::printf("%s (mode %s): %s (%llu steps, %llu clients, %llu frames sent, %llu echoed)\n",
