@@ -82,6 +82,7 @@ enum OptionId : int {
   kOptStatsAllow,
   kOptAllowNoSecret,
   kOptLink,
+  kOptConfig,
   kOptAllowNoClientPort,
 };
 
@@ -224,6 +225,10 @@ constexpr OptionSpec kOptions[] = {
      ""},
     {"allow-no-client-port", 0, ArgKind::kNone, kOptAllowNoClientPort,
      "run without -H (no client port: stats only); without it, no -H is an error", ""},
+    {"config", 0, ArgKind::kRequired, kOptConfig,
+     "TOML configuration file (docs/operators/cli.md): every option by its long name, named "
+     "secrets; options on the command line win",
+     ""},
     {"link", 0, ArgKind::kNone, kOptLink,
      "prints the tg:// and https://t.me links of every secret (-S, --mtproto-secret-file) for "
      "the first -H port, with a QR code each, and exits; the address is --public-host, else "
@@ -398,6 +403,7 @@ CommandLineResult Parser::Run() {
   }
 
   current_ = nullptr;
+  out_.operand_count = positional_.size();
   if (out_.action == CommandLineAction::kGenerateSecret) {
     // "--generate-secret ee": the form as an operand.
     if (positional_.size() > 1) {
@@ -532,6 +538,7 @@ std::optional<CommandLineError> Parser::Apply(const OptionSpec& spec,
                                               std::optional<std::string_view> value) {
   std::string_view v = value.value_or("");
   current_ = &spec;
+  out_.given_options.emplace_back(spec.long_name);
   // Strict numbers (the reference reads them with atoi: "-M abc" was 0).
   auto number = [&](int64_t min, int64_t max, std::string_view what,
                     auto& field) -> std::optional<CommandLineError> {
@@ -759,6 +766,10 @@ std::optional<CommandLineError> Parser::Apply(const OptionSpec& spec,
       break;
     case kOptVersion:
       out_.action = CommandLineAction::kVersion;
+      break;
+    case kOptConfig:
+      if (v.empty()) return PlainError(2, "--config needs a file name\n");
+      out_.config_toml = std::string(v);
       break;
     case kOptLink:
       out_.action = CommandLineAction::kLink;
@@ -1005,6 +1016,19 @@ std::optional<CommandLineError> Parser::ApplyDomainTarget(std::string_view value
 }  // namespace
 
 // --- public functions ---------------------------------------------------------------------------
+
+std::optional<OptionInfo> FindLongOption(std::string_view long_name) {
+  for (const OptionSpec& o : kOptions) {
+    if (o.long_name != long_name) continue;
+    OptionInfo info;
+    info.long_name = o.long_name;
+    info.short_name = o.short_name;
+    info.takes_value = o.arg == ArgKind::kRequired;
+    info.optional_value = o.arg == ArgKind::kOptional;
+    return info;
+  }
+  return std::nullopt;
+}
 
 bool IsValidHostName(std::string_view name) {
   if (name.empty() || name.size() > 253) return false;

@@ -166,6 +166,14 @@ struct ParsedCommandLine {
   std::optional<StatsBind> stats_bind;  // --stats-bind (sets http_stats)
   std::vector<IpCidr> stats_allow;      // --stats-allow (repeatable, lists add up)
   SecretMode generate_secret_mode = SecretMode::kPlain;  // --generate-secret[=plain|dd|ee]
+  std::optional<std::string> config_toml;  // --config FILE (control/toml_config.h)
+  // Names of `secrets` from the TOML [[secret]] tables ("" = unnamed); may be shorter.
+  std::vector<std::string> secret_names;
+  // The TOML file supplied the client secrets (so SIGHUP re-reads them from it).
+  bool secrets_from_toml = false;
+  size_t operand_count = 0;  // non-option arguments on the command line
+  // Long names of the options the command line gave, in order (repeats kept).
+  std::vector<std::string> given_options;
   bool allow_no_secret = false;       // --allow-no-secret: serve with no client secret at all
   bool allow_no_client_port = false;  // --allow-no-client-port: run without -H
 
@@ -205,6 +213,15 @@ std::vector<std::string> ServingWarnings(const ParsedCommandLine& cli);
 // A DNS host name: labels of [A-Za-z0-9-] (1..63 bytes, no '-' at either end) joined by '.',
 // 253 bytes at most, no trailing dot. -D takes these.
 bool IsValidHostName(std::string_view name);
+
+// What an option takes, looked up by its exact long name (the TOML keys are long names).
+struct OptionInfo {
+  std::string_view long_name;
+  char short_name = 0;
+  bool takes_value = false;     // a required argument
+  bool optional_value = false;  // --name[=value]
+};
+std::optional<OptionInfo> FindLongOption(std::string_view long_name);
 
 // The usage/help text (reference layout: usage line, version, then one line per option).
 std::string UsageText(std::string_view program_name);

@@ -21,6 +21,7 @@
 #include "control/proxy_runner.h"
 #include "control/runtime_config.h"
 #include "control/stats_render.h"
+#include "control/toml_config.h"
 #include "core/build_info.h"
 #include "core/log.h"
 
@@ -44,7 +45,7 @@ void PrintLinks(const ParsedCommandLine& cli, const ConfigSnapshot& snapshot,
 }
 
 int Main(int argc, char** argv) {
-  CommandLineResult parsed = ParseCommandLine(argc, argv);
+  CommandLineResult parsed = ParseCommandLineWithConfig(argc, argv);
   if (const auto* error = std::get_if<CommandLineError>(&parsed)) {
     std::fputs(error->message.c_str(), stderr);
     std::fputs(error->usage.c_str(), stdout);

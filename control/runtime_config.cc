@@ -2,6 +2,7 @@
 #include "control/runtime_config.h"
 
 #include "absl/strings/str_format.h"
+#include "control/toml_config.h"
 
 namespace mtp {
 
@@ -45,18 +46,27 @@ absl::StatusOr<std::shared_ptr<const ConfigSnapshot>> LoadConfigSnapshot(
     }
   }
 
-  // Client secrets: -S first, then the file.
+  // Client secrets: -S (or the TOML file's, re-read here on every load), then the secret file.
   snapshot->secrets = cli.secrets;
+  snapshot->secret_names = cli.secret_names;
+  if (cli.secrets_from_toml && cli.config_toml) {
+    absl::StatusOr<TomlSecrets> from_toml = LoadTomlSecrets(*cli.config_toml);
+    if (!from_toml.ok()) return from_toml.status();
+    snapshot->secrets = from_toml->secrets;
+    snapshot->secret_names = from_toml->names;
+  }
+  snapshot->secret_names.resize(snapshot->secrets.size());
   if (cli.secret_file) {
     absl::StatusOr<std::vector<ClientSecret>> from_file = LoadClientSecretFile(*cli.secret_file);
     if (!from_file.ok()) return from_file.status();
-    if (cli.secrets.size() + from_file->size() > kMaxClientSecrets) {
+    if (snapshot->secrets.size() + from_file->size() > kMaxClientSecrets) {
       return absl::FailedPreconditionError(absl::StrFormat(
           "too many client secrets: %d from -S and %d from %s (at most %d in all)",
-          cli.secrets.size(), from_file->size(), *cli.secret_file, kMaxClientSecrets));
+          snapshot->secrets.size(), from_file->size(), *cli.secret_file, kMaxClientSecrets));
     }
     snapshot->file_secret_count = from_file->size();
     snapshot->secrets.insert(snapshot->secrets.end(), from_file->begin(), from_file->end());
+    snapshot->secret_names.resize(snapshot->secrets.size());  // file entries are unnamed
   }
   if (!cli.domains.empty() && snapshot->secrets.empty()) {
     return absl::FailedPreconditionError(

@@ -35,6 +35,9 @@ struct ConfigSnapshot {
 
   // Client secrets: every -S in order, then the --mtproto-secret-file entries (at most 16).
   std::vector<ClientSecret> secrets;
+  // The name of each secret (same length as `secrets`; "" = unnamed): the TOML [[secret]]
+  // names. /metrics labels per-secret series with them.
+  std::vector<std::string> secret_names;
   size_t file_secret_count = 0;
 
   // Stats helpers.

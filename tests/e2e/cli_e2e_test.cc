@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -126,6 +127,58 @@ TEST(CliE2eTest, LinkPrintsLinksAndQrCodes) {
 
   r = RunProxyToExit({"--link", "-S", kSecretHex});
   EXPECT_EQ(r.exit_code, 2);
+}
+
+TEST(CliE2eTest, TomlConfigServesNamedSecretsAndReloadsThemOnSighup) {
+  auto dc = e2e::SpawnListening("mtp-fake-dc", {"--listen", "127.0.0.1:0"});
+  ASSERT_TRUE(dc.ok()) << dc.status();
+  SharedDir dir;
+  const std::string alice = "00112233445566778899aabbccddeeff";
+  const std::string bob = "ffeeddccbbaa99887766554433221100";
+  std::string overrides;
+  for (const char* id : {"1", "2", "3", "4", "5", "203"}) {  // never a real DC
+    overrides += absl::StrCat(overrides.empty() ? "" : ", ", "\"", id, ":127.0.0.1:", dc->port,
+                              "\"");
+  }
+  auto toml = [&](const std::string& secrets) {
+    return absl::StrCat("http-ports = [1]  # replaced by -H 0 on the command line\n",
+                        "direct = true\n", "dc-override = [", overrides, "]\n",
+                        "drain-timeout = 1\n", secrets);
+  };
+  const std::string path = dir.Write(
+      "proxy.toml",
+      toml(absl::StrCat("[[secret]]\nname = \"alice\"\nsecret = \"dd", alice, "\"\n")));
+  auto proxy = ProxyProcess::Start({"--config", path, "-H", "0"});
+  ASSERT_NE(proxy, nullptr);
+  auto served = [&](const std::string& key) {
+    std::string json;
+    return e2e::RunTool(e2e::ClientArgv(proxy->port(), {"--secret", key, "--packets", "2"}),
+                        20000, &json) == 0;
+  };
+  EXPECT_TRUE(served(alice));
+  // bob replaces alice in the file; SIGHUP applies it without a restart.
+  dir.Write("proxy.toml",
+            toml(absl::StrCat("[[secret]]\nname = \"bob\"\nsecret = \"", bob, "\"\n")));
+  proxy->Signal(SIGHUP);
+  ASSERT_TRUE(e2e::WaitFor([&] { return proxy->LogContains("secrets re-read successfully"); },
+                           5000))
+      << proxy->Log();
+  EXPECT_TRUE(served(bob));
+  EXPECT_FALSE(served(alice));
+  // A broken file is refused with its line; bob keeps working.
+  dir.Write("proxy.toml", toml("[[secret]]\nname = \"carol\"\nsecret = 42\n"));
+  proxy->Signal(SIGHUP);
+  ASSERT_TRUE(e2e::WaitFor([&] { return proxy->LogContains("proxy.toml:7:"); }, 5000))
+      << proxy->Log();
+  EXPECT_TRUE(served(bob));
+  EXPECT_EQ(proxy->Stop(), 0);
+
+  // Start-up errors name the line and exit 2.
+  e2e::RunResult r =
+      RunProxyToExit({"--config", dir.Write("bad.toml", "direct = true\nshards = \"many\"\n")});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("bad.toml:2: shards: invalid --shards value 'many'"), std::string::npos)
+      << r.output;
 }
 
 TEST(CliE2eTest, BadValuesPrintOneLineAndAHintNotTheUsage) {

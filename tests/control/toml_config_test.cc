@@ -1,0 +1,187 @@
+#include "control/toml_config.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "control/runtime_config.h"
+
+namespace mtp {
+namespace {
+
+// Direct mode resolves nothing; this stands in for DNS all the same.
+class LiteralResolver : public HostResolver {
+ public:
+  std::optional<ResolvedAddress> Resolve(std::string_view name) override {
+    return ResolvedAddress::FromLiteral(name);
+  }
+};
+
+constexpr char kA[] = "0123456789abcdef0123456789abcdef";
+constexpr char kB[] = "00112233445566778899aabbccddeeff";
+
+class TomlConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char dir[] = "/tmp/mtp-toml-XXXXXX";
+    ASSERT_NE(mkdtemp(dir), nullptr);
+    dir_ = dir;
+  }
+  void TearDown() override {
+    for (const std::string& f : files_) unlink(f.c_str());
+    rmdir(dir_.c_str());
+  }
+  std::string Write(const std::string& name, const std::string& content) {
+    const std::string path = dir_ + "/" + name;
+    std::ofstream(path) << content;
+    files_.push_back(path);
+    return path;
+  }
+  static CommandLineResult Parse(std::vector<std::string> args) {
+    std::vector<std::string_view> argv = {"mtproto-proxy"};
+    for (const std::string& a : args) argv.push_back(a);
+    return ParseCommandLineWithConfig(argv);
+  }
+  std::string ErrorOf(const std::string& toml) {
+    CommandLineResult r = Parse({"--config", Write("bad.toml", toml)});
+    const auto* e = std::get_if<CommandLineError>(&r);
+    if (e == nullptr) return "(no error)";
+    EXPECT_EQ(e->exit_code, 2);
+    return e->message.substr(0, e->message.find('\n'));
+  }
+
+  std::string dir_;
+  std::vector<std::string> files_;
+};
+
+TEST_F(TomlConfigTest, EveryKindOfOption) {
+  const std::string path = Write("proxy.toml", std::string(R"(# a comment
+config-file = "/etc/mtproxy/proxy-multi.conf"
+http-ports = [443, 8443]
+port = 8888
+http-stats = true
+ipv6 = false
+slaves = 2
+ping-interval = 2.5
+domain = ["a.example", "b.example"]
+domain-target = ["a.example=127.0.0.1:8443"]
+verbosity = 2
+daemonize = false
+msg-buffers-size = "512m"
+io-backend = "epoll"
+public-host = "proxy.example.org"
+allow-no-client-port = true
+[[secret]]
+name = "alice"
+secret = ")") + kA + R"("
+[[secret]]
+secret = "dd)" + kB + R"("
+)");
+  CommandLineResult r = Parse({"--config", path});
+  ASSERT_TRUE(std::holds_alternative<ParsedCommandLine>(r))
+      << std::get<CommandLineError>(r).message;
+  const ParsedCommandLine& c = std::get<ParsedCommandLine>(r);
+  EXPECT_EQ(c.config_file, "/etc/mtproxy/proxy-multi.conf");
+  EXPECT_EQ(c.client_ports, (std::vector<uint16_t>{443, 8443}));
+  EXPECT_EQ(c.stats_port, (StatsPortRange{8888, 8888}));
+  EXPECT_TRUE(c.http_stats);
+  EXPECT_FALSE(c.ipv6);
+  EXPECT_EQ(c.workers, 2);
+  EXPECT_EQ(c.ping_interval_s, 2.5);
+  EXPECT_EQ(c.domains, (std::vector<std::string>{"a.example", "b.example"}));
+  ASSERT_EQ(c.domain_targets.size(), 1u);
+  EXPECT_EQ(c.verbosity, 2);
+  EXPECT_FALSE(c.daemonize);
+  EXPECT_EQ(c.msg_buffers_bytes, 512ll << 20);
+  EXPECT_EQ(c.io_backend, IoBackend::kEpoll);
+  EXPECT_EQ(c.public_host, "proxy.example.org");
+  EXPECT_TRUE(c.allow_no_client_port);
+  ASSERT_EQ(c.secrets.size(), 2u);
+  EXPECT_EQ(c.secret_names, (std::vector<std::string>{"alice", ""}));
+  EXPECT_TRUE(c.secrets_from_toml);
+  EXPECT_EQ(c.config_toml, path);
+}
+
+TEST_F(TomlConfigTest, CommandLineWins) {
+  const std::string path = Write("proxy.toml", std::string("http-ports = [443]\nslaves = 2\n"
+                                                           "config-file = \"file.conf\"\n"
+                                                           "mtproto-secret = [\"") +
+                                                   kA + "\"]\n");
+  CommandLineResult r = Parse({"-H", "8443", "--config", path, "-S", kB, "cli.conf"});
+  ASSERT_TRUE(std::holds_alternative<ParsedCommandLine>(r))
+      << std::get<CommandLineError>(r).message;
+  const ParsedCommandLine& c = std::get<ParsedCommandLine>(r);
+  EXPECT_EQ(c.client_ports, std::vector<uint16_t>{8443});  // not 443 and 8443
+  EXPECT_EQ(c.workers, 2);                                 // from the file
+  EXPECT_EQ(c.config_file, "cli.conf");
+  ASSERT_EQ(c.secrets.size(), 1u);  // -S replaces the file's secrets
+  EXPECT_FALSE(c.secrets_from_toml);
+  // Without an operand the file's config-file is used.
+  r = Parse({"--config", path});
+  ASSERT_TRUE(std::holds_alternative<ParsedCommandLine>(r));
+  EXPECT_EQ(std::get<ParsedCommandLine>(r).config_file, "file.conf");
+  EXPECT_TRUE(std::get<ParsedCommandLine>(r).secrets_from_toml);
+}
+
+TEST_F(TomlConfigTest, StrictErrorsNameTheLine) {
+  EXPECT_EQ(ErrorOf("http-ports = [443]\n\nfoo = 1\n"),
+            dir_ + "/bad.toml:3: unknown key 'foo' (keys are the long option names of --help, "
+                   "config-file and [[secret]])");
+  EXPECT_EQ(ErrorOf("direct = 1\n"), dir_ + "/bad.toml:1: direct: expected true or false, not an integer");
+  EXPECT_EQ(ErrorOf("\nslaves = [1]\n"), dir_ + "/bad.toml:2: slaves: takes one value, not an array");
+  EXPECT_EQ(ErrorOf("backlog = true\n"),
+            dir_ + "/bad.toml:1: backlog: expected a string or a number, not a boolean");
+  EXPECT_EQ(ErrorOf("slaves = \"abc\"\n"),
+            dir_ + "/bad.toml:1: slaves: invalid -M value 'abc': expected the number of workers "
+                   "(shards here), a whole number 0..256");
+  EXPECT_EQ(ErrorOf("[stats]\nport = 1\n"), dir_ + "/bad.toml:1: unknown table [stats]");
+  EXPECT_EQ(ErrorOf("version = true\n").substr(0, dir_.size() + 28),
+            dir_ + "/bad.toml:1: unknown key 've");
+  EXPECT_NE(ErrorOf("http-ports = [443\n").find("/bad.toml:1: "), std::string::npos);
+  EXPECT_EQ(ErrorOf("[[secret]]\nname = \"a\"\n\n[[secret]]\nname = \"a\"\nsecret = \"" +
+                    std::string(kA) + "\"\n"),
+            dir_ + "/bad.toml:1: [[secret]]: the secret key is missing");
+  EXPECT_EQ(ErrorOf(std::string("[[secret]]\nname = \"a\"\nsecret = \"") + kA +
+                    "\"\n[[secret]]\nname = \"a\"\nsecret = \"" + kB + "\"\n"),
+            dir_ + "/bad.toml:5: [[secret]] name 'a' is used twice");
+  EXPECT_EQ(ErrorOf("[[secret]]\nsecret = \"xyz\"\n"),
+            dir_ + "/bad.toml:2: [[secret]] secret: expected 32 hex digits, dd + 32 hex digits, "
+                   "or ee + 32 hex digits + the domain in hex");
+  EXPECT_EQ(ErrorOf("[[secret]]\nsecret = \"" + std::string(kA) + "\"\nlabel = \"x\"\n"),
+            dir_ + "/bad.toml:3: [[secret]]: unknown key 'label' (name, secret)");
+  CommandLineResult missing = Parse({"--config", dir_ + "/none.toml"});
+  ASSERT_TRUE(std::holds_alternative<CommandLineError>(missing));
+  EXPECT_EQ(std::get<CommandLineError>(missing).exit_code, 1);
+}
+
+TEST_F(TomlConfigTest, SecretsAndNamesReloadFromTheFile) {
+  const std::string path = Write("proxy.toml", std::string("[[secret]]\nname = \"alice\"\n"
+                                                           "secret = \"") + kA + "\"\n");
+  CommandLineResult r = Parse({"--config", path, "--direct", "-H", "443"});
+  ASSERT_TRUE(std::holds_alternative<ParsedCommandLine>(r));
+  const ParsedCommandLine cli = std::get<ParsedCommandLine>(r);
+  LiteralResolver resolver;
+  auto first = LoadConfigSnapshot(cli, resolver, nullptr, 1, nullptr);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ((*first)->secret_names, std::vector<std::string>{"alice"});
+  // The file changes: SIGHUP's load sees the new secrets and names.
+  Write("proxy.toml", std::string("[[secret]]\nname = \"bob\"\nsecret = \"") + kB +
+                          "\"\n[[secret]]\nsecret = \"" + kA + "\"\n");
+  auto second = LoadConfigSnapshot(cli, resolver, first->get(), 2, nullptr);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ((*second)->secret_names, (std::vector<std::string>{"bob", ""}));
+  ASSERT_EQ((*second)->secrets.size(), 2u);
+  EXPECT_NE((*second)->secrets[0], (*first)->secrets[0]);
+  // A broken file fails the load (the running snapshot stays), with its line.
+  Write("proxy.toml", "[[secret]]\nsecret = 5\n");
+  auto broken = LoadConfigSnapshot(cli, resolver, second->get(), 3, nullptr);
+  ASSERT_FALSE(broken.ok());
+  EXPECT_NE(broken.status().message().find("proxy.toml:2:"), std::string::npos)
+      << broken.status();
+}
+
+}  // namespace
+}  // namespace mtp
