@@ -232,6 +232,11 @@ class ProxyShard {
   // exceeded. False if `slot` itself was shed.
   bool EnforceInputShares(uint32_t slot);
   void ShedHolder(uint32_t slot, Charge charge);
+  // Room for `bytes` of output to session `slot` (kNoSlot: not a session): unserved input is
+  // shed first, oldest partial frames then hellos; then an authenticated client may go over
+  // the budget while the pool can back it (the next tick sheds stalled queue holders). False
+  // if there is no room or `slot` itself was shed.
+  bool RoomForOutput(size_t bytes, uint32_t slot);
   // A receive may be armed: the receive set has a buffer and the budget is not exhausted.
   bool RecvMayArm() const;
   // Queues a session whose receive could not be armed; ArmWaitingReceives re-arms waiters in

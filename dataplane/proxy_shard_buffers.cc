@@ -97,6 +97,26 @@ void ProxyShard::ShedHolder(uint32_t slot, Charge charge) {
                charge == Charge::kPreAuth ? CloseReason::kShedPreAuth : CloseReason::kShedPartial);
 }
 
+bool ProxyShard::RoomForOutput(size_t bytes, uint32_t slot) {
+  bool self_alive = true;
+  while (!chains_.CanTake(bytes)) {
+    Charge charge = Charge::kPartial;
+    uint32_t victim = holders_.Oldest(charge);
+    if (victim == HolderLedger::kNone) {
+      charge = Charge::kPreAuth;
+      victim = holders_.Oldest(charge);
+    }
+    if (victim == HolderLedger::kNone) break;
+    if (victim == slot) self_alive = false;
+    ShedHolder(victim, charge);
+  }
+  if (!self_alive) return false;
+  if (chains_.CanTake(bytes)) return true;
+  if (!chains_.PoolCanSupply(bytes)) return false;
+  next_shed_check_s_ = 0;  // the next tick looks for stalled holders to bring it back
+  return true;
+}
+
 bool ProxyShard::RecvMayArm() const {
   return engine_->buffers().recv_available() > 0 &&
          chains_.held() + chains_.promised() < chains_.budget();

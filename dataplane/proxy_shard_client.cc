@@ -241,7 +241,8 @@ bool ProxyShard::HandleClientFrame(uint32_t slot, ClientSession& s, size_t offse
 }
 
 bool ProxyShard::QueueClientRaw(uint32_t slot, ClientSession& s, ByteSpan plaintext) {
-  if (!chains_.CanTake(plaintext.size())) {
+  if (!RoomForOutput(plaintext.size(), slot)) {
+    if (s.state == SessionState::kClosing) return false;  // shed as a holder itself
     counters_.client_failed_no_buffers.Add();
     CloseSession(slot, s, CloseReason::kNoBuffers);
     return false;
@@ -266,7 +267,8 @@ bool ProxyShard::QueueClientFrame(uint32_t slot, ClientSession& s, ByteSpan payl
   size_t header_bytes = EncodeServerFrameHeader(s.transport, static_cast<uint32_t>(payload.size()),
                                                 pad, FrameHeaderBuffer(header, sizeof(header)));
   size_t total = header_bytes + payload.size() + pad;
-  if (!chains_.CanTake(total)) {
+  if (!RoomForOutput(total, slot)) {
+    if (s.state == SessionState::kClosing) return false;  // shed as a holder itself
     counters_.client_failed_no_buffers.Add();
     CloseSession(slot, s, CloseReason::kNoBuffers);
     return false;
