@@ -83,6 +83,7 @@ enum OptionId : int {
   kOptAllowNoSecret,
   kOptLink,
   kOptConfig,
+  kOptCheck,
   kOptAllowNoClientPort,
 };
 
@@ -228,6 +229,11 @@ constexpr OptionSpec kOptions[] = {
     {"config", 0, ArgKind::kRequired, kOptConfig,
      "TOML configuration file (docs/operators/cli.md): every option by its long name, named "
      "secrets; options on the command line win",
+     ""},
+    {"check", 0, ArgKind::kNone, kOptCheck,
+     "validates everything without serving (config and files, -u user access, ports, fd "
+     "limit, io_uring, clock, -D sites, middle-ends or DCs), one line per check; exit 0 only "
+     "if none failed",
      ""},
     {"link", 0, ArgKind::kNone, kOptLink,
      "prints the tg:// and https://t.me links of every secret (-S, --mtproto-secret-file) for "
@@ -431,7 +437,11 @@ CommandLineResult Parser::Run() {
       }
     }
   }
-  if (out_.action == CommandLineAction::kRun) {
+  if (out_.action == CommandLineAction::kLink && positional_.size() == 1) {
+    out_.config_file = std::string(positional_[0]);  // accepted, not read
+  }
+  // --check takes the command line it checks: the same rules as running.
+  if (out_.action == CommandLineAction::kRun || out_.action == CommandLineAction::kCheck) {
     // Ours: --direct reads no proxy-multi.conf, so the operand may be left out.
     if (positional_.empty() && out_.direct) return std::move(out_);
     if (positional_.size() != 1) {
@@ -770,6 +780,9 @@ std::optional<CommandLineError> Parser::Apply(const OptionSpec& spec,
     case kOptConfig:
       if (v.empty()) return PlainError(2, "--config needs a file name\n");
       out_.config_toml = std::string(v);
+      break;
+    case kOptCheck:
+      out_.action = CommandLineAction::kCheck;
       break;
     case kOptLink:
       out_.action = CommandLineAction::kLink;

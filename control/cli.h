@@ -54,6 +54,7 @@ enum class CommandLineAction : uint8_t {
   kGenerateSecret,  // --generate-secret: print GenerateSecretText() and exit 0
   kListCpus,        // --list-cpus: print ListCpusText() and exit 0
   kVersion,         // --version: print VersionText() and exit 0
+  kCheck,           // --check: validate without serving (control/check_command.h), exit
   kLink,            // --link: print the links and QR codes (control/link_command.h), exit
 };
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "control/check_command.h"
 #include "control/cli.h"
 #include "control/control_thread.h"
 #include "control/link_command.h"
@@ -56,6 +57,12 @@ int Main(int argc, char** argv) {
     case CommandLineAction::kGenerateSecret:
       std::fputs(GenerateSecretText(cli.generate_secret_mode, cli.domains).c_str(), stdout);
       return 0;
+    case CommandLineAction::kCheck: {
+      std::string out;
+      const int code = RunCheckCommand(cli, &out);
+      std::fputs(out.c_str(), stdout);
+      return code;
+    }
     case CommandLineAction::kLink: {
       std::string out, err;
       const int code = RunLinkCommand(cli, &out, &err);

@@ -17,8 +17,8 @@ namespace {
 constexpr size_t kMaxTomlBytes = 1 << 20;
 
 // Options that do something else than configure the proxy.
-constexpr std::string_view kNotInFile[] = {"help", "version", "link", "generate-secret",
-                                           "list-cpus", "config"};
+constexpr std::string_view kNotInFile[] = {"help",      "version", "link", "generate-secret",
+                                           "list-cpus", "config",  "check"};
 // Options that may be given several times (an array in the file).
 constexpr std::string_view kRepeatable[] = {"http-ports", "mtproto-secret", "domain",
                                             "nat-info", "dc-override", "domain-target",

@@ -772,7 +772,8 @@ TEST(CliTest, HelpListsEveryOption) {
                                            "domain-target", "tls-probe-interval",
                                            "tls-replay-cache-size", "handshake-timeout",
                                            "client-idle-timeout", "write-stall-timeout",
-                                           "allow-no-secret", "allow-no-client-port", "config", "link",
+                                           "allow-no-secret", "allow-no-client-port", "config", "check",
+                                           "link",
                                            "version", "stats-bind", "stats-allow"}));
   for (std::string_view name : ours) {
     EXPECT_NE(usage.find(absl::StrCat("\t--", std::string(name))), std::string::npos) << name;

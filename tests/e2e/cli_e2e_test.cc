@@ -14,6 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "control/links.h"
 #include "crypto/secret.h"
+#include "tests/control/openssl_server.h"
 #include "tests/e2e/control_e2e_util.h"
 #include "tests/e2e/tool_run.h"
 
@@ -179,6 +180,36 @@ TEST(CliE2eTest, TomlConfigServesNamedSecretsAndReloadsThemOnSighup) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("bad.toml:2: shards: invalid --shards value 'many'"), std::string::npos)
       << r.output;
+}
+
+TEST(CliE2eTest, CheckValidatesWithoutServing) {
+  SharedDir dir;
+  const std::string aes_pwd = dir.Write("proxy-secret", e2e::ProxySecretText());
+  auto me = e2e::SpawnListening("mtp-fake-me", {"--listen", "127.0.0.1:0", "--aes-pwd", aes_pwd});
+  ASSERT_TRUE(me.ok()) << me.status();
+  auto site = testing::OpenSslServer::Start();  // the real site of -D a.example
+  ASSERT_NE(site, nullptr);
+  const std::string conf = dir.Write("proxy-multi.conf", e2e::ConfigFor(me->port));
+  const std::vector<std::string> args = {
+      "--check", "-H", "0", "-S", kSecretHex, "--aes-pwd", aes_pwd, "-D", "a.example",
+      "--domain-target", "a.example=127.0.0.1:" + std::to_string(site->port()), conf};
+  e2e::RunResult r = RunProxyToExit(args, 30000);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  for (const char* line : {"ok   command line: ", "ok   config: ", "ok   user: ", "ok   ports: ",
+                           "ok   clock: ", "ok   domain a.example: ",
+                           "ok   middle-ends: all 1 reachable", "check passed"}) {
+    EXPECT_NE(r.output.find(line), std::string::npos) << line << "\n" << r.output;
+  }
+  EXPECT_EQ(r.output.find("listening on port"), std::string::npos);  // it did not serve
+  // The same with the middle-end and the site gone: FAIL lines and exit 1.
+  me->process.reset();
+  site.reset();
+  r = RunProxyToExit(args, 30000);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("FAIL middle-ends: none of 1 reachable"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("FAIL domain a.example: "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("check failed"), std::string::npos) << r.output;
 }
 
 TEST(CliE2eTest, BadValuesPrintOneLineAndAHintNotTheUsage) {
