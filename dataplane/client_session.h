@@ -11,7 +11,7 @@
 #include "crypto/aes.h"
 #include "proto/transport_tag.h"
 #include "dataplane/buffer_chain.h"
-#include "dataplane/op_count.h"
+#include "dataplane/leg.h"
 #include "dataplane/session_state.h"
 #include "dataplane/tls_layer.h"
 
@@ -26,20 +26,14 @@ struct ClientSession {
   uint16_t listener = 0;  // index of the -H listener that accepted it (its local port)
   int8_t secret_index = -1;  // the secret its handshake matched (per-secret counters), or -1
 
-  int fd = -1;     // client socket
-  int up_fd = -1;  // direct mode: DC socket
+  // The client's connection, and the upstream one (direct mode: the DC; -D fronting: the
+  // real site; unused in ME mode, where the session is bound to a shared ME link instead).
+  Leg client;
+  Leg up;
 
-  // In-flight operations on fd and up_fd (armed recv counts once until its final completion).
-  uint16_t inflight = 0;
-  bool recv_armed = false;
-  bool send_inflight = false;
-  bool up_recv_armed = false;
-  bool up_send_inflight = false;
-  bool up_connecting = false;
-  bool recv_paused = false;     // backpressure: the destination queue is over its cap
-  bool up_recv_paused = false;
-  bool want_recv = false;       // re-arm the client recv at the next flush (ENOBUFS, resume)
-  bool want_up_recv = false;
+  // Ops in flight on both legs: the slot is freed only at zero.
+  uint16_t inflight() const { return static_cast<uint16_t>(client.inflight + up.inflight); }
+
   bool dirty = false;           // on the shard's flush list
   bool dropped = false;         // §8.3: a frame was dropped for lack of an ME
   bool bound = false;           // ME mode: bound to me_link
@@ -54,12 +48,10 @@ struct ClientSession {
   std::array<uint8_t, 64> header{};
 
   // Guard timers (monotonic seconds, proxy_shard_guard.cc): the service deadline (header,
-  // DC connect, or an ME after a dropped frame; 0 = served), the last client byte in or out,
-  // and when the client (DC) send in flight was submitted.
+  // DC connect, or an ME after a dropped frame; 0 = served) and the last client byte in or
+  // out (each leg keeps when its send in flight was submitted).
   double serve_deadline_s = 0;
   double last_active_s = 0;
-  double send_started_s = 0;
-  double up_send_started_s = 0;
 
   // -D: the fake-TLS stage in front of the obfuscated2 streams (off otherwise).
   TlsSessionState tls;
@@ -71,11 +63,9 @@ struct ClientSession {
   AesCtr up_encrypt;
   AesCtr up_decrypt;
 
-  BufferChain in;      // client bytes: ciphertext before the header, plaintext after
-  BufferChain out;     // ciphertext queued to the client
-  BufferChain up_out;  // direct mode: ciphertext queued to the DC
-  uint32_t send_len = 0;     // bytes of the client send in flight
-  uint32_t up_send_len = 0;
+  // Client bytes not served yet (plaintext after the header; raw hello bytes under -D). The
+  // queues toward each peer are the legs' `out`.
+  BufferChain in;
 
   // ME binding: link slot + generation, ext_conn_id, and the bound list of that link.
   uint32_t me_link = kNoSlot;

@@ -10,8 +10,8 @@
 
 #include "dataplane/buffer_chain.h"
 #include "dataplane/client_session.h"
+#include "dataplane/leg.h"
 #include "dataplane/live_config.h"
-#include "dataplane/op_count.h"
 #include "proto/rpc_link.h"
 
 namespace mtp {
@@ -27,21 +27,13 @@ enum class MeLinkState : uint8_t {
 struct MeLink {
   MeLinkState state = MeLinkState::kFree;
   uint32_t target = 0;
-  int fd = -1;
-  uint16_t inflight = 0;
-  bool connecting = false;
-  bool recv_armed = false;
-  bool send_inflight = false;
-  bool want_recv = false;
+  Leg leg;  // the TCP connection to the ME; leg.out holds ciphertext queued to it
   bool dirty = false;
   double deadline_s = 0;  // connect / handshake timeout (monotonic seconds)
-  uint32_t send_len = 0;
-  double send_started_s = 0;  // when the send in flight was submitted (write-stall guard)
 
   std::unique_ptr<RpcLink> rpc;
   // The LiveConfig the link was created under: its RpcLink points into proxy_secret.
   std::shared_ptr<const LiveConfig> live;
-  BufferChain out;  // ciphertext queued to the ME
   ByteSpan sealed;  // FlushDirtyLinks: output sealed by RpcLink::BeginFlush, not yet queued
   uint32_t promised = 0;  // budget buffers set aside for `sealed` (BufferChains::PromiseBytes)
 

@@ -392,7 +392,7 @@ void ProxyShard::Dispatch(const IoCompletion& c) {
           OnUpstreamSend(tag.slot, *s, c);
           break;
       }
-      if (s->state == SessionState::kClosing && s->inflight == 0) FinalizeSession(tag.slot, *s);
+      if (s->state == SessionState::kClosing && s->inflight() == 0) FinalizeSession(tag.slot, *s);
       return;
     }
     case OpKind::kMeConnect:
@@ -470,7 +470,7 @@ void ProxyShard::OnAccept(uint32_t listener, const IoCompletion& c) {
     return;
   }
   ClientSession& s = sessions_.at(slot);
-  s.fd = fd;
+  s.client.fd = fd;
   s.listener = static_cast<uint16_t>(listener);
   s.last_active_s = now_s_;
   if (config_.handshake_timeout_ms > 0) {
@@ -542,7 +542,7 @@ void ProxyShard::FlushDirty() {
     if (!s.dirty) continue;
     s.dirty = false;
     FlushSession(slot, s);
-    if (s.state == SessionState::kClosing && s.inflight == 0) FinalizeSession(slot, s);
+    if (s.state == SessionState::kClosing && s.inflight() == 0) FinalizeSession(slot, s);
   }
   dirty_sessions_.erase(dirty_sessions_.begin(), dirty_sessions_.begin() + n);
   // Links dirtied by session flushes (RPC_CLOSE_CONN, forwarded frames) go out now.
@@ -551,56 +551,56 @@ void ProxyShard::FlushDirty() {
 
 void ProxyShard::FlushSession(uint32_t slot, ClientSession& s) {
   if (s.state == SessionState::kClosing || s.state == SessionState::kFree) return;
-  if (s.want_recv && !s.recv_armed && !s.recv_paused && !s.out_paused &&
+  if (s.client.want_recv && !s.client.recv_armed && !s.client.recv_paused && !s.out_paused &&
       s.state != SessionState::kDraining) {
     if (RecvMayArm()) {
-      s.want_recv = false;
+      s.client.want_recv = false;
       ArmClientRecv(slot, s);
     } else {
       WaitForRecvBuffers(slot, s);  // re-armed in FIFO order as buffers come back
     }
   }
-  if (!s.send_inflight && !s.out.empty()) {
-    if (!WrapTlsOutput(chains_, s.out, s.tls, NowMs())) {  // -D: records, sized per flush
+  if (!s.client.send_inflight && !s.client.out.empty()) {
+    if (!WrapTlsOutput(chains_, s.client.out, s.tls, NowMs())) {  // -D: records, sized per flush
       counters_.client_failed_no_buffers.Add();
       CloseSession(slot, s, CloseReason::kNoBuffers);
       return;
     }
-    ByteSpan front = chains_.Front(s.out);
-    s.send_len = TlsSendableBytes(s.tls, static_cast<uint32_t>(front.size()));
-    engine_->Send(s.fd, front.data(), s.send_len, Tag(OpKind::kClientSend, slot));
-    s.send_started_s = now_s_;
-    BeginOp(s.inflight, s.send_inflight);
+    ByteSpan front = chains_.Front(s.client.out);
+    s.client.send_len = TlsSendableBytes(s.tls, static_cast<uint32_t>(front.size()));
+    engine_->Send(s.client.fd, front.data(), s.client.send_len, Tag(OpKind::kClientSend, slot));
+    s.client.send_started_s = now_s_;
+    s.client.BeginSend();
   }
-  if (s.up_fd >= 0 && !s.up_connecting) {
-    if (s.want_up_recv && !s.up_recv_armed && !s.up_recv_paused &&
+  if (s.up.fd >= 0 && !s.up.connecting) {
+    if (s.up.want_recv && !s.up.recv_armed && !s.up.recv_paused &&
         s.state == SessionState::kRelaying) {
-      s.want_up_recv = false;
+      s.up.want_recv = false;
       ArmUpstreamRecv(slot, s);
     }
-    if (!s.up_send_inflight && !s.up_out.empty() && s.state == SessionState::kRelaying) {
-      ByteSpan front = chains_.Front(s.up_out);
-      s.up_send_len = static_cast<uint32_t>(front.size());
-      engine_->Send(s.up_fd, front.data(), s.up_send_len, Tag(OpKind::kUpstreamSend, slot));
-      s.up_send_started_s = now_s_;
-      BeginOp(s.inflight, s.up_send_inflight);
+    if (!s.up.send_inflight && !s.up.out.empty() && s.state == SessionState::kRelaying) {
+      ByteSpan front = chains_.Front(s.up.out);
+      s.up.send_len = static_cast<uint32_t>(front.size());
+      engine_->Send(s.up.fd, front.data(), s.up.send_len, Tag(OpKind::kUpstreamSend, slot));
+      s.up.send_started_s = now_s_;
+      s.up.BeginSend();
     }
   }
-  if (s.state == SessionState::kDraining && s.out.empty() && !s.send_inflight) {
+  if (s.state == SessionState::kDraining && s.client.out.empty() && !s.client.send_inflight) {
     CloseSession(slot, s, CloseReason::kUpstreamEof);
   }
 }
 
 void ProxyShard::ArmClientRecv(uint32_t slot, ClientSession& s) {
-  if (s.recv_armed) return;
-  engine_->Recv(s.fd, Tag(OpKind::kClientRecv, slot));
-  BeginOp(s.inflight, s.recv_armed);
+  if (s.client.recv_armed) return;
+  engine_->Recv(s.client.fd, Tag(OpKind::kClientRecv, slot));
+  s.client.BeginRecv();
   s.budget_cancel = false;
 }
 
 void ProxyShard::CloseSession(uint32_t slot, ClientSession& s, CloseReason reason) {
   if (s.state == SessionState::kClosing) return;
-  MTP_LOG(1, "shard %u: closing client %u (fd %d): %s", index_, slot, s.fd,
+  MTP_LOG(1, "shard %u: closing client %u (fd %d): %s", index_, slot, s.client.fd,
           CloseReasonName(reason));
   if (s.bound) {
     UnbindSession(slot, s,
@@ -612,24 +612,24 @@ void ProxyShard::CloseSession(uint32_t slot, ClientSession& s, CloseReason reaso
   // receives completing from here on are released as they come), so shedding frees at once.
   chains_.Clear(s.in);
   holders_.Set(slot, Charge::kQueue);
-  if (s.recv_armed || s.send_inflight) engine_->CancelAll(s.fd);
-  if (s.up_fd >= 0 && (s.up_recv_armed || s.up_send_inflight || s.up_connecting)) {
-    engine_->CancelAll(s.up_fd);
+  if (s.client.recv_armed || s.client.send_inflight) engine_->CancelAll(s.client.fd);
+  if (s.up.fd >= 0 && (s.up.recv_armed || s.up.send_inflight || s.up.connecting)) {
+    engine_->CancelAll(s.up.fd);
   }
   // Never freed inline (callers may still hold `s`): Dispatch frees it once the last op
   // completes, or the flush pass does when nothing is in flight.
-  if (s.inflight == 0) MarkDirty(slot, s);
+  if (s.inflight() == 0) MarkDirty(slot, s);
 }
 
 void ProxyShard::FinalizeSession(uint32_t slot, ClientSession& s) {
-  if (s.state != SessionState::kClosing || s.inflight != 0) return;
-  if (s.fd >= 0) engine_->Close(s.fd);
-  if (s.up_fd >= 0) engine_->Close(s.up_fd);
+  if (s.state != SessionState::kClosing || s.inflight() != 0) return;
+  if (s.client.fd >= 0) engine_->Close(s.client.fd);
+  if (s.up.fd >= 0) engine_->Close(s.up.fd);
   if (s.fronting) counters_.tls_fronting_active.Sub();
   if (s.secret_index >= 0) counters_.secrets[s.secret_index].active.Sub();
   chains_.Clear(s.in);
-  chains_.Clear(s.out);
-  chains_.Clear(s.up_out);
+  chains_.Clear(s.client.out);
+  chains_.Clear(s.up.out);
   holders_.Set(slot, Charge::kQueue);
   Transition(s, SessionState::kFree);
   s = ClientSession{};  // releases the cipher contexts

@@ -35,28 +35,28 @@ ShardAudit ProxyShard::Audit() const {
     if (!sessions_.is_live(slot)) continue;
     const ClientSession& s = sessions_.at(slot);
     ++a.sessions;
-    const uint32_t flags = (s.recv_armed ? 1u : 0u) | (s.send_inflight ? 2u : 0u) |
-                           (s.recv_paused ? 4u : 0u) | (s.out_paused ? 8u : 0u) |
-                           (s.want_recv ? 16u : 0u) | (s.dirty ? 32u : 0u) | (s.bound ? 64u : 0u) |
+    const uint32_t flags = (s.client.recv_armed ? 1u : 0u) | (s.client.send_inflight ? 2u : 0u) |
+                           (s.client.recv_paused ? 4u : 0u) | (s.out_paused ? 8u : 0u) |
+                           (s.client.want_recv ? 16u : 0u) | (s.dirty ? 32u : 0u) | (s.bound ? 64u : 0u) |
                            (s.dropped ? 128u : 0u);
-    a.owners.push_back({'s', slot, static_cast<uint8_t>(s.state), s.fd, s.up_fd, s.inflight, flags,
-                        s.in.bytes + s.out.bytes + s.up_out.bytes});
+    a.owners.push_back({'s', slot, static_cast<uint8_t>(s.state), s.client.fd, s.up.fd, s.inflight(), flags,
+                        s.in.bytes + s.client.out.bytes + s.up.out.bytes});
     if (s.state == SessionState::kFree) problem(absl::StrFormat("session %u: live but free", slot));
-    if (s.fd < 0) problem(absl::StrFormat("session %u: no client fd", slot));
-    const uint32_t flagged = uint32_t{s.recv_armed} + s.send_inflight + s.up_recv_armed +
-                             s.up_send_inflight + s.up_connecting;
-    if (flagged != s.inflight) {
+    if (s.client.fd < 0) problem(absl::StrFormat("session %u: no client fd", slot));
+    const uint32_t flagged = uint32_t{s.client.recv_armed} + s.client.send_inflight + s.up.recv_armed +
+                             s.up.send_inflight + s.up.connecting;
+    if (flagged != s.inflight()) {
       problem(absl::StrFormat(
           "session %u (%s): inflight %u but recv %d send %d up_recv %d up_send %d connect %d", slot,
-          SessionStateName(s.state), s.inflight, s.recv_armed, s.send_inflight, s.up_recv_armed,
-          s.up_send_inflight, s.up_connecting));
+          SessionStateName(s.state), s.inflight(), s.client.recv_armed, s.client.send_inflight, s.up.recv_armed,
+          s.up.send_inflight, s.up.connecting));
     }
-    if ((s.up_recv_armed || s.up_send_inflight || s.up_connecting) && s.up_fd < 0) {
+    if ((s.up.recv_armed || s.up.send_inflight || s.up.connecting) && s.up.fd < 0) {
       problem(absl::StrFormat("session %u: upstream ops without an upstream fd", slot));
     }
     count_chain(s.in, "session", slot, "in");
-    count_chain(s.out, "session", slot, "out");
-    count_chain(s.up_out, "session", slot, "up_out");
+    count_chain(s.client.out, "session", slot, "out");
+    count_chain(s.up.out, "session", slot, "up_out");
     if (s.bound) ++bound_sessions;
   }
 
@@ -66,21 +66,21 @@ ShardAudit ProxyShard::Audit() const {
     const MeLink& l = links_.at(link);
     ++a.links;
     const uint32_t flags =
-        (l.recv_armed ? 1u : 0u) | (l.send_inflight ? 2u : 0u) | (l.want_recv ? 16u : 0u);
+        (l.leg.recv_armed ? 1u : 0u) | (l.leg.send_inflight ? 2u : 0u) | (l.leg.want_recv ? 16u : 0u);
     const uint32_t pending = l.rpc ? static_cast<uint32_t>(l.rpc->PendingOutputBytes()) : 0;
-    a.owners.push_back({'l', link, static_cast<uint8_t>(l.state), l.fd, -1, l.inflight, flags,
-                        l.out.bytes + pending});
+    a.owners.push_back({'l', link, static_cast<uint8_t>(l.state), l.leg.fd, -1, l.leg.inflight, flags,
+                        l.leg.out.bytes + pending});
     if (l.state == MeLinkState::kFree) problem(absl::StrFormat("link %u: live but free", link));
-    const uint32_t flagged = uint32_t{l.recv_armed} + l.send_inflight;
+    const uint32_t flagged = uint32_t{l.leg.recv_armed} + l.leg.send_inflight;
     // A connect in flight has no flag of its own: at most one op beyond the flagged ones.
-    if (l.inflight < flagged || l.inflight > flagged + 1 ||
-        (l.inflight == flagged + 1 && l.state != MeLinkState::kConnecting &&
+    if (l.leg.inflight < flagged || l.leg.inflight > flagged + 1 ||
+        (l.leg.inflight == flagged + 1 && l.state != MeLinkState::kConnecting &&
          l.state != MeLinkState::kClosing)) {
       problem(absl::StrFormat("link %u (state %d): inflight %u but recv %d send %d", link,
-                              static_cast<int>(l.state), l.inflight, l.recv_armed,
-                              l.send_inflight));
+                              static_cast<int>(l.state), l.leg.inflight, l.leg.recv_armed,
+                              l.leg.send_inflight));
     }
-    count_chain(l.out, "link", link, "out");
+    count_chain(l.leg.out, "link", link, "out");
     uint32_t walked = 0;
     for (uint32_t slot = l.bound_head; slot != kNoSlot && walked <= sessions_.capacity();
          slot = sessions_.at(slot).link_next) {

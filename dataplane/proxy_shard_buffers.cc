@@ -125,7 +125,7 @@ bool ProxyShard::RecvMayArm() const {
 void ProxyShard::PauseForBudget(uint32_t slot, ClientSession& s) {
   if (s.budget_cancel) return;
   s.budget_cancel = true;
-  engine_->CancelOp(s.fd, Tag(OpKind::kClientRecv, slot));
+  engine_->CancelOp(s.client.fd, Tag(OpKind::kClientRecv, slot));
 }
 
 void ProxyShard::WaitForRecvBuffers(uint32_t slot, ClientSession& s) {

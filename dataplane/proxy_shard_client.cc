@@ -14,7 +14,7 @@
 namespace mtp {
 
 void ProxyShard::OnClientRecv(uint32_t slot, ClientSession& s, const IoCompletion& c) {
-  if (!c.more) EndOp(s.inflight, s.recv_armed);
+  if (!c.more) s.client.EndRecv();
   if (c.result > 0 && c.buffer_id >= 0) {
     uint32_t n = static_cast<uint32_t>(c.result);
     uint8_t* data = engine_->buffers().Data(c.buffer_id);
@@ -40,8 +40,8 @@ void ProxyShard::OnClientRecv(uint32_t slot, ClientSession& s, const IoCompletio
         // Direct mode: client CTR -> plaintext -> DC CTR, in place, then queue the buffer.
         s.decrypt.Apply(data, data, n);
         s.up_encrypt.Apply(data, data, n);
-        chains_.AppendBuffer(s.up_out, c.buffer_id, n);
-        if (s.up_out.bytes > config_.queue_cap_bytes) PauseClientRecv(slot, s);
+        chains_.AppendBuffer(s.up.out, c.buffer_id, n);
+        if (s.up.out.bytes > config_.queue_cap_bytes) PauseClientRecv(slot, s);
         MarkDirty(slot, s);
         break;
       case SessionState::kSkip:      // the reference's black hole: discard, never answer
@@ -56,8 +56,8 @@ void ProxyShard::OnClientRecv(uint32_t slot, ClientSession& s, const IoCompletio
     // its oldest holders (possibly this one) before anyone else runs short.
     ChargeInput(slot, s);
     if (!EnforceInputShares(slot)) return;
-    if (chains_.held() + chains_.promised() >= chains_.budget() && s.recv_armed &&
-        !s.recv_paused && !s.out_paused) {
+    if (chains_.held() + chains_.promised() >= chains_.budget() && s.client.recv_armed &&
+        !s.client.recv_paused && !s.out_paused) {
       // Budget exhausted with nothing left to shed: stop taking this client's bytes until
       // buffers come back (FlushSession queues it for re-arming).
       PauseForBudget(slot, s);
@@ -69,16 +69,16 @@ void ProxyShard::OnClientRecv(uint32_t slot, ClientSession& s, const IoCompletio
     CloseSession(slot, s, CloseReason::kClientError);
     return;
   }
-  if (!c.more && !s.recv_paused && s.state != SessionState::kClosing &&
+  if (!c.more && !s.client.recv_paused && s.state != SessionState::kClosing &&
       s.state != SessionState::kDraining) {
     // The multishot receive ended (pool dry, or the backend ended it): re-arm in the flush.
-    s.want_recv = true;
+    s.client.want_recv = true;
     MarkDirty(slot, s);
   }
 }
 
 void ProxyShard::OnClientSend(uint32_t slot, ClientSession& s, const IoCompletion& c) {
-  EndOp(s.inflight, s.send_inflight);
+  s.client.EndSend();
   if (s.state == SessionState::kClosing) return;
   if (c.result < 0) {
     CloseSession(slot, s, CloseReason::kClientError);
@@ -88,22 +88,22 @@ void ProxyShard::OnClientSend(uint32_t slot, ClientSession& s, const IoCompletio
   if (s.secret_index >= 0) {
     counters_.secrets[s.secret_index].bytes_out.Add(static_cast<uint32_t>(c.result));
   }
-  chains_.Consume(s.out, static_cast<uint32_t>(c.result));
+  chains_.Consume(s.client.out, static_cast<uint32_t>(c.result));
   s.last_active_s = now_s_;
-  if (s.out_paused && s.out.bytes <= config_.queue_cap_bytes / 2) ResumeFromOwnOutput(slot, s);
+  if (s.out_paused && s.client.out.bytes <= config_.queue_cap_bytes / 2) ResumeFromOwnOutput(slot, s);
   TlsOnSent(s.tls, static_cast<uint32_t>(c.result));
-  if (s.up_recv_paused && s.out.bytes <= config_.queue_cap_bytes / 2) {
-    s.up_recv_paused = false;
-    s.want_up_recv = true;
+  if (s.up.recv_paused && s.client.out.bytes <= config_.queue_cap_bytes / 2) {
+    s.up.recv_paused = false;
+    s.up.want_recv = true;
   }
   MarkDirty(slot, s);
 }
 
 void ProxyShard::PauseClientRecv(uint32_t slot, ClientSession& s) {
-  if (s.recv_paused) return;
-  s.recv_paused = true;
+  if (s.client.recv_paused) return;
+  s.client.recv_paused = true;
   counters_.recv_paused.Add();
-  if (s.recv_armed) engine_->CancelOp(s.fd, Tag(OpKind::kClientRecv, slot));
+  if (s.client.recv_armed) engine_->CancelOp(s.client.fd, Tag(OpKind::kClientRecv, slot));
   if (s.bound) {
     MeLink* l = links_.Lookup(s.me_link, s.me_link_generation);
     if (l != nullptr) ++l->paused_count;
@@ -200,7 +200,7 @@ void ProxyShard::ProcessClientFrames(uint32_t slot, ClientSession& s) {
 }
 
 bool ProxyShard::CheckClientBuffers(uint32_t slot, ClientSession& s) {
-  if (uint64_t{s.in.bytes} + s.out.bytes > config_.client_buffer_cap_bytes) {
+  if (uint64_t{s.in.bytes} + s.client.out.bytes > config_.client_buffer_cap_bytes) {
     counters_.client_failed_flood.Add();
     CloseSession(slot, s, CloseReason::kFlood);
     return false;
@@ -247,16 +247,16 @@ bool ProxyShard::QueueClientRaw(uint32_t slot, ClientSession& s, ByteSpan plaint
     CloseSession(slot, s, CloseReason::kNoBuffers);
     return false;
   }
-  uint32_t start = s.out.bytes;
-  if (!chains_.AppendCopy(s.out, plaintext)) {
+  uint32_t start = s.client.out.bytes;
+  if (!chains_.AppendCopy(s.client.out, plaintext)) {
     counters_.client_failed_no_buffers.Add();
     CloseSession(slot, s, CloseReason::kNoBuffers);
     return false;
   }
-  chains_.ForEachSegment(s.out, start, plaintext.size(),
+  chains_.ForEachSegment(s.client.out, start, plaintext.size(),
                          [&](MutableByteSpan seg) { s.encrypt.Apply(seg); });
   counters_.client_frames_out.Add();
-  if (s.out.bytes > config_.queue_cap_bytes) PauseForOwnOutput(slot, s);
+  if (s.client.out.bytes > config_.queue_cap_bytes) PauseForOwnOutput(slot, s);
   MarkDirty(slot, s);
   return true;
 }
@@ -273,21 +273,21 @@ bool ProxyShard::QueueClientFrame(uint32_t slot, ClientSession& s, ByteSpan payl
     CloseSession(slot, s, CloseReason::kNoBuffers);
     return false;
   }
-  uint32_t start = s.out.bytes;
+  uint32_t start = s.client.out.bytes;
   uint8_t padding[4];
   uint64_t r = FastRandom64();
   std::memcpy(padding, &r, sizeof(padding));
-  bool ok = chains_.AppendCopy(s.out, ByteSpan(header, header_bytes)) &&
-            chains_.AppendCopy(s.out, payload) && chains_.AppendCopy(s.out, ByteSpan(padding, pad));
+  bool ok = chains_.AppendCopy(s.client.out, ByteSpan(header, header_bytes)) &&
+            chains_.AppendCopy(s.client.out, payload) && chains_.AppendCopy(s.client.out, ByteSpan(padding, pad));
   if (!ok) {
     counters_.client_failed_no_buffers.Add();
     CloseSession(slot, s, CloseReason::kNoBuffers);
     return false;
   }
-  chains_.ForEachSegment(s.out, start, total, [&](MutableByteSpan seg) { s.encrypt.Apply(seg); });
+  chains_.ForEachSegment(s.client.out, start, total, [&](MutableByteSpan seg) { s.encrypt.Apply(seg); });
   counters_.client_frames_out.Add();
   // A client not reading its answers stops being read (its requests make more answers).
-  if (s.out.bytes > config_.queue_cap_bytes) PauseForOwnOutput(slot, s);
+  if (s.client.out.bytes > config_.queue_cap_bytes) PauseForOwnOutput(slot, s);
   MarkDirty(slot, s);
   return true;
 }

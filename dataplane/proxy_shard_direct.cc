@@ -37,8 +37,8 @@ void ProxyShard::StartDirectUpstream(uint32_t slot, ClientSession& s) {
     CloseSession(slot, s, CloseReason::kUpstreamError);
     return;
   }
-  s.up_fd = *fd;
-  if (!chains_.AppendCopy(s.up_out, hs->header)) {
+  s.up.fd = *fd;
+  if (!chains_.AppendCopy(s.up.out, hs->header)) {
     counters_.client_failed_no_buffers.Add();
     CloseSession(slot, s, CloseReason::kNoBuffers);
     return;
@@ -48,7 +48,7 @@ void ProxyShard::StartDirectUpstream(uint32_t slot, ClientSession& s) {
     bool ok = true;
     chains_.ForEachSegment(s.in, 0, s.in.bytes, [&](MutableByteSpan seg) {
       s.up_encrypt.Apply(seg);
-      ok = ok && chains_.AppendCopy(s.up_out, seg);
+      ok = ok && chains_.AppendCopy(s.up.out, seg);
     });
     chains_.Clear(s.in);
     if (!ok) {
@@ -57,14 +57,14 @@ void ProxyShard::StartDirectUpstream(uint32_t slot, ClientSession& s) {
       return;
     }
   }
-  engine_->Connect(s.up_fd, dc->sockaddr_ptr(), dc->length(),
+  engine_->Connect(s.up.fd, dc->sockaddr_ptr(), dc->length(),
                    Tag(OpKind::kUpstreamConnect, slot));
-  BeginOp(s.inflight, s.up_connecting);
+  s.up.BeginConnect();
   counters_.dc_connects.Add();
 }
 
 void ProxyShard::OnUpstreamConnect(uint32_t slot, ClientSession& s, const IoCompletion& c) {
-  EndOp(s.inflight, s.up_connecting);
+  s.up.EndConnect();
   if (s.state != SessionState::kConnecting) return;
   if (c.result < 0 && s.fronting) {
     FrontFailed(slot, s, strerror(-c.result));
@@ -83,13 +83,13 @@ void ProxyShard::OnUpstreamConnect(uint32_t slot, ClientSession& s, const IoComp
 }
 
 void ProxyShard::ArmUpstreamRecv(uint32_t slot, ClientSession& s) {
-  if (s.up_recv_armed) return;
-  engine_->Recv(s.up_fd, Tag(OpKind::kUpstreamRecv, slot));
-  BeginOp(s.inflight, s.up_recv_armed);
+  if (s.up.recv_armed) return;
+  engine_->Recv(s.up.fd, Tag(OpKind::kUpstreamRecv, slot));
+  s.up.BeginRecv();
 }
 
 void ProxyShard::OnUpstreamRecv(uint32_t slot, ClientSession& s, const IoCompletion& c) {
-  if (!c.more) EndOp(s.inflight, s.up_recv_armed);
+  if (!c.more) s.up.EndRecv();
   if (c.result > 0 && c.buffer_id >= 0) {
     if (s.state != SessionState::kRelaying) {
       engine_->buffers().Release(c.buffer_id);
@@ -104,23 +104,23 @@ void ProxyShard::OnUpstreamRecv(uint32_t slot, ClientSession& s, const IoComplet
       s.up_decrypt.Apply(data, data, n);
       s.encrypt.Apply(data, data, n);
     }
-    chains_.AppendBuffer(s.out, c.buffer_id, n);
-    if (uint64_t{s.out.bytes} > config_.client_buffer_cap_bytes) {
+    chains_.AppendBuffer(s.client.out, c.buffer_id, n);
+    if (uint64_t{s.client.out.bytes} > config_.client_buffer_cap_bytes) {
       counters_.client_failed_flood.Add();
       CloseSession(slot, s, CloseReason::kFlood);
       return;
     }
-    if (s.out.bytes > config_.queue_cap_bytes && !s.up_recv_paused) {
-      s.up_recv_paused = true;
+    if (s.client.out.bytes > config_.queue_cap_bytes && !s.up.recv_paused) {
+      s.up.recv_paused = true;
       counters_.recv_paused.Add();
-      if (s.up_recv_armed) engine_->CancelOp(s.up_fd, Tag(OpKind::kUpstreamRecv, slot));
+      if (s.up.recv_armed) engine_->CancelOp(s.up.fd, Tag(OpKind::kUpstreamRecv, slot));
     }
     MarkDirty(slot, s);
   } else if (c.result == 0) {
     // The DC closed: deliver what it sent, then close the client.
     if (s.state == SessionState::kRelaying) {
       Transition(s, SessionState::kDraining);
-      if (s.recv_armed) engine_->CancelOp(s.fd, Tag(OpKind::kClientRecv, slot));
+      if (s.client.recv_armed) engine_->CancelOp(s.client.fd, Tag(OpKind::kClientRecv, slot));
       MarkDirty(slot, s);
     }
     return;
@@ -128,14 +128,14 @@ void ProxyShard::OnUpstreamRecv(uint32_t slot, ClientSession& s, const IoComplet
     CloseSession(slot, s, CloseReason::kUpstreamError);
     return;
   }
-  if (!c.more && !s.up_recv_paused && s.state == SessionState::kRelaying) {
-    s.want_up_recv = true;
+  if (!c.more && !s.up.recv_paused && s.state == SessionState::kRelaying) {
+    s.up.want_recv = true;
     MarkDirty(slot, s);
   }
 }
 
 void ProxyShard::OnUpstreamSend(uint32_t slot, ClientSession& s, const IoCompletion& c) {
-  EndOp(s.inflight, s.up_send_inflight);
+  s.up.EndSend();
   if (s.state == SessionState::kClosing) return;
   if (c.result < 0) {
     CloseSession(slot, s, CloseReason::kUpstreamError);
@@ -143,10 +143,10 @@ void ProxyShard::OnUpstreamSend(uint32_t slot, ClientSession& s, const IoComplet
   }
   (s.fronting ? counters_.tls_front_bytes_out : counters_.dc_bytes_out)
       .Add(static_cast<uint32_t>(c.result));
-  chains_.Consume(s.up_out, static_cast<uint32_t>(c.result));
-  if (s.recv_paused && s.up_out.bytes <= config_.queue_cap_bytes / 2) {
-    s.recv_paused = false;
-    s.want_recv = true;
+  chains_.Consume(s.up.out, static_cast<uint32_t>(c.result));
+  if (s.client.recv_paused && s.up.out.bytes <= config_.queue_cap_bytes / 2) {
+    s.client.recv_paused = false;
+    s.client.want_recv = true;
   }
   MarkDirty(slot, s);
 }

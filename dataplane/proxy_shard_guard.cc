@@ -68,22 +68,22 @@ void ProxyShard::GuardSession(uint32_t slot, ClientSession& s) {
       }
     }
   }
-  if (config_.write_stall_timeout_ms > 0 && s.send_inflight &&
-      now - s.send_started_s >= Seconds(config_.write_stall_timeout_ms)) {
+  if (config_.write_stall_timeout_ms > 0 && s.client.send_inflight &&
+      now - s.client.send_started_s >= Seconds(config_.write_stall_timeout_ms)) {
     counters_.client_write_stalls.Add();
     MTP_LOG(1, "shard %u: client %u: no send progress for %.1f s with %u byte(s) queued", index_,
-            slot, now - s.send_started_s, s.out.bytes);
+            slot, now - s.client.send_started_s, s.client.out.bytes);
     CloseSession(slot, s, CloseReason::kWriteStall);
     return;
   }
   // Direct mode: the same bound on the send to the DC (a DC that stops reading would otherwise
   // hold the session and its queued bytes until the idle timeout, if any). Fronted pipes are
   // left to the idle timer.
-  if (config_.write_stall_timeout_ms > 0 && s.up_send_inflight && !s.fronting &&
-      now - s.up_send_started_s >= Seconds(config_.write_stall_timeout_ms)) {
+  if (config_.write_stall_timeout_ms > 0 && s.up.send_inflight && !s.fronting &&
+      now - s.up.send_started_s >= Seconds(config_.write_stall_timeout_ms)) {
     counters_.dc_write_stalls.Add();
     MTP_LOG(1, "shard %u: client %u: no send progress to DC %d for %.1f s with %u byte(s) queued",
-            index_, slot, s.dc_id, now - s.up_send_started_s, s.up_out.bytes);
+            index_, slot, s.dc_id, now - s.up.send_started_s, s.up.out.bytes);
     CloseSession(slot, s, CloseReason::kUpstreamWriteStall);
     return;
   }
@@ -107,9 +107,9 @@ void ProxyShard::ShedLargestHolders() {
   shed_candidates_.clear();
   sessions_.ForEachLive([&](uint32_t slot, ClientSession& s) {
     if (s.state == SessionState::kClosing) return;
-    const uint64_t bytes = uint64_t{s.in.bytes} + s.out.bytes + s.up_out.bytes;
+    const uint64_t bytes = uint64_t{s.in.bytes} + s.client.out.bytes + s.up.out.bytes;
     if (bytes == 0) return;
-    const bool send_stuck = s.send_inflight && now_s_ - s.send_started_s >= kShedMinStallS;
+    const bool send_stuck = s.client.send_inflight && now_s_ - s.client.send_started_s >= kShedMinStallS;
     const bool quiet = now_s_ - s.last_active_s >= kShedMinStallS;
     if (send_stuck || quiet) shed_candidates_.push_back({bytes, s.last_active_s, slot});
   });
@@ -139,13 +139,13 @@ void ProxyShard::PauseForOwnOutput(uint32_t slot, ClientSession& s) {
   if (s.out_paused) return;
   s.out_paused = true;
   counters_.client_out_paused.Add();
-  if (s.recv_armed && !s.recv_paused) engine_->CancelOp(s.fd, Tag(OpKind::kClientRecv, slot));
+  if (s.client.recv_armed && !s.client.recv_paused) engine_->CancelOp(s.client.fd, Tag(OpKind::kClientRecv, slot));
 }
 
 void ProxyShard::ResumeFromOwnOutput(uint32_t slot, ClientSession& s) {
   s.out_paused = false;
-  if (!s.recv_paused) {
-    s.want_recv = true;
+  if (!s.client.recv_paused) {
+    s.client.want_recv = true;
     MarkDirty(slot, s);
   }
 }

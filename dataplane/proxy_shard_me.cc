@@ -82,8 +82,8 @@ void ProxyShard::MaintainMePool() {
       std::vector<uint32_t> links = ts.links;
       for (uint32_t link : links) {
         MeLink& l = links_.at(link);
-        if (l.state == MeLinkState::kReady && l.bound_count == 0 && l.out.empty() &&
-            !l.send_inflight) {
+        if (l.state == MeLinkState::kReady && l.bound_count == 0 && l.leg.out.empty() &&
+            !l.leg.send_inflight) {
           FailMeLink(link, l, "target removed by a reload, its clients are gone");
         }
       }
@@ -99,8 +99,8 @@ void ProxyShard::MaintainMePool() {
                                                                   : "handshake timeout");
         continue;  // FailMeLink removed it from ts.links
       }
-      if (l.state == MeLinkState::kReady && l.send_inflight && config_.write_stall_timeout_ms > 0 &&
-          now_s_ - l.send_started_s >= config_.write_stall_timeout_ms / 1000.0) {
+      if (l.state == MeLinkState::kReady && l.leg.send_inflight && config_.write_stall_timeout_ms > 0 &&
+          now_s_ - l.leg.send_started_s >= config_.write_stall_timeout_ms / 1000.0) {
         counters_.me_write_stalls.Add();
         FailMeLink(link, l, "write stall: the ME stopped reading");
         continue;
@@ -144,11 +144,11 @@ void ProxyShard::StartMeLink(uint32_t target) {
   l.state = MeLinkState::kConnecting;
   l.target = target;
   l.live = live_;
-  l.fd = *fd;
+  l.leg.fd = *fd;
   l.deadline_s = now_s_ + kMeConnectTimeoutS;
-  engine_->Connect(l.fd, spec.address.sockaddr_ptr(), spec.address.length(),
+  engine_->Connect(l.leg.fd, spec.address.sockaddr_ptr(), spec.address.length(),
                    LinkTag(OpKind::kMeConnect, link));
-  BeginOp(l.inflight, l.connecting);
+  l.leg.BeginConnect();
   targets_[target].links.push_back(link);
   counters_.me_connects.Add();
   counters_.me_links.Add();
@@ -156,7 +156,7 @@ void ProxyShard::StartMeLink(uint32_t target) {
 }
 
 void ProxyShard::OnMeConnect(uint32_t link, MeLink& l, const IoCompletion& c) {
-  EndOp(l.inflight, l.connecting);
+  l.leg.EndConnect();
   if (l.state != MeLinkState::kConnecting) return;
   const SocketAddress& target_address = targets_[l.target].address;
   if (c.result < 0) {
@@ -165,7 +165,7 @@ void ProxyShard::OnMeConnect(uint32_t link, MeLink& l, const IoCompletion& c) {
     FailMeLink(link, l, "connect failed");
     return;
   }
-  auto local = engine_->LocalAddressOf(l.fd);
+  auto local = engine_->LocalAddressOf(l.leg.fd);
   if (!local.ok()) {
     FailMeLink(link, l, "getsockname failed");
     return;
@@ -205,8 +205,8 @@ void ProxyShard::OnMeConnect(uint32_t link, MeLink& l, const IoCompletion& c) {
   l.state = MeLinkState::kHandshake;
   l.deadline_s = now_s_ + kMeConnectTimeoutS;
   targets_[l.target].backoff.OnConnected();
-  engine_->Recv(l.fd, LinkTag(OpKind::kMeRecv, link));
-  BeginOp(l.inflight, l.recv_armed);
+  engine_->Recv(l.leg.fd, LinkTag(OpKind::kMeRecv, link));
+  l.leg.BeginRecv();
   MarkLinkDirty(link, l);  // sends RPC_NONCE
 }
 
@@ -222,7 +222,7 @@ void ProxyShard::OnMeReady(uint32_t link, MeLink& l) {
 }
 
 void ProxyShard::OnMeRecv(uint32_t link, MeLink& l, const IoCompletion& c) {
-  if (!c.more) EndOp(l.inflight, l.recv_armed);
+  if (!c.more) l.leg.EndRecv();
   if (c.result > 0 && c.buffer_id >= 0) {
     if (l.state == MeLinkState::kClosing) {
       engine_->buffers().Release(c.buffer_id);
@@ -247,22 +247,22 @@ void ProxyShard::OnMeRecv(uint32_t link, MeLink& l, const IoCompletion& c) {
     return;
   }
   if (!c.more && l.state != MeLinkState::kClosing) {
-    l.want_recv = true;
+    l.leg.want_recv = true;
     MarkLinkDirty(link, l);
   }
 }
 
 void ProxyShard::OnMeSend(uint32_t link, MeLink& l, const IoCompletion& c) {
-  EndOp(l.inflight, l.send_inflight);
+  l.leg.EndSend();
   if (l.state == MeLinkState::kClosing) return;
   if (c.result < 0) {
     FailMeLink(link, l, "send error");
     return;
   }
   counters_.me_bytes_out.Add(static_cast<uint32_t>(c.result));
-  chains_.Consume(l.out, static_cast<uint32_t>(c.result));
+  chains_.Consume(l.leg.out, static_cast<uint32_t>(c.result));
   if (l.paused_count > 0 &&
-      l.out.bytes + l.rpc->PendingOutputBytes() <= me_link_pause_bytes_ / 2) {
+      l.leg.out.bytes + l.rpc->PendingOutputBytes() <= me_link_pause_bytes_ / 2) {
     ResumePausedClients(l);
   }
   MarkLinkDirty(link, l);
@@ -271,11 +271,11 @@ void ProxyShard::OnMeSend(uint32_t link, MeLink& l, const IoCompletion& c) {
 void ProxyShard::SealMeLink(uint32_t link, MeLink& l, std::vector<AesCbc::Job>& jobs) {
   l.sealed = {};
   if (l.state == MeLinkState::kClosing || l.state == MeLinkState::kFree) return;
-  if (l.want_recv && !l.recv_armed) {
+  if (l.leg.want_recv && !l.leg.recv_armed) {
     if (engine_->buffers().recv_available() > 0) {
-      l.want_recv = false;
-      engine_->Recv(l.fd, LinkTag(OpKind::kMeRecv, link));
-      BeginOp(l.inflight, l.recv_armed);
+      l.leg.want_recv = false;
+      engine_->Recv(l.leg.fd, LinkTag(OpKind::kMeRecv, link));
+      l.leg.BeginRecv();
     } else {
       MarkLinkDirty(link, l);
     }
@@ -287,7 +287,7 @@ void ProxyShard::SealMeLink(uint32_t link, MeLink& l, std::vector<AesCbc::Job>& 
     // those same clients, so waiting could be forever. The overshoot is bounded by the
     // link's pause point plus one batch of frames; the next receive sheds unserved input to
     // bring the shard back under its budget.
-    const bool idle = l.out.empty() && !l.send_inflight;
+    const bool idle = l.leg.out.empty() && !l.leg.send_inflight;
     if (idle && !chains_.CanTake(pending)) {
       // Unserved input (partial frames, hellos) may be held by the very clients paused on this
       // link: shed it, oldest first, until the pool can back the output.
@@ -332,7 +332,7 @@ void ProxyShard::SendMeLink(uint32_t link, MeLink& l) {
     // The CBC state has advanced over these bytes: losing any would corrupt the stream for
     // every client on the link. If they cannot all be queued, the link goes (counted), never
     // a silent hole.
-    const bool queued = chains_.AppendCopy(l.out, l.sealed);
+    const bool queued = chains_.AppendCopy(l.leg.out, l.sealed);
     l.sealed = {};
     if (!queued) {
       counters_.me_flush_failures.Add();
@@ -340,13 +340,13 @@ void ProxyShard::SendMeLink(uint32_t link, MeLink& l) {
       return;
     }
   }
-  if (!l.send_inflight && !l.out.empty()) {
-    ByteSpan front = chains_.Front(l.out);
+  if (!l.leg.send_inflight && !l.leg.out.empty()) {
+    ByteSpan front = chains_.Front(l.leg.out);
     if (front.empty()) return;
-    l.send_len = static_cast<uint32_t>(front.size());
-    engine_->Send(l.fd, front.data(), l.send_len, LinkTag(OpKind::kMeSend, link));
-    l.send_started_s = now_s_;
-    BeginOp(l.inflight, l.send_inflight);
+    l.leg.send_len = static_cast<uint32_t>(front.size());
+    engine_->Send(l.leg.fd, front.data(), l.leg.send_len, LinkTag(OpKind::kMeSend, link));
+    l.leg.send_started_s = now_s_;
+    l.leg.BeginSend();
   }
 }
 
@@ -370,14 +370,14 @@ void ProxyShard::FailMeLink(uint32_t link, MeLink& l, const char* why) {
     uint32_t slot = l.bound_head;
     CloseSession(slot, sessions_.at(slot), CloseReason::kMeLinkLost);
   }
-  if (l.inflight > 0) engine_->CancelAll(l.fd);
+  if (l.leg.inflight > 0) engine_->CancelAll(l.leg.fd);
   MarkLinkDirty(link, l);  // freed by the flush pass once nothing is in flight
 }
 
 void ProxyShard::MeLinkOpDone(uint32_t link, MeLink& l) {
-  if (l.state != MeLinkState::kClosing || l.inflight != 0) return;
-  if (l.fd >= 0) engine_->Close(l.fd);
-  chains_.Clear(l.out);
+  if (l.state != MeLinkState::kClosing || l.leg.inflight != 0) return;
+  if (l.leg.fd >= 0) engine_->Close(l.leg.fd);
+  chains_.Clear(l.leg.out);
   l = MeLink{};
   links_.Free(link);
   counters_.me_links.Sub();
@@ -406,8 +406,8 @@ bool ProxyShard::BindSession(uint32_t slot, ClientSession& s) {
   // nothing becomes ready while this shard is choosing.
   if (chosen == kNoSlot) return false;
 
-  auto peer = engine_->PeerAddressOf(s.fd);
-  auto local = engine_->LocalAddressOf(s.fd);
+  auto peer = engine_->PeerAddressOf(s.client.fd);
+  auto local = engine_->LocalAddressOf(s.client.fd);
   if (peer.ok()) {
     s.peer_ip = peer->ipv6();
     s.peer_port = peer->port();
@@ -444,7 +444,7 @@ void ProxyShard::UnbindSession(uint32_t /*slot*/, ClientSession& s, bool send_cl
     }
     if (s.link_next != kNoSlot) sessions_.at(s.link_next).link_prev = s.link_prev;
     --l->bound_count;
-    if (s.recv_paused && l->paused_count > 0) --l->paused_count;
+    if (s.client.recv_paused && l->paused_count > 0) --l->paused_count;
     if (send_close_conn) SendCloseConn(*l, s.me_link, s.ext_conn_id);
   }
   s.bound = false;
@@ -506,7 +506,7 @@ bool ProxyShard::ForwardToMe(uint32_t slot, ClientSession& s, ByteSpan payload, 
   MarkLinkDirty(s.me_link, *l);
   // Sealed and unsealed output both count: when the shard's budget is short the unsealed part
   // is what grows, and past RpcLink's bound frames would be dropped.
-  if (l->out.bytes + l->rpc->PendingOutputBytes() > me_link_pause_bytes_) {
+  if (l->leg.out.bytes + l->rpc->PendingOutputBytes() > me_link_pause_bytes_) {
     PauseClientRecv(slot, s);
   }
   return true;
@@ -516,10 +516,10 @@ void ProxyShard::ResumePausedClients(MeLink& l) {
   for (uint32_t slot = l.bound_head; slot != kNoSlot && l.paused_count > 0;) {
     ClientSession& s = sessions_.at(slot);
     uint32_t next = s.link_next;
-    if (s.recv_paused) {
-      s.recv_paused = false;
+    if (s.client.recv_paused) {
+      s.client.recv_paused = false;
       --l.paused_count;
-      s.want_recv = true;
+      s.client.want_recv = true;
       MarkDirty(slot, s);
     }
     slot = next;
@@ -576,10 +576,10 @@ void ProxyShard::OnMeMessage(uint32_t link, MeLink& l, uint32_t type, ByteSpan p
       if (ParseExtConnId(id, &p) && p.shard == index_) s = sessions_.Lookup(p.slot, p.generation);
       if (s == nullptr || !s->bound || s->ext_conn_id != id) return;  // unknown: ignored
       UnbindSession(p.slot, *s, /*send_close_conn=*/false);
-      if (s->state == SessionState::kRelaying && (!s->out.empty() || s->send_inflight)) {
+      if (s->state == SessionState::kRelaying && (!s->client.out.empty() || s->client.send_inflight)) {
         // Deliver what the ME already answered, then close.
         Transition(*s, SessionState::kDraining);
-        if (s->recv_armed) engine_->CancelOp(s->fd, Tag(OpKind::kClientRecv, p.slot));
+        if (s->client.recv_armed) engine_->CancelOp(s->client.fd, Tag(OpKind::kClientRecv, p.slot));
         MarkDirty(p.slot, *s);
       } else {
         CloseSession(p.slot, *s, CloseReason::kCloseExt);

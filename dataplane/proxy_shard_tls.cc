@@ -93,8 +93,8 @@ bool ProxyShard::TlsClientBytes(uint32_t slot, ClientSession& s, int32_t buffer_
   if (s.fronting) {
     // The byte pipe: everything the client sends goes to the real site untouched.
     if (s.state == SessionState::kConnecting || s.state == SessionState::kRelaying) {
-      chains_.AppendBuffer(s.up_out, buffer_id, *n);
-      if (s.up_out.bytes > config_.queue_cap_bytes) PauseClientRecv(slot, s);
+      chains_.AppendBuffer(s.up.out, buffer_id, *n);
+      if (s.up.out.bytes > config_.queue_cap_bytes) PauseClientRecv(slot, s);
       MarkDirty(slot, s);
     } else {
       engine_->buffers().Release(buffer_id);
@@ -147,7 +147,7 @@ void ProxyShard::OnClientHelloBytes(uint32_t slot, ClientSession& s) {
     StartFronting(slot, s, r.domain_index, FrontReasonOf(r.status));
     return;
   }
-  if (!AcceptClientHello(chains_, s.in, s.out, scratch_, r, config_.tls, live_->secrets,
+  if (!AcceptClientHello(chains_, s.in, s.client.out, scratch_, r, config_.tls, live_->secrets,
                          s.tls)) {
     counters_.client_failed_no_buffers.Add();
     CloseSession(slot, s, CloseReason::kNoBuffers);
@@ -221,18 +221,18 @@ void ProxyShard::StartFronting(uint32_t slot, ClientSession& s, size_t domain_in
           target.ToString(), info->name, FrontReasonName(reason));
   s.fronting = true;
   s.tls.phase = TlsPhase::kOff;  // no more framing either way; queued output still goes out
-  s.up_fd = *fd;
+  s.up.fd = *fd;
   // Everything the client sent and we did not consume goes first, from its first byte. It is a
   // send queue from now on (bounded by the queue cap), no longer unserved input.
   chains_.SetCharge(s.in, Charge::kQueue);
   holders_.Set(slot, Charge::kQueue);
-  s.up_out = s.in;
+  s.up.out = s.in;
   s.in = BufferChain{};
   counters_.tls_fronting_active.Add();
   Transition(s, SessionState::kConnecting);
-  engine_->Connect(s.up_fd, target.sockaddr_ptr(), target.length(),
+  engine_->Connect(s.up.fd, target.sockaddr_ptr(), target.length(),
                    Tag(OpKind::kUpstreamConnect, slot));
-  BeginOp(s.inflight, s.up_connecting);
+  s.up.BeginConnect();
   const int64_t deadline_ms = NowMs() + config_.tls.front_connect_timeout_ms;
   front_deadlines_.Push({slot, sessions_.generation(slot), deadline_ms},
                         [&](const DeadlineFifo::Entry& e) { OnFrontConnectExpired(e); });
@@ -247,7 +247,7 @@ void ProxyShard::OnTlsHandshakeExpired(const DeadlineFifo::Entry& e) {
 
 void ProxyShard::OnFrontConnectExpired(const DeadlineFifo::Entry& e) {
   ClientSession* s = sessions_.Lookup(e.slot, e.generation);
-  if (s == nullptr || !s->fronting || !s->up_connecting) return;
+  if (s == nullptr || !s->fronting || !s->up.connecting) return;
   FrontFailed(e.slot, *s,
               absl::StrFormat("connect timed out after %u ms", config_.tls.front_connect_timeout_ms));
 }
