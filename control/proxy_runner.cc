@@ -422,7 +422,8 @@ void ProxyRunner::FillStats(StatsSnapshot& out) const {
                                {"dc_write_stall", I(k.dc_write_stalls)},
                                {"shed", I(k.client_failed_shed)},
                                {"shed_pre_auth", I(k.client_shed_pre_auth)},
-                               {"shed_partial_frame", I(k.client_shed_partial)}};
+                               {"shed_partial_frame", I(k.client_shed_partial)},
+                               {"me_link_lost", I(k.client_me_link_lost)}};
   x.client_read_pauses = I(k.client_out_paused);
   x.me_write_stalls = I(k.me_write_stalls);
   x.me_unreachable_reports = I(k.me_unreachable_reports);

@@ -368,6 +368,7 @@ void ProxyShard::FailMeLink(uint32_t link, MeLink& l, const char* why) {
   // Every client bound to this link is closed: its stream would otherwise have a hole.
   while (l.bound_head != kNoSlot) {
     uint32_t slot = l.bound_head;
+    counters_.client_me_link_lost.Add();
     CloseSession(slot, sessions_.at(slot), CloseReason::kMeLinkLost);
   }
   if (l.leg.inflight > 0) engine_->CancelAll(l.leg.fd);
@@ -480,6 +481,7 @@ bool ProxyShard::ForwardToMe(uint32_t slot, ClientSession& s, ByteSpan payload, 
   }
   MeLink* l = BoundLink(s);
   if (l == nullptr || l->state != MeLinkState::kReady) {
+    counters_.client_me_link_lost.Add();
     CloseSession(slot, s, CloseReason::kMeLinkLost);
     return false;
   }

@@ -90,7 +90,8 @@ namespace mtp {
   X(client_shed_pre_auth, "clients shed: oldest unauthenticated holders over their budget share") \
   X(client_shed_partial, "clients shed: oldest partial-frame holders over their budget share") \
   X(recv_buffer_waits, "receives deferred until buffers or budget came back")      \
-  X(me_flush_failures, "ME links closed: sealed output could not be queued")
+  X(me_flush_failures, "ME links closed: sealed output could not be queued")        \
+  X(client_me_link_lost, "clients closed because their ME link was lost")
 
 // A single-writer counter: Add() is a relaxed load + store (no atomic RMW needed because only
 // the owning shard writes); Get() may be called from any thread.

@@ -137,8 +137,9 @@ TEST_P(AdversarialTest, MiddleEndStopsReading) {
       30000))
       << "no victim served after the stalled link was replaced: " << error;
   ExpectRssBounded("with a middle-end that stopped reading");
-  // The pushers are closed with their link; the reason counted is the link's write stall
-  // (checked above): clients closed with a lost link have no close reason of their own.
+  // The pushers are closed with their link: the link's write stall (checked above) and, per
+  // client, the close reason me_link_lost.
+  EXPECT_GE(Metric("mtproxy_client_closes_total{reason=\"me_link_lost\"}"), 1) << CloseCounters();
   EXPECT_TRUE(StopHostile(*pushers).ok);
   ExpectNewVictimsEcho(2, kVictimTimeoutMs, "after the pushers left");
 }
