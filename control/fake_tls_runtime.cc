@@ -80,6 +80,7 @@ void FakeTlsRuntime::FillStats(const CounterSnapshot& c, StatsSnapshot& out) con
       {"no_tls13_cipher", v(c.tls_fronted_no_tls13_cipher)},
       {"timeout", v(c.tls_fronted_timeout)},
       {"bad_inner_tag", v(c.tls_fronted_bad_inner_tag)},
+      {"bad_fragments", v(c.tls_fronted_bad_fragments)},
   };
   t.front_failed = v(c.tls_front_failed);
   t.fronting_active = v(c.tls_fronting_active);

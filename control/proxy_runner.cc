@@ -410,7 +410,8 @@ void ProxyRunner::FillStats(StatsSnapshot& out) const {
       {"tls_bad_timestamp", I(k.tls_fronted_bad_timestamp)},
       {"tls_no_tls13_cipher", I(k.tls_fronted_no_tls13_cipher)},
       {"tls_timeout", I(k.tls_fronted_timeout)},
-      {"tls_bad_inner_tag", I(k.tls_fronted_bad_inner_tag)}};
+      {"tls_bad_inner_tag", I(k.tls_fronted_bad_inner_tag)},
+      {"tls_bad_fragments", I(k.tls_fronted_bad_fragments)}};
   x.client_closes_by_reason = {{"frame_error", I(k.client_frame_errors)},
                                {"flood", I(k.client_failed_flood)},
                                {"no_buffers", I(k.client_failed_no_buffers)},

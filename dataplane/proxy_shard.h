@@ -74,6 +74,7 @@ enum class FrontReason : uint8_t {
   kNoTls13Cipher,
   kTimeout,
   kBadInnerTag,
+  kBadFragments,  // a ClientHello split over records that cannot be reassembled
 };
 std::string_view FrontReasonName(FrontReason reason);
 

@@ -44,6 +44,8 @@ std::string_view FrontReasonName(FrontReason reason) {
       return "timeout";
     case FrontReason::kBadInnerTag:
       return "bad_inner_tag";
+    case FrontReason::kBadFragments:
+      return "bad_fragments";
   }
   return "?";
 }
@@ -70,6 +72,8 @@ FrontReason FrontReasonOf(ClientHelloStatus status) {
       return FrontReason::kBadTimestamp;
     case ClientHelloStatus::kNoTls13Cipher:
       return FrontReason::kNoTls13Cipher;
+    case ClientHelloStatus::kBadFragments:
+      return FrontReason::kBadFragments;
     case ClientHelloStatus::kNotTls:
     case ClientHelloStatus::kNeedMore:
     case ClientHelloStatus::kAccept:
@@ -199,6 +203,7 @@ void ProxyShard::StartFronting(uint32_t slot, ClientSession& s, size_t domain_in
     MTP_COUNT_REASON(kNoTls13Cipher, tls_fronted_no_tls13_cipher)
     MTP_COUNT_REASON(kTimeout, tls_fronted_timeout)
     MTP_COUNT_REASON(kBadInnerTag, tls_fronted_bad_inner_tag)
+    MTP_COUNT_REASON(kBadFragments, tls_fronted_bad_fragments)
 #undef MTP_COUNT_REASON
   }
   const std::shared_ptr<const TlsDomainInfo> info = config_.tls.registry->Get(domain_index);

@@ -70,6 +70,7 @@ namespace mtp {
   X(tls_fronted_no_tls13_cipher, "fronted: no TLS 1.3 cipher suite first")         \
   X(tls_fronted_timeout, "fronted: handshake not completed within 10 s")           \
   X(tls_fronted_bad_inner_tag, "fronted: inner transport not padded intermediate") \
+  X(tls_fronted_bad_fragments, "fronted: ClientHello records that cannot be reassembled") \
   X(tls_front_failed, "fronting impossible (no address, socket or connect failed)") \
   X(tls_fronting_active, "now: connections piped to the real site")                \
   X(tls_front_bytes_in, "bytes received from real sites")                          \

@@ -10,6 +10,11 @@ namespace {
 
 // The largest record the framing rule may make us wait for: 5 + 65535.
 constexpr size_t kMaxHelloWaitBytes = kTlsRecordHeaderSize + 0xffff;
+// Scratch for a hello check: the linear copy of the input, then a re-framed fragmented hello
+// plus one byte (kMaxHelloRecords records of at most 4091 payload bytes fit the copy).
+constexpr size_t kHelloScratchBytes = kMaxHelloWaitBytes + 1 + kMaxClientHelloBytes + 1;
+static_assert(kMaxHelloRecords * (kTlsRecordHeaderSize + 1) + kMaxClientHelloBytes <
+              kMaxHelloWaitBytes);
 
 }  // namespace
 
@@ -29,16 +34,47 @@ ClientHelloResult CheckBufferedClientHello(const BufferChains& chains, const Buf
   // Everything buffered is looked at (extra bytes after the record are a rejection), but never
   // more than the largest record plus one byte: that is enough to see "extra bytes".
   const size_t have = std::min<size_t>(in.bytes, kMaxHelloWaitBytes + 1);
+  // The first bytes decide whether the hello is fragmented over several records; the scratch
+  // then also holds the re-framed hello after the linear copy (sized before any view into it).
+  uint8_t first[kClassifyMinBytes];
+  const size_t first_n = chains.CopyOut(in, 0, MutableByteSpan(first, sizeof(first)));
+  const bool fragmented = !secrets.empty() && IsFragmentedClientHello(ByteSpan(first, first_n));
   ByteSpan view = chains.Front(in);
+  if (view.size() < have || fragmented) {
+    if (scratch.size() < kHelloScratchBytes) scratch.resize(kHelloScratchBytes);
+  }
   if (view.size() < have) {
-    if (scratch.size() < have) scratch.resize(kMaxHelloWaitBytes + 1);
     const size_t n = chains.CopyOut(in, 0, MutableByteSpan(scratch.data(), have));
     view = ByteSpan(scratch.data(), n);
   } else {
     view = view.first(have);
   }
   assert(config.replay_cache != nullptr);
-  return ValidateClientHello(view, hello_config, local_port, now_unix_s, *config.replay_cache);
+  if (!fragmented) {
+    return ValidateClientHello(view, hello_config, local_port, now_unix_s, *config.replay_cache);
+  }
+  // A hello cut into several records: validate the single record the client signed, followed
+  // by at most one of the bytes after the records (the extra-bytes rule still applies).
+  const MutableByteSpan hello(scratch.data() + kMaxHelloWaitBytes + 1, kMaxClientHelloBytes + 1);
+  const HelloReassembly a = ReassembleClientHello(view, hello);
+  ClientHelloResult r;
+  r.records = static_cast<uint16_t>(a.records);
+  if (a.need_more()) {
+    r.bytes_needed = a.bytes_needed;
+    return r;
+  }
+  if (a.rejected()) {
+    r.status = ClientHelloStatus::kBadFragments;
+    r.fragments_error = a.error;
+    return r;
+  }
+  const size_t extra = std::min<size_t>(view.size() - a.consumed, 1);
+  std::copy_n(view.data() + a.consumed, extra, hello.data() + a.hello_size);
+  r = ValidateClientHello(hello.first(a.hello_size + extra), hello_config, local_port, now_unix_s,
+                          *config.replay_cache);
+  r.records = static_cast<uint16_t>(a.records);
+  if (r.accepted()) r.record_size = a.consumed;  // the raw bytes to consume
+  return r;
 }
 
 bool AcceptClientHello(BufferChains& chains, BufferChain& in, BufferChain& out,

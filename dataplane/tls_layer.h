@@ -64,7 +64,10 @@ struct TlsSessionState {
 void BeginTlsSession(const FakeTlsConfig& config, TlsSessionState& tls);
 
 // Runs the §6.2-§6.4 checks over everything buffered in `in` (raw client bytes). `scratch`
-// linearises the bytes when they straddle buffers (grown up to 5 + 65535 bytes).
+// linearises the bytes when they straddle buffers (grown up to 5 + 65535 bytes) and holds a
+// hello fragmented over several records once re-framed as the single record the client signed
+// (then kBadFragments when it cannot be reassembled, and on kAccept `record_size` is the raw
+// bytes its records occupy).
 ClientHelloResult CheckBufferedClientHello(const BufferChains& chains, const BufferChain& in,
                                            std::vector<uint8_t>& scratch,
                                            const FakeTlsConfig& config,

@@ -113,6 +113,7 @@ const char* ClientHelloStatusName(ClientHelloStatus status) {
     case ClientHelloStatus::kBadDigest: return "bad_digest";
     case ClientHelloStatus::kBadTimestamp: return "bad_timestamp";
     case ClientHelloStatus::kNoTls13Cipher: return "no_tls13_cipher";
+    case ClientHelloStatus::kBadFragments: return "bad_fragments";
   }
   return "?";
 }

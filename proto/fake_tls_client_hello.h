@@ -11,6 +11,7 @@
 
 #include "core/bytes.h"
 #include "proto/fake_tls_common.h"
+#include "proto/fake_tls_hello_reassembly.h"
 #include "proto/fake_tls_replay_cache.h"
 
 namespace mtp {
@@ -69,6 +70,9 @@ enum class ClientHelloStatus : uint8_t {
   kBadDigest,      // no secret's HMAC matches                        -> matched domain
   kBadTimestamp,   // outside the allowed window                     -> matched domain
   kNoTls13Cipher,  // first non-GREASE suite is not 13 01/02/03       -> matched domain
+  // Not from ValidateClientHello: a hello fragmented over several records that cannot be
+  // reassembled (fake_tls_hello_reassembly.h)                        -> default domain
+  kBadFragments,
 };
 
 // Short stable name ("bad_sni", "replay", ...) for logs and stats.
@@ -93,6 +97,10 @@ struct ClientHelloResult {
   uint8_t cipher_suite = 0; // second byte of the chosen TLS 1.3 suite 13 xx (1..3)
   TlsRandom client_random{};
   TlsSessionId session_id{};
+  // Set by callers that reassemble fragmented hellos: the records the hello came in (0 = not
+  // reassembled) and, for kBadFragments, why reassembly failed.
+  uint16_t records = 0;
+  HelloReassemblyError fragments_error = HelloReassemblyError::kNone;
 
   bool accepted() const { return status == ClientHelloStatus::kAccept; }
   bool need_more() const { return status == ClientHelloStatus::kNeedMore; }

@@ -143,4 +143,26 @@ HelloReassembly ReassembleClientHello(ByteSpan raw, MutableByteSpan out) {
   }
 }
 
+std::vector<uint8_t> FragmentClientHello(ByteSpan hello, size_t byte_records, size_t records) {
+  assert(hello.size() > kTlsRecordHeaderSize);
+  const ByteSpan payload = hello.subspan(kTlsRecordHeaderSize);
+  std::vector<uint8_t> out;
+  auto append = [&](ByteSpan piece) {
+    out.insert(out.end(), {kTlsHandshake, 0x03, 0x01, static_cast<uint8_t>(piece.size() >> 8),
+                           static_cast<uint8_t>(piece.size())});
+    out.insert(out.end(), piece.begin(), piece.end());
+  };
+  const size_t singles = std::min(byte_records, payload.size());
+  for (size_t i = 0; i < singles; ++i) append(payload.subspan(i, 1));
+  const ByteSpan rest = payload.subspan(singles);
+  const size_t n = std::clamp<size_t>(records, 1, std::max<size_t>(rest.size(), 1));
+  size_t at = 0;
+  for (size_t i = 0; i < n && at < rest.size(); ++i) {
+    const size_t end = rest.size() * (i + 1) / n;  // about equal; the last ends at the end
+    append(rest.subspan(at, end - at));
+    at = end;
+  }
+  return out;
+}
+
 }  // namespace mtp

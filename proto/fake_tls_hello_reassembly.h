@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "core/bytes.h"
 #include "proto/fake_tls_common.h"
@@ -64,5 +65,11 @@ bool IsFragmentedClientHello(ByteSpan buffered);
 // not looked at (the caller applies the extra-bytes rule to them). Rejections are decided as
 // early as the bytes allow.
 HelloReassembly ReassembleClientHello(ByteSpan raw, MutableByteSpan out);
+
+// The client side, for the test client and tests: cuts the single-record hello `hello` the way
+// DPI-evasion tools do. The first `byte_records` payload bytes go as 1-byte records, the rest
+// as `records` records of about equal size (at least 1 byte each; 1 = one record). Every
+// record keeps the `16 03 01` header. The proxy reassembles the result into `hello` again.
+std::vector<uint8_t> FragmentClientHello(ByteSpan hello, size_t byte_records, size_t records);
 
 }  // namespace mtp

@@ -120,6 +120,93 @@ TEST_F(TlsLayerTest, SplitHelloIsAcceptedAndTheServerHelloVerifies) {
   EXPECT_EQ(out_.bytes, server_hello.size());
 }
 
+// The single record `hello` cut into records of the given payload sizes (the last takes the
+// rest), as DPI-evasion tools send it.
+std::vector<uint8_t> SplitIntoRecords(const std::vector<uint8_t>& hello,
+                                      const std::vector<size_t>& sizes) {
+  std::vector<uint8_t> raw;
+  size_t at = kTlsRecordHeaderSize;
+  for (size_t i = 0; at < hello.size(); ++i) {
+    const size_t n = std::min(i < sizes.size() ? sizes[i] : hello.size(), hello.size() - at);
+    raw.insert(raw.end(), {kTlsHandshake, 0x03, 0x01, static_cast<uint8_t>(n >> 8),
+                           static_cast<uint8_t>(n)});
+    raw.insert(raw.end(), hello.begin() + at, hello.begin() + at + n);
+    at += n;
+  }
+  return raw;
+}
+
+TEST_F(TlsLayerTest, HelloFragmentedOverRecordsAndSegmentsIsAcceptedAndConsumed) {
+  struct Case {
+    ClientHelloLayout layout;
+    std::vector<size_t> sizes;
+  };
+  const std::vector<Case> cases = {
+      {ClientHelloLayout::kLegacy517, {256}},
+      {ClientHelloLayout::kModern, {900}},
+      {ClientHelloLayout::kLegacy517, std::vector<size_t>(64, 1)},
+      {ClientHelloLayout::kModern, std::vector<size_t>(64, 1)},
+      {ClientHelloLayout::kModern, {1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233, 377}},
+  };
+  for (const Case& c : cases) {
+    BeginTlsSession(config_, tls_);
+    chains_.Clear(in_);
+    chains_.Clear(out_);
+    const auto hello = Hello(kSecretB, "b.example", c.layout);
+    const auto raw = SplitIntoRecords(hello, c.sizes);
+    // Arrives in TCP segments of 7 bytes, then the rest: need-more until the last byte.
+    size_t fed = 0;
+    while (raw.size() - fed > 200) {
+      ASSERT_TRUE(chains_.AppendCopy(in_, ByteSpan(raw).subspan(fed, 7)));
+      fed += 7;
+      const ClientHelloResult r = Check();
+      ASSERT_TRUE(r.need_more()) << fed << ": " << ClientHelloStatusName(r.status);
+    }
+    ASSERT_TRUE(chains_.AppendCopy(in_, ByteSpan(raw).subspan(fed)));
+    const ClientHelloResult r = Check();
+    ASSERT_TRUE(r.accepted()) << ClientHelloStatusName(r.status);
+    EXPECT_EQ(r.record_size, raw.size());
+    EXPECT_EQ(r.records, c.sizes.size() + 1);
+    EXPECT_EQ(r.domain_index, 1u);
+    ASSERT_TRUE(AcceptClientHello(chains_, in_, out_, scratch_, r, config_, secrets_, tls_));
+    EXPECT_TRUE(in_.empty());
+    EXPECT_EQ(VerifyServerHello(kSecretB, r.client_random, Contents(chains_, out_)).status,
+              ServerHelloCheckStatus::kOk);
+  }
+}
+
+TEST_F(TlsLayerTest, FragmentedHelloRejections) {
+  const auto hello = Hello(kSecretA, "b.example");
+  auto not_handshake = SplitIntoRecords(hello, {1, 1});
+  not_handshake[12] = 0x17;  // third record: application data
+  auto extra = SplitIntoRecords(hello, {100});
+  extra.push_back(0x14);
+  struct Case {
+    std::vector<uint8_t> bytes;
+    ClientHelloStatus status;
+    size_t domain_index;
+  };
+  const std::vector<Case> cases = {
+      {not_handshake, ClientHelloStatus::kBadFragments, 0},
+      {SplitIntoRecords(Hello(kWrongSecret, "b.example"), {50}), ClientHelloStatus::kBadDigest, 1},
+      {SplitIntoRecords(Hello(kSecretA, "c.example"), {50}), ClientHelloStatus::kUnknownSni, 0},
+      {extra, ClientHelloStatus::kExtraBytes, 1},
+  };
+  for (const Case& c : cases) {
+    BeginTlsSession(config_, tls_);
+    chains_.Clear(in_);
+    ASSERT_TRUE(chains_.AppendCopy(in_, c.bytes));
+    const ClientHelloResult r = Check();
+    EXPECT_EQ(r.status, c.status) << ClientHelloStatusName(r.status);
+    EXPECT_EQ(r.domain_index, c.domain_index);
+    EXPECT_EQ(in_.bytes, c.bytes.size());  // nothing consumed: fronted from the first byte
+  }
+  EXPECT_EQ(Check().fragments_error, HelloReassemblyError::kNone);  // the last case: validated
+  chains_.Clear(in_);
+  ASSERT_TRUE(chains_.AppendCopy(in_, not_handshake));
+  EXPECT_EQ(Check().fragments_error, HelloReassemblyError::kNotHandshake);
+}
+
 TEST_F(TlsLayerTest, LegacyHelloToTheDefaultDomain) {
   BeginTlsSession(config_, tls_);
   const auto hello = Hello(kSecretA, "a.example", ClientHelloLayout::kLegacy517);

@@ -80,7 +80,8 @@ void ValidateRaw(uint8_t control, mtp::ByteSpan bytes) {
       FUZZ_CHECK(cache.size() == 0);
       return;
     case mtp::ClientHelloStatus::kReplay:
-      std::abort();  // impossible with a fresh cache
+    case mtp::ClientHelloStatus::kBadFragments:
+      std::abort();  // impossible with a fresh cache; bad_fragments only comes from reassembly
     case mtp::ClientHelloStatus::kBadDigest:
     case mtp::ClientHelloStatus::kBadTimestamp:
     case mtp::ClientHelloStatus::kNoTls13Cipher:

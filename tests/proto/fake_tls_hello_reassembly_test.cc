@@ -306,5 +306,20 @@ TEST(HelloReassemblyTest, GarbageNeverOverrunsAndIsMostlyRefused) {
   EXPECT_GT(refused, 19000);
 }
 
+TEST(HelloReassemblyTest, FragmentClientHelloRoundTrips) {
+  const std::vector<uint8_t> modern = Modern();
+  const size_t payload = modern.size() - 5;
+  struct Case {
+    size_t byte_records, records, expected_records;
+  };
+  for (const Case c : {Case{0, 1, 1}, Case{0, 2, 2}, Case{0, 7, 7}, Case{64, 1, 65},
+                       Case{64, 3, 67}, Case{0, payload, payload}, Case{0, payload + 9, payload},
+                       Case{payload, 1, payload}, Case{3, 0, 4}}) {
+    const std::vector<uint8_t> raw = FragmentClientHello(modern, c.byte_records, c.records);
+    EXPECT_EQ(raw.size(), payload + 5 * c.expected_records);
+    ExpectReassembles(modern, raw, c.expected_records);
+  }
+}
+
 }  // namespace
 }  // namespace mtp
