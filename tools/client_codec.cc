@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "proto/fake_tls_common.h"
+#include "proto/fake_tls_hello_reassembly.h"
 #include "proto/obfuscated2.h"
 #include "proto/framing.h"
 
@@ -53,7 +54,12 @@ absl::StatusOr<ClientCodec> ClientCodec::Create(const ClientCodecConfig& config)
 }
 
 void ClientCodec::Start(std::vector<uint8_t>* out) {
-  const std::vector<uint8_t>& first = tls_ ? hello_ : header_;
+  std::vector<uint8_t> fragmented;
+  if (tls_ && (config_.hello_byte_records > 0 || config_.hello_records > 1)) {
+    fragmented =
+        FragmentClientHello(hello_, config_.hello_byte_records, config_.hello_records);
+  }
+  const std::vector<uint8_t>& first = !fragmented.empty() ? fragmented : tls_ ? hello_ : header_;
   out->insert(out->end(), first.begin(), first.end());
   wire_out_ += first.size();
 }

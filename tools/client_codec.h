@@ -38,6 +38,10 @@ struct ClientCodecConfig {
   int32_t tls_timestamp_offset_s = 0;
   // Largest TLS record payload we send.
   size_t tls_record_bytes = kTdlibTlsRecordBytes;
+  // The ClientHello cut as DPI-evasion tools do (FragmentClientHello): the first
+  // `hello_byte_records` payload bytes as 1-byte records, the rest in `hello_records` records.
+  size_t hello_byte_records = 0;
+  size_t hello_records = 1;
   int16_t dc_id = 2;
   // No obfuscated2 header and no encryption: frames go out in the clear. Only for the plain
   // TCP echo floor of the benchmarks (mtp-fake-dc --plain mirrors the bytes back).

@@ -22,7 +22,16 @@ void RegisterClientFlags(FlagParser& parser, ClientFlags* f) {
   parser.AddString("tls-domain", &f->tls_domain, "force fake-TLS with this SNI domain",
                    "DOMAIN");
   parser.AddChoice("hello", &f->hello, {"legacy", "modern"},
-                   "ClientHello layout: 517-byte tdlib 2019 or the long current one");
+                   "ClientHello layout: 517-byte tdlib 2019 or the ~1.8 KB current one "
+                   "(X25519MLKEM768 post-quantum key share)");
+  parser.AddInt("hello-records", &f->hello_records,
+                "cut the ClientHello into N TLS records of about equal size (DPI-evasion "
+                "tools do; the proxy reassembles them)",
+                1, 4096, "N");
+  parser.AddInt("hello-byte-records", &f->hello_byte_records,
+                "send the first K bytes of the ClientHello as 1-byte TLS records "
+                "(ByeDPI/zapret style), before the --hello-records pieces",
+                0, 4096, "K");
   parser.AddInt("tls-timestamp-offset", &f->tls_timestamp_offset,
                 "seconds added to the ClientHello timestamp (negative tests)", -100000000,
                 100000000);
@@ -102,6 +111,8 @@ absl::StatusOr<ResolvedClient> ResolveClientFlags(const ClientFlags& f) {
   r.codec.tls_timestamp_offset_s = static_cast<int32_t>(f.tls_timestamp_offset);
   r.codec.dc_id = static_cast<int16_t>(f.dc);
   r.codec.tls_record_bytes = static_cast<size_t>(f.tls_record_bytes);
+  r.codec.hello_records = static_cast<size_t>(f.hello_records);
+  r.codec.hello_byte_records = static_cast<size_t>(f.hello_byte_records);
   r.padding = f.padding == "tdlib"  ? ClientPadding::kTdlib
               : f.padding == "mod4" ? ClientPadding::kMod4
                                     : ClientPadding::kNone;

@@ -26,6 +26,8 @@ struct ClientFlags {
   int64_t tls_timestamp_offset = 0;
   int64_t dc = 2;
   int64_t tls_record_bytes = static_cast<int64_t>(kTdlibTlsRecordBytes);
+  int64_t hello_records = 1;
+  int64_t hello_byte_records = 0;
   bool plain = false;
 };
 

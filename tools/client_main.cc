@@ -54,6 +54,7 @@ struct Options {
   int64_t write_chunk = 0;     // bytes per send() (0 = everything at once)
   int64_t write_delay_ms = 0;  // pause between chunks
   int64_t read_pause_ms = 0;   // read nothing for this long after connecting (slow reader)
+  int64_t hello_segments = 1;  // the handshake bytes in this many sends, 30 ms apart
 };
 
 struct Outcome {
@@ -78,6 +79,7 @@ class ClientRun {
   bool Pump(Done done, int64_t deadline_ms, bool allow_timeout);
   bool HandleInput();
   void QueueFrames();
+  bool SendHelloInSegments();
   bool Fail(int code, std::string result, std::string error) {
     outcome_ = {code, std::move(result), std::move(error)};
     return false;
@@ -168,6 +170,32 @@ bool ClientRun::HandleInput() {
   }
 }
 
+// --hello-segments: the handshake bytes queued so far go out as N sends 30 ms apart (with
+// TCP_NODELAY each leaves as its own TCP segment), before anything else is queued.
+bool ClientRun::SendHelloInSegments() {
+  const size_t total = out_.pending();
+  const int64_t deadline_ms = MonotonicMillis() + o_.timeout_ms;
+  size_t sent = 0;
+  for (int64_t i = 0; i < o_.hello_segments; ++i) {
+    const size_t end =
+        total * static_cast<size_t>(i + 1) / static_cast<size_t>(o_.hello_segments);
+    while (sent < end) {
+      uint64_t written = 0;
+      if (!out_.Flush(fd_.get(), &written, end - sent)) {
+        return Fail(kExitClosed, "closed", "send failed: connection closed by the server");
+      }
+      sent += written;
+      if (sent < end) {
+        if (MonotonicMillis() > deadline_ms) return Fail(kExitTimeout, "timeout", "send stalled");
+        pollfd p{fd_.get(), POLLOUT, 0};
+        ::poll(&p, 1, 100);
+      }
+    }
+    if (i + 1 < o_.hello_segments) ::poll(nullptr, 0, 30);
+  }
+  return true;
+}
+
 template <typename Done>
 bool ClientRun::Pump(Done done, int64_t deadline_ms, bool allow_timeout) {
   while (!done()) {
@@ -230,6 +258,7 @@ Outcome ClientRun::Run() {
     out_.buffer().insert(out_.buffer().end(), junk.begin(), junk.end());
   } else {
     codec_.Start(&out_.buffer());
+    if (o_.hello_segments > 1 && !SendHelloInSegments()) return outcome_;
     if (!o_.raw.empty()) codec_.AppendRaw(o_.raw, &out_.buffer());
   }
 
@@ -320,6 +349,7 @@ int Main(int argc, char** argv) {
   int64_t write_chunk = 0;
   int64_t write_delay_ms = 0;
   int64_t read_pause_ms = 0;
+  int64_t hello_segments = 1;
   int64_t verbosity = 0;
 
   FlagParser flags(
@@ -355,6 +385,9 @@ int Main(int argc, char** argv) {
                "read nothing from the socket for this long after connecting, while still "
                "sending (slow-reader and write-stall tests)",
                0, 3'600'000);
+  flags.AddInt("hello-segments", &hello_segments,
+               "send the ClientHello (or obfuscated2 header) in N TCP segments, 30 ms apart",
+               1, 1024, "N");
   flags.AddInt("verbosity", &verbosity, "log verbosity on stderr (0..3)", 0, 9);
   flags.AddEpilog(
       "Examples:\n"
@@ -401,6 +434,7 @@ int Main(int argc, char** argv) {
   o.write_chunk = write_chunk;
   o.write_delay_ms = write_delay_ms;
   o.read_pause_ms = read_pause_ms;
+  o.hello_segments = hello_segments;
 
   InstallStopSignals();
   absl::StatusOr<ClientCodec> codec = ClientCodec::Create(o.codec);
