@@ -649,6 +649,52 @@ TEST_F(FakeTlsDirectTest, ClientEchoesAllSizesThroughTheFakeDc) {
   EXPECT_EQ(e2e::StatsInt(stats, "tls_fronted"), 0) << stats;
 }
 
+// ClientHellos cut into several TLS records (DPI-evasion tools) and/or sent in several TCP
+// segments are reassembled, validated as the single record the client signed, and echo; a
+// fragmented hello with a non-handshake record is fronted from its first byte.
+TEST_F(FakeTlsDirectTest, SplitHellosAreReassembledAndEcho) {
+  struct Case {
+    const char* hello;
+    std::vector<std::string> split;
+  };
+  const std::vector<Case> cases = {
+      {"legacy", {"--hello-records", "2"}},
+      {"modern", {"--hello-records", "2"}},
+      {"legacy", {"--hello-byte-records", "64"}},
+      {"modern", {"--hello-byte-records", "64"}},
+      {"legacy", {"--hello-byte-records", "512"}},  // every byte its own record
+      {"modern", {"--hello-records", "9", "--hello-byte-records", "3"}},
+      {"modern", {"--hello-segments", "2"}},  // one record, two TCP segments
+      {"legacy", {"--hello-segments", "5", "--hello-records", "3"}},
+      {"modern", {"--hello-segments", "4", "--hello-byte-records", "64"}},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> flags = {"--secret", EeSecret(kSecretA, "echo.example"), "--hello",
+                                      c.hello, "--size", "56-4096", "--packets", "5"};
+    flags.insert(flags.end(), c.split.begin(), c.split.end());
+    std::string json;
+    EXPECT_EQ(RunClient(flags, &json), 0) << c.hello << " " << c.split[0] << ": " << json;
+  }
+  EXPECT_FALSE(proxy_->LogContains("proxying to"));  // nothing was fronted
+  std::string stats = Stats();
+  EXPECT_EQ(e2e::StatsInt(stats, "tls_handshakes_accepted"),
+            static_cast<int64_t>(cases.size()))
+      << stats;
+
+  // The third record is application data: fronted to the default site from the first byte.
+  std::vector<uint8_t> bad = FragmentClientHello(
+      Signed(UnsignedHello("echo.example"), kSecretA), /*byte_records=*/2, /*records=*/1);
+  bad[12] = kTlsApplicationData;
+  RawClient c(proxy_->port());
+  ASSERT_TRUE(c.Send(bad));
+  EXPECT_EQ(c.Read(bad.size(), 10000), bad);
+  EXPECT_TRUE(LogHas("rejected (bad_fragments)"));
+  ASSERT_TRUE(WaitFor([&] {
+    stats = Stats();
+    return e2e::StatsInt(stats, "tls_fronted_bad_fragments") == 1;
+  }, 5000)) << stats;
+}
+
 // Every rejection the proxy can see on 127.0.0.1 (all but the local-port-80 one) is piped to
 // the real site from the client's first byte, and counted by reason in /stats and /metrics.
 TEST_F(FakeTlsDirectTest, EveryRejectionIsFrontedFromTheFirstByteAndCountedByReason) {
