@@ -85,6 +85,7 @@ enum OptionId : int {
   kOptConfig,
   kOptCheck,
   kOptAllowNoClientPort,
+  kOptLogFormat,
 };
 
 struct OptionSpec {
@@ -250,6 +251,8 @@ constexpr OptionSpec kOptions[] = {
      ""},
     {"stats-allow", 0, ArgKind::kRequired, kOptStatsAllow,
      "CIDR[,CIDR...] peers allowed to read the stats port besides loopback (others get 403)", ""},
+    {"log-format", 0, ArgKind::kRequired, kOptLogFormat,
+     "text (default) or json: one JSON object per log line (time in UTC, pid, level, msg)", ""},
 };
 constexpr size_t kReferenceOptionCount = 34;
 
@@ -848,6 +851,15 @@ std::optional<CommandLineError> Parser::Apply(const OptionSpec& spec,
       out_.stats_allow.insert(out_.stats_allow.end(), list->begin(), list->end());
       break;
     }
+    case kOptLogFormat:
+      if (v == "text") {
+        out_.log_format = LogFormat::kText;
+      } else if (v == "json") {
+        out_.log_format = LogFormat::kJson;
+      } else {
+        return BadValue(v, "text or json");
+      }
+      break;
   }
   return std::nullopt;
 }

@@ -17,6 +17,7 @@
 
 #include "absl/status/statusor.h"
 #include "control/stats_access.h"  // --stats-bind, --stats-allow
+#include "core/log.h"      // LogFormat
 #include "core/cpu_set.h"  // --cpu-list syntax (ParseCpuList, FormatCpuList)
 #include "core/io_engine.h"
 #include "crypto/secret.h"
@@ -166,6 +167,7 @@ struct ParsedCommandLine {
   int write_stall_timeout_s = kDefaultWriteStallTimeoutS;   // --write-stall-timeout
   std::optional<StatsBind> stats_bind;  // --stats-bind (sets http_stats)
   std::vector<IpCidr> stats_allow;      // --stats-allow (repeatable, lists add up)
+  LogFormat log_format = LogFormat::kText;  // --log-format
   SecretMode generate_secret_mode = SecretMode::kPlain;  // --generate-secret[=plain|dd|ee]
   std::optional<std::string> config_toml;  // --config FILE (control/toml_config.h)
   // Names of `secrets` from the TOML [[secret]] tables ("" = unnamed); may be shorter.

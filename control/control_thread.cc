@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "absl/strings/str_format.h"
+#include "control/log_setup.h"
 #include "control/privileges.h"
 #include "control/process_metrics.h"
 #include "control/readiness.h"
@@ -251,7 +252,8 @@ void ControlThread::HandleSignal(int signo) {
         ++counters_.log_reopens;
         MTP_LOG(0, "SIGUSR1: log file %s reopened", *cli_.log_file);
       } else {
-        MTP_ERROR("SIGUSR1: %s (still writing where we were)", st.message());
+        MTP_ERROR("SIGUSR1: %s (still writing where we were); %s", st.message(),
+                  LogReopenHint(*cli_.log_file));
       }
       return;
     default:

@@ -16,6 +16,7 @@
 #include "control/control_thread.h"
 #include "control/link_command.h"
 #include "control/links.h"
+#include "control/log_setup.h"
 #include "control/fake_tls_runtime.h"
 #include "control/privileges.h"
 #include "control/proxy_config.h"
@@ -93,13 +94,21 @@ int Main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   SetLogVerbosity(cli.verbosity);
+  SetLogFormat(cli.log_format);
   if (cli.daemonize) {
     if (absl::Status st = Daemonize(cli.log_file); !st.ok()) {
       std::fprintf(stderr, "fatal: %s\n", std::string(st.message()).c_str());
       return 1;
     }
+  } else if (cli.log_file) {
+    // -l without -d is honoured from the start (the reference only switched to the file at the
+    // first SIGUSR1); one line on the terminal says where the log went.
+    std::fprintf(stderr, "logging to %s (-l)\n", cli.log_file->c_str());
+    if (absl::Status st = RedirectOutputToLog(*cli.log_file); !st.ok()) {
+      std::fprintf(stderr, "fatal: %s\n", std::string(st.message()).c_str());
+      return 1;
+    }
   }
-  // -l, as in the reference, takes effect with -d (above) and on every SIGUSR1.
   const int64_t start_time = static_cast<int64_t>(time(nullptr));
   const std::string version = VersionString(BuildCommit());
   MTP_LOG(0, "Invoking engine %s", version);
@@ -203,6 +212,13 @@ int Main(int argc, char** argv) {
   }
   if (!user_warning.empty()) MTP_WARN("%s", user_warning);
   if (*user) {
+    // The -l file opened as root goes to the dropped user: SIGUSR1 reopens it as that user, and
+    // logrotate's `create` copies this owner to the new file.
+    if (cli.log_file) {
+      if (absl::Status st = HandLogFileTo(*cli.log_file, (*user)->uid, (*user)->gid); !st.ok()) {
+        MTP_WARN("%s", st.message());
+      }
+    }
     if (absl::Status st = DropPrivileges(**user); !st.ok()) {
       MTP_ERROR("%s", st.message());
       return 1;

@@ -1,8 +1,11 @@
-// Process-wide logger: one line per write(2), "[pid][local time] L message", verbosity levels
-// as in the reference (-v): 0 always, 1 per connection, 2 per packet, 3+ dumps.
+// Process-wide logger: one line per write(2), "[pid][local time] L message" (or, with
+// --log-format json, one JSON object per line: time in UTC, pid, level, msg), verbosity levels
+// as in the reference (-v): 0 always, 1 per connection, 2 per connection close detail and
+// packets, 3+ dumps.
 // Thread-safe: any thread may log; the log fd is swapped atomically on reopen (SIGUSR1).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -11,6 +14,15 @@
 namespace mtp {
 
 enum class LogSeverity { kInfo, kWarning, kError };
+enum class LogFormat { kText, kJson };
+
+// Text (default) or JSON lines: {"time":"2026-01-02T03:04:05.123456Z","pid":1,"level":"info",
+// "msg":"..."}. Set once at start-up, before other threads log.
+void SetLogFormat(LogFormat format);
+LogFormat GetLogFormat();
+// One log line without its newline (exposed for tests).
+std::string FormatLogLine(LogFormat format, LogSeverity severity, int pid, int64_t unix_us,
+                          std::string_view message);
 
 void SetLogVerbosity(int verbosity);
 int LogVerbosity();

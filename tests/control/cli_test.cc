@@ -774,7 +774,8 @@ TEST(CliTest, HelpListsEveryOption) {
                                            "client-idle-timeout", "write-stall-timeout",
                                            "allow-no-secret", "allow-no-client-port", "config", "check",
                                            "link",
-                                           "version", "stats-bind", "stats-allow"}));
+                                           "version", "stats-bind", "stats-allow",
+                                           "log-format"}));
   for (std::string_view name : ours) {
     EXPECT_NE(usage.find(absl::StrCat("\t--", std::string(name))), std::string::npos) << name;
   }

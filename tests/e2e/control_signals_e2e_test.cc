@@ -109,29 +109,44 @@ TEST_F(SignalsE2eTest, SecondSigtermExitsAtOnce) {
 
 TEST_F(SignalsE2eTest, Usr1ReopensTheLogFileAfterRotation) {
   const std::string log = dir_.Path("proxy.log");
-  // As in the reference, -l takes effect with -d or at the first SIGUSR1.
-  auto proxy = Start({"-l", log});
-  ASSERT_NE(proxy, nullptr);
-  proxy->Signal(SIGUSR1);
+  // -l takes effect at start-up (also without -d): the terminal gets one line saying where.
+  auto child = tools::ChildProcess::Spawn(
+      {"/bin/sh", "-c",
+       "exec " + e2e::ProxyBinaryPath() + " -l " + log + " -H 0 --shards 2 -S " +
+           e2e::Hex(secret_) + " --aes-pwd " + aes_pwd_ + " --drain-timeout 1 " +
+           dir_.Write("proxy-multi.conf", e2e::ConfigFor(me_->port())) + " 2>" +
+           dir_.Path("stderr.txt")});
+  ASSERT_TRUE(child.ok()) << child.status();
   ASSERT_TRUE(e2e::WaitFor(
-      [&] { return dir_.Read("proxy.log").find("reopened") != std::string::npos; }, 5000))
-      << proxy->Log();
+      [&] { return dir_.Read("proxy.log").find("main loop") != std::string::npos; }, 8000))
+      << dir_.Read("proxy.log") << dir_.Read("stderr.txt");
+  EXPECT_EQ(dir_.Read("stderr.txt"), "logging to " + log + " (-l)\n");
+  std::string text = dir_.Read("proxy.log");
+  const size_t at = text.find("listening on port ");
+  ASSERT_NE(at, std::string::npos);
+  const uint16_t port = static_cast<uint16_t>(atoi(text.c_str() + at + 18));
   // logrotate: rename, then SIGUSR1; the proxy (no longer root) creates the file again.
   ASSERT_EQ(rename(log.c_str(), (log + ".1").c_str()), 0);
-  proxy->Signal(SIGUSR1);
+  child->Signal(SIGUSR1);
   ASSERT_TRUE(e2e::WaitFor(
       [&] { return dir_.Read("proxy.log").find("reopened") != std::string::npos; }, 5000))
       << dir_.Read("proxy.log.1");
   // Later lines go to the new file only.
-  proxy->Signal(SIGHUP);
+  child->Signal(SIGHUP);
   EXPECT_TRUE(e2e::WaitFor(
       [&] { return dir_.Read("proxy.log").find("re-read successfully") != std::string::npos; },
       5000));
-  EXPECT_EQ(dir_.Read("proxy.log.1").find("re-read successfully"), std::string::npos);
-  auto client = Client(proxy->port());
+  EXPECT_EQ(dir_.Read("proxy.log.1").find("re-read successfully"),
+            dir_.Read("proxy.log.1").rfind("re-read successfully"));  // the start-up line only
+  ASSERT_TRUE(e2e::WaitFor([&] { return me_->links_ready() >= 2; }, 8000));
+  auto client = Client(port);
   ASSERT_TRUE(client.has_value());
   EXPECT_TRUE(EchoFrame(*client, 100, 1));
-  EXPECT_EQ(proxy->Stop(), 0);
+  client.reset();
+  child->Signal(SIGTERM);
+  auto rc = child->Wait(10000);
+  ASSERT_TRUE(rc.ok());
+  EXPECT_EQ(*rc, 0);
   EXPECT_NE(dir_.Read("proxy.log").find("Terminated by SIGTERM."), std::string::npos);
 }
 

@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -432,6 +433,117 @@ TEST_F(ScrapeE2eTest, AlertRulesAndDashboardPassPromtoolAndNameOnlyRealSeries) {
     EXPECT_NE(metrics.find("# TYPE " + family + " "), std::string::npos) << family;
   }
   EXPECT_EQ(proxy_->Stop(), 0);
+}
+
+// The proxy behind the fake ME with `-l log` (and `extra`), its stderr in stderr.txt; waits
+// for "main loop" in the log file.
+class LogFileE2eTest : public ObservabilityE2eTest {
+ protected:
+  absl::StatusOr<tools::ChildProcess> StartLogging(const std::string& log,
+                                                   const std::string& extra = "") {
+    auto child = tools::ChildProcess::Spawn(
+        {"/bin/sh", "-c",
+         "exec " + e2e::ProxyBinaryPath() + " -l " + log + " " + extra + " -H 0 --shards 1 -S " +
+             e2e::Hex(secret_) + " --aes-pwd " + aes_pwd_ + " --drain-timeout 1 " +
+             dir_.Write("proxy-multi.conf", e2e::ConfigFor(me_->port())) + " 2>" +
+             dir_.Path("stderr.txt")});
+    if (child.ok() &&
+        !e2e::WaitFor([&] { return e2e::ReadFile(log).find("main loop") != std::string::npos; },
+                      8000)) {
+      return absl::DeadlineExceededError("no 'main loop' in " + log + ": " + e2e::ReadFile(log) +
+                                         dir_.Read("stderr.txt"));
+    }
+    return child;
+  }
+  static uid_t UidOf(pid_t pid) {
+    std::string status = e2e::ReadFile("/proc/" + std::to_string(pid) + "/status");
+    size_t at = status.find("\nUid:\t");
+    return at == std::string::npos ? 0 : static_cast<uid_t>(atoi(status.c_str() + at + 6));
+  }
+  static uid_t OwnerOf(const std::string& path) {
+    struct stat st {};
+    return stat(path.c_str(), &st) == 0 ? st.st_uid : static_cast<uid_t>(-1);
+  }
+};
+
+TEST_F(LogFileE2eTest, LogrotateCreateModeThenUsr1KeepsLoggingAfterThePrivilegeDrop) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root (privilege drop and logrotate)";
+  ASSERT_TRUE(HaveTool("logrotate")) << "the Debian package 'logrotate' is missing";
+  // A log directory like /var/log/NAME: root's, not writable by the dropped user, so the proxy
+  // can only reopen a file logrotate created for it.
+  const std::string logs = dir_.Path("logs");
+  ASSERT_EQ(mkdir(logs.c_str(), 0755), 0);
+  const std::string log = logs + "/proxy.log";
+  auto child = StartLogging(log);
+  ASSERT_TRUE(child.ok()) << child.status();
+  const uid_t proxy_uid = UidOf(child->pid());
+  ASSERT_NE(proxy_uid, 0u) << "the proxy did not drop root";
+  // Opened as root at start-up, then handed to the dropped user.
+  EXPECT_EQ(OwnerOf(log), proxy_uid);
+
+  // logrotate's `create` without arguments copies the old file's mode and owner.
+  const std::string conf =
+      dir_.Write("logrotate.conf", log + " {\n  create\n  rotate 2\n  su root root\n}\n");
+  e2e::RunResult rotated = Shell("logrotate -f -s " + dir_.Path("logrotate.state") + " " + conf);
+  ASSERT_EQ(rotated.exit_code, 0) << rotated.output;
+  ASSERT_EQ(e2e::ReadFile(log), "");  // the new, empty file
+  EXPECT_EQ(OwnerOf(log), proxy_uid);
+  child->Signal(SIGUSR1);
+  ASSERT_TRUE(
+      e2e::WaitFor([&] { return e2e::ReadFile(log).find("reopened") != std::string::npos; }, 5000))
+      << e2e::ReadFile(log + ".1");
+  child->Signal(SIGHUP);  // later lines land in the new file
+  EXPECT_TRUE(e2e::WaitFor(
+      [&] { return e2e::ReadFile(log).find("re-read successfully") != std::string::npos; }, 5000));
+
+  // `create 0640 root root`: the dropped user cannot write the new file. The proxy keeps
+  // writing to the old one and says why, and what logrotate line would work.
+  const std::string bad = dir_.Write(
+      "logrotate-root.conf", log + " {\n  create 0640 root root\n  rotate 2\n  su root root\n}\n");
+  rotated = Shell("logrotate -f -s " + dir_.Path("logrotate.state") + " " + bad);
+  ASSERT_EQ(rotated.exit_code, 0) << rotated.output;
+  child->Signal(SIGUSR1);
+  const std::regex hint(
+      R"(SIGUSR1: cannot open log file .*Permission denied.* running as [a-z0-9_-]+: file .*proxy\.log is root:root 0640.*"create 0640 )");
+  EXPECT_TRUE(
+      e2e::WaitFor([&] { return std::regex_search(e2e::ReadFile(log + ".1"), hint); }, 5000))
+      << e2e::ReadFile(log + ".1");
+  child->Signal(SIGTERM);
+  EXPECT_TRUE(child->Wait(10000).ok());
+}
+
+TEST_F(LogFileE2eTest, JsonLinesFormat) {
+  const std::string log = dir_.Path("json.log");
+  auto child = StartLogging(log, "--log-format json");
+  ASSERT_TRUE(child.ok()) << child.status();
+  child->Signal(SIGTERM);
+  ASSERT_TRUE(child->Wait(10000).ok());
+  const std::string text = e2e::ReadFile(log);
+  const std::regex line(
+      R"re(^\{"time":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z","pid":[0-9]+,)re"
+      R"re("level":"(info|warning|error)","msg":"([^"\\]|\\.)*"\}$)re");
+  int lines = 0;
+  for (size_t start = 0; start < text.size();) {
+    size_t end = text.find('\n', start);
+    ASSERT_NE(end, std::string::npos) << "unterminated last line";
+    const std::string l = text.substr(start, end - start);
+    EXPECT_TRUE(std::regex_match(l, line)) << l;
+    ++lines;
+    start = end + 1;
+  }
+  EXPECT_GE(lines, 5);
+  EXPECT_NE(text.find("\"msg\":\"Terminated by SIGTERM.\"}"), std::string::npos) << text;
+  // A message with quotes stays one valid line: the config file name is quoted in the log.
+  EXPECT_NE(text.find("config_filename = '"), std::string::npos);
+}
+
+TEST_F(LogFileE2eTest, UnwritableLogFileIsAFatalStartupError) {
+  e2e::RunResult r = e2e::RunProxyToExit(
+      {"-l", "/nonexistent-dir/proxy.log", "-H", "0", "--direct", "-S", e2e::Hex(secret_)});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("fatal: cannot open log file /nonexistent-dir/proxy.log"),
+            std::string::npos)
+      << r.output;
 }
 
 }  // namespace
