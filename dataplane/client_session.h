@@ -52,6 +52,11 @@ struct ClientSession {
   // out (each leg keeps when its send in flight was submitted).
   double serve_deadline_s = 0;
   double last_active_s = 0;
+  // Observability: accept time, first ME request (-1 once answered), bytes each way.
+  double accepted_s = 0;
+  double me_asked_s = 0;
+  uint64_t bytes_in = 0;
+  uint64_t bytes_out = 0;
 
   // -D: the fake-TLS stage in front of the obfuscated2 streams (off otherwise).
   TlsSessionState tls;

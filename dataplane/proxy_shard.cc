@@ -478,6 +478,7 @@ void ProxyShard::OnAccept(uint32_t listener, const IoCompletion& c) {
   }
   Transition(s, SessionState::kHandshake);
   counters_.client_accepted.Add();
+  s.accepted_s = now_s_;
   counters_.client_active.Add();
   // -v: the reference's connection-level line (the peer is looked up only when logged).
   MTP_LOG(1, "shard %u: New inbound connection #%d %s -> port %u (client %u)", index_, fd,
@@ -631,6 +632,9 @@ void ProxyShard::FinalizeSession(uint32_t slot, ClientSession& s) {
   chains_.Clear(s.client.out);
   chains_.Clear(s.up.out);
   holders_.Set(slot, Charge::kQueue);
+  counters_.connection_seconds.Observe(now_s_ - s.accepted_s);
+  MTP_LOG(2, "shard %u: client %u closed after %.3f s: secret %d, DC %d, %u bytes in, %u out",
+          index_, slot, now_s_ - s.accepted_s, s.secret_index, s.dc_id, s.bytes_in, s.bytes_out);
   Transition(s, SessionState::kFree);
   s = ClientSession{};  // releases the cipher contexts
   sessions_.Free(slot);

@@ -19,6 +19,7 @@ void ProxyShard::OnClientRecv(uint32_t slot, ClientSession& s, const IoCompletio
     uint32_t n = static_cast<uint32_t>(c.result);
     uint8_t* data = engine_->buffers().Data(c.buffer_id);
     counters_.client_bytes_in.Add(n);
+    s.bytes_in += n;
     if (s.secret_index >= 0) counters_.secrets[s.secret_index].bytes_in.Add(n);
     s.last_active_s = now_s_;
     // -D: the fake-TLS stage takes hello bytes and fronted traffic, and unwraps records.
@@ -85,6 +86,7 @@ void ProxyShard::OnClientSend(uint32_t slot, ClientSession& s, const IoCompletio
     return;
   }
   counters_.client_bytes_out.Add(static_cast<uint32_t>(c.result));
+  s.bytes_out += static_cast<uint32_t>(c.result);
   if (s.secret_index >= 0) {
     counters_.secrets[s.secret_index].bytes_out.Add(static_cast<uint32_t>(c.result));
   }
@@ -126,6 +128,7 @@ void ProxyShard::TakeHeaderBytes(uint32_t slot, ClientSession& s, int32_t buffer
 
 void ProxyShard::OnHandshakeBytes(uint32_t slot, ClientSession& s) {
   if (s.header_bytes < kObfuscated2HeaderBytes) return;  // the reference waits for all 64
+  counters_.handshake_seconds.Observe(now_s_ - s.accepted_s);
   if (handshake_budget_ != nullptr && !handshake_budget_->TryConsume()) {
     CloseSession(slot, s, CloseReason::kRateLimited);  // --max-dh-accept-rate
     return;

@@ -505,6 +505,7 @@ bool ProxyShard::ForwardToMe(uint32_t slot, ClientSession& s, ByteSpan payload, 
   std::memcpy(msg.data() + header_bytes, payload.data(), payload.size());
   l->rpc->CommitMessage();
   counters_.forwarded_queries.Add();
+  if (s.me_asked_s == 0) s.me_asked_s = now_s_;  // the first request: round trip starts
   MarkLinkDirty(s.me_link, *l);
   // Sealed and unsealed output both count: when the shard's budget is short the unsealed part
   // is what grows, and past RpcLink's bound frames would be dropped.
@@ -547,6 +548,8 @@ void ProxyShard::OnMeMessage(uint32_t link, MeLink& l, uint32_t type, ByteSpan p
         return;
       }
       if (!CheckClientBuffers(p.slot, *s)) return;
+      if (s->me_asked_s > 0) counters_.me_round_trip_seconds.Observe(now_s_ - s->me_asked_s);
+      s->me_asked_s = -1;  // only the first answer is a round trip
       if (QueueClientFrame(p.slot, *s, ans.data)) counters_.forwarded_responses.Add();
       return;
     }

@@ -354,6 +354,22 @@ TEST_F(ScrapeE2eTest, PromtoolChecksTheRealMetricsWithoutAWarning) {
       },
       10000))
       << metrics;
+  // Three clients came and went, one is open: four handshakes, four first answers from the ME,
+  // three lifetimes; every latency on loopback is under a second.
+  ASSERT_TRUE(e2e::WaitFor(
+      [&] {
+        metrics = HttpBody(e2e::HttpGet(stats_port_, "/metrics"));
+        return MetricValue(metrics, "mtproxy_connection_duration_seconds_count") == 3;
+      },
+      5000))
+      << metrics;
+  EXPECT_EQ(MetricValue(metrics, "mtproxy_handshake_duration_seconds_count"), 4);
+  EXPECT_EQ(MetricValue(metrics, "mtproxy_handshake_duration_seconds_bucket{le=\"1\"}"), 4);
+  EXPECT_EQ(MetricValue(metrics, "mtproxy_me_round_trip_seconds_count"), 4);
+  EXPECT_EQ(MetricValue(metrics, "mtproxy_me_round_trip_seconds_bucket{le=\"1\"}"), 4);
+  EXPECT_EQ(MetricValue(metrics, "mtproxy_connection_duration_seconds_bucket{le=\"5\"}"), 3);
+  EXPECT_GT(MetricValue(metrics, "mtproxy_connection_duration_seconds_sum").value_or(0), 0);
+  EXPECT_LT(MetricValue(metrics, "mtproxy_handshake_duration_seconds_sum").value_or(9), 4);
   const std::string file = dir_.Write("metrics.txt", metrics);
   e2e::RunResult check = Shell("promtool check metrics < " + file);
   EXPECT_EQ(check.exit_code, 0) << check.output;
@@ -433,6 +449,33 @@ TEST_F(ScrapeE2eTest, AlertRulesAndDashboardPassPromtoolAndNameOnlyRealSeries) {
     EXPECT_NE(metrics.find("# TYPE " + family + " "), std::string::npos) << family;
   }
   EXPECT_EQ(proxy_->Stop(), 0);
+}
+
+TEST_F(ObservabilityE2eTest, DoubleVerboseLogsEachClosedConnection) {
+  auto proxy = Start({"-vv"}, 1);
+  ASSERT_NE(proxy, nullptr);
+  {
+    auto c = TestClient::Connect(proxy->port(), &secret_, Transport::kIntermediate, 2);
+    ASSERT_TRUE(c.has_value());
+    ASSERT_TRUE(e2e::EchoFrame(*c, 1000, 1));
+  }
+  // The 64-byte header and one 4+1000-byte frame in; one 4+1000-byte answer out; DC 2; secret 0.
+  const std::regex closed(
+      R"(client [0-9]+ closed after [0-9]+\.[0-9]{3} s: secret 0, DC 2, 1068 bytes in, 1004 out)");
+  EXPECT_TRUE(e2e::WaitFor([&] { return std::regex_search(proxy->Log(), closed); }, 5000))
+      << proxy->Log();
+  EXPECT_EQ(proxy->Stop(), 0);
+  // Not at -v.
+  auto quiet = Start({"-v"}, 1);
+  ASSERT_NE(quiet, nullptr);
+  {
+    auto c = TestClient::Connect(quiet->port(), &secret_, Transport::kIntermediate, 2);
+    ASSERT_TRUE(c.has_value());
+    ASSERT_TRUE(e2e::EchoFrame(*c, 100, 1));
+  }
+  ASSERT_TRUE(e2e::WaitFor([&] { return quiet->LogContains("closing client"); }, 5000));
+  EXPECT_EQ(quiet->Stop(), 0);
+  EXPECT_FALSE(std::regex_search(quiet->Log(), std::regex("closed after")));
 }
 
 // The proxy behind the fake ME with `-l log` (and `extra`), its stderr in stderr.txt; waits
