@@ -82,6 +82,14 @@ void FakeTlsRuntime::FillStats(const CounterSnapshot& c, StatsSnapshot& out) con
       {"bad_inner_tag", v(c.tls_fronted_bad_inner_tag)},
       {"bad_fragments", v(c.tls_fronted_bad_fragments)},
   };
+  t.handshake_failures_by_stage = {
+      {"first_bytes", v(c.tls_failed_first_bytes)},
+      {"client_hello", v(c.tls_failed_client_hello)},
+      {"timestamp", v(c.tls_failed_timestamp)},
+      {"replay", v(c.tls_failed_replay)},
+      {"inner_header", v(c.tls_failed_inner_header)},
+      {"upstream", v(c.tls_failed_upstream)},
+  };
   t.front_failed = v(c.tls_front_failed);
   t.fronting_active = v(c.tls_fronting_active);
   t.bad_records = v(c.tls_bad_records);

@@ -224,6 +224,9 @@ std::string RenderStatsText(const StatsSnapshot& s) {
     for (const NamedCount& r : t.fronted_by_reason) {
       Int(out, absl::StrCat("tls_fronted_", r.name).c_str(), r.value);
     }
+    for (const NamedCount& r : t.handshake_failures_by_stage) {
+      Int(out, absl::StrCat("tls_handshake_failures_", r.name).c_str(), r.value);
+    }
     Int(out, "tls_front_failed", t.front_failed);
     Int(out, "tls_fronting_active", t.fronting_active);
     Int(out, "tls_bad_records", t.bad_records);
@@ -494,6 +497,11 @@ std::string RenderPrometheus(const StatsSnapshot& s) {
              "Fake-TLS ClientHellos answered with a ServerHello.", t.handshakes_accepted);
     w.Named("mtproxy_tls_fronted_total", "counter",
             "Connections piped to the real site, by reason.", "reason", t.fronted_by_reason);
+    if (!t.handshake_failures_by_stage.empty()) {
+      w.Named("mtproxy_tls_handshake_failures_total", "counter",
+              "Fake-TLS handshakes that failed, by the first stage that failed.", "stage",
+              t.handshake_failures_by_stage);
+    }
     w.Single("mtproxy_tls_front_failures_total", "counter",
              "Connections closed because the real site could not be reached.", t.front_failed);
     w.Single("mtproxy_tls_fronting_connections", "gauge", "Open pipes to real sites.",

@@ -248,6 +248,8 @@ struct StatsSnapshot {
     int64_t handshakes_accepted = 0;   // ClientHellos answered with a ServerHello
     int64_t fronted = 0;               // connections piped to a real site, all reasons
     std::vector<NamedCount> fronted_by_reason;  // not_tls, bad_digest, replay, timeout, ...
+    // first_bytes, client_hello, timestamp, replay, inner_header, upstream
+    std::vector<NamedCount> handshake_failures_by_stage;
     int64_t front_failed = 0;          // no address / socket / connect failure: closed instead
     int64_t fronting_active = 0;       // pipes open now
     int64_t bad_records = 0;           // closed after the ServerHello for bad record framing

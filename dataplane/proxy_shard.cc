@@ -603,6 +603,12 @@ void ProxyShard::CloseSession(uint32_t slot, ClientSession& s, CloseReason reaso
   if (s.state == SessionState::kClosing) return;
   MTP_LOG(1, "shard %u: closing client %u (fd %d): %s", index_, slot, s.client.fd,
           CloseReasonName(reason));
+  // A fake-TLS client past both handshakes that got no DC connect or ME.
+  if (s.tls.on() && !s.fronting &&
+      (reason == CloseReason::kNoUpstream ||
+       (reason == CloseReason::kUpstreamError && s.state == SessionState::kConnecting))) {
+    counters_.tls_failed_upstream.Add();
+  }
   if (s.bound) {
     UnbindSession(slot, s,
                   reason != CloseReason::kCloseExt && reason != CloseReason::kMeLinkLost);

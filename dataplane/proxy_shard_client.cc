@@ -144,6 +144,7 @@ void ProxyShard::OnHandshakeBytes(uint32_t slot, ClientSession& s) {
     case Obfuscated2Status::kNoMatch:
       // Skip mode: keep the socket, swallow everything, never answer (client-transports §8).
       counters_.handshake_bad.Add();
+      if (s.tls.on()) counters_.tls_failed_inner_header.Add();  // after a valid ClientHello
       counters_.client_skip_mode.Add();
       chains_.Clear(s.in);
       Transition(s, SessionState::kSkip);

@@ -82,6 +82,36 @@ FrontReason FrontReasonOf(ClientHelloStatus status) {
   return FrontReason::kNotTls;
 }
 
+// The first handshake stage that failed (mtproxy_tls_handshake_failures_total{stage}).
+ShardCounter& FailedStage(ShardCounters& c, FrontReason reason, const ClientSession& s) {
+  switch (reason) {
+    case FrontReason::kNotTls:
+      return c.tls_failed_first_bytes;
+    case FrontReason::kBadTimestamp:
+      return c.tls_failed_timestamp;
+    case FrontReason::kReplay:
+      return c.tls_failed_replay;
+    case FrontReason::kBadInnerTag:
+      return c.tls_failed_inner_header;
+    case FrontReason::kTimeout:
+      // After the ServerHello the inner header never completed; before it, either too few
+      // bytes came to classify, or a ClientHello prefix never completed.
+      if (s.tls.phase == TlsPhase::kRecords) return c.tls_failed_inner_header;
+      return s.in.bytes < kClassifyMinBytes ? c.tls_failed_first_bytes
+                                            : c.tls_failed_client_hello;
+    case FrontReason::kBadSni:
+    case FrontReason::kUnknownSni:
+    case FrontReason::kPort80:
+    case FrontReason::kExtraBytes:
+    case FrontReason::kTooBig:
+    case FrontReason::kBadDigest:
+    case FrontReason::kNoTls13Cipher:
+    case FrontReason::kBadFragments:
+      break;
+  }
+  return c.tls_failed_client_hello;
+}
+
 }  // namespace
 
 void ProxyShard::BeginTls(uint32_t slot, ClientSession& s) {
@@ -186,6 +216,7 @@ bool ProxyShard::CheckTlsInnerTag(uint32_t slot, ClientSession& s, Transport tra
 void ProxyShard::StartFronting(uint32_t slot, ClientSession& s, size_t domain_index,
                                FrontReason reason) {
   counters_.tls_fronted.Add();
+  FailedStage(counters_, reason, s).Add();
   switch (reason) {
 #define MTP_COUNT_REASON(R, counter) \
   case FrontReason::R:               \

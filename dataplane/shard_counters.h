@@ -71,6 +71,12 @@ namespace mtp {
   X(tls_fronted_timeout, "fronted: handshake not completed within 10 s")           \
   X(tls_fronted_bad_inner_tag, "fronted: inner transport not padded intermediate") \
   X(tls_fronted_bad_fragments, "fronted: ClientHello records that cannot be reassembled") \
+  X(tls_failed_first_bytes, "fake-TLS handshakes failed: first bytes not a ClientHello") \
+  X(tls_failed_client_hello, "fake-TLS handshakes failed: ClientHello (SNI, size, digest...)") \
+  X(tls_failed_timestamp, "fake-TLS handshakes failed: ClientHello timestamp") \
+  X(tls_failed_replay, "fake-TLS handshakes failed: replayed ClientHello") \
+  X(tls_failed_inner_header, "fake-TLS handshakes failed: inner obfuscated2 header") \
+  X(tls_failed_upstream, "fake-TLS handshakes failed: no DC/ME upstream for the client") \
   X(tls_front_failed, "fronting impossible (no address, socket or connect failed)") \
   X(tls_fronting_active, "now: connections piped to the real site")                \
   X(tls_front_bytes_in, "bytes received from real sites")                          \

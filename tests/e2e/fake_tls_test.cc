@@ -908,5 +908,87 @@ TEST_F(FakeTlsDirectTest, UnreachableRealSiteClosesOnlyThatClient) {
       << json;
 }
 
+// Fake-TLS handshake failures are counted by the first stage that failed
+// (mtproxy_tls_handshake_failures_total{stage}). Direct mode with every DC id overridden to a
+// port that refuses connections, so a client past both handshakes fails at "upstream".
+TEST(FakeTlsStagesTest, HandshakeFailuresAreCountedByStage) {
+  EchoServer echo;
+  const int dead_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(dead_fd, reinterpret_cast<sockaddr*>(&sin), sizeof(sin)), 0);
+  socklen_t len = sizeof(sin);
+  getsockname(dead_fd, reinterpret_cast<sockaddr*>(&sin), &len);
+  const std::string dead = "127.0.0.1:" + std::to_string(ntohs(sin.sin_port));
+  std::vector<std::string> args = {"-H", "0", "-p", "0", "--http-stats", "-M", "1", "-v",
+                                   "-S", kSecretA, "-D", "echo.example", "--domain-target",
+                                   "echo.example=127.0.0.1:" + std::to_string(echo.port()),
+                                   "--direct"};
+  for (const char* id : {"1", "2", "3", "4", "5", "203", "-1", "-2", "-3", "-4", "-5", "-203"}) {
+    args.insert(args.end(), {"--dc-override", std::string(id) + ":" + dead});  // never real
+  }
+  std::unique_ptr<ProxyProcess> proxy = ProxyProcess::Start(args, 30000);
+  ASSERT_NE(proxy, nullptr);
+  const ClientSecret secret = SecretBytes(kSecretA);
+  const int32_t now = static_cast<int32_t>(std::time(nullptr));
+  auto hello = [&](const std::string& domain, int32_t ts) {
+    return BuildClientHello(secret, domain, ts, ClientHelloLayout::kLegacy517).value();
+  };
+  auto fronted = [&](const std::vector<uint8_t>& bytes) {  // the echo site sends them back
+    RawClient c(proxy->port());
+    ASSERT_TRUE(c.Send(bytes));
+    EXPECT_EQ(c.Read(bytes.size(), 10000), bytes);
+  };
+  const std::string text = "GET / HTTP/1.1\r\nHost: echo.example\r\n\r\n";
+  fronted(std::vector<uint8_t>(text.begin(), text.end()));  // first_bytes
+  fronted(hello("nowhere.example", now));                   // client_hello
+  fronted(hello("echo.example", now - 3600));               // timestamp
+  const std::vector<uint8_t> once = hello("echo.example", now);
+  {
+    RawClient first(proxy->port());
+    ASSERT_TRUE(first.Send(once));
+    ASSERT_EQ(first.Read(3, 10000), (std::vector<uint8_t>{0x16, 0x03, 0x03}));
+  }
+  fronted(once);  // replay
+  {
+    // inner_header: a valid hello, then 64 random bytes as the obfuscated2 header.
+    RawClient c(proxy->port());
+    ASSERT_TRUE(c.Send(hello("echo.example", now)));
+    ASSERT_EQ(c.Read(3, 10000).size(), 3u);
+    std::vector<uint8_t> records = {0x14, 0x03, 0x03, 0x00, 0x01, 0x01, 0x17, 0x03, 0x03, 0x00,
+                                    0x40};
+    for (int i = 0; i < 64; ++i) records.push_back(static_cast<uint8_t>(i * 37 + 11));
+    ASSERT_TRUE(c.Send(records));
+    ASSERT_TRUE(WaitFor([&] { return proxy->LogContains("no secret matches the header"); },
+                        5000));
+  }
+  std::string json;
+  EXPECT_NE(e2e::RunTool(e2e::ClientArgv(proxy->port(), {"--timeout-ms", "10000", "--secret",
+                                                         EeSecret(kSecretA, "echo.example"),
+                                                         "--packets", "1"}),
+                         60000, &json),
+            0)
+      << json;  // upstream: the DC refuses
+
+  const std::optional<uint16_t> stats_port = e2e::StatsPort(*proxy);
+  ASSERT_TRUE(stats_port.has_value()) << proxy->Log();
+  std::string metrics;
+  const std::vector<std::string> stages = {"first_bytes", "client_hello", "timestamp",
+                                           "replay",      "inner_header", "upstream"};
+  EXPECT_TRUE(WaitFor([&] {
+    metrics = e2e::HttpBody(e2e::HttpGet(*stats_port, "/metrics"));
+    for (const std::string& stage : stages) {
+      const std::string key = "mtproxy_tls_handshake_failures_total{stage=\"" + stage + "\"}";
+      if (e2e::MetricValue(metrics, key) != 1.0) return false;
+    }
+    return true;
+  }, 5000)) << metrics;
+  const std::string stats = e2e::HttpBody(e2e::HttpGet(*stats_port, "/stats"));
+  EXPECT_EQ(e2e::StatsInt(stats, "tls_handshake_failures_replay"), 1) << stats;
+  EXPECT_EQ(e2e::StatsInt(stats, "tls_handshakes_accepted"), 3) << stats;
+  close(dead_fd);
+}
+
 }  // namespace
 }  // namespace mtp
