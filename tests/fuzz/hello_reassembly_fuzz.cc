@@ -5,13 +5,16 @@
 //   1  a signed hello (bit 1: modern ~1.8 KiB, else legacy 517) cut into records whose sizes
 //      come from the input, delivered in one piece: it must re-frame to exactly the signed
 //      record and be accepted by ValidateClientHello.
+// Mode 0 also runs the JA4 parser over the bytes (fake_tls_ja4.h).
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "proto/fake_tls.h"
+#include "proto/fake_tls_ja4.h"
 
 namespace {
 
@@ -25,6 +28,9 @@ constexpr mtp::ClientSecret kSecret = {0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd,
 constexpr int64_t kNow = 1700000000;
 
 void ReassembleRaw(mtp::ByteSpan in) {
+  // The JA4 parser walks every length of whatever it gets: "t" + 9 + "_" + 12 + "_" + 12.
+  const std::optional<std::string> ja4 = mtp::Ja4Fingerprint(in);
+  FUZZ_CHECK(!ja4.has_value() || (ja4->size() == 36 && (*ja4)[0] == 't'));
   std::vector<uint8_t> out(mtp::kMaxClientHelloBytes);
   const mtp::HelloReassembly r = mtp::ReassembleClientHello(in, mtp::MutableByteSpan(out));
   FUZZ_CHECK(r.records <= mtp::kMaxHelloRecords + 1);
@@ -91,6 +97,9 @@ void SplitSigned(bool modern, mtp::ByteSpan in) {
       mtp::ValidateClientHello(mtp::ByteSpan(out).first(r.hello_size),
                                mtp::ClientHelloConfig{secrets, domains}, 443, kNow, cache);
   FUZZ_CHECK(v.accepted());
+  // The fingerprint of the reassembled hello is the signed hello's.
+  FUZZ_CHECK(mtp::Ja4Fingerprint(mtp::ByteSpan(out).first(r.hello_size)) ==
+             mtp::Ja4Fingerprint(hello));
 }
 
 }  // namespace
