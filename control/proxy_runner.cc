@@ -73,6 +73,8 @@ absl::StatusOr<std::shared_ptr<const LiveConfig>> BuildLiveConfig(const ConfigSn
   auto live = std::make_shared<LiveConfig>();
   live->generation = snapshot.generation;
   live->secrets = snapshot.secrets;
+  live->secret_names = snapshot.secret_names;
+  live->secret_names.resize(live->secrets.size());
   if (snapshot.proxy_config) {
     const ProxyConfig& pc = *snapshot.proxy_config;
     for (const MeCluster& cluster : pc.clusters) {
@@ -101,6 +103,7 @@ absl::StatusOr<std::unique_ptr<DataplaneConfig>> BuildDataplaneConfig(
   if (!live.ok()) return live.status();
   c.config_generation = (*live)->generation;
   c.secrets = (*live)->secrets;
+  c.secret_names = (*live)->secret_names;
   c.routing = (*live)->routing;
   c.proxy_secret = (*live)->proxy_secret;
   c.ad_tag = cli.proxy_tag;
@@ -182,6 +185,7 @@ absl::StatusOr<std::unique_ptr<ProxyRunner>> ProxyRunner::Create(
   live->generation = c.config_generation;
   live->routing = c.routing;
   live->secrets = c.secrets;
+  live->secret_names = c.secret_names;
   runner->live_ = std::move(live);
   for (uint32_t i = 0; i < shard_count; ++i) {
     auto shard = ProxyShard::Create(i, shard_count, c);
@@ -446,6 +450,7 @@ void ProxyRunner::FillStats(StatsSnapshot& out) const {
     x.secrets[i].active_connections = I(k.secrets[i].active);
     x.secrets[i].bytes_from_clients = I(k.secrets[i].bytes_in);
     x.secrets[i].bytes_to_clients = I(k.secrets[i].bytes_out);
+    if (i < live_->secret_names.size()) x.secrets[i].name = live_->secret_names[i];
   }
   if (fake_tls_ != nullptr) fake_tls_->FillStats(k, out);
 }

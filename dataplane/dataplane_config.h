@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "core/io_engine.h"
@@ -35,6 +36,7 @@ struct ListenerSpec {
 struct DataplaneConfig {
   // ---- Client side ----
   std::vector<ClientSecret> secrets;  // -S, at most 16; empty = no-secret derivation
+  std::vector<std::string> secret_names;  // their names for /metrics ("" = unnamed)
   std::vector<ListenerSpec> listeners;  // one per -H port; every shard opens its own socket
   int backlog = 8192;
   int window_clamp_bytes = 131072;  // -W (0 = leave alone)

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "crypto/secret.h"
@@ -15,6 +16,9 @@ namespace mtp {
 struct LiveConfig {
   uint64_t generation = 1;            // the control plane's config generation
   std::vector<ClientSecret> secrets;  // at most 16; empty = no-secret derivation
+  // Operator names of the secrets (TOML [[secret]] name), same length; "" = unnamed. Read by
+  // the control thread for the /metrics labels; the shards never look at them.
+  std::vector<std::string> secret_names;
   MeRouting routing;                  // ME mode
   std::vector<uint8_t> proxy_secret;  // --aes-pwd content (32..256 bytes), ME mode
 };

@@ -149,7 +149,7 @@ TEST(CliE2eTest, TomlConfigServesNamedSecretsAndReloadsThemOnSighup) {
   const std::string path = dir.Write(
       "proxy.toml",
       toml(absl::StrCat("[[secret]]\nname = \"alice\"\nsecret = \"dd", alice, "\"\n")));
-  auto proxy = ProxyProcess::Start({"--config", path, "-H", "0"});
+  auto proxy = ProxyProcess::Start({"--config", path, "-H", "0", "-p", "0", "--http-stats"});
   ASSERT_NE(proxy, nullptr);
   auto served = [&](const std::string& key) {
     std::string json;
@@ -157,6 +157,15 @@ TEST(CliE2eTest, TomlConfigServesNamedSecretsAndReloadsThemOnSighup) {
                         20000, &json) == 0;
   };
   EXPECT_TRUE(served(alice));
+  // The secret's name labels its /metrics series.
+  const std::optional<uint16_t> stats = e2e::StatsPort(*proxy);
+  ASSERT_TRUE(stats.has_value()) << proxy->Log();
+  auto named_handshakes = [&](const std::string& name) {
+    return e2e::MetricValue(e2e::HttpBody(e2e::HttpGet(*stats, "/metrics")),
+                       absl::StrCat("mtproxy_secret_connections_total{secret=\"0\",name=\"",
+                                    name, "\"}"));
+  };
+  EXPECT_EQ(named_handshakes("alice"), std::optional<double>(1)) << e2e::HttpGet(*stats, "/metrics");
   // bob replaces alice in the file; SIGHUP applies it without a restart.
   dir.Write("proxy.toml",
             toml(absl::StrCat("[[secret]]\nname = \"bob\"\nsecret = \"", bob, "\"\n")));
@@ -166,6 +175,7 @@ TEST(CliE2eTest, TomlConfigServesNamedSecretsAndReloadsThemOnSighup) {
       << proxy->Log();
   EXPECT_TRUE(served(bob));
   EXPECT_FALSE(served(alice));
+  EXPECT_TRUE(named_handshakes("bob").has_value()) << e2e::HttpGet(*stats, "/metrics");
   // A broken file is refused with its line; bob keeps working.
   dir.Write("proxy.toml", toml("[[secret]]\nname = \"carol\"\nsecret = 42\n"));
   proxy->Signal(SIGHUP);
