@@ -4,6 +4,12 @@
 #include "core/log.h"
 
 namespace mtp {
+namespace {
+
+// JA4 fingerprints exported in /metrics (the most frequent of the tracked ones).
+constexpr size_t kJa4Exported = 20;
+
+}  // namespace
 
 FakeTlsOptions FakeTlsOptionsFrom(const ParsedCommandLine& cli) {
   FakeTlsOptions o;
@@ -54,6 +60,7 @@ FakeTlsConfig FakeTlsRuntime::ShardConfig() const {
   c.domains = options_.domains;
   c.registry = registry_.get();
   c.replay_cache = replay_cache_.get();
+  c.ja4_counter = ja4_counter_.get();
   c.record_sizing = options_.record_sizing;
   return c;
 }
@@ -90,6 +97,10 @@ void FakeTlsRuntime::FillStats(const CounterSnapshot& c, StatsSnapshot& out) con
       {"inner_header", v(c.tls_failed_inner_header)},
       {"upstream", v(c.tls_failed_upstream)},
   };
+  t.client_hellos_by_ja4.clear();
+  for (const auto& [ja4, count] : ja4_counter_->Top(kJa4Exported)) {
+    t.client_hellos_by_ja4.push_back({ja4, v(count)});
+  }
   t.front_failed = v(c.tls_front_failed);
   t.fronting_active = v(c.tls_fronting_active);
   t.bad_records = v(c.tls_bad_records);

@@ -61,6 +61,7 @@ class FakeTlsRuntime {
 
   FakeTlsOptions options_;
   std::unique_ptr<SharedReplayCache> replay_cache_;
+  std::unique_ptr<Ja4Counter> ja4_counter_ = std::make_unique<Ja4Counter>();
   std::unique_ptr<TlsDomainRegistry> registry_;
   std::unique_ptr<DomainProber> prober_;
 };

@@ -502,6 +502,12 @@ std::string RenderPrometheus(const StatsSnapshot& s) {
               "Fake-TLS handshakes that failed, by the first stage that failed.", "stage",
               t.handshake_failures_by_stage);
     }
+    if (!t.client_hellos_by_ja4.empty()) {
+      w.Named("mtproxy_tls_client_hellos_by_ja4_total", "counter",
+              "Complete ClientHellos by JA4 fingerprint, before the secret check (the most "
+              "frequent; \"other\": fingerprints past the tracked 256).",
+              "ja4", t.client_hellos_by_ja4);
+    }
     w.Single("mtproxy_tls_front_failures_total", "counter",
              "Connections closed because the real site could not be reached.", t.front_failed);
     w.Single("mtproxy_tls_fronting_connections", "gauge", "Open pipes to real sites.",

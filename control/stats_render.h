@@ -250,6 +250,8 @@ struct StatsSnapshot {
     std::vector<NamedCount> fronted_by_reason;  // not_tls, bad_digest, replay, timeout, ...
     // first_bytes, client_hello, timestamp, replay, inner_header, upstream
     std::vector<NamedCount> handshake_failures_by_stage;
+    // Complete ClientHellos by JA4 fingerprint: the most frequent ones, then "other".
+    std::vector<NamedCount> client_hellos_by_ja4;
     int64_t front_failed = 0;          // no address / socket / connect failure: closed instead
     int64_t fronting_active = 0;       // pipes open now
     int64_t bad_records = 0;           // closed after the ServerHello for bad record framing

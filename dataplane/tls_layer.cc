@@ -4,6 +4,10 @@
 
 #include <algorithm>
 #include <cassert>
+#include <optional>
+#include <string>
+
+#include "proto/fake_tls_ja4.h"
 
 namespace mtp {
 namespace {
@@ -15,6 +19,13 @@ constexpr size_t kMaxHelloWaitBytes = kTlsRecordHeaderSize + 0xffff;
 constexpr size_t kHelloScratchBytes = kMaxHelloWaitBytes + 1 + kMaxClientHelloBytes + 1;
 static_assert(kMaxHelloRecords * (kTlsRecordHeaderSize + 1) + kMaxClientHelloBytes <
               kMaxHelloWaitBytes);
+
+// The fingerprint of a complete hello record, before any secret check.
+void CountJa4(const FakeTlsConfig& config, ByteSpan record) {
+  if (config.ja4_counter == nullptr) return;
+  const std::optional<std::string> ja4 = Ja4Fingerprint(record);
+  config.ja4_counter->Add(ja4.has_value() ? *ja4 : std::string("unparsable"));
+}
 
 }  // namespace
 
@@ -51,6 +62,8 @@ ClientHelloResult CheckBufferedClientHello(const BufferChains& chains, const Buf
   }
   assert(config.replay_cache != nullptr);
   if (!fragmented) {
+    const HelloFrame frame = CheckClientHelloFraming(view);
+    if (frame.status == HelloFraming::kComplete) CountJa4(config, view.first(frame.record_size));
     return ValidateClientHello(view, hello_config, local_port, now_unix_s, *config.replay_cache);
   }
   // A hello cut into several records: validate the single record the client signed, followed
@@ -68,6 +81,7 @@ ClientHelloResult CheckBufferedClientHello(const BufferChains& chains, const Buf
     r.fragments_error = a.error;
     return r;
   }
+  CountJa4(config, hello.first(a.hello_size));
   const size_t extra = std::min<size_t>(view.size() - a.consumed, 1);
   std::copy_n(view.data() + a.consumed, extra, hello.data() + a.hello_size);
   r = ValidateClientHello(hello.first(a.hello_size + extra), hello_config, local_port, now_unix_s,

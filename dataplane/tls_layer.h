@@ -23,6 +23,7 @@
 #include "proto/fake_tls.h"
 #include "crypto/secret.h"
 #include "dataplane/buffer_chain.h"
+#include "dataplane/ja4_counter.h"
 #include "dataplane/tls_domains.h"
 
 namespace mtp {
@@ -34,6 +35,9 @@ struct FakeTlsConfig {
   const TlsDomainRegistry* registry = nullptr;
   // The process-wide replay filter (SharedReplayCache), owned by the control plane.
   ReplayCache* replay_cache = nullptr;
+  // Complete ClientHellos by JA4 fingerprint, before any secret check (null = not counted);
+  // owned by the control plane.
+  Ja4Counter* ja4_counter = nullptr;
   TlsRecordSizing record_sizing = TlsRecordSizing::kAdaptive;
   // From accept until the inner obfuscated2 header is accepted; then proxy-pass (reference).
   uint32_t handshake_timeout_ms = 10000;
@@ -67,7 +71,8 @@ void BeginTlsSession(const FakeTlsConfig& config, TlsSessionState& tls);
 // linearises the bytes when they straddle buffers (grown up to 5 + 65535 bytes) and holds a
 // hello fragmented over several records once re-framed as the single record the client signed
 // (then kBadFragments when it cannot be reassembled, and on kAccept `record_size` is the raw
-// bytes its records occupy).
+// bytes its records occupy). Once the hello is complete, counts its JA4 fingerprint in
+// config.ja4_counter (the call after which the answer is no longer need-more: once per hello).
 ClientHelloResult CheckBufferedClientHello(const BufferChains& chains, const BufferChain& in,
                                            std::vector<uint8_t>& scratch,
                                            const FakeTlsConfig& config,

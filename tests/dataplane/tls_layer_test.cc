@@ -10,6 +10,7 @@
 
 #include "dataplane/deadline_fifo.h"
 #include "dataplane/replay_cache.h"
+#include "proto/fake_tls_ja4.h"
 #include "tests/dataplane/fake_buffer_pool.h"
 
 namespace mtp {
@@ -173,6 +174,31 @@ TEST_F(TlsLayerTest, HelloFragmentedOverRecordsAndSegmentsIsAcceptedAndConsumed)
     EXPECT_EQ(VerifyServerHello(kSecretB, r.client_random, Contents(chains_, out_)).status,
               ServerHelloCheckStatus::kOk);
   }
+}
+
+TEST_F(TlsLayerTest, EveryCompleteHelloIsFingerprintedOnceBeforeTheSecretCheck) {
+  Ja4Counter counter;
+  config_.ja4_counter = &counter;
+  const auto good = Hello(kSecretA, "a.example", ClientHelloLayout::kLegacy517);
+  const auto wrong = Hello(kWrongSecret, "a.example", ClientHelloLayout::kLegacy517);
+  const std::string ja4 = Ja4Fingerprint(good).value();
+  ASSERT_EQ(Ja4Fingerprint(wrong), ja4);
+  ASSERT_TRUE(chains_.AppendCopy(in_, ByteSpan(good).first(200)));
+  EXPECT_TRUE(Check().need_more());
+  EXPECT_EQ(counter.total(), 0u);  // not before the hello is complete
+  ASSERT_TRUE(chains_.AppendCopy(in_, ByteSpan(good).subspan(200)));
+  EXPECT_TRUE(Check().accepted());
+  chains_.Clear(in_);
+  ASSERT_TRUE(chains_.AppendCopy(in_, SplitIntoRecords(wrong, {1, 1, 1})));
+  EXPECT_EQ(Check().status, ClientHelloStatus::kBadDigest);
+  chains_.Clear(in_);
+  ASSERT_TRUE(chains_.AppendCopy(in_, std::vector<uint8_t>(64, 'G')));
+  EXPECT_EQ(Check().status, ClientHelloStatus::kNotTls);
+  const auto top = counter.Top(5);
+  ASSERT_EQ(top.size(), 1u);
+  EXPECT_EQ(top[0].first, ja4);
+  EXPECT_EQ(top[0].second, 2u);
+  config_.ja4_counter = nullptr;
 }
 
 TEST_F(TlsLayerTest, FragmentedHelloRejections) {

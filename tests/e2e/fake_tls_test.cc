@@ -26,6 +26,7 @@
 
 #include "core/hex.h"
 #include "proto/fake_tls.h"
+#include "proto/fake_tls_ja4.h"
 #include "tests/control/openssl_server.h"
 #include "tests/e2e/control_e2e_util.h"
 #include "tests/e2e/e2e_data.h"
@@ -987,6 +988,14 @@ TEST(FakeTlsStagesTest, HandshakeFailuresAreCountedByStage) {
   const std::string stats = e2e::HttpBody(e2e::HttpGet(*stats_port, "/stats"));
   EXPECT_EQ(e2e::StatsInt(stats, "tls_handshake_failures_replay"), 1) << stats;
   EXPECT_EQ(e2e::StatsInt(stats, "tls_handshakes_accepted"), 3) << stats;
+  // Every complete hello was fingerprinted before the secret check: six 517-byte hellos
+  // (whatever their SNI, secret or timestamp) share one JA4; the HTTP request is no hello.
+  const std::string ja4 = Ja4Fingerprint(once).value();
+  EXPECT_EQ(ja4.substr(0, 11), "t13d1615h2_");
+  EXPECT_EQ(e2e::MetricValue(metrics,
+                             "mtproxy_tls_client_hellos_by_ja4_total{ja4=\"" + ja4 + "\"}"),
+            6.0)
+      << metrics;
   close(dead_fd);
 }
 
