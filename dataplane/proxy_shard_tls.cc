@@ -176,8 +176,11 @@ void ProxyShard::OnClientHelloBytes(uint32_t slot, ClientSession& s) {
                                clock_.UnixSeconds());
   if (r.need_more()) return;  // bounded: the framing rule waits for at most 5 + 65535 bytes
   if (r.rejected()) {
-    MTP_LOG(1, "shard %u: client %u: fake-TLS ClientHello rejected (%s), proxying to %s",
-            index_, slot, ClientHelloStatusName(r.status), config_.tls.domains[r.domain_index]);
+    const bool fragments = r.status == ClientHelloStatus::kBadFragments;
+    MTP_LOG(1, "shard %u: client %u: fake-TLS ClientHello rejected (%s%s%s), proxying to %s",
+            index_, slot, ClientHelloStatusName(r.status), fragments ? ": " : "",
+            fragments ? HelloReassemblyErrorName(r.fragments_error) : "",
+            config_.tls.domains[r.domain_index]);
     StartFronting(slot, s, r.domain_index, FrontReasonOf(r.status));
     return;
   }

@@ -689,7 +689,7 @@ TEST_F(FakeTlsDirectTest, SplitHellosAreReassembledAndEcho) {
   RawClient c(proxy_->port());
   ASSERT_TRUE(c.Send(bad));
   EXPECT_EQ(c.Read(bad.size(), 10000), bad);
-  EXPECT_TRUE(LogHas("rejected (bad_fragments)"));
+  EXPECT_TRUE(LogHas("rejected (bad_fragments: not_handshake)"));
   ASSERT_TRUE(WaitFor([&] {
     stats = Stats();
     return e2e::StatsInt(stats, "tls_fronted_bad_fragments") == 1;
