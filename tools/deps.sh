@@ -8,6 +8,8 @@ PACKAGES=(g++ meson ninja-build pkg-config liburing-dev libssl-dev libabsl-dev l
           systemd logrotate groff-base
           libqrencode-dev libtomlplusplus-dev  # --link QR codes, --config TOML
           prometheus)  # promtool check metrics/rules and a real scrape in the e2e tests
+# tools/test.sh --clang and the fuzz campaign: clang with its sanitizer and libFuzzer runtimes.
+PACKAGES+=(clang libclang-rt-14-dev)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
