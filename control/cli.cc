@@ -445,13 +445,15 @@ CommandLineResult Parser::Run() {
   }
   // --check takes the command line it checks: the same rules as running.
   if (out_.action == CommandLineAction::kRun || out_.action == CommandLineAction::kCheck) {
-    // Ours: --direct reads no proxy-multi.conf, so the operand may be left out.
-    if (positional_.empty() && out_.direct) return std::move(out_);
-    if (positional_.size() != 1) {
-      return UsageError(absl::StrFormat("expected exactly one <config-file> argument, got %d\n",
-                                        positional_.size()));
+    // Ours: --direct reads no proxy-multi.conf, so the operand may be left out (the checks
+    // below still apply).
+    if (!(positional_.empty() && out_.direct)) {
+      if (positional_.size() != 1) {
+        return UsageError(absl::StrFormat(
+            "expected exactly one <config-file> argument, got %d\n", positional_.size()));
+      }
+      out_.config_file = std::string(positional_[0]);
     }
-    out_.config_file = std::string(positional_[0]);
     if (!out_.domains.empty() && out_.secrets.empty() && !out_.secret_file) {
       return PlainError(2,
                         "You must specify at least one mtproto-secret to use when using "
