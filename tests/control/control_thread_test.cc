@@ -50,8 +50,9 @@ class FakeShards : public ShardSetControl {
   absl::Status publish_error;
   std::vector<std::shared_ptr<const ConfigSnapshot>> published;
   uint64_t adopted = 1;
-  int drains = 0;
-  int stops = 0;
+  // Written by the thread running the control loop, read by the test body.
+  std::atomic<int> drains{0};
+  std::atomic<int> stops{0};
   std::atomic<uint64_t> active{0};
   ShardRateBudget accept[2];
   ShardRateBudget handshake[2];
@@ -140,13 +141,13 @@ TEST_F(ControlThreadTest, DrainWaitsForClientsThenStops) {
   std::thread runner([&] { EXPECT_EQ(control->Run(), ControlExit::kDrained); });
   control->PostSignal(SIGTERM);
   // The drain started but must not stop while clients remain.
-  for (int i = 0; i < 200 && shards_.drains == 0; ++i) usleep(5000);
+  for (int i = 0; i < 200 && shards_.drains.load() == 0; ++i) usleep(5000);
   usleep(50000);
-  EXPECT_EQ(shards_.stops, 0);
+  EXPECT_EQ(shards_.stops.load(), 0);
   shards_.active = 0;
   runner.join();
-  EXPECT_EQ(shards_.drains, 1);
-  EXPECT_EQ(shards_.stops, 1);
+  EXPECT_EQ(shards_.drains.load(), 1);
+  EXPECT_EQ(shards_.stops.load(), 1);
 }
 
 TEST_F(ControlThreadTest, DrainTimeoutStopsWithClientsLeft) {
@@ -155,8 +156,8 @@ TEST_F(ControlThreadTest, DrainTimeoutStopsWithClientsLeft) {
   shards_.active = 5;
   control->PostSignal(SIGINT);
   EXPECT_EQ(control->Run(), ControlExit::kDrained);
-  EXPECT_EQ(shards_.drains, 1);
-  EXPECT_EQ(shards_.stops, 1);
+  EXPECT_EQ(shards_.drains.load(), 1);
+  EXPECT_EQ(shards_.stops.load(), 1);
 }
 
 TEST_F(ControlThreadTest, SecondSignalExitsAtOnce) {
@@ -165,8 +166,8 @@ TEST_F(ControlThreadTest, SecondSignalExitsAtOnce) {
   control->PostSignal(SIGTERM);
   control->PostSignal(SIGTERM);
   EXPECT_EQ(control->Run(), ControlExit::kImmediate);
-  EXPECT_EQ(shards_.drains, 1);
-  EXPECT_EQ(shards_.stops, 0);  // main exits without joining
+  EXPECT_EQ(shards_.drains.load(), 1);
+  EXPECT_EQ(shards_.stops.load(), 0);  // main exits without joining
 }
 
 TEST_F(ControlThreadTest, ReloadIgnoredWhileDraining) {
@@ -190,7 +191,7 @@ TEST_F(ControlThreadTest, RealSignalsThroughSignalfd) {
   ASSERT_EQ(pthread_kill(pthread_self(), SIGTERM), 0);
   EXPECT_EQ(control->Run(), ControlExit::kDrained);
   EXPECT_EQ(control->counters().reloads_ok, 1);
-  EXPECT_EQ(shards_.stops, 1);
+  EXPECT_EQ(shards_.stops.load(), 1);
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGHUP);
