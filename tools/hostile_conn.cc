@@ -18,7 +18,6 @@ namespace {
 constexpr size_t kChunkBytes = 64 * 1024;
 // kNoRead: appended requests wait in our queue up to this much before more are generated.
 constexpr size_t kNoReadQueueBytes = 256 * 1024;
-constexpr size_t kTlsRecordHeaderBytes = 5;
 
 constexpr std::array<std::string_view, 4> kModeNames = {"partial-frame", "slow-header",
                                                         "partial-hello", "no-read"};
