@@ -83,13 +83,15 @@ bool IsArg(const std::vector<std::string_view>& argv, std::string_view value) {
 
 void CheckParsed(const mtp::ParsedCommandLine& p, const std::vector<std::string_view>& argv) {
   FUZZ_CHECK(p.program_name == kProgram);
-  if (p.action == mtp::CommandLineAction::kRun) {
+  if (p.action == mtp::CommandLineAction::kRun || p.action == mtp::CommandLineAction::kCheck) {
     // The one operand, or none with --direct.
     FUZZ_CHECK(IsArg(argv, p.config_file) || (p.config_file.empty() && p.direct));
     FUZZ_CHECK(p.domains.empty() || !p.secrets.empty() || p.secret_file.has_value());
     for (const mtp::DomainTarget& t : p.domain_targets) {
       FUZZ_CHECK(std::find(p.domains.begin(), p.domains.end(), t.domain) != p.domains.end());
     }
+  } else if (p.action == mtp::CommandLineAction::kLink) {
+    FUZZ_CHECK(p.config_file.empty() || IsArg(argv, p.config_file));  // accepted, not read
   } else {
     FUZZ_CHECK(p.config_file.empty());
   }
