@@ -233,6 +233,9 @@ class ProxyShard {
   // exceeded. False if `slot` itself was shed.
   bool EnforceInputShares(uint32_t slot);
   void ShedHolder(uint32_t slot, Charge charge);
+  // Sheds the oldest holder of `c`, or of any unserved input (partial frames first: they are
+  // the larger holders) for Charge::kQueue. Returns the slot shed, kNone if nobody holds any.
+  uint32_t ShedOldest(Charge c);
   // Room for `bytes` of output to session `slot` (kNoSlot: not a session): unserved input is
   // shed first, oldest partial frames then hellos; then an authenticated client may go over
   // the budget while the pool can back it (the next tick sheds stalled queue holders). False

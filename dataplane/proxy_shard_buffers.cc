@@ -41,14 +41,22 @@ void ProxyShard::ChargeInput(uint32_t slot, ClientSession& s) {
   holders_.Set(slot, c);
 }
 
+uint32_t ProxyShard::ShedOldest(Charge c) {
+  if (c == Charge::kQueue) {
+    const uint32_t victim = ShedOldest(Charge::kPartial);
+    return victim != HolderLedger::kNone ? victim : ShedOldest(Charge::kPreAuth);
+  }
+  const uint32_t victim = holders_.Oldest(c);
+  if (victim != HolderLedger::kNone) ShedHolder(victim, c);
+  return victim;
+}
+
 bool ProxyShard::EnforceInputShares(uint32_t slot) {
   bool self_alive = true;
   auto shed_oldest = [&](Charge c) {
-    const uint32_t victim = holders_.Oldest(c);
-    if (victim == HolderLedger::kNone) return false;
+    const uint32_t victim = ShedOldest(c);
     if (victim == slot) self_alive = false;
-    ShedHolder(victim, c);
-    return true;
+    return victim != HolderLedger::kNone;
   };
   const uint32_t budget = chains_.budget();
   const struct {
@@ -67,7 +75,7 @@ bool ProxyShard::EnforceInputShares(uint32_t slot) {
   // The whole budget: unserved input goes before anything else (partial frames first: they
   // are the larger holders).
   while (chains_.held() + chains_.promised() > budget) {
-    if (!shed_oldest(Charge::kPartial) && !shed_oldest(Charge::kPreAuth)) break;
+    if (!shed_oldest(Charge::kQueue)) break;
   }
   return self_alive;
 }
@@ -100,15 +108,9 @@ void ProxyShard::ShedHolder(uint32_t slot, Charge charge) {
 bool ProxyShard::RoomForOutput(size_t bytes, uint32_t slot) {
   bool self_alive = true;
   while (!chains_.CanTake(bytes)) {
-    Charge charge = Charge::kPartial;
-    uint32_t victim = holders_.Oldest(charge);
-    if (victim == HolderLedger::kNone) {
-      charge = Charge::kPreAuth;
-      victim = holders_.Oldest(charge);
-    }
+    const uint32_t victim = ShedOldest(Charge::kQueue);
     if (victim == HolderLedger::kNone) break;
     if (victim == slot) self_alive = false;
-    ShedHolder(victim, charge);
   }
   if (!self_alive) return false;
   if (chains_.CanTake(bytes)) return true;

@@ -291,15 +291,7 @@ void ProxyShard::SealMeLink(uint32_t link, MeLink& l, std::vector<AesCbc::Job>& 
     if (idle && !chains_.CanTake(pending)) {
       // Unserved input (partial frames, hellos) may be held by the very clients paused on this
       // link: shed it, oldest first, until the pool can back the output.
-      while (!chains_.PoolCanSupply(pending)) {
-        uint32_t victim = holders_.Oldest(Charge::kPartial);
-        Charge charge = Charge::kPartial;
-        if (victim == HolderLedger::kNone) {
-          victim = holders_.Oldest(Charge::kPreAuth);
-          charge = Charge::kPreAuth;
-        }
-        if (victim == HolderLedger::kNone) break;
-        ShedHolder(victim, charge);
+      while (!chains_.PoolCanSupply(pending) && ShedOldest(Charge::kQueue) != HolderLedger::kNone) {
         pending = l.rpc->PendingOutputBytes();  // a shed client's RPC_CLOSE_CONN joins it
       }
       if (!chains_.PoolCanSupply(pending)) {
