@@ -509,6 +509,7 @@ void ProxyShard::FlushDirtyLinks() {
   // Bounded snapshot: a link that re-marks itself (no buffers yet) is retried next batch.
   // Seal every link first, encrypt all of them in one batch, then queue and send.
   size_t n = dirty_links_.size();
+  MakeRoomForLinks(n);
   link_jobs_.clear();
   for (size_t i = 0; i < n; ++i) {
     uint32_t link = dirty_links_[i];

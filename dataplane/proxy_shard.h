@@ -268,6 +268,9 @@ class ProxyShard {
   // starts the send.
   void SealMeLink(uint32_t link, MeLink& l, std::vector<AesCbc::Job>& jobs);
   void SendMeLink(uint32_t link, MeLink& l);
+  // Before a flush pass seals anything: sheds unserved input so idle links' output fits the
+  // pool (shedding queues RPC_CLOSE_CONN, which must not land on an already sealed link).
+  void MakeRoomForLinks(size_t n);
   void MarkLinkDirty(uint32_t link, MeLink& l);
   void FailMeLink(uint32_t link, MeLink& l, const char* why);
   void MeLinkOpDone(uint32_t link, MeLink& l);

@@ -289,11 +289,8 @@ void ProxyShard::SealMeLink(uint32_t link, MeLink& l, std::vector<AesCbc::Job>& 
     // bring the shard back under its budget.
     const bool idle = l.leg.out.empty() && !l.leg.send_inflight;
     if (idle && !chains_.CanTake(pending)) {
-      // Unserved input (partial frames, hellos) may be held by the very clients paused on this
-      // link: shed it, oldest first, until the pool can back the output.
-      while (!chains_.PoolCanSupply(pending) && ShedOldest(Charge::kQueue) != HolderLedger::kNone) {
-        pending = l.rpc->PendingOutputBytes();  // a shed client's RPC_CLOSE_CONN joins it
-      }
+      // MakeRoomForLinks shed unserved input for this link before any link was sealed (shedding
+      // here would queue RPC_CLOSE_CONN on links already sealed in this pass).
       if (!chains_.PoolCanSupply(pending)) {
         // The output can never be queued (a pool far too small for one batch of frames): the
         // link goes, counted, rather than wait forever.
@@ -312,6 +309,23 @@ void ProxyShard::SealMeLink(uint32_t link, MeLink& l, std::vector<AesCbc::Job>& 
       AesCbc::Job job;
       l.sealed = l.rpc->BeginFlush(&job);
       if (job.n > 0) jobs.push_back(job);
+    }
+  }
+}
+
+void ProxyShard::MakeRoomForLinks(size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t link = dirty_links_[i];
+    if (!links_.is_live(link)) continue;
+    MeLink& l = links_.at(link);
+    if (!l.dirty || !l.rpc || l.state == MeLinkState::kClosing) continue;
+    if (!l.leg.out.empty() || l.leg.send_inflight) continue;
+    // Unserved input (partial frames, hellos) may be held by the very clients paused on this
+    // idle link: shed it, oldest first, until the pool can back the link's output. A shed
+    // client's RPC_CLOSE_CONN joins the pending output, hence the re-read.
+    while (!chains_.CanTake(l.rpc->PendingOutputBytes()) &&
+           !chains_.PoolCanSupply(l.rpc->PendingOutputBytes()) &&
+           ShedOldest(Charge::kQueue) != HolderLedger::kNone) {
     }
   }
 }
