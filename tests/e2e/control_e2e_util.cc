@@ -55,9 +55,18 @@ std::optional<uint16_t> StatsPort(ProxyProcess& proxy) {
   return static_cast<uint16_t>(atoi(log.c_str() + at + 11));
 }
 
-std::string HttpGet(uint16_t port, const std::string& path, bool ipv6) {
+std::string HttpGet(uint16_t port, const std::string& path, bool ipv6, const char* from) {
   int fd = socket(ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return {};
+  if (from != nullptr && !ipv6) {
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    if (inet_pton(AF_INET, from, &local.sin_addr) != 1 ||
+        bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0) {
+      close(fd);
+      return {};
+    }
+  }
   int rc;
   if (ipv6) {
     sockaddr_in6 a{};
@@ -78,7 +87,8 @@ std::string HttpGet(uint16_t port, const std::string& path, bool ipv6) {
   }
   timeval tv{5, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  std::string request = "GET " + path + " HTTP/1.1\r\nHost: localhost\r\n\r\n";
+  std::string request =
+      "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
   if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
     close(fd);
     return {};

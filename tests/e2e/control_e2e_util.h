@@ -32,8 +32,11 @@ class SharedDir {
 
 // The port from the proxy's "stats port N" log line.
 std::optional<uint16_t> StatsPort(ProxyProcess& proxy);
-// GET `path` from 127.0.0.1 (or ::1 with `ipv6`); the whole response, empty on failure.
-std::string HttpGet(uint16_t port, const std::string& path, bool ipv6 = false);
+// GET `path` from 127.0.0.1 (or ::1 with `ipv6`) with "Connection: close", from the local IPv4
+// address `from` when given (a loopback alias such as 127.0.0.2, to test peer allowlists);
+// the whole response, empty on failure.
+std::string HttpGet(uint16_t port, const std::string& path, bool ipv6 = false,
+                    const char* from = nullptr);
 // The body after the header block.
 std::string HttpBody(const std::string& response);
 // "key\tvalue" from a /stats body.

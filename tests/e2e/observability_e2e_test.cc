@@ -35,38 +35,6 @@ using e2e::MetricValue;
 using e2e::ProxyProcess;
 using testing_peers::TestClient;
 
-// GET `path` from 127.0.0.1:port with "Connection: close" (Prometheus keeps connections open
-// otherwise), from the local address `from` when given; empty if it cannot connect.
-std::string HttpGetFrom(uint16_t port, const std::string& path, const char* from = nullptr) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in local{};
-  local.sin_family = AF_INET;
-  if (from != nullptr) inet_pton(AF_INET, from, &local.sin_addr);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd < 0 ||
-      (from != nullptr && bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0) ||
-      connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
-    if (fd >= 0) close(fd);
-    return {};
-  }
-  timeval tv{5, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  std::string request = "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
-  if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
-    close(fd);
-    return {};
-  }
-  std::string response;
-  char buf[8192];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof(buf))) > 0) response.append(buf, static_cast<size_t>(n));
-  close(fd);
-  return response;
-}
-
 class ObservabilityE2eTest : public e2e::FakeMeProxyTest {
  protected:
   std::unique_ptr<ProxyProcess> Start(std::vector<std::string> extra, int shards = 2) {
@@ -94,11 +62,11 @@ TEST_F(ObservabilityE2eTest, StatsBindServesTheAllowlistAndRefusesOthersWith403)
   ASSERT_TRUE(port.has_value()) << proxy->Log();
   EXPECT_TRUE(proxy->LogContains("stats: http://127.0.0.1:" + std::to_string(*port) + "/stats"));
 
-  std::string refused = HttpGetFrom(*port, "/metrics", "127.0.0.2");
+  std::string refused = HttpGet(*port, "/metrics", false, "127.0.0.2");
   if (refused.empty()) GTEST_SKIP() << "cannot bind 127.0.0.2 here";
   EXPECT_EQ(refused.rfind("HTTP/1.1 403 Forbidden\r\n", 0), 0u) << refused;
-  EXPECT_EQ(HttpGetFrom(*port, "/stats", "127.0.0.2").rfind("HTTP/1.1 403 ", 0), 0u);
-  std::string allowed = HttpGetFrom(*port, "/metrics", "127.0.0.3");
+  EXPECT_EQ(HttpGet(*port, "/stats", false, "127.0.0.2").rfind("HTTP/1.1 403 ", 0), 0u);
+  std::string allowed = HttpGet(*port, "/metrics", false, "127.0.0.3");
   EXPECT_EQ(allowed.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << allowed;
   // Loopback itself stays allowed; the two refusals are counted.
   std::string metrics = HttpBody(HttpGet(*port, "/metrics"));
@@ -400,7 +368,7 @@ TEST_F(ScrapeE2eTest, ARealPrometheusScrapesTheProxyAndAnswersAQuery) {
   std::string answer;
   const bool answered = e2e::WaitFor(
       [&] {
-        answer = HttpBody(HttpGetFrom(web_port, "/api/v1/query?query=mtproxy_client_connections"));
+        answer = HttpBody(HttpGet(web_port, "/api/v1/query?query=mtproxy_client_connections"));
         return answer.find("\"__name__\":\"mtproxy_client_connections\"") != std::string::npos;
       },
       40000);
@@ -409,7 +377,7 @@ TEST_F(ScrapeE2eTest, ARealPrometheusScrapesTheProxyAndAnswersAQuery) {
   EXPECT_NE(answer.find("\"job\":\"mtproxy\""), std::string::npos) << answer;
   EXPECT_NE(answer.find(",\"1\"]"), std::string::npos) << answer;
   // A histogram quantile over the scraped buckets is computable (the type survived the scrape).
-  std::string quantile = HttpBody(HttpGetFrom(
+  std::string quantile = HttpBody(HttpGet(
       web_port,
       "/api/v1/query?query=histogram_quantile(0.5,mtproxy_handshake_duration_seconds_bucket)"));
   EXPECT_NE(quantile.find("\"status\":\"success\""), std::string::npos) << quantile;
@@ -418,11 +386,11 @@ TEST_F(ScrapeE2eTest, ARealPrometheusScrapesTheProxyAndAnswersAQuery) {
   const std::vector<std::string> queries = DashboardQueries();
   EXPECT_GE(queries.size(), 20u);
   for (const std::string& q : queries) {
-    std::string r = HttpBody(HttpGetFrom(web_port, "/api/v1/query?query=" + UrlEncode(q)));
+    std::string r = HttpBody(HttpGet(web_port, "/api/v1/query?query=" + UrlEncode(q)));
     EXPECT_NE(r.find("\"status\":\"success\""), std::string::npos) << q << "\n" << r;
   }
   // The target is up.
-  std::string up = HttpBody(HttpGetFrom(web_port, "/api/v1/query?query=up"));
+  std::string up = HttpBody(HttpGet(web_port, "/api/v1/query?query=up"));
   EXPECT_NE(up.find(",\"1\"]"), std::string::npos) << up;
   prometheus->Signal(SIGTERM);
   EXPECT_TRUE(prometheus->Wait(15000).ok());
