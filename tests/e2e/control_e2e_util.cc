@@ -1,5 +1,6 @@
 // Control-plane e2e helpers.
 #include "tests/e2e/control_e2e_util.h"
+#include "tests/e2e/e2e_util.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -49,6 +50,9 @@ std::string SharedDir::Write(const std::string& name, const std::string& content
 std::string SharedDir::Read(const std::string& name) const { return ReadFile(Path(name)); }
 
 std::optional<uint16_t> StatsPort(ProxyProcess& proxy) {
+  // The stats line follows "listening on port" (which is all ProxyProcess::Start waits for), so
+  // a slow start (sanitizers, a loaded box) may not have printed it yet: wait for it.
+  if (!WaitFor([&] { return proxy.LogContains("stats port "); }, 10000)) return std::nullopt;
   std::string log = proxy.Log();
   size_t at = log.find("stats port ");
   if (at == std::string::npos) return std::nullopt;
