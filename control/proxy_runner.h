@@ -22,7 +22,7 @@
 #include "control/runtime_config.h"
 #include "dataplane/dataplane_config.h"
 #include "dataplane/live_config.h"
-#include "dataplane/proxy_shard.h"
+#include "dataplane/shard/proxy_shard.h"
 #include "dataplane/rate_limit.h"
 #include "dataplane/shard_counters.h"
 #include "dataplane/snapshot_mailbox.h"

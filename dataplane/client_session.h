@@ -1,6 +1,6 @@
 // State of one client connection: the client leg (obfuscated2 streams, framing, queues) and,
 // in direct mode, the DC leg; in ME mode the binding to one ME link. Plain data owned by a
-// ProxyShard slab slot; the behaviour lives in proxy_shard_*.cc.
+// ProxyShard slab slot; the behaviour lives in dataplane/session/ (ClientSessions).
 //
 // Thread ownership: the owning shard thread only.
 #pragma once
@@ -39,7 +39,7 @@ struct ClientSession {
   bool bound = false;           // ME mode: bound to me_link
   bool fronting = false;        // -D: piped byte for byte to the real site over up_fd
   bool out_paused = false;      // backpressure: this client's own output is over the cap
-  bool recv_waiting = false;    // queued for a receive buffer / budget (ProxyShard::recv_waiters_)
+  bool recv_waiting = false;    // queued for a receive buffer / budget (InputBudget::recv_waiters_)
   bool budget_cancel = false;   // its receive was cancelled because the budget ran out
 
   // The obfuscated2 header is collected here, not in a pool buffer: a client that sends it a
@@ -47,7 +47,7 @@ struct ClientSession {
   uint8_t header_bytes = 0;
   std::array<uint8_t, 64> header{};
 
-  // Guard timers (monotonic seconds, proxy_shard_guard.cc): the service deadline (header,
+  // Guard timers (monotonic seconds, session/session_guard.cc): the service deadline (header,
   // DC connect, or an ME after a dropped frame; 0 = served) and the last client byte in or
   // out (each leg keeps when its send in flight was submitted).
   double serve_deadline_s = 0;

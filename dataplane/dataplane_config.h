@@ -70,7 +70,7 @@ struct DataplaneConfig {
   // Pending-output bound of one ME link before its clients' reads are paused.
   uint32_t me_link_queue_cap_bytes = 8u << 20;
 
-  // ---- Timeouts and shedding (proxy_shard_guard.cc; 0 = off) ----
+  // ---- Timeouts and shedding (session/session_guard.cc; 0 = off) ----
   // A client must be served within this long: the obfuscated2 header (skip-mode connections
   // are closed at the same deadline), the DC connect in direct mode, and an ME for a frame
   // that found none (counted from that frame).

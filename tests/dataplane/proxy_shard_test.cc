@@ -1,6 +1,6 @@
 // ProxyShard end to end inside one process: a real shard thread (io_uring and epoll) between
 // loopback test clients and an in-process fake ME / fake DC.
-#include "dataplane/proxy_shard.h"
+#include "dataplane/shard/proxy_shard.h"
 
 #include <gtest/gtest.h>
 

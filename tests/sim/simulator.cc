@@ -15,7 +15,7 @@
 #include "core/log.h"
 #include "crypto/random.h"
 #include "dataplane/dataplane_config.h"
-#include "dataplane/proxy_shard.h"
+#include "dataplane/shard/proxy_shard.h"
 #include "dataplane/session_state.h"
 #include "tests/sim/sim_peers.h"
 

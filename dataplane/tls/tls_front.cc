@@ -1,16 +1,16 @@
-// ProxyShard, fake-TLS (-D): the ClientHello step of a session, client records unwrapped in
-// front of the obfuscated2 logic, the handshake and fronting-connect timers, and fronting:
-// connections that fail the checks are piped byte for byte to the domain's real site over the
-// session's upstream leg (the same leg direct mode uses, without any cipher).
+// TlsFront: the ClientHello step, record unwrapping, timers and fronting (see tls_front.h).
+#include "dataplane/tls/tls_front.h"
+
 #include <cerrno>
-#include <ctime>
 
 #include "absl/strings/str_format.h"
 #include "core/log.h"
-#include "core/socket_util.h"
-#include "dataplane/proxy_shard.h"
+#include "dataplane/session/client_sessions.h"
+#include "dataplane/session/input_budget.h"
+#include "dataplane/tls_layer.h"
 
 namespace mtp {
+
 namespace {
 
 // Expiries handled per tick and per timer queue (the rest wait for the next tick).
@@ -114,24 +114,31 @@ ShardCounter& FailedStage(ShardCounters& c, FrontReason reason, const ClientSess
 
 }  // namespace
 
-void ProxyShard::BeginTls(uint32_t slot, ClientSession& s) {
-  BeginTlsSession(config_.tls, s.tls);
+// One handshake entry per accepted fake-TLS session; twice the slab covers the sessions closed
+// within one timeout (a full queue expires its oldest entry early).
+TlsFront::TlsFront(ShardContext& ctx)
+    : ctx_(ctx),
+      tls_deadlines_(ctx.config.tls.enabled() ? 2 * ctx.sessions.capacity() : 1),
+      front_deadlines_(ctx.config.tls.enabled() ? 2 * ctx.sessions.capacity() : 1) {}
+
+void TlsFront::BeginTls(uint32_t slot, ClientSession& s) {
+  BeginTlsSession(ctx_.config.tls, s.tls);
   if (!s.tls.on()) return;
-  const int64_t deadline_ms = NowMs() + config_.tls.handshake_timeout_ms;
-  tls_deadlines_.Push({slot, sessions_.generation(slot), deadline_ms},
+  const int64_t deadline_ms = ctx_.NowMs() + ctx_.config.tls.handshake_timeout_ms;
+  tls_deadlines_.Push({slot, ctx_.sessions.generation(slot), deadline_ms},
                       [&](const DeadlineFifo::Entry& e) { OnTlsHandshakeExpired(e); });
 }
 
-bool ProxyShard::TlsClientBytes(uint32_t slot, ClientSession& s, int32_t buffer_id,
+bool TlsFront::TlsClientBytes(uint32_t slot, ClientSession& s, int32_t buffer_id,
                                 uint32_t* n) {
   if (s.fronting) {
     // The byte pipe: everything the client sends goes to the real site untouched.
     if (s.state == SessionState::kConnecting || s.state == SessionState::kRelaying) {
-      chains_.AppendBuffer(s.up.out, buffer_id, *n);
-      if (s.up.out.bytes > config_.queue_cap_bytes) PauseClientRecv(slot, s);
-      MarkDirty(slot, s);
+      ctx_.chains.AppendBuffer(s.up.out, buffer_id, *n);
+      if (s.up.out.bytes > ctx_.config.queue_cap_bytes) clients_->PauseClientRecv(slot, s);
+      ctx_.MarkDirty(slot, s);
     } else {
-      engine_->buffers().Release(buffer_id);
+      ctx_.engine->buffers().Release(buffer_id);
     }
     return true;
   }
@@ -140,26 +147,26 @@ bool ProxyShard::TlsClientBytes(uint32_t slot, ClientSession& s, int32_t buffer_
       return false;
     case TlsPhase::kClientHello:
       if (s.state != SessionState::kHandshake) {
-        engine_->buffers().Release(buffer_id);
+        ctx_.engine->buffers().Release(buffer_id);
         return true;
       }
-      chains_.AppendBuffer(s.in, buffer_id, *n);
+      ctx_.chains.AppendBuffer(s.in, buffer_id, *n);
       OnClientHelloBytes(slot, s);
       return true;
     case TlsPhase::kRecords: {
       TlsReadError error = TlsReadError::kNone;
-      uint8_t* data = engine_->buffers().Data(buffer_id);
+      uint8_t* data = ctx_.engine->buffers().Data(buffer_id);
       const uint32_t payload = UnwrapTlsInput(s.tls, MutableByteSpan(data, *n), &error);
       if (error != TlsReadError::kNone) {
-        engine_->buffers().Release(buffer_id);
-        counters_.tls_bad_records.Add();
-        MTP_LOG(1, "shard %u: client %u: fake-TLS record error: %s", index_, slot,
+        ctx_.engine->buffers().Release(buffer_id);
+        ctx_.counters.tls_bad_records.Add();
+        MTP_LOG(1, "shard %u: client %u: fake-TLS record error: %s", ctx_.index, slot,
                 TlsReadErrorName(error));
-        CloseSession(slot, s, CloseReason::kFrameError);
+        clients_->CloseSession(slot, s, CloseReason::kFrameError);
         return true;
       }
       if (payload == 0) {
-        engine_->buffers().Release(buffer_id);
+        ctx_.engine->buffers().Release(buffer_id);
         return true;
       }
       *n = payload;
@@ -169,61 +176,61 @@ bool ProxyShard::TlsClientBytes(uint32_t slot, ClientSession& s, int32_t buffer_
   return false;
 }
 
-void ProxyShard::OnClientHelloBytes(uint32_t slot, ClientSession& s) {
-  const uint16_t local_port = listener_ports_[s.listener];
+void TlsFront::OnClientHelloBytes(uint32_t slot, ClientSession& s) {
+  const uint16_t local_port = ctx_.listener_ports[s.listener];
   const ClientHelloResult r =
-      CheckBufferedClientHello(chains_, s.in, scratch_, config_.tls, live_->secrets, local_port,
-                               clock_.UnixSeconds());
+      CheckBufferedClientHello(ctx_.chains, s.in, ctx_.scratch, ctx_.config.tls, ctx_.live->secrets, local_port,
+                               ctx_.clock.UnixSeconds());
   if (r.need_more()) return;  // bounded: the framing rule waits for at most 5 + 65535 bytes
   if (r.rejected()) {
     const bool fragments = r.status == ClientHelloStatus::kBadFragments;
     MTP_LOG(1, "shard %u: client %u: fake-TLS ClientHello rejected (%s%s%s), proxying to %s",
-            index_, slot, ClientHelloStatusName(r.status), fragments ? ": " : "",
+            ctx_.index, slot, ClientHelloStatusName(r.status), fragments ? ": " : "",
             fragments ? HelloReassemblyErrorName(r.fragments_error) : "",
-            config_.tls.domains[r.domain_index]);
+            ctx_.config.tls.domains[r.domain_index]);
     StartFronting(slot, s, r.domain_index, FrontReasonOf(r.status));
     return;
   }
-  if (!AcceptClientHello(chains_, s.in, s.client.out, scratch_, r, config_.tls, live_->secrets,
+  if (!AcceptClientHello(ctx_.chains, s.in, s.client.out, ctx_.scratch, r, ctx_.config.tls, ctx_.live->secrets,
                          s.tls)) {
-    counters_.client_failed_no_buffers.Add();
-    CloseSession(slot, s, CloseReason::kNoBuffers);
+    ctx_.counters.client_failed_no_buffers.Add();
+    clients_->CloseSession(slot, s, CloseReason::kNoBuffers);
     return;
   }
-  counters_.tls_handshakes_accepted.Add();
+  ctx_.counters.tls_handshakes_accepted.Add();
   MTP_LOG(1, "shard %u: client %u: fake-TLS ClientHello accepted (domain %s, secret #%zu)",
-          index_, slot, config_.tls.domains[r.domain_index], r.secret_index + 1);
-  MarkDirty(slot, s);
+          ctx_.index, slot, ctx_.config.tls.domains[r.domain_index], r.secret_index + 1);
+  ctx_.MarkDirty(slot, s);
 }
 
-bool ProxyShard::CheckTlsInnerTag(uint32_t slot, ClientSession& s, Transport transport) {
+bool TlsFront::CheckTlsInnerTag(uint32_t slot, ClientSession& s, Transport transport) {
   if (!s.tls.on() || transport == Transport::kPadded) return true;
   // Fake-TLS clients must use padded intermediate inside (reference: proxy-pass). The site
   // gets the header too, which the session kept apart from its input chain.
   BufferChain joined;
   joined.charge = s.in.charge;
-  bool ok = chains_.AppendCopy(joined, ByteSpan(s.header.data(), s.header_bytes));
-  chains_.ForEachSegment(s.in, 0, s.in.bytes,
-                         [&](MutableByteSpan seg) { ok = ok && chains_.AppendCopy(joined, seg); });
-  chains_.Clear(s.in);
+  bool ok = ctx_.chains.AppendCopy(joined, ByteSpan(s.header.data(), s.header_bytes));
+  ctx_.chains.ForEachSegment(s.in, 0, s.in.bytes,
+                         [&](MutableByteSpan seg) { ok = ok && ctx_.chains.AppendCopy(joined, seg); });
+  ctx_.chains.Clear(s.in);
   s.in = joined;
   if (!ok) {
-    counters_.client_failed_no_buffers.Add();
-    CloseSession(slot, s, CloseReason::kNoBuffers);
+    ctx_.counters.client_failed_no_buffers.Add();
+    clients_->CloseSession(slot, s, CloseReason::kNoBuffers);
     return false;
   }
   StartFronting(slot, s, 0, FrontReason::kBadInnerTag);
   return false;
 }
 
-void ProxyShard::StartFronting(uint32_t slot, ClientSession& s, size_t domain_index,
+void TlsFront::StartFronting(uint32_t slot, ClientSession& s, size_t domain_index,
                                FrontReason reason) {
-  counters_.tls_fronted.Add();
-  FailedStage(counters_, reason, s).Add();
+  ctx_.counters.tls_fronted.Add();
+  FailedStage(ctx_.counters, reason, s).Add();
   switch (reason) {
 #define MTP_COUNT_REASON(R, counter) \
   case FrontReason::R:               \
-    counters_.counter.Add();         \
+    ctx_.counters.counter.Add();         \
     break;
     MTP_COUNT_REASON(kNotTls, tls_fronted_not_tls)
     MTP_COUNT_REASON(kBadSni, tls_fronted_bad_sni)
@@ -240,65 +247,65 @@ void ProxyShard::StartFronting(uint32_t slot, ClientSession& s, size_t domain_in
     MTP_COUNT_REASON(kBadFragments, tls_fronted_bad_fragments)
 #undef MTP_COUNT_REASON
   }
-  const std::shared_ptr<const TlsDomainInfo> info = config_.tls.registry->Get(domain_index);
-  const SocketAddress target = info->FrontFor(listener_ports_[s.listener]);
+  const std::shared_ptr<const TlsDomainInfo> info = ctx_.config.tls.registry->Get(domain_index);
+  const SocketAddress target = info->FrontFor(ctx_.listener_ports[s.listener]);
   s.tls.domain_index = static_cast<uint8_t>(domain_index);  // names the site in FrontFailed
   if (!target.valid()) {
     FrontFailed(slot, s, "its address is unknown (the name did not resolve)");
     return;
   }
   OutboundOptions options;
-  if (config_.outbound_bind && config_.outbound_bind->family() == target.family()) {
-    options.bind_address = config_.outbound_bind;
+  if (ctx_.config.outbound_bind && ctx_.config.outbound_bind->family() == target.family()) {
+    options.bind_address = ctx_.config.outbound_bind;
   }
-  auto fd = engine_->OpenOutbound(target.family(), options);
+  auto fd = ctx_.engine->OpenOutbound(target.family(), options);
   if (!fd.ok()) {
     FrontFailed(slot, s, std::string(fd.status().message()));
     return;
   }
-  MTP_LOG(1, "shard %u: client %u: proxying to %s (%s) for %s", index_, slot,
+  MTP_LOG(1, "shard %u: client %u: proxying to %s (%s) for %s", ctx_.index, slot,
           target.ToString(), info->name, FrontReasonName(reason));
   s.fronting = true;
   s.tls.phase = TlsPhase::kOff;  // no more framing either way; queued output still goes out
   s.up.fd = *fd;
   // Everything the client sent and we did not consume goes first, from its first byte. It is a
   // send queue from now on (bounded by the queue cap), no longer unserved input.
-  chains_.SetCharge(s.in, Charge::kQueue);
-  holders_.Set(slot, Charge::kQueue);
+  ctx_.chains.SetCharge(s.in, Charge::kQueue);
+  budget_->Forget(slot);
   s.up.out = s.in;
   s.in = BufferChain{};
-  counters_.tls_fronting_active.Add();
-  Transition(s, SessionState::kConnecting);
-  engine_->Connect(s.up.fd, target.sockaddr_ptr(), target.length(),
-                   Tag(OpKind::kUpstreamConnect, slot));
+  ctx_.counters.tls_fronting_active.Add();
+  clients_->Transition(s, SessionState::kConnecting);
+  ctx_.engine->Connect(s.up.fd, target.sockaddr_ptr(), target.length(),
+                   ctx_.Tag(OpKind::kUpstreamConnect, slot));
   s.up.BeginConnect();
-  const int64_t deadline_ms = NowMs() + config_.tls.front_connect_timeout_ms;
-  front_deadlines_.Push({slot, sessions_.generation(slot), deadline_ms},
+  const int64_t deadline_ms = ctx_.NowMs() + ctx_.config.tls.front_connect_timeout_ms;
+  front_deadlines_.Push({slot, ctx_.sessions.generation(slot), deadline_ms},
                         [&](const DeadlineFifo::Entry& e) { OnFrontConnectExpired(e); });
 }
 
-void ProxyShard::OnTlsHandshakeExpired(const DeadlineFifo::Entry& e) {
-  ClientSession* s = sessions_.Lookup(e.slot, e.generation);
+void TlsFront::OnTlsHandshakeExpired(const DeadlineFifo::Entry& e) {
+  ClientSession* s = ctx_.sessions.Lookup(e.slot, e.generation);
   if (s == nullptr || s->fronting || !s->tls.on() || s->state != SessionState::kHandshake) return;
-  MTP_LOG(1, "shard %u: client %u: fake-TLS handshake not completed in time", index_, e.slot);
+  MTP_LOG(1, "shard %u: client %u: fake-TLS handshake not completed in time", ctx_.index, e.slot);
   StartFronting(e.slot, *s, 0, FrontReason::kTimeout);
 }
 
-void ProxyShard::OnFrontConnectExpired(const DeadlineFifo::Entry& e) {
-  ClientSession* s = sessions_.Lookup(e.slot, e.generation);
+void TlsFront::OnFrontConnectExpired(const DeadlineFifo::Entry& e) {
+  ClientSession* s = ctx_.sessions.Lookup(e.slot, e.generation);
   if (s == nullptr || !s->fronting || !s->up.connecting) return;
   FrontFailed(e.slot, *s,
-              absl::StrFormat("connect timed out after %u ms", config_.tls.front_connect_timeout_ms));
+              absl::StrFormat("connect timed out after %u ms", ctx_.config.tls.front_connect_timeout_ms));
 }
 
-void ProxyShard::FrontFailed(uint32_t slot, ClientSession& s, std::string_view why) {
-  counters_.tls_front_failed.Add();
+void TlsFront::FrontFailed(uint32_t slot, ClientSession& s, std::string_view why) {
+  ctx_.counters.tls_front_failed.Add();
   // A censor probing while the site is down would otherwise write one line per connection.
-  const int64_t now_ms = NowMs();
+  const int64_t now_ms = ctx_.NowMs();
   if (front_fail_logged_ms_ == INT64_MIN || now_ms - front_fail_logged_ms_ >= 1000) {
     const std::shared_ptr<const TlsDomainInfo> info =
-        config_.tls.registry->Get(s.tls.domain_index);
-    const SocketAddress target = info->FrontFor(listener_ports_[s.listener]);
+        ctx_.config.tls.registry->Get(s.tls.domain_index);
+    const SocketAddress target = info->FrontFor(ctx_.listener_ports[s.listener]);
     MTP_WARN("failed to proxy request to %s (%s): %s; client connection closed%s", info->name,
              target.valid() ? target.ToString() : std::string("no address"), why,
              front_fail_unlogged_ == 0
@@ -309,12 +316,12 @@ void ProxyShard::FrontFailed(uint32_t slot, ClientSession& s, std::string_view w
   } else {
     ++front_fail_unlogged_;
   }
-  CloseSession(slot, s, CloseReason::kUpstreamError);
+  clients_->CloseSession(slot, s, CloseReason::kUpstreamError);
 }
 
-void ProxyShard::TlsTick() {
-  if (!config_.tls.enabled()) return;
-  const int64_t now_ms = NowMs();
+void TlsFront::Tick() {
+  if (!ctx_.config.tls.enabled()) return;
+  const int64_t now_ms = ctx_.NowMs();
   tls_deadlines_.PopExpired(now_ms, kMaxExpiriesPerTick,
                             [&](const DeadlineFifo::Entry& e) { OnTlsHandshakeExpired(e); });
   front_deadlines_.PopExpired(now_ms, kMaxExpiriesPerTick,

@@ -5,16 +5,16 @@
 #include <cstdint>
 
 #include "absl/strings/str_format.h"
-#include "dataplane/proxy_shard.h"
+#include "dataplane/shard/proxy_shard.h"
 
 namespace mtp {
 
 ShardAudit ProxyShard::Audit() const {
   ShardAudit a;
-  a.chains_held = chains_.held();
-  a.pool_in_use = engine_->buffers().in_use();
-  a.budget = chains_.budget();
-  const uint32_t unit = chains_.buffer_size();
+  a.chains_held = ctx_.chains.held();
+  a.pool_in_use = ctx_.engine->buffers().in_use();
+  a.budget = ctx_.chains.budget();
+  const uint32_t unit = ctx_.chains.buffer_size();
   auto problem = [&a](const std::string& what) {
     if (!a.problems.empty()) a.problems += "; ";
     a.problems += what;
@@ -22,7 +22,7 @@ ShardAudit ProxyShard::Audit() const {
   // A chain's byte count must fit the buffers it links, and an empty chain holds none.
   auto count_chain = [&](const BufferChain& chain, const char* owner, uint32_t slot,
                          const char* name) {
-    const uint32_t n = chains_.CountBuffers(chain);
+    const uint32_t n = ctx_.chains.CountBuffers(chain);
     a.chain_buffers += n;
     if ((n == 0) != chain.empty() || uint64_t{chain.bytes} > uint64_t{n} * unit) {
       problem(absl::StrFormat("%s %u: chain %s has %u bytes in %u buffers (head %d tail %d)", owner,
@@ -31,9 +31,9 @@ ShardAudit ProxyShard::Audit() const {
   };
 
   uint32_t bound_sessions = 0;
-  for (uint32_t slot = 0; slot < sessions_.constructed(); ++slot) {
-    if (!sessions_.is_live(slot)) continue;
-    const ClientSession& s = sessions_.at(slot);
+  for (uint32_t slot = 0; slot < ctx_.sessions.constructed(); ++slot) {
+    if (!ctx_.sessions.is_live(slot)) continue;
+    const ClientSession& s = ctx_.sessions.at(slot);
     ++a.sessions;
     const uint32_t flags = (s.client.recv_armed ? 1u : 0u) | (s.client.send_inflight ? 2u : 0u) |
                            (s.client.recv_paused ? 4u : 0u) | (s.out_paused ? 8u : 0u) |
@@ -61,9 +61,9 @@ ShardAudit ProxyShard::Audit() const {
   }
 
   uint32_t listed_bound = 0;
-  for (uint32_t link = 0; link < links_.constructed(); ++link) {
-    if (!links_.is_live(link)) continue;
-    const MeLink& l = links_.at(link);
+  for (uint32_t link = 0; link < ctx_.links.constructed(); ++link) {
+    if (!ctx_.links.is_live(link)) continue;
+    const MeLink& l = ctx_.links.at(link);
     ++a.links;
     const uint32_t flags =
         (l.leg.recv_armed ? 1u : 0u) | (l.leg.send_inflight ? 2u : 0u) | (l.leg.want_recv ? 16u : 0u);
@@ -82,15 +82,15 @@ ShardAudit ProxyShard::Audit() const {
     }
     count_chain(l.leg.out, "link", link, "out");
     uint32_t walked = 0;
-    for (uint32_t slot = l.bound_head; slot != kNoSlot && walked <= sessions_.capacity();
-         slot = sessions_.at(slot).link_next) {
+    for (uint32_t slot = l.bound_head; slot != kNoSlot && walked <= ctx_.sessions.capacity();
+         slot = ctx_.sessions.at(slot).link_next) {
       ++walked;
-      if (!sessions_.is_live(slot)) {
+      if (!ctx_.sessions.is_live(slot)) {
         problem(absl::StrFormat("link %u: bound list names free session %u", link, slot));
         break;
       }
-      const ClientSession& s = sessions_.at(slot);
-      if (!s.bound || s.me_link != link || s.me_link_generation != links_.generation(link)) {
+      const ClientSession& s = ctx_.sessions.at(slot);
+      if (!s.bound || s.me_link != link || s.me_link_generation != ctx_.links.generation(link)) {
         problem(
             absl::StrFormat("link %u: bound list names session %u bound elsewhere", link, slot));
       }

@@ -1,0 +1,108 @@
+// MePool: a shard's TCP-RPC links to the middle-end targets of the live config. Connects and
+// handshakes (RpcLink), set-up timeouts, reconnect backoff and unreachable reports
+// (me_pool.cc); receives, sends and the flush pass that seals every dirty link's output in one
+// CBC batch (me_link_io.cc); binding clients to links, RPC_PROXY_REQ out, and RPC_PROXY_ANS /
+// RPC_SIMPLE_ACK / RPC_CLOSE_EXT back to clients (me_binding.cc).
+//
+// Thread ownership: the shard thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/io_engine.h"
+#include "crypto/aes.h"
+#include "dataplane/reconnect_backoff.h"
+#include "dataplane/shard/shard_context.h"
+
+namespace mtp {
+
+class ClientSessions;
+class InputBudget;
+
+class MePool {
+ public:
+  explicit MePool(ShardContext& ctx);
+  void Connect(ClientSessions& clients, InputBudget& budget) {
+    clients_ = &clients;
+    budget_ = &budget;
+  }
+
+  // A reload: targets still configured (same address) keep their links and backoff; removed
+  // ones retire (links not yet ready go now, ready ones serve their bound clients until none
+  // is left). Runs before ctx.live is replaced by `next`.
+  void AdoptRouting(const LiveConfig& next);
+  // From the tick: set-up timeouts, write stalls, reconnects, retired links; gauges.
+  void Maintain();
+  void UpdateGauges();
+  // Shutdown: every link fails (its clients are already closing).
+  void FailAll(const char* why);
+
+  // Completions of a link's socket; then LinkOpDone frees a closed link once idle.
+  void OnMeConnect(uint32_t link, MeLink& l, const IoCompletion& c);
+  void OnMeRecv(uint32_t link, MeLink& l, const IoCompletion& c);
+  void OnMeSend(uint32_t link, MeLink& l, const IoCompletion& c);
+  void MeLinkOpDone(uint32_t link, MeLink& l);
+  // The flush pass over dirty links: seal each one's pending output, encrypt all of them in
+  // one AesCbc::ProcessBatch (the CBC chains of several links advance together), then queue
+  // and send.
+  void Flush();
+
+  // Sends one filtered client payload as RPC_PROXY_REQ (binding first if needed). Returns
+  // false if the session was closed.
+  bool ForwardToMe(uint32_t slot, ClientSession& s, ByteSpan payload, bool quick_ack,
+                   uint32_t extra_flags);
+  // A closing session leaves its link (RPC_CLOSE_CONN unless the ME closed it).
+  void UnbindSession(uint32_t slot, ClientSession& s, bool send_close_conn);
+  // A bound client stopped being read (its link's paused clients resume together).
+  void NoteClientPaused(const ClientSession& s);
+
+ private:
+  struct TargetState {
+    SocketAddress address;
+    // Removed by a reload: no new bindings or connects; its ready links serve their bound
+    // clients and close once none is left.
+    bool retired = false;
+    ReconnectBackoff backoff;
+    std::vector<uint32_t> links;  // link slots (any state), at most max_connections
+    uint32_t ready = 0;
+    // Unreachable reporting (logged once when it goes down, then once per interval).
+    bool down = false;
+    double down_since_s = 0;
+    double next_report_s = 0;
+    uint32_t failures_since_report = 0;
+  };
+
+  void StartMeLink(uint32_t target);
+  void OnMeReady(uint32_t link, MeLink& l);
+  void OnMeMessage(uint32_t link, MeLink& l, uint32_t type, ByteSpan payload);
+  void FailMeLink(uint32_t link, MeLink& l, const char* why);
+  // ME target reachability reports (rate-limited; per attempt only at verbosity 1).
+  void NoteMeTargetFailure(uint32_t target, const char* why);
+  void NoteMeTargetReady(uint32_t target);
+  // A link's flush in two halves around the CBC batch: SealMeLink re-arms the receive and
+  // seals the pending output (its encryption added to `jobs`); SendMeLink queues the
+  // ciphertext and starts the send.
+  void SealMeLink(uint32_t link, MeLink& l, std::vector<AesCbc::Job>& jobs);
+  void SendMeLink(uint32_t link, MeLink& l);
+  // Before a flush pass seals anything: sheds unserved input so idle links' output fits the
+  // pool (shedding queues RPC_CLOSE_CONN, which must not land on an already sealed link).
+  void MakeRoomForLinks(size_t n);
+  // Binds the session to a ready link of its DC's cluster; false if none (§8.2).
+  bool BindSession(uint32_t slot, ClientSession& s);
+  MeLink* BoundLink(const ClientSession& s);
+  void SendCloseConn(MeLink& l, uint32_t link, uint64_t ext_conn_id);
+  void ResumePausedClients(MeLink& l);
+
+  ShardContext& ctx_;
+  ClientSessions* clients_ = nullptr;
+  InputBudget* budget_ = nullptr;
+  std::vector<TargetState> targets_;
+  // A link's queue above which its clients' reads pause: me_link_queue_cap_bytes, or a
+  // quarter of the shard's buffer budget if that is smaller.
+  uint64_t me_link_pause_bytes_ = 0;
+  std::vector<AesCbc::Job> link_jobs_;  // Flush: CBC work of one pass
+};
+
+}  // namespace mtp

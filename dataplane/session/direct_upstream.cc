@@ -1,0 +1,168 @@
+// DirectUpstream: the DC leg of direct mode, and the byte pipe TlsFront uses for fronting.
+#include "dataplane/session/direct_upstream.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/log.h"
+#include "dataplane/session/client_sessions.h"
+#include "dataplane/tls/tls_front.h"
+#include "proto/obfuscated2.h"
+
+namespace mtp {
+
+void DirectUpstream::StartDirectUpstream(uint32_t slot, ClientSession& s) {
+  std::optional<SocketAddress> dc = ctx_.config.dc_table.Lookup(s.dc_id, /*prefer_ipv6=*/false);
+  if (!dc) {
+    clients_->CloseSession(slot, s, CloseReason::kUpstreamError);
+    return;
+  }
+  auto hs = BuildObfuscated2ClientHeader(nullptr, s.transport, s.dc_id);
+  if (!hs.ok()) {
+    ctx_.counters.handshake_crypto_failed.Add();
+    clients_->CloseSession(slot, s, CloseReason::kCryptoFailure);
+    return;
+  }
+  s.up_encrypt = std::move(hs->encrypt);
+  s.up_decrypt = std::move(hs->decrypt);
+  OutboundOptions options;
+  if (ctx_.config.outbound_bind && ctx_.config.outbound_bind->family() == dc->family()) {
+    options.bind_address = ctx_.config.outbound_bind;
+  }
+  auto fd = ctx_.engine->OpenOutbound(dc->family(), options);
+  if (!fd.ok()) {
+    ctx_.counters.dc_connect_failures.Add();
+    clients_->CloseSession(slot, s, CloseReason::kUpstreamError);
+    return;
+  }
+  s.up.fd = *fd;
+  if (!ctx_.chains.AppendCopy(s.up.out, hs->header)) {
+    ctx_.counters.client_failed_no_buffers.Add();
+    clients_->CloseSession(slot, s, CloseReason::kNoBuffers);
+    return;
+  }
+  // Bytes the client sent right after its header: re-encrypt for the DC and queue them.
+  if (!s.in.empty()) {
+    bool ok = true;
+    ctx_.chains.ForEachSegment(s.in, 0, s.in.bytes, [&](MutableByteSpan seg) {
+      s.up_encrypt.Apply(seg);
+      ok = ok && ctx_.chains.AppendCopy(s.up.out, seg);
+    });
+    ctx_.chains.Clear(s.in);
+    if (!ok) {
+      ctx_.counters.client_failed_no_buffers.Add();
+      clients_->CloseSession(slot, s, CloseReason::kNoBuffers);
+      return;
+    }
+  }
+  ctx_.engine->Connect(s.up.fd, dc->sockaddr_ptr(), dc->length(),
+                   ctx_.Tag(OpKind::kUpstreamConnect, slot));
+  s.up.BeginConnect();
+  ctx_.counters.dc_connects.Add();
+}
+
+void DirectUpstream::OnUpstreamConnect(uint32_t slot, ClientSession& s, const IoCompletion& c) {
+  s.up.EndConnect();
+  if (s.state != SessionState::kConnecting) return;
+  if (c.result < 0 && s.fronting) {
+    tls_->FrontFailed(slot, s, strerror(-c.result));
+    return;
+  }
+  if (c.result < 0) {
+    ctx_.counters.dc_connect_failures.Add();
+    MTP_LOG(1, "shard %u: client %u: DC connect failed: %s", ctx_.index, slot,
+            strerror(-c.result));
+    clients_->CloseSession(slot, s, CloseReason::kUpstreamError);
+    return;
+  }
+  clients_->Transition(s, SessionState::kRelaying);
+  ArmUpstreamRecv(slot, s);
+  ctx_.MarkDirty(slot, s);
+}
+
+void DirectUpstream::ArmUpstreamRecv(uint32_t slot, ClientSession& s) {
+  if (s.up.recv_armed) return;
+  ctx_.engine->Recv(s.up.fd, ctx_.Tag(OpKind::kUpstreamRecv, slot));
+  s.up.BeginRecv();
+}
+
+void DirectUpstream::OnUpstreamRecv(uint32_t slot, ClientSession& s, const IoCompletion& c) {
+  if (!c.more) s.up.EndRecv();
+  if (c.result > 0 && c.buffer_id >= 0) {
+    if (s.state != SessionState::kRelaying) {
+      ctx_.engine->buffers().Release(c.buffer_id);
+      return;
+    }
+    uint32_t n = static_cast<uint32_t>(c.result);
+    uint8_t* data = ctx_.engine->buffers().Data(c.buffer_id);
+    if (s.fronting) {  // -D: the real site's bytes go to the client untouched
+      ctx_.counters.tls_front_bytes_in.Add(n);
+    } else {
+      ctx_.counters.dc_bytes_in.Add(n);
+      s.up_decrypt.Apply(data, data, n);
+      s.encrypt.Apply(data, data, n);
+    }
+    ctx_.chains.AppendBuffer(s.client.out, c.buffer_id, n);
+    if (uint64_t{s.client.out.bytes} > ctx_.config.client_buffer_cap_bytes) {
+      ctx_.counters.client_failed_flood.Add();
+      clients_->CloseSession(slot, s, CloseReason::kFlood);
+      return;
+    }
+    if (s.client.out.bytes > ctx_.config.queue_cap_bytes && !s.up.recv_paused) {
+      s.up.recv_paused = true;
+      ctx_.counters.recv_paused.Add();
+      if (s.up.recv_armed) ctx_.engine->CancelOp(s.up.fd, ctx_.Tag(OpKind::kUpstreamRecv, slot));
+    }
+    ctx_.MarkDirty(slot, s);
+  } else if (c.result == 0) {
+    // The DC closed: deliver what it sent, then close the client.
+    if (s.state == SessionState::kRelaying) {
+      clients_->Transition(s, SessionState::kDraining);
+      if (s.client.recv_armed) ctx_.engine->CancelOp(s.client.fd, ctx_.Tag(OpKind::kClientRecv, slot));
+      ctx_.MarkDirty(slot, s);
+    }
+    return;
+  } else if (c.result < 0 && c.result != -ENOBUFS && c.result != -ECANCELED) {
+    clients_->CloseSession(slot, s, CloseReason::kUpstreamError);
+    return;
+  }
+  if (!c.more && !s.up.recv_paused && s.state == SessionState::kRelaying) {
+    s.up.want_recv = true;
+    ctx_.MarkDirty(slot, s);
+  }
+}
+
+void DirectUpstream::OnUpstreamSend(uint32_t slot, ClientSession& s, const IoCompletion& c) {
+  s.up.EndSend();
+  if (s.state == SessionState::kClosing) return;
+  if (c.result < 0) {
+    clients_->CloseSession(slot, s, CloseReason::kUpstreamError);
+    return;
+  }
+  (s.fronting ? ctx_.counters.tls_front_bytes_out : ctx_.counters.dc_bytes_out)
+      .Add(static_cast<uint32_t>(c.result));
+  ctx_.chains.Consume(s.up.out, static_cast<uint32_t>(c.result));
+  if (s.client.recv_paused && s.up.out.bytes <= ctx_.config.queue_cap_bytes / 2) {
+    s.client.recv_paused = false;
+    s.client.want_recv = true;
+  }
+  ctx_.MarkDirty(slot, s);
+}
+
+void DirectUpstream::Flush(uint32_t slot, ClientSession& s) {
+  if (s.up.fd < 0 || s.up.connecting || s.state != SessionState::kRelaying) return;
+  if (s.up.want_recv && !s.up.recv_armed && !s.up.recv_paused) {
+    s.up.want_recv = false;
+    ArmUpstreamRecv(slot, s);
+  }
+  if (!s.up.send_inflight && !s.up.out.empty()) {
+    ByteSpan front = ctx_.chains.Front(s.up.out);
+    s.up.send_len = static_cast<uint32_t>(front.size());
+    ctx_.engine->Send(s.up.fd, front.data(), s.up.send_len,
+                      ctx_.Tag(OpKind::kUpstreamSend, slot));
+    s.up.send_started_s = ctx_.now_s;
+    s.up.BeginSend();
+  }
+}
+
+}  // namespace mtp
