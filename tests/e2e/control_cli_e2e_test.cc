@@ -122,6 +122,20 @@ class ReferenceCommandLineTest : public ::testing::Test {
     config_ = dir_.Write("proxy-multi.conf", config_text_);
   }
 
+  // A frame sent before its shard's ME link is ready is dropped (spec §8.3): clients start
+  // once `shards` links are ready, as the proxy's /stats says.
+  void WaitForMeLinks(int shards) {
+    std::optional<uint16_t> stats_port = e2e::StatsPort(*proxy_);
+    ASSERT_TRUE(stats_port.has_value()) << proxy_->Log();
+    ASSERT_TRUE(e2e::WaitFor(
+        [&] {
+          return StatsInt(HttpBody(HttpGet(*stats_port, "/stats")), "ready_outbound_connections")
+                     .value_or(0) >= shards;
+        },
+        10000))
+        << proxy_->Log();
+  }
+
   int RunClient(std::vector<std::string> flags, std::string* json = nullptr) {
     flags.insert(flags.begin(), {"--timeout-ms", "8000"});
     return e2e::RunTool(e2e::ClientArgv(proxy_->port(), flags), 30000, json);
@@ -287,7 +301,8 @@ TEST_F(ReferenceCommandLineTest, PrivilegeDropHappensAfterBindingAPrivilegedPort
   const uint16_t port = FreePrivilegedPort();
   ASSERT_NE(port, 0);
   proxy_ = ProxyProcess::Start({"-u", "nobody", "-H", std::to_string(port), "-S", kSecretHex,
-                                "--aes-pwd", aes_pwd_, "--shards", "1", config_});
+                                "--aes-pwd", aes_pwd_, "--shards", "1", "-p", "0",
+                                "--http-stats", config_});
   ASSERT_NE(proxy_, nullptr);
   EXPECT_EQ(proxy_->port(), port);
   EXPECT_TRUE(proxy_->LogContains("running as user nobody"));
@@ -295,6 +310,7 @@ TEST_F(ReferenceCommandLineTest, PrivilegeDropHappensAfterBindingAPrivilegedPort
   const passwd* nobody = getpwnam("nobody");
   ASSERT_NE(nobody, nullptr);
   EXPECT_EQ(ProcessUid(proxy_->pid()), static_cast<int>(nobody->pw_uid));
+  WaitForMeLinks(1);
   std::string json;
   EXPECT_EQ(RunClient({"--secret", kSecretHex, "--packets", "2"}, &json), 0) << json;
   EXPECT_EQ(proxy_->Stop(), 0);
@@ -303,7 +319,7 @@ TEST_F(ReferenceCommandLineTest, PrivilegeDropHappensAfterBindingAPrivilegedPort
 TEST_F(ReferenceCommandLineTest, Ipv6WithHttpStatsServesBothLoopbacks) {
   // The reference aborts on the first stats request with -6 --http-stats.
   proxy_ = ProxyProcess::Start({"-6", "-p", "0", "-H", "0", "-S", kSecretHex, "--aes-pwd",
-                                aes_pwd_, "--http-stats", config_});
+                                aes_pwd_, "--http-stats", "--shards", "2", config_});
   ASSERT_NE(proxy_, nullptr);
   std::optional<uint16_t> stats_port = e2e::StatsPort(*proxy_);
   ASSERT_TRUE(stats_port.has_value());
@@ -311,6 +327,7 @@ TEST_F(ReferenceCommandLineTest, Ipv6WithHttpStatsServesBothLoopbacks) {
   EXPECT_NE(v4.find("200 OK"), std::string::npos) << v4;
   std::string v6 = HttpGet(*stats_port, "/stats", /*ipv6=*/true);
   EXPECT_NE(v6.find("200 OK"), std::string::npos) << v6;
+  WaitForMeLinks(2);
   std::string json;
   EXPECT_EQ(RunClient({"--secret", kSecretHex, "--packets", "2"}, &json), 0) << json;
   EXPECT_EQ(proxy_->Stop(), 0);
@@ -319,7 +336,7 @@ TEST_F(ReferenceCommandLineTest, Ipv6WithHttpStatsServesBothLoopbacks) {
 TEST_F(ReferenceCommandLineTest, ConnectionLimitAboveTheFileLimitIsLowered) {
   // Far above what any hard limit allows (fs.nr_open is 1048576 by default).
   proxy_ = ProxyProcess::Start({"-c", "50000000", "-H", "0", "-S", kSecretHex, "--aes-pwd",
-                                aes_pwd_, "-p", "0", "--http-stats", config_});
+                                aes_pwd_, "-p", "0", "--http-stats", "--shards", "2", config_});
   ASSERT_NE(proxy_, nullptr);
   EXPECT_TRUE(proxy_->LogContains("serving at most")) << proxy_->Log();
   std::optional<uint16_t> stats_port = e2e::StatsPort(*proxy_);
@@ -328,6 +345,7 @@ TEST_F(ReferenceCommandLineTest, ConnectionLimitAboveTheFileLimitIsLowered) {
   int64_t max_connections = StatsInt(stats, "max_connections").value_or(0);
   EXPECT_GT(max_connections, 0);
   EXPECT_LT(max_connections, 50000000);
+  WaitForMeLinks(2);
   std::string json;
   EXPECT_EQ(RunClient({"--secret", kSecretHex, "--packets", "2"}, &json), 0) << json;
   EXPECT_EQ(proxy_->Stop(), 0);
