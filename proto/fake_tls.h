@@ -4,6 +4,7 @@
 //   fake_tls_replay_cache.h  ReplayCache contract + SimpleReplayCache
 //   fake_tls_client_hello.h  proxy: framing, SNI, timestamp rule, ValidateClientHello
 //   fake_tls_hello_reassembly.h  proxy: a ClientHello cut into several records, re-framed
+//   fake_tls_key_share.h     proxy: key_share offers of a hello, the answered group, shares
 //   fake_tls_server_hello.h  proxy: TlsDomainProfile, WriteServerHello, X25519 keys
 //   fake_tls_records.h       both: TlsRecordReader (unwrap), TlsRecordSizer + WrapTlsRecords
 //   fake_tls_client.h        client: ClientHello builders, VerifyServerHello
@@ -20,6 +21,7 @@
 #include "proto/fake_tls_client_hello.h"
 #include "proto/fake_tls_common.h"
 #include "proto/fake_tls_hello_reassembly.h"
+#include "proto/fake_tls_key_share.h"
 #include "proto/fake_tls_probe.h"
 #include "proto/fake_tls_records.h"
 #include "proto/fake_tls_replay_cache.h"

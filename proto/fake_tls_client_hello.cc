@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "crypto/hash.h"
+#include "proto/fake_tls_key_share.h"
 
 namespace mtp {
 namespace {
@@ -198,6 +199,7 @@ ClientHelloResult ValidateClientHello(ByteSpan buffered, const ClientHelloConfig
   r.cipher_suite = record[pos + 1];
   r.client_random = client_random;
   std::memcpy(r.session_id.data(), record.data() + kHelloSessionIdOffset, r.session_id.size());
+  r.key_share_groups = UsableKeyShareGroups(ParseKeyShares(record));
   return r;
 }
 

@@ -97,6 +97,9 @@ struct ClientHelloResult {
   uint8_t cipher_suite = 0; // second byte of the chosen TLS 1.3 suite 13 xx (1..3)
   TlsRandom client_random{};
   TlsSessionId session_id{};
+  // Groups offered with a well-formed key share (KeyShareGroupBit bits, UsableKeyShareGroups):
+  // MakeServerHelloParams picks the ServerHello's group from them.
+  uint8_t key_share_groups = 0;
   // Set by callers that reassemble fragmented hellos: the records the hello came in (0 = not
   // reassembled) and, for kBadFragments, why reassembly failed.
   uint16_t records = 0;

@@ -1,5 +1,6 @@
 // Proxy side of the fake-TLS ServerHello (spec client-transports §6.6): byte-exact
-// construction, the per-domain shape learned by probing, and fresh X25519 keys. Any thread.
+// construction, the per-domain shape learned by probing, and fresh key shares for the group
+// the client offered (fake_tls_key_share.h). Any thread.
 #pragma once
 
 #include <cstddef>
@@ -9,6 +10,7 @@
 #include "core/bytes.h"
 #include "proto/fake_tls_client_hello.h"
 #include "proto/fake_tls_common.h"
+#include "proto/fake_tls_key_share.h"
 
 namespace mtp {
 
@@ -33,22 +35,41 @@ struct ServerHelloParams {
   TlsSessionId session_id{};    // echoed
   uint8_t cipher_suite = 0x01;  // second byte of 13 xx
   bool reversed_extension_order = false;
+  // The key_share group answered (kGroupX25519, kGroupSecp256r1 or kGroupX25519MlKem768).
+  uint16_t key_share_group = kGroupX25519;
 };
 
-// Params for an accepted hello (result.accepted() must hold).
+// Params for an accepted hello (result.accepted() must hold). The key_share group is chosen
+// from the groups the hello offered (result.key_share_groups) under `key_share_policy`.
 ServerHelloParams MakeServerHelloParams(const ClientHelloResult& result,
                                         const ClientSecret& secret,
-                                        const TlsDomainProfile& profile);
+                                        const TlsDomainProfile& profile,
+                                        const KeySharePolicy& key_share_policy = {});
+
+// Bytes of the response before the E fake bytes for a key_share of `group`: ServerHello record
+// (95 + share), CCS (6), application-data header (5). kServerHelloFixedSize for x25519.
+size_t ServerHelloFixedSize(uint16_t group);
+// The whole response for `params` with E = `encrypted_size` fake bytes.
+inline size_t ServerHelloSize(const ServerHelloParams& params, size_t encrypted_size) {
+  return ServerHelloFixedSize(params.key_share_group) + encrypted_size;
+}
 
 // Writes the complete ServerHello + CCS + application-data record into `out`, which must be
-// exactly ServerHelloSize(encrypted_data.size()) bytes (asserted), E <= 65535.
-// `encrypted_data` may alias the tail of `out` (out[kServerHelloFixedSize..]).
+// exactly ServerHelloSize(params, encrypted_data.size()) bytes (asserted), E <= 65535, and
+// `key_share` exactly ServerKeyShareSize(params.key_share_group) bytes.
+// `encrypted_data` may alias the tail of `out` (out[ServerHelloFixedSize(group)..]).
 // The server random at offset 11 = HMAC-SHA256(secret, client_random ‖ response with zeros there).
+void WriteServerHello(const ServerHelloParams& params, ByteSpan key_share,
+                      ByteSpan encrypted_data, MutableByteSpan out);
+// The same for an x25519 answer (params.key_share_group must be kGroupX25519).
 void WriteServerHello(const ServerHelloParams& params, const X25519PublicKey& public_key,
                       ByteSpan encrypted_data, MutableByteSpan out);
 
-// The normal path: a fresh X25519 key and SecureRandom fake data, E = out.size() -
-// kServerHelloFixedSize (callers size `out` with ServerHelloSize(PickEncryptedSize(...))).
+// The normal path: a fresh share for params.key_share_group and SecureRandom fake data,
+// E = out.size() - ServerHelloFixedSize(group) (callers size `out` with
+// ServerHelloSize(params, PickEncryptedSize(...))). An `out` too small for the chosen group's
+// fixed part (sized for x25519 by an older caller) gets an x25519 answer instead; `out` must
+// hold at least kServerHelloFixedSize bytes.
 void WriteServerHelloFresh(const ServerHelloParams& params, MutableByteSpan out);
 
 // A genuine X25519 public key of a fresh key pair (OpenSSL keygen; the private half is

@@ -62,7 +62,7 @@ absl::Status ServerCodec::CommitReceived(size_t n, std::vector<uint8_t>* out) {
     ServerHelloParams params =
         MakeServerHelloParams(r, config_->secrets[r.secret_index], config_->tls_profile);
     size_t at = out->size();
-    out->resize(at + ServerHelloSize(PickEncryptedSize(config_->tls_profile)));
+    out->resize(at + ServerHelloSize(params, PickEncryptedSize(config_->tls_profile)));
     WriteServerHelloFresh(params, MutableByteSpan(out->data() + at, out->size() - at));
     rx_begin_ += r.record_size;
     region = rx_begin_;
