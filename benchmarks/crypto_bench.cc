@@ -21,7 +21,7 @@ void BM_AesCtr(benchmark::State& state) {
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * state.range(0));
 }
-BENCHMARK(BM_AesCtr)->Arg(64)->Arg(1024)->Arg(16384)->Arg(65536);
+BENCHMARK(BM_AesCtr)->Arg(64)->Arg(256)->Arg(1024)->Arg(16384)->Arg(65536);
 
 void BM_AesCbcEncrypt(benchmark::State& state) {
   auto cbc = AesCbc::Create(AesKey(kKey), AesIv(kIv), AesCbc::Direction::kEncrypt).value();
@@ -43,7 +43,7 @@ void BM_AesCbcDecrypt(benchmark::State& state) {
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * state.range(0));
 }
-BENCHMARK(BM_AesCbcDecrypt)->Arg(1024)->Arg(65536);
+BENCHMARK(BM_AesCbcDecrypt)->Arg(256)->Arg(1024)->Arg(16384)->Arg(65536);
 
 // Arg 1: 0 = AES-NI kernels (when present), 1 = OpenSSL EVP.
 void BM_AesCtrPath(benchmark::State& state) {
@@ -94,7 +94,32 @@ void BM_AesCbcEncryptBatch(benchmark::State& state) {
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * links * bytes));
 }
-BENCHMARK(BM_AesCbcEncryptBatch)->ArgsProduct({{1, 2, 4}, {1024, 65536}});
+BENCHMARK(BM_AesCbcEncryptBatch)->ArgsProduct({{1, 2, 4, 6, 8, 9, 16}, {1024, 65536}});
+
+// A flush pass with uneven links (what the shard sees: one or two busy links, the rest small):
+// Arg 0 = links; link i carries 64 KiB >> (i % 7) rounded to blocks, so lane scheduling matters.
+void BM_AesCbcEncryptBatchUneven(benchmark::State& state) {
+  const size_t links = static_cast<size_t>(state.range(0));
+  std::vector<AesCbc> cbcs;
+  std::vector<std::vector<uint8_t>> bufs;
+  size_t total = 0;
+  for (size_t i = 0; i < links; ++i) {
+    cbcs.push_back(
+        AesCbc::Create(AesKey(kKey), AesIv(kIv), AesCbc::Direction::kEncrypt).value());
+    bufs.emplace_back(size_t{65536} >> (i % 7));
+    total += bufs.back().size();
+  }
+  std::vector<AesCbc::Job> jobs(links);
+  for (auto _ : state) {
+    for (size_t i = 0; i < links; ++i) {
+      jobs[i] = {&cbcs[i], bufs[i].data(), bufs[i].data(), bufs[i].size()};
+    }
+    AesCbc::ProcessBatch(jobs);
+    benchmark::DoNotOptimize(bufs[0].data());
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * total));
+}
+BENCHMARK(BM_AesCbcEncryptBatchUneven)->Arg(4)->Arg(8)->Arg(12);
 
 void BM_Crc32(benchmark::State& state) {
   std::vector<uint8_t> buf(static_cast<size_t>(state.range(0)), 0x5a);
@@ -108,7 +133,7 @@ void BM_Crc32c(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(Crc32c(ByteSpan(buf)));
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * state.range(0));
 }
-BENCHMARK(BM_Crc32c)->Arg(1024)->Arg(65536);
+BENCHMARK(BM_Crc32c)->Arg(64)->Arg(256)->Arg(1024)->Arg(4096)->Arg(16384)->Arg(65536);
 
 }  // namespace
 }  // namespace mtp
