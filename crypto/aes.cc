@@ -140,9 +140,11 @@ void AesCtr::Apply(const uint8_t* in, uint8_t* out, size_t n) {
 // ---- CBC -----------------------------------------------------------------------------------
 
 struct AesCbc::State {
-  alignas(16) uint8_t round_keys[kAes256RoundKeyBytes];  // AES-NI encryption only
-  uint8_t iv[kAesBlockBytes];                            // last ciphertext block
-  EVP_CIPHER_CTX* evp = nullptr;  // decryption, or the OpenSSL path
+  // AES-NI path: encryption round keys, or the decryption ones for a decrypting stream.
+  alignas(16) uint8_t round_keys[kAes256RoundKeyBytes];
+  uint8_t iv[kAesBlockBytes];     // last ciphertext block
+  bool decrypt = false;
+  EVP_CIPHER_CTX* evp = nullptr;  // the OpenSSL path
 
   ~State() {
     if (evp != nullptr) EVP_CIPHER_CTX_free(evp);
@@ -152,10 +154,14 @@ struct AesCbc::State {
 absl::StatusOr<AesCbc> AesCbc::Create(AesKey key, AesIv iv, Direction direction) {
   State* state = new (std::nothrow) State;
   if (state == nullptr) return absl::ResourceExhaustedError("out of memory for an AES stream");
-  // CBC decryption is parallel already in OpenSSL; only the serial encryption gains from
-  // our interleaved kernel.
-  if (direction == Direction::kEncrypt && UseAesNi()) {
+  if (UseAesNi()) {
     AesNiExpandKey256(key.data(), state->round_keys);
+    if (direction == Direction::kDecrypt) {
+      uint8_t enc[kAes256RoundKeyBytes];
+      std::memcpy(enc, state->round_keys, sizeof(enc));
+      AesNiDecryptKeys256(enc, state->round_keys);
+      state->decrypt = true;
+    }
     std::memcpy(state->iv, iv.data(), kAesBlockBytes);
     return AesCbc(state);
   }
@@ -185,7 +191,10 @@ void AesCbc::Process(const uint8_t* in, uint8_t* out, size_t n) {
 }
 
 void AesCbc::ProcessBatch(std::span<Job> jobs) {
-  constexpr size_t kLanes = 16;
+  // Every encrypting job of the batch goes to one AesNiCbcEncrypt call (up to kLanes at a
+  // time), which schedules them longest first over its interleaved lanes. Decryption is
+  // parallel within one chain and runs at once.
+  constexpr size_t kLanes = 64;
   AesNiCbcLane lanes[kLanes];
   size_t count = 0;
   for (const Job& job : jobs) {
@@ -194,6 +203,10 @@ void AesCbc::ProcessBatch(std::span<Job> jobs) {
     State& s = *job.cbc->state_;
     if (s.evp != nullptr) {
       Update(s.evp, job.in, job.out, job.n);
+      continue;
+    }
+    if (s.decrypt) {
+      AesNiCbcDecrypt(s.round_keys, s.iv, job.in, job.out, job.n / kAesBlockBytes);
       continue;
     }
     if (count == kLanes) {

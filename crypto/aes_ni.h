@@ -1,6 +1,9 @@
-// AES-256 block kernels on the AES-NI instructions: key expansion, CTR keystream (8 blocks in
-// flight) and CBC encryption of several independent chains interleaved. Pure functions over
-// caller-owned state; callers check AesNiAvailable() first (the kernels fault without AES-NI).
+// AES-256 block kernels on the AES-NI instructions: key expansion, CTR keystream and CBC
+// decryption (16 blocks in flight on VAES-512, 8 on VAES-256 or 128-bit AES-NI), and CBC
+// encryption of several independent chains interleaved (one chain is serial by definition).
+// Pure functions over caller-owned state, callable from any thread; callers check
+// AesNiAvailable() first (the kernels fault without AES-NI). The vector width is picked at run
+// time from CPUID and XGETBV (AesNiBestWidth), so the binary runs on any x86-64.
 #pragma once
 
 #include <cstddef>
@@ -10,23 +13,40 @@ namespace mtp {
 
 inline constexpr size_t kAesBlockBytes = 16;
 inline constexpr size_t kAes256RoundKeyBytes = 240;  // 15 round keys
-inline constexpr size_t kAesNiMaxCbcLanes = 4;
+// CBC chains advancing together: 8 keeps the two AES units of current cores busy through the
+// 4-cycle latency of one round (more lanes measured no faster with 128-bit instructions).
+inline constexpr size_t kAesNiMaxCbcLanes = 8;
 
 // True when this CPU has AES-NI and SSE4.1 (checked once).
 bool AesNiAvailable();
 
-// Tests only: CTR keeps to the 128-bit AES-NI loop even when the CPU has VAES.
+// The widest registers the kernels use. k256 needs VAES + AVX2 and the OS saving YMM state;
+// k512 needs VAES + AVX-512 F/BW and the OS saving ZMM state.
+enum class AesNiWidth : uint8_t { k128 = 0, k256 = 1, k512 = 2 };
+// What this CPU allows, lowered by SetAesNiWidthCapForTesting.
+AesNiWidth AesNiBestWidth();
+// Tests and benchmarks only: the kernels use no register wider than `cap` (k512 = no cap).
+void SetAesNiWidthCapForTesting(AesNiWidth cap);
+// Tests only (older name): true caps the width at k128, false lifts the cap.
 void SetVaesDisabledForTesting(bool disabled);
 
 // Expands a 32-byte key into the 15 encryption round keys.
 void AesNiExpandKey256(const uint8_t key[32], uint8_t round_keys[kAes256RoundKeyBytes]);
+// The 15 decryption round keys (equivalent inverse cipher) from the encryption ones.
+void AesNiDecryptKeys256(const uint8_t enc_round_keys[kAes256RoundKeyBytes],
+                         uint8_t dec_round_keys[kAes256RoundKeyBytes]);
 
-// CTR with a 128-bit big-endian counter (OpenSSL's AES-CTR; 256-bit VAES when the CPU has it
-// and AVX2): encrypts `blocks` counter blocks
+// CTR with a 128-bit big-endian counter (OpenSSL's AES-CTR): encrypts `blocks` counter blocks
 // starting at {counter_hi, counter_lo}, XORs them into in -> out (in == out allowed) and
 // advances the counter. `in`/`out` need no alignment.
 void AesNiCtrBlocks(const uint8_t* round_keys, uint64_t* counter_hi, uint64_t* counter_lo,
                     const uint8_t* in, uint8_t* out, size_t blocks);
+
+// CBC decryption of one chain (parallel: every block needs only ciphertext): `iv` is the
+// previous ciphertext block (updated), `blocks` blocks from in to out. in == out is allowed;
+// otherwise the buffers must not overlap. No alignment needed.
+void AesNiCbcDecrypt(const uint8_t* dec_round_keys, uint8_t* iv, const uint8_t* in,
+                     uint8_t* out, size_t blocks);
 
 // One CBC encryption chain: `iv` is the previous ciphertext block (updated), `blocks` blocks
 // from in to out (in == out allowed).
@@ -38,8 +58,10 @@ struct AesNiCbcLane {
   size_t blocks;
 };
 
-// Encrypts every lane (any count); up to kAesNiMaxCbcLanes chains advance together, which hides
-// the serial latency of one CBC chain. Lanes must not overlap each other.
+// Encrypts every lane (any count). Up to kAesNiMaxCbcLanes chains advance together, which hides
+// the serial latency of one chain; lanes are taken longest first and a lane that ends is
+// refilled at once, so the group stays full for as long as there is work. Lanes must not
+// overlap each other. Reorders `lanes`.
 void AesNiCbcEncrypt(AesNiCbcLane* lanes, size_t count);
 
 }  // namespace mtp

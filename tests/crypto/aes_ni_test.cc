@@ -1,5 +1,7 @@
 // The AES-NI streams against OpenSSL EVP on random keys, IVs, lengths and split points
-// (counter carries across 64 bits, partial blocks, batches of interleaved CBC chains).
+// (counter carries across 64 bits, partial blocks, batches of interleaved CBC chains, CBC
+// decryption), on every vector width this CPU has (VAES-512, VAES-256, 128-bit AES-NI) and on
+// misaligned buffers.
 #include <openssl/evp.h>
 
 #include <gtest/gtest.h>
@@ -36,18 +38,44 @@ std::vector<uint8_t> Evp(const char* name, const std::vector<uint8_t>& key,
   return out;
 }
 
-enum class Path { kAesNi, kAesNi128, kOpenSsl };
+// A copy of `v` at an address `offset` bytes past a 64-byte boundary (the kernels must not
+// assume any alignment).
+class Misaligned {
+ public:
+  Misaligned(const std::vector<uint8_t>& v, size_t offset)
+      : storage_(v.size() + 64 + offset), offset_(offset + (64 - Base() % 64) % 64) {
+    std::copy(v.begin(), v.end(), data());
+  }
+  uint8_t* data() { return storage_.data() + offset_; }
+  std::vector<uint8_t> vec(size_t n) const {
+    return std::vector<uint8_t>(storage_.begin() + offset_, storage_.begin() + offset_ + n);
+  }
+
+ private:
+  uintptr_t Base() const { return reinterpret_cast<uintptr_t>(storage_.data()); }
+  std::vector<uint8_t> storage_;
+  size_t offset_;
+};
+
+enum class Path { kAesNi512, kAesNi256, kAesNi128, kOpenSsl };
 
 class AesPathTest : public ::testing::TestWithParam<Path> {
  protected:
   void SetUp() override {
     if (GetParam() != Path::kOpenSsl && !AesNiAvailable()) GTEST_SKIP() << "no AES-NI";
+    SetAesNiWidthCapForTesting(AesNiWidth::k512);
+    const AesNiWidth have = AesNiBestWidth();
+    const AesNiWidth want = GetParam() == Path::kAesNi512   ? AesNiWidth::k512
+                            : GetParam() == Path::kAesNi256 ? AesNiWidth::k256
+                                                            : AesNiWidth::k128;
+    if (GetParam() != Path::kOpenSsl && have < want) GTEST_SKIP() << "CPU lacks this width";
     SetAesForceOpenSslForTesting(GetParam() == Path::kOpenSsl);
-    SetVaesDisabledForTesting(GetParam() == Path::kAesNi128);
+    SetAesNiWidthCapForTesting(want);
+    ASSERT_TRUE(GetParam() == Path::kOpenSsl || AesNiBestWidth() == want);
   }
   void TearDown() override {
     SetAesForceOpenSslForTesting(false);
-    SetVaesDisabledForTesting(false);
+    SetAesNiWidthCapForTesting(AesNiWidth::k512);
   }
 };
 
@@ -140,13 +168,128 @@ TEST_P(AesPathTest, CbcDecryptRoundTrip) {
   EXPECT_EQ(data, plain);
 }
 
+TEST_P(AesPathTest, CtrMatchesOpenSslOnMisalignedBuffers) {
+  std::mt19937_64 rng(4);
+  for (int iter = 0; iter < 300; ++iter) {
+    auto key = RandomBytes(rng, 32);
+    auto iv = RandomBytes(rng, 16);
+    if (iter % 3 == 0) {  // the low word wraps somewhere inside the wide passes
+      for (int i = 8; i < 16; ++i) iv[i] = 0xff;
+      iv[15] = static_cast<uint8_t>(0xff - rng() % 40);
+    }
+    auto plain = RandomBytes(rng, rng() % 1200);
+    auto want = Evp("AES-256-CTR", key, iv, plain, 1);
+    Misaligned src(plain, rng() % 64);
+    Misaligned dst(std::vector<uint8_t>(plain.size()), rng() % 64);
+    const bool in_place = iter % 2 == 0;
+    auto ctr = AesCtr::Create(AesKey(key.data(), 32), AesIv(iv.data(), 16)).value();
+    uint8_t* out = in_place ? src.data() : dst.data();
+    // Bulk calls of every size class: single blocks, 8 and 16 block passes, and their tails.
+    size_t pos = 0;
+    while (pos < plain.size()) {
+      size_t n = std::min<size_t>(plain.size() - pos, 1 + rng() % 400);
+      ctr.Apply(src.data() + pos, out + pos, n);
+      pos += n;
+    }
+    ASSERT_EQ((in_place ? src : dst).vec(plain.size()), want) << "iteration " << iter;
+  }
+}
+
+TEST_P(AesPathTest, CbcDecryptMatchesOpenSsl) {
+  std::mt19937_64 rng(5);
+  for (int iter = 0; iter < 300; ++iter) {
+    auto key = RandomBytes(rng, 32);
+    auto iv = RandomBytes(rng, 16);
+    auto cipher = RandomBytes(rng, 16 * (rng() % 100));
+    auto want = Evp("AES-256-CBC", key, iv, cipher, 0);
+    Misaligned src(cipher, rng() % 64);
+    Misaligned dst(std::vector<uint8_t>(cipher.size()), rng() % 64);
+    const bool in_place = iter % 2 == 0;
+    auto cbc = AesCbc::Create(AesKey(key.data(), 32), AesIv(iv.data(), 16),
+                              AesCbc::Direction::kDecrypt).value();
+    uint8_t* out = in_place ? src.data() : dst.data();
+    // Calls of random block counts: the chain carries the IV across them.
+    size_t pos = 0;
+    while (pos < cipher.size()) {
+      size_t n = std::min<size_t>(cipher.size() - pos, 16 * (rng() % 40));
+      cbc.Process(src.data() + pos, out + pos, n);
+      pos += n;
+    }
+    ASSERT_EQ((in_place ? src : dst).vec(cipher.size()), want) << "iteration " << iter;
+  }
+}
+
+// Every lane count from 1 to 9 (around the kernel's 8 lanes) and beyond, with uneven lengths,
+// misaligned buffers, and a decrypting stream in the same batch.
+TEST_P(AesPathTest, CbcBatchLaneCountsMatchOpenSsl) {
+  std::mt19937_64 rng(6);
+  for (size_t chains = 1; chains <= 18; ++chains) {
+    for (int iter = 0; iter < 12; ++iter) {
+      std::vector<std::vector<uint8_t>> keys, ivs, plains, wants;
+      std::vector<Misaligned> bufs;
+      std::vector<AesCbc> cbcs;
+      std::vector<AesCbc::Job> jobs;
+      for (size_t c = 0; c < chains; ++c) {
+        keys.push_back(RandomBytes(rng, 32));
+        ivs.push_back(RandomBytes(rng, 16));
+        // Mostly equal lengths (lanes end together), sometimes wildly different.
+        const size_t blocks = iter % 3 == 0 ? 64 : rng() % 300;
+        plains.push_back(RandomBytes(rng, 16 * blocks));
+        const bool decrypt = c == chains / 2 && iter % 4 == 3;
+        wants.push_back(Evp("AES-256-CBC", keys[c], ivs[c], plains[c], decrypt ? 0 : 1));
+        bufs.emplace_back(plains[c], rng() % 64);
+        cbcs.push_back(AesCbc::Create(AesKey(keys[c].data(), 32), AesIv(ivs[c].data(), 16),
+                                      decrypt ? AesCbc::Direction::kDecrypt
+                                              : AesCbc::Direction::kEncrypt)
+                           .value());
+      }
+      for (size_t c = 0; c < chains; ++c) {
+        jobs.push_back({&cbcs[c], bufs[c].data(), bufs[c].data(), plains[c].size()});
+      }
+      AesCbc::ProcessBatch(jobs);
+      for (size_t c = 0; c < chains; ++c) {
+        ASSERT_EQ(bufs[c].vec(plains[c].size()), wants[c]) << chains << "/" << iter << "/" << c;
+      }
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Paths, AesPathTest,
-                         ::testing::Values(Path::kAesNi, Path::kAesNi128, Path::kOpenSsl),
+                         ::testing::Values(Path::kAesNi512, Path::kAesNi256, Path::kAesNi128,
+                                           Path::kOpenSsl),
                          [](const auto& info) {
-                           return info.param == Path::kAesNi      ? "AesNi"
-                                  : info.param == Path::kAesNi128 ? "AesNi128"
-                                                                  : "OpenSsl";
+                           switch (info.param) {
+                             case Path::kAesNi512:
+                               return "AesNi512";
+                             case Path::kAesNi256:
+                               return "AesNi256";
+                             case Path::kAesNi128:
+                               return "AesNi128";
+                             case Path::kOpenSsl:
+                               break;
+                           }
+                           return "OpenSsl";
                          });
+
+TEST(AesNiTest, DecryptKeysInvertEncryption) {
+  if (!AesNiAvailable()) GTEST_SKIP() << "no AES-NI on this CPU";
+  // FIPS-197 appendix C.3: AES-256 of 00112233... under key 000102...1f.
+  uint8_t key[32];
+  for (int i = 0; i < 32; ++i) key[i] = static_cast<uint8_t>(i);
+  uint8_t plain[16];
+  for (int i = 0; i < 16; ++i) plain[i] = static_cast<uint8_t>(0x11 * i);
+  const uint8_t cipher[16] = {0x8e, 0xa2, 0xb7, 0xca, 0x51, 0x67, 0x45, 0xbf,
+                              0xea, 0xfc, 0x49, 0x90, 0x4b, 0x49, 0x60, 0x89};
+  uint8_t rk[kAes256RoundKeyBytes], dk[kAes256RoundKeyBytes];
+  AesNiExpandKey256(key, rk);
+  AesNiDecryptKeys256(rk, dk);
+  // CBC with a zero IV on one block is the bare block cipher.
+  uint8_t iv[16] = {};
+  uint8_t out[16];
+  AesNiCbcDecrypt(dk, iv, cipher, out, 1);
+  EXPECT_TRUE(std::equal(plain, plain + 16, out));
+  EXPECT_TRUE(std::equal(cipher, cipher + 16, iv));  // the chain moved on to this block
+}
 
 TEST(AesNiTest, KeyScheduleMatchesFips197) {
   if (!AesNiAvailable()) GTEST_SKIP() << "no AES-NI on this CPU";
