@@ -21,7 +21,7 @@
 #include "core/cpu_set.h"  // --cpu-list syntax (ParseCpuList, FormatCpuList)
 #include "core/io_engine.h"
 #include "crypto/secret.h"
-#include "dataplane/ext_conn_id.h"  // kMaxShards bounds --shards
+#include "dataplane/me/ext_conn_id.h"  // kMaxShards bounds --shards
 
 namespace mtp {
 

@@ -15,7 +15,7 @@
 #include "crypto/secret.h"
 #include "dataplane/dc_table.h"
 #include "dataplane/live_config.h"
-#include "dataplane/me_routing.h"
+#include "dataplane/me/me_routing.h"
 #include "dataplane/rate_limit.h"
 #include "proto/rpc_messages.h"
 #include "dataplane/snapshot_mailbox.h"

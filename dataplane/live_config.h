@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "crypto/secret.h"
-#include "dataplane/me_routing.h"
+#include "dataplane/me/me_routing.h"
 
 namespace mtp {
 

@@ -4,7 +4,7 @@
 
 #include "core/log.h"
 #include "crypto/random.h"
-#include "dataplane/ext_conn_id.h"
+#include "dataplane/me/ext_conn_id.h"
 #include "dataplane/me/me_pool.h"
 #include "dataplane/session/client_sessions.h"
 #include "proto/framing.h"

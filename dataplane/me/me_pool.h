@@ -13,7 +13,7 @@
 
 #include "core/io_engine.h"
 #include "crypto/aes.h"
-#include "dataplane/reconnect_backoff.h"
+#include "dataplane/me/reconnect_backoff.h"
 #include "dataplane/shard/shard_context.h"
 
 namespace mtp {

@@ -7,7 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/log.h"
-#include "dataplane/ext_conn_id.h"
+#include "dataplane/me/ext_conn_id.h"
 
 namespace mtp {
 namespace {

@@ -1,4 +1,4 @@
-#include "dataplane/me_routing.h"
+#include "dataplane/me/me_routing.h"
 
 #include <gtest/gtest.h>
 

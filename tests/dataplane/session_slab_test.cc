@@ -2,9 +2,9 @@
 
 #include <gtest/gtest.h>
 
-#include "dataplane/ext_conn_id.h"
+#include "dataplane/me/ext_conn_id.h"
 #include "dataplane/op_tag.h"
-#include "dataplane/session_state.h"
+#include "dataplane/session/session_state.h"
 
 namespace mtp {
 namespace {

@@ -4,7 +4,7 @@
 
 #include <thread>
 
-#include "dataplane/reconnect_backoff.h"
+#include "dataplane/me/reconnect_backoff.h"
 
 namespace mtp {
 namespace {

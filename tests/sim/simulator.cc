@@ -16,7 +16,7 @@
 #include "crypto/random.h"
 #include "dataplane/dataplane_config.h"
 #include "dataplane/shard/proxy_shard.h"
-#include "dataplane/session_state.h"
+#include "dataplane/session/session_state.h"
 #include "tests/sim/sim_peers.h"
 
 namespace mtp::sim {

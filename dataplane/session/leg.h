@@ -9,7 +9,7 @@
 #include <cstdint>
 
 #include "dataplane/buffer_chain.h"
-#include "dataplane/op_count.h"
+#include "dataplane/session/op_count.h"
 
 namespace mtp {
 

@@ -11,8 +11,8 @@
 #include "crypto/aes.h"
 #include "proto/transport_tag.h"
 #include "dataplane/buffer_chain.h"
-#include "dataplane/leg.h"
-#include "dataplane/session_state.h"
+#include "dataplane/session/leg.h"
+#include "dataplane/session/session_state.h"
 #include "dataplane/tls_layer.h"
 
 namespace mtp {

@@ -1,5 +1,5 @@
 // ME routing table: clusters and shared targets.
-#include "dataplane/me_routing.h"
+#include "dataplane/me/me_routing.h"
 
 namespace mtp {
 

@@ -9,8 +9,8 @@
 #include <memory>
 
 #include "dataplane/buffer_chain.h"
-#include "dataplane/client_session.h"
-#include "dataplane/leg.h"
+#include "dataplane/session/client_session.h"
+#include "dataplane/session/leg.h"
 #include "dataplane/live_config.h"
 #include "proto/rpc_link.h"
 
