@@ -69,11 +69,11 @@ class AesCbc {
     size_t n;  // multiple of 16
   };
   // Same result as Process() on each job in order, but the chains of distinct encrypting
-  // streams advance together (AES-NI: up to 8 at a time, longest job first, a lane refilled
-  // as soon as its job ends), which is several times faster than one after another. One
-  // chain's encryption stays serial: a single long job runs at one lane's speed. Decrypting
-  // jobs (parallel within the chain: 16 blocks at a time on VAES-512) run as they come.
-  // Each stream appears at most once in `jobs`.
+  // streams advance together (up to 16 at a time on VAES-512, 8 on AES-NI; longest job
+  // first, a lane refilled as soon as its job ends), which is several times faster than one
+  // after another. One chain's encryption stays serial: a single long job runs at one lane's
+  // speed. Decrypting jobs (parallel within the chain: 16 blocks at a time on VAES-512) run as
+  // they come. Each stream appears at most once in `jobs`.
   static void ProcessBatch(std::span<Job> jobs);
 
  private:

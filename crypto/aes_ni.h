@@ -13,9 +13,11 @@ namespace mtp {
 
 inline constexpr size_t kAesBlockBytes = 16;
 inline constexpr size_t kAes256RoundKeyBytes = 240;  // 15 round keys
-// CBC chains advancing together: 8 keeps the two AES units of current cores busy through the
-// 4-cycle latency of one round (more lanes measured no faster with 128-bit instructions).
-inline constexpr size_t kAesNiMaxCbcLanes = 8;
+// CBC chains advancing together. With 128-bit AES-NI, 8 keep the two AES units of current
+// cores busy through the latency of one round (more measured no faster); VAES-512 carries 4
+// chains per instruction, 16 in all.
+inline constexpr size_t kAesNiMaxCbcLanes128 = 8;
+inline constexpr size_t kAesNiMaxCbcLanes = 16;
 
 // True when this CPU has AES-NI and SSE4.1 (checked once).
 bool AesNiAvailable();
