@@ -1,12 +1,23 @@
-// CRC tables (slicing-by-8) built at compile time; CRC-32C uses the SSE4.2 instruction when
-// the CPU has it (checked once at run time).
+// CRC tables (slicing-by-8) built at compile time. CRC-32C picks at run time (CPUID, once):
+// carry-less multiply folding on VPCLMULQDQ-512 for inputs of kFoldMinBytes and more, else the
+// SSE4.2 crc32 instruction (three interleaved streams on long inputs), else the tables.
 #include "crypto/crc32.h"
 
 #include <array>
+#include <atomic>
 #include <cstring>
 
 #if defined(__x86_64__)
-#include <nmmintrin.h>
+#include <cpuid.h>
+// GCC 12's AVX-512 headers fill "don't care" operands with a self-initialised variable, which
+// -Wuninitialized reports inside the header at each use.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#if !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+#pragma GCC diagnostic pop
 #endif
 
 namespace mtp {
@@ -117,6 +128,130 @@ bool HaveSse42() {
   static const bool kHave = __builtin_cpu_supports("sse4.2");
   return kHave;
 }
+
+// ---- folding with carry-less multiplication (VPCLMULQDQ on 512-bit registers) ----------------
+// In the reflected bit order of CRC-32C a 16-byte chunk is the polynomial whose x^127 term is
+// bit 0 of byte 0. Moving a chunk a = a1 x^64 + a0 (a1: bytes 0-7) forward by D bits, onto
+// the chunk D bits later, adds a1 * (x^(D+64) mod P) + a0 * (x^D mod P): two 64x32-bit
+// carry-less products that fit in the later chunk's 128 bits. PCLMULQDQ on reflected operands
+// yields the product times x, so the constants are x^(D+63) and x^(D-1) mod P, reflected.
+// The last 16-byte remainder r is reduced with the crc32 instruction: r x^32 mod P is
+// crc32(crc32(0, r1), r0).
+
+// x^n mod P (P = 0x1EDC6F41 with the x^32 term), reflected into the top 32 bits of a qword.
+constexpr uint64_t XPowModP(size_t n) {
+  uint64_t r = 1;
+  for (size_t i = 0; i < n; ++i) {
+    r <<= 1;
+    if ((r >> 32) != 0) r ^= 0x11EDC6F41ull;
+  }
+  uint64_t reflected = 0;
+  for (int e = 0; e < 32; ++e) {
+    if ((r >> e) & 1) reflected |= uint64_t{1} << (63 - e);
+  }
+  return reflected;
+}
+
+// {low qword: for bytes 0-7 of a chunk, high qword: for bytes 8-15} to move it by `bits`.
+struct FoldConstants {
+  uint64_t lo;
+  uint64_t hi;
+};
+constexpr FoldConstants Fold(size_t bits) { return {XPowModP(bits + 63), XPowModP(bits - 1)}; }
+
+constexpr FoldConstants kFold2048 = Fold(2048);  // 4 accumulators of 64 bytes
+constexpr FoldConstants kFold512 = Fold(512);    // one 64-byte vector
+constexpr FoldConstants kFold384 = Fold(384);    // lanes 0-2 of the last vector onto lane 3
+constexpr FoldConstants kFold256 = Fold(256);
+constexpr FoldConstants kFold128 = Fold(128);
+
+#define MTP_CRC_FOLD __attribute__((target("sse4.2,pclmul,avx2,avx512f,avx512bw,vpclmulqdq")))
+
+MTP_CRC_FOLD inline __m512i Broadcast(FoldConstants k) {
+  return _mm512_broadcast_i32x4(
+      _mm_set_epi64x(static_cast<long long>(k.hi), static_cast<long long>(k.lo)));
+}
+
+// Each 128-bit lane of x moved forward and XORed into `next`.
+MTP_CRC_FOLD inline __m512i FoldInto(__m512i x, __m512i k, __m512i next) {
+  return _mm512_ternarylogic_epi64(_mm512_clmulepi64_epi128(x, k, 0x00),
+                                   _mm512_clmulepi64_epi128(x, k, 0x11), next, 0x96);
+}
+
+MTP_CRC_FOLD inline __m512i Load512(const uint8_t* p) { return _mm512_loadu_si512(p); }
+
+// n >= 64.
+MTP_CRC_FOLD uint32_t Crc32cFold(const uint8_t* p, size_t n, uint32_t crc) {
+  // The running CRC enters as an XOR into the first 4 message bytes.
+  const __m512i init = _mm512_zextsi128_si512(_mm_cvtsi32_si128(static_cast<int>(~crc)));
+  const __m512i k512 = Broadcast(kFold512);
+  __m512i x;
+  if (n >= 256) {
+    const __m512i k2048 = Broadcast(kFold2048);
+    __m512i x0 = _mm512_xor_si512(Load512(p), init);
+    __m512i x1 = Load512(p + 64);
+    __m512i x2 = Load512(p + 128);
+    __m512i x3 = Load512(p + 192);
+    p += 256;
+    n -= 256;
+    while (n >= 256) {
+      x0 = FoldInto(x0, k2048, Load512(p));
+      x1 = FoldInto(x1, k2048, Load512(p + 64));
+      x2 = FoldInto(x2, k2048, Load512(p + 128));
+      x3 = FoldInto(x3, k2048, Load512(p + 192));
+      p += 256;
+      n -= 256;
+    }
+    x = FoldInto(FoldInto(FoldInto(x0, k512, x1), k512, x2), k512, x3);
+  } else {
+    x = _mm512_xor_si512(Load512(p), init);
+    p += 64;
+    n -= 64;
+  }
+  while (n >= 64) {
+    x = FoldInto(x, k512, Load512(p));
+    p += 64;
+    n -= 64;
+  }
+  // Lanes 0-2 onto lane 3 (its constants are zero, so its product is zero).
+  const __m512i k_lanes = _mm512_set_epi64(
+      0, 0, static_cast<long long>(kFold128.hi), static_cast<long long>(kFold128.lo),
+      static_cast<long long>(kFold256.hi), static_cast<long long>(kFold256.lo),
+      static_cast<long long>(kFold384.hi), static_cast<long long>(kFold384.lo));
+  const __m512i folded = FoldInto(x, k_lanes, _mm512_setzero_si512());
+  __m128i r = _mm_xor_si128(
+      _mm_xor_si128(_mm512_castsi512_si128(folded), _mm512_extracti32x4_epi32(folded, 1)),
+      _mm_xor_si128(_mm512_extracti32x4_epi32(folded, 2), _mm512_extracti32x4_epi32(x, 3)));
+  uint64_t c = _mm_crc32_u64(0, static_cast<uint64_t>(_mm_cvtsi128_si64(r)));
+  c = _mm_crc32_u64(c, static_cast<uint64_t>(_mm_extract_epi64(r, 1)));
+  _mm256_zeroupper();
+  // The tail (< 64 bytes) on the crc32 instruction, from the raw state.
+  return Crc32cHw(p, n, ~static_cast<uint32_t>(c));
+}
+
+std::atomic<bool> fold_disabled{false};
+
+// VPCLMULQDQ + AVX-512 F/BW from CPUID, with the OS saving ZMM state (XGETBV).
+bool CpuCanFold() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) == 0) return false;
+  constexpr unsigned kSse42 = 1u << 20, kPclmul = 1u << 1, kOsxsave = 1u << 27;
+  if ((ecx & kSse42) == 0 || (ecx & kPclmul) == 0 || (ecx & kOsxsave) == 0) return false;
+  unsigned xcr0_lo = 0, xcr0_hi = 0;
+  __asm__("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+  constexpr unsigned kZmmState = 0xe6;  // XCR0: SSE, AVX, opmask, ZMM upper halves, ZMM16-31
+  if ((xcr0_lo & kZmmState) != kZmmState) return false;
+  if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0) return false;
+  constexpr unsigned kAvx2 = 1u << 5, kAvx512f = 1u << 16, kAvx512bw = 1u << 30;  // EBX
+  constexpr unsigned kVpclmulqdq = 1u << 10;                                       // ECX
+  return (ebx & kAvx2) != 0 && (ebx & kAvx512f) != 0 && (ebx & kAvx512bw) != 0 &&
+         (ecx & kVpclmulqdq) != 0;
+}
+
+bool UseFold() {
+  static const bool kCan = CpuCanFold();
+  return kCan && !fold_disabled.load(std::memory_order_relaxed);
+}
 #endif
 
 }  // namespace
@@ -125,8 +260,27 @@ uint32_t Crc32(ByteSpan data, uint32_t crc) {
   return SliceBy8(kCrc32Tables, data.data(), data.size(), crc);
 }
 
+void SetCrc32cFoldDisabledForTesting(bool disabled) {
+#if defined(__x86_64__)
+  fold_disabled.store(disabled, std::memory_order_relaxed);
+#else
+  (void)disabled;
+#endif
+}
+
+bool Crc32cUsesFold() {
+#if defined(__x86_64__)
+  return UseFold();
+#else
+  return false;
+#endif
+}
+
 uint32_t Crc32c(ByteSpan data, uint32_t crc) {
 #if defined(__x86_64__)
+  if (data.size() >= kCrc32cFoldMinBytes && UseFold()) {
+    return Crc32cFold(data.data(), data.size(), crc);
+  }
   if (HaveSse42()) return Crc32cHw(data.data(), data.size(), crc);
 #endif
   return SliceBy8(kCrc32cTables, data.data(), data.size(), crc);
