@@ -1,6 +1,7 @@
-// CRC tables (slicing-by-8) built at compile time. CRC-32C picks at run time (CPUID, once):
-// carry-less multiply folding on VPCLMULQDQ-512 for inputs of kFoldMinBytes and more, else the
-// SSE4.2 crc32 instruction (three interleaved streams on long inputs), else the tables.
+// CRC tables (slicing-by-8) built at compile time. Picked at run time (CPUID, once): both CRCs
+// fold with carry-less multiplication on VPCLMULQDQ-512 from kCrcFoldMinBytes up; shorter
+// CRC-32C inputs (or all, without that) take the SSE4.2 crc32 instruction (three interleaved
+// streams on long inputs), shorter CRC-32 ones the tables.
 #include "crypto/crc32.h"
 
 #include <array>
@@ -130,20 +131,24 @@ bool HaveSse42() {
 }
 
 // ---- folding with carry-less multiplication (VPCLMULQDQ on 512-bit registers) ----------------
-// In the reflected bit order of CRC-32C a 16-byte chunk is the polynomial whose x^127 term is
+// In the reflected bit order of both CRCs a 16-byte chunk is the polynomial whose x^127 term is
 // bit 0 of byte 0. Moving a chunk a = a1 x^64 + a0 (a1: bytes 0-7) forward by D bits, onto
 // the chunk D bits later, adds a1 * (x^(D+64) mod P) + a0 * (x^D mod P): two 64x32-bit
 // carry-less products that fit in the later chunk's 128 bits. PCLMULQDQ on reflected operands
 // yields the product times x, so the constants are x^(D+63) and x^(D-1) mod P, reflected.
-// The last 16-byte remainder r is reduced with the crc32 instruction: r x^32 mod P is
-// crc32(crc32(0, r1), r0).
+// The last 16-byte remainder r is reduced as a 16-byte message from a zero state: for CRC-32C
+// with the crc32 instruction (r x^32 mod P is crc32(crc32(0, r1), r0)), for CRC-32 with the
+// tables.
 
-// x^n mod P (P = 0x1EDC6F41 with the x^32 term), reflected into the top 32 bits of a qword.
-constexpr uint64_t XPowModP(size_t n) {
+constexpr uint64_t kPolyCrc32c = 0x11EDC6F41ull;  // with the x^32 term
+constexpr uint64_t kPolyCrc32 = 0x104C11DB7ull;
+
+// x^n mod P, reflected into the top 32 bits of a qword.
+constexpr uint64_t XPowModP(uint64_t poly, size_t n) {
   uint64_t r = 1;
   for (size_t i = 0; i < n; ++i) {
     r <<= 1;
-    if ((r >> 32) != 0) r ^= 0x11EDC6F41ull;
+    if ((r >> 32) != 0) r ^= poly;
   }
   uint64_t reflected = 0;
   for (int e = 0; e < 32; ++e) {
@@ -157,13 +162,18 @@ struct FoldConstants {
   uint64_t lo;
   uint64_t hi;
 };
-constexpr FoldConstants Fold(size_t bits) { return {XPowModP(bits + 63), XPowModP(bits - 1)}; }
+constexpr FoldConstants Fold(uint64_t poly, size_t bits) {
+  return {XPowModP(poly, bits + 63), XPowModP(poly, bits - 1)};
+}
 
-constexpr FoldConstants kFold2048 = Fold(2048);  // 4 accumulators of 64 bytes
-constexpr FoldConstants kFold512 = Fold(512);    // one 64-byte vector
-constexpr FoldConstants kFold384 = Fold(384);    // lanes 0-2 of the last vector onto lane 3
-constexpr FoldConstants kFold256 = Fold(256);
-constexpr FoldConstants kFold128 = Fold(128);
+template <uint64_t kPoly>
+struct FoldTable {
+  static constexpr FoldConstants k2048 = Fold(kPoly, 2048);  // 4 accumulators of 64 bytes
+  static constexpr FoldConstants k512 = Fold(kPoly, 512);    // one 64-byte vector
+  static constexpr FoldConstants k384 = Fold(kPoly, 384);    // lanes 0-2 of the last vector
+  static constexpr FoldConstants k256 = Fold(kPoly, 256);    // onto lane 3
+  static constexpr FoldConstants k128 = Fold(kPoly, 128);
+};
 
 #define MTP_CRC_FOLD __attribute__((target("sse4.2,pclmul,avx2,avx512f,avx512bw,vpclmulqdq")))
 
@@ -181,13 +191,15 @@ MTP_CRC_FOLD inline __m512i FoldInto(__m512i x, __m512i k, __m512i next) {
 MTP_CRC_FOLD inline __m512i Load512(const uint8_t* p) { return _mm512_loadu_si512(p); }
 
 // n >= 64.
-MTP_CRC_FOLD uint32_t Crc32cFold(const uint8_t* p, size_t n, uint32_t crc) {
+template <uint64_t kPoly>
+MTP_CRC_FOLD uint32_t CrcFold(const uint8_t* p, size_t n, uint32_t crc) {
+  using K = FoldTable<kPoly>;
   // The running CRC enters as an XOR into the first 4 message bytes.
   const __m512i init = _mm512_zextsi128_si512(_mm_cvtsi32_si128(static_cast<int>(~crc)));
-  const __m512i k512 = Broadcast(kFold512);
+  const __m512i k512 = Broadcast(K::k512);
   __m512i x;
   if (n >= 256) {
-    const __m512i k2048 = Broadcast(kFold2048);
+    const __m512i k2048 = Broadcast(K::k2048);
     __m512i x0 = _mm512_xor_si512(Load512(p), init);
     __m512i x1 = Load512(p + 64);
     __m512i x2 = Load512(p + 128);
@@ -215,18 +227,27 @@ MTP_CRC_FOLD uint32_t Crc32cFold(const uint8_t* p, size_t n, uint32_t crc) {
   }
   // Lanes 0-2 onto lane 3 (its constants are zero, so its product is zero).
   const __m512i k_lanes = _mm512_set_epi64(
-      0, 0, static_cast<long long>(kFold128.hi), static_cast<long long>(kFold128.lo),
-      static_cast<long long>(kFold256.hi), static_cast<long long>(kFold256.lo),
-      static_cast<long long>(kFold384.hi), static_cast<long long>(kFold384.lo));
+      0, 0, static_cast<long long>(K::k128.hi), static_cast<long long>(K::k128.lo),
+      static_cast<long long>(K::k256.hi), static_cast<long long>(K::k256.lo),
+      static_cast<long long>(K::k384.hi), static_cast<long long>(K::k384.lo));
   const __m512i folded = FoldInto(x, k_lanes, _mm512_setzero_si512());
   __m128i r = _mm_xor_si128(
       _mm_xor_si128(_mm512_castsi512_si128(folded), _mm512_extracti32x4_epi32(folded, 1)),
       _mm_xor_si128(_mm512_extracti32x4_epi32(folded, 2), _mm512_extracti32x4_epi32(x, 3)));
-  uint64_t c = _mm_crc32_u64(0, static_cast<uint64_t>(_mm_cvtsi128_si64(r)));
-  c = _mm_crc32_u64(c, static_cast<uint64_t>(_mm_extract_epi64(r, 1)));
+  const auto r1 = static_cast<uint64_t>(_mm_cvtsi128_si64(r));
+  const auto r0 = static_cast<uint64_t>(_mm_extract_epi64(r, 1));
   _mm256_zeroupper();
-  // The tail (< 64 bytes) on the crc32 instruction, from the raw state.
-  return Crc32cHw(p, n, ~static_cast<uint32_t>(c));
+  if constexpr (kPoly == kPolyCrc32c) {
+    // The tail (< 64 bytes) on the crc32 instruction, from the raw state.
+    const uint64_t c = _mm_crc32_u64(_mm_crc32_u64(0, r1), r0);
+    return Crc32cHw(p, n, ~static_cast<uint32_t>(c));
+  } else {
+    uint8_t bytes[16];
+    std::memcpy(bytes, &r1, 8);
+    std::memcpy(bytes + 8, &r0, 8);
+    // A zero raw state is ~0 in SliceBy8's terms; the tail continues from the result.
+    return SliceBy8(kCrc32Tables, p, n, SliceBy8(kCrc32Tables, bytes, 16, 0xFFFFFFFFu));
+  }
 }
 
 std::atomic<bool> fold_disabled{false};
@@ -257,10 +278,15 @@ bool UseFold() {
 }  // namespace
 
 uint32_t Crc32(ByteSpan data, uint32_t crc) {
+#if defined(__x86_64__)
+  if (data.size() >= kCrcFoldMinBytes && UseFold()) {
+    return CrcFold<kPolyCrc32>(data.data(), data.size(), crc);
+  }
+#endif
   return SliceBy8(kCrc32Tables, data.data(), data.size(), crc);
 }
 
-void SetCrc32cFoldDisabledForTesting(bool disabled) {
+void SetCrcFoldDisabledForTesting(bool disabled) {
 #if defined(__x86_64__)
   fold_disabled.store(disabled, std::memory_order_relaxed);
 #else
@@ -268,7 +294,7 @@ void SetCrc32cFoldDisabledForTesting(bool disabled) {
 #endif
 }
 
-bool Crc32cUsesFold() {
+bool CrcUsesFold() {
 #if defined(__x86_64__)
   return UseFold();
 #else
@@ -278,8 +304,8 @@ bool Crc32cUsesFold() {
 
 uint32_t Crc32c(ByteSpan data, uint32_t crc) {
 #if defined(__x86_64__)
-  if (data.size() >= kCrc32cFoldMinBytes && UseFold()) {
-    return Crc32cFold(data.data(), data.size(), crc);
+  if (data.size() >= kCrcFoldMinBytes && UseFold()) {
+    return CrcFold<kPolyCrc32c>(data.data(), data.size(), crc);
   }
   if (HaveSse42()) return Crc32cHw(data.data(), data.size(), crc);
 #endif

@@ -13,12 +13,13 @@ namespace mtp {
 uint32_t Crc32(ByteSpan data, uint32_t crc = 0);
 uint32_t Crc32c(ByteSpan data, uint32_t crc = 0);
 
-// CRC-32C inputs this long and longer take the carry-less multiply folding path, where the CPU
-// has VPCLMULQDQ and AVX-512 (shorter ones: the SSE4.2 crc32 instruction).
-inline constexpr size_t kCrc32cFoldMinBytes = 64;
-// True if long CRC-32C inputs take the folding path on this CPU (and it is not disabled).
-bool Crc32cUsesFold();
-// Tests and benchmarks only: true keeps CRC-32C on the crc32 instruction (or the tables).
-void SetCrc32cFoldDisabledForTesting(bool disabled);
+// Inputs this long and longer take the carry-less multiply folding path (both CRCs), where the
+// CPU has VPCLMULQDQ and AVX-512; shorter ones the SSE4.2 crc32 instruction (CRC-32C) or the
+// tables.
+inline constexpr size_t kCrcFoldMinBytes = 64;
+// True if long inputs take the folding path on this CPU (and it is not disabled).
+bool CrcUsesFold();
+// Tests and benchmarks only: true keeps both CRCs off the folding path.
+void SetCrcFoldDisabledForTesting(bool disabled);
 
 }  // namespace mtp

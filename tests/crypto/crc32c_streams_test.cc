@@ -1,5 +1,5 @@
-// CRC-32C over long inputs (the three-stream path and the VPCLMULQDQ folding path) against a
-// bit-at-a-time reference, at lengths and split points around the stream and fold block
+// CRC-32C over long inputs (the three-stream path and the VPCLMULQDQ folding path), and CRC-32
+// (tables and folding), against a bit-at-a-time reference, at lengths and split points around the stream and fold block
 // boundaries, at every alignment.
 #include <gtest/gtest.h>
 
@@ -11,13 +11,22 @@
 namespace mtp {
 namespace {
 
-uint32_t BitwiseCrc32c(const std::vector<uint8_t>& data, size_t begin, size_t end) {
+uint32_t Bitwise(uint32_t reflected_poly, const std::vector<uint8_t>& data, size_t begin,
+                 size_t end) {
   uint32_t c = 0xffffffffu;
   for (size_t i = begin; i < end; ++i) {
     c ^= data[i];
-    for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+    for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ reflected_poly : c >> 1;
   }
   return ~c;
+}
+
+uint32_t BitwiseCrc32c(const std::vector<uint8_t>& data, size_t begin, size_t end) {
+  return Bitwise(0x82F63B78u, data, begin, end);
+}
+
+uint32_t BitwiseCrc32(const std::vector<uint8_t>& data, size_t begin, size_t end) {
+  return Bitwise(0xEDB88320u, data, begin, end);
 }
 
 TEST(Crc32cStreamsTest, LongInputsMatchBitwiseReference) {
@@ -35,18 +44,18 @@ TEST(Crc32cStreamsTest, LongInputsMatchBitwiseReference) {
   }
 }
 
-// Both x86 paths: folding (when the CPU has it) and the crc32 instruction alone.
-class Crc32cPathTest : public ::testing::TestWithParam<bool> {
+// Both paths: folding (when the CPU has it), and the crc32 instruction (CRC-32C) or the tables.
+class CrcPathTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
-    SetCrc32cFoldDisabledForTesting(!GetParam());
-    if (GetParam() && !Crc32cUsesFold()) GTEST_SKIP() << "no VPCLMULQDQ/AVX-512 on this CPU";
+    SetCrcFoldDisabledForTesting(!GetParam());
+    if (GetParam() && !CrcUsesFold()) GTEST_SKIP() << "no VPCLMULQDQ/AVX-512 on this CPU";
   }
-  void TearDown() override { SetCrc32cFoldDisabledForTesting(false); }
+  void TearDown() override { SetCrcFoldDisabledForTesting(false); }
 };
 
-TEST_P(Crc32cPathTest, EveryLengthAndAlignmentMatchesBitwiseReference) {
-  EXPECT_EQ(Crc32cUsesFold(), GetParam());
+TEST_P(CrcPathTest, EveryLengthAndAlignmentMatchesBitwiseReference) {
+  EXPECT_EQ(CrcUsesFold(), GetParam());
   std::mt19937_64 rng(8);
   std::vector<uint8_t> data(4096 + 64);
   for (auto& b : data) b = static_cast<uint8_t>(rng());
@@ -54,6 +63,8 @@ TEST_P(Crc32cPathTest, EveryLengthAndAlignmentMatchesBitwiseReference) {
   for (size_t n = 0; n <= 1300; ++n) {
     const size_t offset = n % 64;
     ASSERT_EQ(Crc32c(ByteSpan(data.data() + offset, n)), BitwiseCrc32c(data, offset, offset + n))
+        << n;
+    ASSERT_EQ(Crc32(ByteSpan(data.data() + offset, n)), BitwiseCrc32(data, offset, offset + n))
         << n;
   }
   // Random long lengths, offsets and a running CRC carried in from a first piece.
@@ -66,10 +77,14 @@ TEST_P(Crc32cPathTest, EveryLengthAndAlignmentMatchesBitwiseReference) {
     ASSERT_EQ(Crc32c(ByteSpan(data.data() + offset + split, n - split), first),
               BitwiseCrc32c(data, offset, offset + n))
         << n << "/" << split << "@" << offset;
+    const uint32_t first_ieee = Crc32(ByteSpan(data.data() + offset, split));
+    ASSERT_EQ(Crc32(ByteSpan(data.data() + offset + split, n - split), first_ieee),
+              BitwiseCrc32(data, offset, offset + n))
+        << n << "/" << split << "@" << offset;
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Paths, Crc32cPathTest, ::testing::Bool(),
+INSTANTIATE_TEST_SUITE_P(Paths, CrcPathTest, ::testing::Bool(),
                          [](const auto& info) { return info.param ? "Fold" : "Crc32Insn"; });
 
 }  // namespace
