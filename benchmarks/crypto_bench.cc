@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "crypto/aes.h"
+#include "crypto/aes_ni.h"
 #include "crypto/crc32.h"
 
 namespace mtp {
@@ -120,6 +121,60 @@ void BM_AesCbcEncryptBatchUneven(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * total));
 }
 BENCHMARK(BM_AesCbcEncryptBatchUneven)->Arg(4)->Arg(8)->Arg(12);
+
+// The kernels capped at a vector width: Arg 0 = links of 16 KiB each, Arg 1 = 128/256/512.
+// CBC encryption (one ProcessBatch), decryption and CTR of the same bytes.
+AesNiWidth WidthArg(int64_t bits) {
+  return bits == 128 ? AesNiWidth::k128 : bits == 256 ? AesNiWidth::k256 : AesNiWidth::k512;
+}
+
+void BM_AesCbcEncryptBatchWidth(benchmark::State& state) {
+  SetAesNiWidthCapForTesting(WidthArg(state.range(1)));
+  const size_t links = static_cast<size_t>(state.range(0));
+  constexpr size_t kBytes = 16384;
+  std::vector<AesCbc> cbcs;
+  std::vector<std::vector<uint8_t>> bufs;
+  for (size_t i = 0; i < links; ++i) {
+    cbcs.push_back(
+        AesCbc::Create(AesKey(kKey), AesIv(kIv), AesCbc::Direction::kEncrypt).value());
+    bufs.emplace_back(kBytes);
+  }
+  std::vector<AesCbc::Job> jobs(links);
+  for (auto _ : state) {
+    for (size_t i = 0; i < links; ++i) jobs[i] = {&cbcs[i], bufs[i].data(), bufs[i].data(), kBytes};
+    AesCbc::ProcessBatch(jobs);
+    benchmark::DoNotOptimize(bufs[0].data());
+  }
+  SetAesNiWidthCapForTesting(AesNiWidth::k512);
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * links * kBytes));
+}
+BENCHMARK(BM_AesCbcEncryptBatchWidth)->ArgsProduct({{1, 4, 8, 16}, {128, 256, 512}});
+
+void BM_AesCbcDecryptWidth(benchmark::State& state) {
+  SetAesNiWidthCapForTesting(WidthArg(state.range(1)));
+  auto cbc = AesCbc::Create(AesKey(kKey), AesIv(kIv), AesCbc::Direction::kDecrypt).value();
+  std::vector<uint8_t> buf(static_cast<size_t>(state.range(0)));
+  for (auto _ : state) {
+    cbc.Process(MutableByteSpan(buf));
+    benchmark::DoNotOptimize(buf.data());
+  }
+  SetAesNiWidthCapForTesting(AesNiWidth::k512);
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * state.range(0));
+}
+BENCHMARK(BM_AesCbcDecryptWidth)->ArgsProduct({{16384}, {128, 256, 512}});
+
+void BM_AesCtrWidth(benchmark::State& state) {
+  SetAesNiWidthCapForTesting(WidthArg(state.range(1)));
+  auto ctr = AesCtr::Create(AesKey(kKey), AesIv(kIv)).value();
+  std::vector<uint8_t> buf(static_cast<size_t>(state.range(0)));
+  for (auto _ : state) {
+    ctr.Apply(MutableByteSpan(buf));
+    benchmark::DoNotOptimize(buf.data());
+  }
+  SetAesNiWidthCapForTesting(AesNiWidth::k512);
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * state.range(0));
+}
+BENCHMARK(BM_AesCtrWidth)->ArgsProduct({{256, 16384}, {128, 256, 512}});
 
 void BM_Crc32(benchmark::State& state) {
   std::vector<uint8_t> buf(static_cast<size_t>(state.range(0)), 0x5a);

@@ -14,8 +14,8 @@ namespace mtp {
 inline constexpr size_t kAesBlockBytes = 16;
 inline constexpr size_t kAes256RoundKeyBytes = 240;  // 15 round keys
 // CBC chains advancing together. With 128-bit AES-NI, 8 keep the two AES units of current
-// cores busy through the latency of one round (more measured no faster); VAES-512 carries 4
-// chains per instruction, 16 in all.
+// cores busy through the latency of one round (more measured no faster); VAES carries 2
+// (256-bit) or 4 (512-bit) chains per instruction, 16 in all.
 inline constexpr size_t kAesNiMaxCbcLanes128 = 8;
 inline constexpr size_t kAesNiMaxCbcLanes = 16;
 
