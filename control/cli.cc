@@ -86,6 +86,11 @@ enum OptionId : int {
   kOptCheck,
   kOptAllowNoClientPort,
   kOptLogFormat,
+  kOptAllowList,
+  kOptBlockList,
+  kOptProxyProtocol,
+  kOptProxyProtocolTrusted,
+  kOptProxyProtocolTimeout,
 };
 
 struct OptionSpec {
@@ -99,6 +104,9 @@ struct OptionSpec {
 
 constexpr std::string_view kNoEffect = "accepted, no effect";
 constexpr std::string_view kNoEffectAsReference = "no effect, as in the reference";
+// Parsed and validated, but serving refuses them (UnwiredOptionsError) until the accept path
+// applies them: an access control must never be silently ignored.
+constexpr std::string_view kNotYetSupported = "not yet supported: the proxy refuses to start with it";
 
 // The reference's 34 options in its --help order (sorted by getopt value), then ours.
 constexpr OptionSpec kOptions[] = {
@@ -253,6 +261,25 @@ constexpr OptionSpec kOptions[] = {
      "CIDR[,CIDR...] peers allowed to read the stats port besides loopback (others get 403)", ""},
     {"log-format", 0, ArgKind::kRequired, kOptLogFormat,
      "text (default) or json: one JSON object per log line (time in UTC, pid, level, msg)", ""},
+    {"allow-list", 0, ArgKind::kRequired, kOptAllowList,
+     "FILE of IPv4/IPv6 addresses and CIDR blocks, one per line (# comments): only these "
+     "clients are served; re-read on SIGHUP",
+     kNotYetSupported},
+    {"block-list", 0, ArgKind::kRequired, kOptBlockList,
+     "FILE of addresses and CIDR blocks (as --allow-list) whose clients are refused; wins over "
+     "--allow-list; re-read on SIGHUP",
+     kNotYetSupported},
+    {"proxy-protocol", 0, ArgKind::kNone, kOptProxyProtocol,
+     "client ports expect a PROXY protocol v1 or v2 header from a load balancer and use the "
+     "client address it carries; needs --proxy-protocol-trusted",
+     kNotYetSupported},
+    {"proxy-protocol-trusted", 0, ArgKind::kRequired, kOptProxyProtocolTrusted,
+     "CIDR[,CIDR...] load balancers allowed to send PROXY headers (others are closed); can be "
+     "specified more than once",
+     kNotYetSupported},
+    {"proxy-protocol-timeout", 0, ArgKind::kRequired, kOptProxyProtocolTimeout,
+     "milliseconds a connection has to deliver its whole PROXY header (default 5000)",
+     kNotYetSupported},
 };
 constexpr size_t kReferenceOptionCount = 34;
 
@@ -458,6 +485,15 @@ CommandLineResult Parser::Run() {
       return PlainError(2,
                         "You must specify at least one mtproto-secret to use when using "
                         "TLS-transport\n");
+    }
+    if (out_.proxy_protocol && out_.proxy_protocol_trusted.empty()) {
+      return PlainError(2, "--proxy-protocol needs --proxy-protocol-trusted <cidr>[,<cidr>...]: "
+                           "the load balancers allowed to send PROXY headers\n");
+    }
+    if (!out_.proxy_protocol &&
+        (!out_.proxy_protocol_trusted.empty() || out_.proxy_protocol_timeout_given)) {
+      return PlainError(2, "--proxy-protocol-trusted and --proxy-protocol-timeout need "
+                           "--proxy-protocol\n");
     }
     for (const DomainTarget& t : out_.domain_targets) {
       if (std::find(out_.domains.begin(), out_.domains.end(), t.domain) == out_.domains.end()) {
@@ -853,6 +889,34 @@ std::optional<CommandLineError> Parser::Apply(const OptionSpec& spec,
       out_.stats_allow.insert(out_.stats_allow.end(), list->begin(), list->end());
       break;
     }
+    case kOptAllowList:
+    case kOptBlockList: {
+      if (v.empty()) return BadValue(v, "a file name");
+      std::optional<std::string>& field =
+          spec.id == kOptAllowList ? out_.allow_list_file : out_.block_list_file;
+      field = std::string(v);
+      break;
+    }
+    case kOptProxyProtocol:
+      out_.proxy_protocol = true;
+      break;
+    case kOptProxyProtocolTrusted: {
+      absl::StatusOr<CidrSet> set = CidrSet::ParseCommaList(v, "--proxy-protocol-trusted");
+      if (!set.ok()) return PlainError(2, absl::StrCat(set.status().message(), "\n"));
+      out_.proxy_protocol_trusted.emplace_back(v);
+      break;
+    }
+    case kOptProxyProtocolTimeout: {
+      std::optional<int64_t> n =
+          StrictInt(v, kMinProxyProtocolTimeoutMs, kMaxProxyProtocolTimeoutMs);
+      if (!n) {
+        return BadValue(v, absl::StrFormat("%d..%d milliseconds", kMinProxyProtocolTimeoutMs,
+                                           kMaxProxyProtocolTimeoutMs));
+      }
+      out_.proxy_protocol_timeout_ms = static_cast<int>(*n);
+      out_.proxy_protocol_timeout_given = true;
+      break;
+    }
     case kOptLogFormat:
       if (v == "text") {
         out_.log_format = LogFormat::kText;
@@ -1097,7 +1161,30 @@ std::optional<CommandLineError> ValidateForServing(const ParsedCommandLine& cli)
                      help),
         ""};
   }
+  // Until the accept path applies them; the lead removes this when it does.
+  if (std::optional<CommandLineError> e = UnwiredOptionsError(cli)) return e;
   return std::nullopt;
+}
+
+std::optional<CommandLineError> UnwiredOptionsError(const ParsedCommandLine& cli) {
+  std::vector<std::string> given;
+  if (cli.allow_list_file) given.push_back("--allow-list");
+  if (cli.block_list_file) given.push_back("--block-list");
+  if (cli.proxy_protocol) given.push_back("--proxy-protocol");
+  if (given.empty()) return std::nullopt;
+  return CommandLineError{
+      2,
+      absl::StrCat(absl::StrJoin(given, ", "),
+                   ": not yet supported: this build parses the option but its client ports do "
+                   "not apply it yet, and an access control must not be silently ignored; "
+                   "remove it to run\n",
+                   "hint: '", cli.program_name, " --help' lists every option\n"),
+      ""};
+}
+
+absl::StatusOr<CidrSet> ProxyProtocolTrustedSet(const ParsedCommandLine& cli) {
+  return CidrSet::ParseCommaList(absl::StrJoin(cli.proxy_protocol_trusted, ","),
+                                 "--proxy-protocol-trusted");
 }
 
 std::vector<std::string> ServingWarnings(const ParsedCommandLine& cli) {

@@ -22,6 +22,7 @@
 #include "core/io_engine.h"
 #include "crypto/secret.h"
 #include "dataplane/me/ext_conn_id.h"  // kMaxShards bounds --shards
+#include "proto/cidr_set.h"  // --proxy-protocol-trusted
 
 namespace mtp {
 
@@ -48,6 +49,10 @@ inline constexpr int64_t kMaxTlsProbeIntervalS = 30 * 86400;
 inline constexpr int64_t kDefaultTlsReplayCacheSize = int64_t{1} << 20;  // ours: entries
 inline constexpr int64_t kMinTlsReplayCacheSize = 16;
 inline constexpr int64_t kMaxTlsReplayCacheSize = int64_t{1} << 30;
+// ours: --proxy-protocol-timeout. The PROXY spec asks for at least 3 s (a TCP retransmit).
+inline constexpr int kDefaultProxyProtocolTimeoutMs = 5000;
+inline constexpr int kMinProxyProtocolTimeoutMs = 1;
+inline constexpr int kMaxProxyProtocolTimeoutMs = 600000;
 
 // What the process should do once the command line is parsed.
 enum class CommandLineAction : uint8_t {
@@ -179,6 +184,16 @@ struct ParsedCommandLine {
   std::vector<std::string> given_options;
   bool allow_no_secret = false;       // --allow-no-secret: serve with no client secret at all
   bool allow_no_client_port = false;  // --allow-no-client-port: run without -H
+  // Client access (issue 13). Parsed and validated; serving refuses them until the accept
+  // path applies them (UnwiredOptionsError).
+  std::optional<std::string> allow_list_file;  // --allow-list (control/ip_lists.h)
+  std::optional<std::string> block_list_file;  // --block-list
+  bool proxy_protocol = false;                 // --proxy-protocol (needs the trusted list)
+  // --proxy-protocol-trusted values as given, each a valid comma list (repeatable, lists add
+  // up); ProxyProtocolTrustedSet() builds the set.
+  std::vector<std::string> proxy_protocol_trusted;
+  int proxy_protocol_timeout_ms = kDefaultProxyProtocolTimeoutMs;  // --proxy-protocol-timeout
+  bool proxy_protocol_timeout_given = false;
 
   // -W if given (non-zero); else 131072 without -D and 0 (unset) with -D.
   int EffectiveWindowClamp() const;
@@ -209,6 +224,11 @@ CommandLineResult ParseCommandLine(int argc, const char* const* argv);
 // --allow-no-secret (an empty secret file is refused when it is loaded: runtime_config.h).
 // Exit code 2 with a hint when something is missing.
 std::optional<CommandLineError> ValidateForServing(const ParsedCommandLine& cli);
+// The options that parse but that serving does not apply yet (--allow-list, --block-list,
+// --proxy-protocol): exit code 2 naming them, or nullopt. ValidateForServing calls it.
+std::optional<CommandLineError> UnwiredOptionsError(const ParsedCommandLine& cli);
+// Every --proxy-protocol-trusted block as one set (the values were validated when parsed).
+absl::StatusOr<CidrSet> ProxyProtocolTrustedSet(const ParsedCommandLine& cli);
 // Start-up warnings about a command line that runs but likely not as meant (an ee -S secret
 // whose domain is not a -D domain).
 std::vector<std::string> ServingWarnings(const ParsedCommandLine& cli);

@@ -22,7 +22,7 @@ constexpr std::string_view kNotInFile[] = {"help",      "version", "link", "gene
 // Options that may be given several times (an array in the file).
 constexpr std::string_view kRepeatable[] = {"http-ports", "mtproto-secret", "domain",
                                             "nat-info", "dc-override", "domain-target",
-                                            "stats-allow"};
+                                            "stats-allow", "proxy-protocol-trusted"};
 
 bool Contains(std::span<const std::string_view> list, std::string_view name) {
   return std::find(list.begin(), list.end(), name) != list.end();

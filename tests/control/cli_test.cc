@@ -785,7 +785,9 @@ TEST(CliTest, HelpListsEveryOption) {
                                            "allow-no-secret", "allow-no-client-port", "config", "check",
                                            "link",
                                            "version", "stats-bind", "stats-allow",
-                                           "log-format"}));
+                                           "log-format", "allow-list", "block-list",
+                                           "proxy-protocol", "proxy-protocol-trusted",
+                                           "proxy-protocol-timeout"}));
   for (std::string_view name : ours) {
     EXPECT_NE(usage.find(absl::StrCat("\t--", std::string(name))), std::string::npos) << name;
   }
@@ -955,6 +957,78 @@ TEST(CliStatsAccessTest, BadValuesAreOneLineErrors) {
   CommandLineError allow = Err({"--stats-allow", "10.0.0.1/8", "proxy-multi.conf"});
   EXPECT_EQ(allow.exit_code, 2);
   EXPECT_NE(allow.message.find("did you mean 10.0.0.0/8?"), std::string::npos) << allow.message;
+}
+
+}  // namespace
+}  // namespace mtp
+
+namespace mtp {
+namespace {
+
+// Issue 13's client-access options: parsed and validated, refused at serving until wired.
+TEST(CliAccessTest, ParsesListsAndProxyProtocol) {
+  ParsedCommandLine c = Ok({"--allow-list", "/etc/mtp/allow", "--block-list=/etc/mtp/block",
+                            "--proxy-protocol", "--proxy-protocol-trusted", "10.0.0.0/8,::1",
+                            "--proxy-protocol-trusted", "192.0.2.7", "--proxy-protocol-timeout",
+                            "3000", "proxy-multi.conf"});
+  EXPECT_EQ(c.allow_list_file, "/etc/mtp/allow");
+  EXPECT_EQ(c.block_list_file, "/etc/mtp/block");
+  EXPECT_TRUE(c.proxy_protocol);
+  EXPECT_EQ(c.proxy_protocol_timeout_ms, 3000);
+  absl::StatusOr<CidrSet> trusted = ProxyProtocolTrustedSet(c);
+  ASSERT_TRUE(trusted.ok()) << trusted.status();
+  EXPECT_EQ(trusted->entry_count(), 3u);
+  EXPECT_TRUE(trusted->Contains(SocketAddress::Parse("10.1.1.1:80").value()));
+  EXPECT_TRUE(trusted->Contains(SocketAddress::Parse("[::ffff:192.0.2.7]:80").value()));
+  EXPECT_FALSE(trusted->Contains(SocketAddress::Parse("192.0.2.8:80").value()));
+
+  ParsedCommandLine d = Ok({"proxy-multi.conf"});
+  EXPECT_FALSE(d.allow_list_file || d.block_list_file || d.proxy_protocol);
+  EXPECT_EQ(d.proxy_protocol_timeout_ms, kDefaultProxyProtocolTimeoutMs);
+}
+
+TEST(CliAccessTest, BadValuesAndCombinations) {
+  CommandLineError e = Err({"--proxy-protocol", "--proxy-protocol-trusted", "10.0.0.1/8",
+                            "proxy-multi.conf"});
+  EXPECT_EQ(e.exit_code, 2);
+  ExpectMessageAndHint(e, "--proxy-protocol-trusted: '10.0.0.1/8' has bits set past its prefix "
+                          "length (did you mean '10.0.0.0/8'?)\n");
+  e = Err({"--proxy-protocol", "--proxy-protocol-trusted", "1.2.3.4,", "proxy-multi.conf"});
+  ExpectMessageAndHint(e, "--proxy-protocol-trusted: empty item in '1.2.3.4,'\n");
+  for (const char* bad : {"0", "-5", "600001", "5s", ""}) {
+    e = Err({"--proxy-protocol", "--proxy-protocol-trusted", "127.0.0.1",
+             "--proxy-protocol-timeout", bad, "proxy-multi.conf"});
+    EXPECT_EQ(e.exit_code, 2) << bad;
+    ExpectMessageAndHint(e, absl::StrCat("invalid --proxy-protocol-timeout value '", bad,
+                                         "': expected 1..600000 milliseconds\n"));
+  }
+  e = Err({"--allow-list=", "proxy-multi.conf"});
+  ExpectMessageAndHint(e, "invalid --allow-list value '': expected a file name\n");
+  e = Err({"--proxy-protocol", "proxy-multi.conf"});
+  ExpectMessageAndHint(e, "--proxy-protocol needs --proxy-protocol-trusted <cidr>[,<cidr>...]: "
+                          "the load balancers allowed to send PROXY headers\n");
+  const std::string orphan =
+      "--proxy-protocol-trusted and --proxy-protocol-timeout need --proxy-protocol\n";
+  ExpectMessageAndHint(Err({"--proxy-protocol-trusted", "127.0.0.1", "proxy-multi.conf"}), orphan);
+  ExpectMessageAndHint(Err({"--proxy-protocol-timeout", "100", "proxy-multi.conf"}), orphan);
+}
+
+TEST(CliAccessTest, ServingRefusesTheOptionsUntilTheAcceptPathAppliesThem) {
+  const std::vector<std::string> base = {"-H", "443", "-S", kSecretA, "proxy-multi.conf"};
+  EXPECT_FALSE(ValidateForServing(Ok(base)).has_value());
+  auto with = [&](std::vector<std::string> extra) {
+    extra.insert(extra.end(), base.begin(), base.end());
+    return ValidateForServing(Ok(extra));
+  };
+  std::optional<CommandLineError> e = with({"--block-list", "/etc/b"});
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->exit_code, 2);
+  EXPECT_EQ(e->message.rfind("--block-list: not yet supported", 0), 0u) << e->message;
+  e = with({"--allow-list", "/a", "--proxy-protocol", "--proxy-protocol-trusted", "127.0.0.1"});
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->message.rfind("--allow-list, --proxy-protocol: not yet supported", 0), 0u)
+      << e->message;
+  ExpectMessageAndHint(*e, e->message.substr(0, e->message.find('\n') + 1));
 }
 
 }  // namespace

@@ -185,3 +185,34 @@ TEST_F(TomlConfigTest, SecretsAndNamesReloadFromTheFile) {
 
 }  // namespace
 }  // namespace mtp
+
+namespace mtp {
+namespace {
+
+TEST_F(TomlConfigTest, ClientAccessKeys) {
+  const std::string path = Write("access.toml", R"(config-file = "proxy-multi.conf"
+allow-list = "/etc/mtp/allow"
+block-list = "/etc/mtp/block"
+proxy-protocol = true
+proxy-protocol-trusted = ["10.0.0.0/8", "::1,192.0.2.7"]
+proxy-protocol-timeout = 4000
+)");
+  CommandLineResult r = Parse({"--config", path});
+  ASSERT_TRUE(std::holds_alternative<ParsedCommandLine>(r))
+      << std::get<CommandLineError>(r).message;
+  const ParsedCommandLine& c = std::get<ParsedCommandLine>(r);
+  EXPECT_EQ(c.allow_list_file, "/etc/mtp/allow");
+  EXPECT_EQ(c.block_list_file, "/etc/mtp/block");
+  EXPECT_TRUE(c.proxy_protocol);
+  EXPECT_EQ(c.proxy_protocol_timeout_ms, 4000);
+  absl::StatusOr<CidrSet> trusted = ProxyProtocolTrustedSet(c);
+  ASSERT_TRUE(trusted.ok()) << trusted.status();
+  EXPECT_EQ(trusted->entry_count(), 3u);
+  const std::string bad =
+      ErrorOf("proxy-protocol = true\nproxy-protocol-trusted = [\"10.0.0.1/8\"]\n");
+  EXPECT_NE(bad.find("bad.toml:2: "), std::string::npos) << bad;
+  EXPECT_NE(bad.find("did you mean '10.0.0.0/8'?"), std::string::npos) << bad;
+}
+
+}  // namespace
+}  // namespace mtp

@@ -114,6 +114,15 @@ void CheckParsed(const mtp::ParsedCommandLine& p, const std::vector<std::string_
   FUZZ_CHECK(p.tls_probe_interval_s >= 0 && p.tls_probe_interval_s <= mtp::kMaxTlsProbeIntervalS);
   FUZZ_CHECK(p.tls_replay_cache_size >= mtp::kMinTlsReplayCacheSize &&
              p.tls_replay_cache_size <= mtp::kMaxTlsReplayCacheSize);
+  FUZZ_CHECK(p.proxy_protocol_timeout_ms >= mtp::kMinProxyProtocolTimeoutMs &&
+             p.proxy_protocol_timeout_ms <= mtp::kMaxProxyProtocolTimeoutMs);
+  FUZZ_CHECK(!p.allow_list_file || !p.allow_list_file->empty());
+  FUZZ_CHECK(!p.block_list_file || !p.block_list_file->empty());
+  // Every accepted trusted list builds; --proxy-protocol never runs without one.
+  FUZZ_CHECK(mtp::ProxyProtocolTrustedSet(p).ok() || p.proxy_protocol_trusted.empty());
+  if (p.action == mtp::CommandLineAction::kRun) {
+    FUZZ_CHECK(p.proxy_protocol == !p.proxy_protocol_trusted.empty());
+  }
   if (p.stats_port) {
     const mtp::StatsPortRange& r = *p.stats_port;
     FUZZ_CHECK((r.first == 0 && r.last == 0) ||
