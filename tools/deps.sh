@@ -10,6 +10,8 @@ PACKAGES=(g++ meson ninja-build pkg-config liburing-dev libssl-dev libabsl-dev l
           prometheus)  # promtool check metrics/rules and a real scrape in the e2e tests
 # tools/test.sh --clang and the fuzz campaign: clang with its sanitizer and libFuzzer runtimes.
 PACKAGES+=(clang libclang-rt-14-dev)
+# PROXY protocol e2e (issue 13): HAProxy in front of the proxy with send-proxy-v2.
+PACKAGES+=(haproxy)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
