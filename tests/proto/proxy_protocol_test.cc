@@ -284,6 +284,38 @@ TEST(ProxyProtocol, ErrorNamesAreDistinct) {
   EXPECT_EQ(names.count("unknown"), 0u);
 }
 
+// ---- captured from Debian 12's HAProxy 2.6.12 ----------------------------------------
+// Bytes a loopback listener received from `server ... send-proxy-v2` / `send-proxy` for a
+// client at 127.0.0.1:43102 / :49098 connecting to the frontend at 127.0.0.1:47011 / :47013,
+// followed by the client's first bytes.
+
+TEST(ProxyProtocolHaproxy, SendProxyV2) {
+  const std::vector<uint8_t> wire =
+      H("0d0a0d0a000d0a515549540a2111000c7f0000017f000001a85eb7a3efefefef68656c6c6f");
+  ProxyHeader h = Parse(wire);
+  ASSERT_EQ(h.status, ProxyHeaderStatus::kDone);
+  EXPECT_EQ(h.version, 2);
+  EXPECT_EQ(h.header_len, 28u);
+  EXPECT_EQ(h.source.ToString(), "127.0.0.1:43102");
+  EXPECT_EQ(h.destination.ToString(), "127.0.0.1:47011");
+  EXPECT_EQ(wire[h.header_len], 0xef);  // the client's abridged tag follows
+  std::string ours = BuildProxyV2(h.source, h.destination);
+  EXPECT_EQ(std::vector<uint8_t>(ours.begin(), ours.end()),
+            std::vector<uint8_t>(wire.begin(), wire.begin() + 28));
+}
+
+TEST(ProxyProtocolHaproxy, SendProxyV1) {
+  const std::vector<uint8_t> wire = B("PROXY TCP4 127.0.0.1 127.0.0.1 49098 47013\r\nhello");
+  ProxyHeader h = Parse(wire);
+  ASSERT_EQ(h.status, ProxyHeaderStatus::kDone);
+  EXPECT_EQ(h.version, 1);
+  EXPECT_EQ(h.header_len, 44u);
+  EXPECT_EQ(h.source.ToString(), "127.0.0.1:49098");
+  EXPECT_EQ(h.destination.ToString(), "127.0.0.1:47013");
+  EXPECT_EQ(BuildProxyV1(h.source, h.destination),
+            "PROXY TCP4 127.0.0.1 127.0.0.1 49098 47013\r\n");
+}
+
 // ---- builders --------------------------------------------------------------------------
 
 TEST(ProxyProtocolBuild, V2BytesMatchTheSpecLayout) {
