@@ -190,6 +190,11 @@ void AesCbc::Process(const uint8_t* in, uint8_t* out, size_t n) {
   ProcessBatch(std::span<Job>(&job, 1));
 }
 
+size_t AesCbc::BatchLanes() {
+  if (!UseAesNi()) return 1;
+  return AesNiBestWidth() == AesNiWidth::k128 ? kAesNiMaxCbcLanes128 : kAesNiMaxCbcLanes;
+}
+
 void AesCbc::ProcessBatch(std::span<Job> jobs) {
   // Every encrypting job of the batch goes to one AesNiCbcEncrypt call (up to kLanes at a
   // time), which schedules them longest first over its interleaved lanes. Decryption is

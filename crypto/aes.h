@@ -75,6 +75,10 @@ class AesCbc {
   // speed. Decrypting jobs (parallel within the chain: 16 blocks at a time on VAES-512) run as
   // they come. Each stream appears at most once in `jobs`.
   static void ProcessBatch(std::span<Job> jobs);
+  // How many encrypting chains ProcessBatch advances together on this CPU (16 on VAES, 8 on
+  // AES-NI, 1 on OpenSSL): a batch with fewer busy streams leaves lanes idle, so this is the
+  // number of ME links a shard needs with data to keep CBC encryption at full rate.
+  static size_t BatchLanes();
 
  private:
   struct State;

@@ -195,6 +195,13 @@ TEST_P(AesPathTest, CtrMatchesOpenSslOnMisalignedBuffers) {
   }
 }
 
+TEST_P(AesPathTest, BatchLanesFollowsTheKernel) {
+  const size_t want = GetParam() == Path::kOpenSsl    ? 1
+                      : GetParam() == Path::kAesNi128 ? kAesNiMaxCbcLanes128
+                                                      : kAesNiMaxCbcLanes;
+  EXPECT_EQ(AesCbc::BatchLanes(), want);
+}
+
 TEST_P(AesPathTest, CbcDecryptMatchesOpenSsl) {
   std::mt19937_64 rng(5);
   for (int iter = 0; iter < 300; ++iter) {
