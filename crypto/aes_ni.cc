@@ -100,8 +100,10 @@ MTP_AESNI inline __m128i ByteReverse128() {
 // N < 8 blocks, no low-word wrap inside: independent blocks the core overlaps (N is a
 // template argument so the blocks stay in registers).
 template <size_t N>
-MTP_AESNI void CtrTail(const __m128i* rk, uint64_t hi, uint64_t lo, const uint8_t* in,
+MTP_AESNI void CtrTail(const uint8_t* round_keys, uint64_t hi, uint64_t lo, const uint8_t* in,
                        uint8_t* out) {
+  __m128i rk[15];
+  for (int r = 0; r < 15; ++r) rk[r] = Load(round_keys + 16 * r);
   const __m128i reverse = ByteReverse128();
   const __m128i one = _mm_set_epi64x(0, 1);
   __m128i counter = _mm_set_epi64x(static_cast<long long>(hi), static_cast<long long>(lo));
@@ -119,13 +121,32 @@ MTP_AESNI void CtrTail(const __m128i* rk, uint64_t hi, uint64_t lo, const uint8_
   }
 }
 
-using CtrTailFn = void (*)(const __m128i*, uint64_t, uint64_t, const uint8_t*, uint8_t*);
-constexpr CtrTailFn kCtrTails[8] = {nullptr,    CtrTail<1>, CtrTail<2>, CtrTail<3>,
-                                    CtrTail<4>, CtrTail<5>, CtrTail<6>, CtrTail<7>};
+// Any n < 8, with the blocks of each count unrolled.
+MTP_AESNI inline void CtrTailAny(const uint8_t* rk, uint64_t hi, uint64_t lo, const uint8_t* in,
+                                 uint8_t* out, size_t n) {
+  switch (n) {
+    case 1:
+      return CtrTail<1>(rk, hi, lo, in, out);
+    case 2:
+      return CtrTail<2>(rk, hi, lo, in, out);
+    case 3:
+      return CtrTail<3>(rk, hi, lo, in, out);
+    case 4:
+      return CtrTail<4>(rk, hi, lo, in, out);
+    case 5:
+      return CtrTail<5>(rk, hi, lo, in, out);
+    case 6:
+      return CtrTail<6>(rk, hi, lo, in, out);
+    default:
+      return CtrTail<7>(rk, hi, lo, in, out);
+  }
+}
 
 // 8 blocks per iteration while `blocks` >= 8; returns the blocks done. No low-word wrap inside.
-MTP_AESNI size_t Ctr128(const __m128i* rk, uint64_t hi, uint64_t lo, const uint8_t* in,
+MTP_AESNI size_t Ctr128(const uint8_t* round_keys, uint64_t hi, uint64_t lo, const uint8_t* in,
                         uint8_t* out, size_t blocks) {
+  __m128i rk[15];
+  for (int r = 0; r < 15; ++r) rk[r] = Load(round_keys + 16 * r);
   const __m128i reverse = ByteReverse128();
   const __m128i one = _mm_set_epi64x(0, 1);
   __m128i counter = _mm_set_epi64x(static_cast<long long>(hi), static_cast<long long>(lo));
@@ -640,9 +661,6 @@ MTP_AESNI void AesNiDecryptKeys256(const uint8_t enc_round_keys[kAes256RoundKeyB
 MTP_AESNI void AesNiCtrBlocks(const uint8_t* round_keys, uint64_t* counter_hi,
                               uint64_t* counter_lo, const uint8_t* in, uint8_t* out,
                               size_t blocks) {
-  __m128i rk[15];
-  for (int r = 0; r < 15; ++r) rk[r] = Load(round_keys + 16 * r);
-  const AesNiWidth width = Width();
   uint64_t hi = *counter_hi;
   uint64_t lo = *counter_lo;
   while (blocks > 0) {
@@ -651,13 +669,16 @@ MTP_AESNI void AesNiCtrBlocks(const uint8_t* round_keys, uint64_t* counter_hi,
     const size_t span = until_wrap != 0 && until_wrap < blocks ? until_wrap : blocks;
     size_t done = span;
     if (span < 8) {
-      kCtrTails[span](rk, hi, lo, in, out);
-    } else if (width == AesNiWidth::k512) {
-      done = Ctr512(round_keys, hi, lo, in, out, span);
-    } else if (width == AesNiWidth::k256) {
-      done = Ctr256(round_keys, hi, lo, in, out, span);
+      CtrTailAny(round_keys, hi, lo, in, out, span);
     } else {
-      done = Ctr128(rk, hi, lo, in, out, span);
+      const AesNiWidth width = Width();
+      if (width == AesNiWidth::k512) {
+        done = Ctr512(round_keys, hi, lo, in, out, span);
+      } else if (width == AesNiWidth::k256) {
+        done = Ctr256(round_keys, hi, lo, in, out, span);
+      } else {
+        done = Ctr128(round_keys, hi, lo, in, out, span);
+      }
     }
     lo += done;
     if (lo == 0) ++hi;  // the span ended exactly at the wrap

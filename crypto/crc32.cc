@@ -1,5 +1,5 @@
 // CRC tables (slicing-by-8) built at compile time. Picked at run time (CPUID, once): both CRCs
-// fold with carry-less multiplication on VPCLMULQDQ-512 from kCrcFoldMinBytes up; shorter
+// fold with carry-less multiplication on VPCLMULQDQ-512 from 64-128 bytes up; shorter
 // CRC-32C inputs (or all, without that) take the SSE4.2 crc32 instruction (three interleaved
 // streams on long inputs), shorter CRC-32 ones the tables.
 #include "crypto/crc32.h"
@@ -251,9 +251,10 @@ MTP_CRC_FOLD uint32_t CrcFold(const uint8_t* p, size_t n, uint32_t crc) {
 }
 
 std::atomic<bool> fold_disabled{false};
+std::atomic<bool> sse42_known{false};  // set once HaveSse42() has said yes
 
 // VPCLMULQDQ + AVX-512 F/BW from CPUID, with the OS saving ZMM state (XGETBV).
-bool CpuCanFold() {
+__attribute__((noinline)) bool CpuCanFold() {
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
   if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) == 0) return false;
   constexpr unsigned kSse42 = 1u << 20, kPclmul = 1u << 1, kOsxsave = 1u << 27;
@@ -269,7 +270,7 @@ bool CpuCanFold() {
          (ecx & kVpclmulqdq) != 0;
 }
 
-bool UseFold() {
+inline __attribute__((always_inline)) bool UseFold() {
   static const bool kCan = CpuCanFold();
   return kCan && !fold_disabled.load(std::memory_order_relaxed);
 }
@@ -279,7 +280,7 @@ bool UseFold() {
 
 uint32_t Crc32(ByteSpan data, uint32_t crc) {
 #if defined(__x86_64__)
-  if (data.size() >= kCrcFoldMinBytes && UseFold()) {
+  if (data.size() >= kCrc32FoldMinBytes && UseFold()) {
     return CrcFold<kPolyCrc32>(data.data(), data.size(), crc);
   }
 #endif
@@ -302,14 +303,30 @@ bool CrcUsesFold() {
 #endif
 }
 
+namespace {
+
+// Everything but a short input on the crc32 instruction once the CPU is known.
+__attribute__((noinline)) uint32_t Crc32cDispatch(const uint8_t* p, size_t n, uint32_t crc) {
+#if defined(__x86_64__)
+  if (HaveSse42()) {
+    sse42_known.store(true, std::memory_order_relaxed);
+    if (n >= kCrc32cFoldMinBytes && UseFold()) return CrcFold<kPolyCrc32c>(p, n, crc);
+    return Crc32cHw(p, n, crc);
+  }
+#endif
+  return SliceBy8(kCrc32cTables, p, n, crc);
+}
+
+}  // namespace
+
 uint32_t Crc32c(ByteSpan data, uint32_t crc) {
 #if defined(__x86_64__)
-  if (data.size() >= kCrcFoldMinBytes && UseFold()) {
-    return CrcFold<kPolyCrc32c>(data.data(), data.size(), crc);
+  // Short inputs (most frames) reach the instruction by a tail call, no set-up on this path.
+  if (data.size() < kCrc32cFoldMinBytes && sse42_known.load(std::memory_order_relaxed)) {
+    return Crc32cHw(data.data(), data.size(), crc);
   }
-  if (HaveSse42()) return Crc32cHw(data.data(), data.size(), crc);
 #endif
-  return SliceBy8(kCrc32cTables, data.data(), data.size(), crc);
+  return Crc32cDispatch(data.data(), data.size(), crc);
 }
 
 }  // namespace mtp

@@ -13,10 +13,11 @@ namespace mtp {
 uint32_t Crc32(ByteSpan data, uint32_t crc = 0);
 uint32_t Crc32c(ByteSpan data, uint32_t crc = 0);
 
-// Inputs this long and longer take the carry-less multiply folding path (both CRCs), where the
-// CPU has VPCLMULQDQ and AVX-512; shorter ones the SSE4.2 crc32 instruction (CRC-32C) or the
-// tables.
-inline constexpr size_t kCrcFoldMinBytes = 64;
+// Inputs this long and longer take the carry-less multiply folding path, where the CPU has
+// VPCLMULQDQ and AVX-512; shorter ones the SSE4.2 crc32 instruction (CRC-32C, which is as fast
+// as folding up to about 128 bytes) or the tables (CRC-32).
+inline constexpr size_t kCrc32cFoldMinBytes = 128;
+inline constexpr size_t kCrc32FoldMinBytes = 64;
 // True if long inputs take the folding path on this CPU (and it is not disabled).
 bool CrcUsesFold();
 // Tests and benchmarks only: true keeps both CRCs off the folding path.
