@@ -229,13 +229,14 @@ void CheckDomains(const ParsedCommandLine& cli, std::vector<CheckLine>& out) {
     std::optional<SocketAddress> address = ResolveDomainFront(spec, resolver);
     if (!address) {
       out.push_back(Line(CheckStatus::kFail, "domain " + domain,
-                         absl::StrCat("cannot resolve ", spec.host.value_or(domain))));
+                         absl::StrCat("cannot resolve ",
+                                      spec.host.value_or(spec.ProbeName()))));
       continue;
     }
     DomainProbeOptions probe;
     probe.connections = 2;
     probe.deadline_ms = 5000;
-    DomainProbeOutcome outcome = ProbeTlsServer(*address, domain, probe);
+    DomainProbeOutcome outcome = ProbeTlsServer(*address, spec.ProbeName(), probe);
     if (outcome.ok) {
       out.push_back(Line(CheckStatus::kOk, "domain " + domain,
                          absl::StrCat(address->ToString(), " answers TLS 1.3")));

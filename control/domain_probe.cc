@@ -162,8 +162,10 @@ DomainProbeOutcome ProbeTlsServer(const SocketAddress& address, std::string_view
   return out;
 }
 
+std::string DomainSpec::ProbeName() const { return std::string(WildcardBase(name)); }
+
 std::optional<SocketAddress> ResolveDomainFront(const DomainSpec& spec, HostResolver& resolver) {
-  const std::string& host = spec.host ? *spec.host : spec.name;
+  const std::string host = spec.host ? *spec.host : spec.ProbeName();
   std::optional<ResolvedAddress> resolved = resolver.Resolve(host);
   if (!resolved) return std::nullopt;
   if (resolved->is_ipv6()) return SocketAddress::FromIpv6(resolved->bytes, spec.port);
@@ -190,13 +192,13 @@ std::shared_ptr<const TlsDomainInfo> RefreshDomainInfo(const DomainSpec& spec,
   } else {
     MTP_WARN("Failed to resolve domain %s: connections failing the fake-TLS checks will be "
              "closed instead of proxied",
-             spec.host ? *spec.host : spec.name);
+             spec.host ? *spec.host : spec.ProbeName());
   }
 
   DomainProbeOutcome outcome;
   const int64_t start_ms = MonotonicMs();
   if (info->front.valid()) {
-    outcome = ProbeTlsServer(info->front, spec.name, options);
+    outcome = ProbeTlsServer(info->front, spec.ProbeName(), options);
   } else {
     outcome.error = "not resolved";
   }

@@ -26,9 +26,14 @@ namespace mtp {
 
 // One -D domain and where its real site is.
 struct DomainSpec {
-  std::string name;                 // the -D value (the SNI of probes and of clients)
-  std::optional<std::string> host;  // --domain-target HOST (else `name` is resolved)
+  std::string name;                 // the -D value (the SNI of clients; a wildcard "*.base")
+  std::optional<std::string> host;  // --domain-target HOST (else ProbeName() is resolved)
   uint16_t port = 443;              // --domain-target PORT (else 443)
+
+  // The name probes send as SNI and, without --domain-target, the host resolved: `name`, or
+  // for a wildcard its base ("*.example.com" -> "example.com": the site a wildcard certificate
+  // is usually also issued for, and one that resolves).
+  std::string ProbeName() const;
 };
 
 struct DomainProbeOptions {
@@ -53,7 +58,7 @@ struct DomainProbeOutcome {
 DomainProbeOutcome ProbeTlsServer(const SocketAddress& address, std::string_view sni,
                                   const DomainProbeOptions& options);
 
-// The real-site address of `spec`: spec.host (or spec.name) resolved with `resolver`
+// The real-site address of `spec`: spec.host (or spec.ProbeName()) resolved with `resolver`
 // (IPv4 preferred, as kdb_gethostbyname), port spec.port. nullopt if it does not resolve.
 std::optional<SocketAddress> ResolveDomainFront(const DomainSpec& spec, HostResolver& resolver);
 

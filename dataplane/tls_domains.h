@@ -10,22 +10,26 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "core/socket_address.h"
+#include "proto/fake_tls_client_hello.h"
 #include "proto/fake_tls_server_hello.h"
 
 namespace mtp {
 
 // Everything a shard needs about one -D domain at handshake time.
 struct TlsDomainInfo {
-  std::string name;          // the -D value, as configured (SNI is compared byte for byte)
+  // The -D value, as configured: an exact name or a wildcard "*.base" (MatchSniDomain).
+  std::string name;
   TlsDomainProfile profile;  // ServerHello shape (probed, or the fallback)
   bool probed = false;       // profile learned from the real site
-  // The real site: domain:443 as resolved, or the --domain-target override. Invalid when the
-  // name could not be resolved: rejected connections are then closed (reference behaviour).
+  // The real site: domain:443 as resolved (a wildcard's base domain), or the --domain-target
+  // override. Invalid when the name could not be resolved: rejected connections are then
+  // closed (reference behaviour).
   SocketAddress front;
   // True when `front` came from --domain-target: its port is used for every connection
   // (otherwise connections that arrived on local port 80 are piped to port 80, as the
@@ -46,6 +50,9 @@ class TlsDomainRegistry {
   size_t size() const { return names_.size(); }
   // The names in -D order, for ClientHelloConfig::domains. Stable for the registry's lifetime.
   std::span<const std::string> names() const { return names_; }
+  // The domain an SNI selects (exact names first, then wildcards in -D order), or nullopt:
+  // the same rule ValidateClientHello applies.
+  std::optional<size_t> Match(ByteSpan sni) const { return MatchSniDomain(sni, names_); }
 
   // The current snapshot of domain `index` (< size()). Never null.
   std::shared_ptr<const TlsDomainInfo> Get(size_t index) const;

@@ -16,13 +16,17 @@ constexpr int64_t kMaxTimestampErrorS = 600;
 
 bool IsGreaseSuite(const uint8_t* p) { return (p[0] & 0x0F) == 0x0A && (p[1] & 0x0F) == 0x0A; }
 
-// The domain index for an SNI, or nullopt. Exact, case-sensitive byte comparison.
-std::optional<size_t> FindDomain(ByteSpan name, std::span<const std::string> domains) {
-  for (size_t i = 0; i < domains.size(); ++i) {
-    const std::string& d = domains[i];
-    if (d.size() == name.size() && std::memcmp(d.data(), name.data(), name.size()) == 0) return i;
-  }
-  return std::nullopt;
+constexpr std::string_view kWildcardPrefix = "*.";
+constexpr size_t kMaxLabelBytes = 63;
+
+// Letters, digits, '-' and '_' (seen in real host names): what a wildcard's label may hold.
+bool IsLabelByte(uint8_t c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '_';
+}
+
+bool BytesEqual(ByteSpan a, std::string_view b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
 ClientHelloResult Reject(ClientHelloStatus status, size_t domain_index) {
@@ -33,6 +37,31 @@ ClientHelloResult Reject(ClientHelloStatus status, size_t domain_index) {
 }
 
 }  // namespace
+
+bool IsWildcardDomain(std::string_view name) {
+  return name.size() > kWildcardPrefix.size() && name.starts_with(kWildcardPrefix);
+}
+
+std::string_view WildcardBase(std::string_view name) {
+  return IsWildcardDomain(name) ? name.substr(kWildcardPrefix.size()) : name;
+}
+
+std::optional<size_t> MatchSniDomain(ByteSpan sni, std::span<const std::string> domains) {
+  for (size_t i = 0; i < domains.size(); ++i) {
+    if (!IsWildcardDomain(domains[i]) && BytesEqual(sni, domains[i])) return i;
+  }
+  // One label in front of a wildcard's base: the first '.' of the SNI ends the label.
+  const uint8_t* dot = static_cast<const uint8_t*>(std::memchr(sni.data(), '.', sni.size()));
+  if (dot == nullptr) return std::nullopt;
+  const size_t label = static_cast<size_t>(dot - sni.data());
+  if (label == 0 || label > kMaxLabelBytes) return std::nullopt;
+  if (!std::all_of(sni.data(), dot, IsLabelByte)) return std::nullopt;
+  const ByteSpan base = sni.subspan(label + 1);
+  for (size_t i = 0; i < domains.size(); ++i) {
+    if (IsWildcardDomain(domains[i]) && BytesEqual(base, WildcardBase(domains[i]))) return i;
+  }
+  return std::nullopt;
+}
 
 bool IsClientHelloPrefix(ByteSpan first4) {
   return first4.size() >= 4 && first4[0] == kTlsHandshake && first4[1] == 0x03 &&
@@ -143,7 +172,7 @@ ClientHelloResult ValidateClientHello(ByteSpan buffered, const ClientHelloConfig
   const ByteSpan visible = buffered.first(std::min(buffered.size(), kMaxClientHelloBytes));
   const std::optional<ByteSpan> sni = FindSni(visible);
   if (!sni) return Reject(ClientHelloStatus::kBadSni, 0);
-  const std::optional<size_t> domain = FindDomain(*sni, config.domains);
+  const std::optional<size_t> domain = MatchSniDomain(*sni, config.domains);
   if (!domain) return Reject(ClientHelloStatus::kUnknownSni, 0);
   const size_t d = *domain;
 

@@ -8,6 +8,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "core/bytes.h"
 #include "proto/fake_tls_common.h"
@@ -47,6 +48,22 @@ HelloFrame CheckClientHelloFraming(ByteSpan buffered);
 // type is not host_name, or the name contains a NUL byte. The span points into `hello`.
 std::optional<ByteSpan> FindSni(ByteSpan hello);
 
+// ---- -D domains: exact names and wildcards --------------------------------------------------
+
+// A -D name is exact ("example.com": the SNI must equal it byte for byte, as the reference
+// compares) or a wildcard ("*.example.com"). A wildcard matches an SNI of exactly one more
+// label in front of its base: "a.example.com" and "x-1.example.com", not "example.com" and not
+// "a.b.example.com" (the certificate rule, RFC 6125 §6.4.3). The label is 1..63 letters,
+// digits, '-' or '_'; the base is compared byte for byte, like exact names. A wildcard is never
+// an exact name (an SNI of "*.example.com" matches nothing).
+bool IsWildcardDomain(std::string_view name);
+// "example.com" for "*.example.com"; `name` itself for an exact name.
+std::string_view WildcardBase(std::string_view name);
+
+// The index in `domains` of the -D name the SNI selects: an exact name wins over every
+// wildcard; otherwise the first matching wildcard in -D order. nullopt when none matches.
+std::optional<size_t> MatchSniDomain(ByteSpan sni, std::span<const std::string> domains);
+
 // ---- Timestamp window (§6.4 step 8) ----------------------------------------------------------
 
 // The reference's is_allowed_timestamp: accepted iff ts <= now + 3 and
@@ -80,7 +97,8 @@ const char* ClientHelloStatusName(ClientHelloStatus status);
 
 struct ClientHelloConfig {
   std::span<const ClientSecret> secrets;  // -S order: HMAC tried in this order
-  std::span<const std::string> domains;   // -D order: [0] is the default domain; non-empty
+  std::span<const std::string> domains;   // -D order: [0] is the default domain; non-empty;
+                                          // exact names or wildcards (MatchSniDomain)
 };
 
 struct ClientHelloResult {

@@ -160,6 +160,22 @@ TEST(RefreshDomainInfo, ProbedSnapshotWithOverrideTarget) {
   EXPECT_EQ(info->updated_unix_s, 1700000000);
 }
 
+TEST(RefreshDomainInfo, WildcardIsResolvedAndProbedByItsBaseDomain) {
+  REQUIRE_OPENSSL();
+  auto server = OpenSslServer::Start();
+  ASSERT_NE(server, nullptr);
+  FakeResolver resolver;
+  resolver.Add("wild.example", kLoopback);  // "*.wild.example" itself resolves nowhere
+  DomainSpec spec{"*.wild.example", std::nullopt, server->port()};
+  EXPECT_EQ(spec.ProbeName(), "wild.example");
+  EXPECT_EQ((DomainSpec{"a.example", std::nullopt, 443}).ProbeName(), "a.example");
+  auto info = RefreshDomainInfo(spec, resolver, {}, nullptr, 5);
+  EXPECT_EQ(info->name, "*.wild.example");
+  EXPECT_TRUE(info->probed);
+  EXPECT_FALSE(info->front_overridden);
+  EXPECT_EQ(info->front.ToString(), absl::StrCat("127.0.0.1:", server->port()));
+}
+
 TEST(RefreshDomainInfo, UnreachableSiteGetsTheFallbackProfile) {
   FakeResolver resolver;
   resolver.Add("example.com", kLoopback);

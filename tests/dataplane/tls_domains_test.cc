@@ -25,6 +25,31 @@ TEST(TlsDomainInfo, PortEightyGoesToPortEightyUnlessOverridden) {
   EXPECT_FALSE(info.FrontFor(443).valid());
 }
 
+// The SNI rule of -D names (proto MatchSniDomain) as the registry applies it.
+TEST(TlsDomainRegistry, WildcardsMatchOneLabelAndExactNamesWin) {
+  TlsDomainRegistry registry(
+      {"default.example", "*.wild.example", "a.wild.example", "*.b.wild.example", "*.wild.example"},
+      TlsDomainProfile{});
+  auto match = [&](std::string_view sni) {
+    return registry.Match(ByteSpan(reinterpret_cast<const uint8_t*>(sni.data()), sni.size()));
+  };
+  EXPECT_EQ(match("default.example"), 0u);
+  EXPECT_EQ(match("x.wild.example"), 1u);        // one label: the first wildcard in -D order
+  EXPECT_EQ(match("a.wild.example"), 2u);        // the exact name wins, though listed later
+  EXPECT_EQ(match("c.b.wild.example"), 3u);      // the deeper wildcard's one label
+  EXPECT_EQ(match("x_1-Z.wild.example"), 1u);    // letters, digits, '-' and '_'
+  EXPECT_EQ(match("wild.example"), std::nullopt);          // the bare base: no label
+  EXPECT_EQ(match("a.c.wild.example"), std::nullopt);      // two labels
+  EXPECT_EQ(match(".wild.example"), std::nullopt);         // empty label
+  EXPECT_EQ(match("*.wild.example"), std::nullopt);        // a wildcard is never exact
+  EXPECT_EQ(match("x.WILD.example"), std::nullopt);        // byte for byte, as exact names
+  EXPECT_EQ(match("x y.wild.example"), std::nullopt);      // not a label byte
+  EXPECT_EQ(match(std::string(63, 'a') + ".wild.example"), 1u);
+  EXPECT_EQ(match(std::string(64, 'a') + ".wild.example"), std::nullopt);
+  EXPECT_EQ(match("x.wild.example.evil"), std::nullopt);
+  EXPECT_EQ(match(""), std::nullopt);
+}
+
 TEST(TlsDomainRegistry, StartsUnprobedWithTheInitialProfile) {
   TlsDomainRegistry registry({"a.example", "b.example"}, TlsDomainProfile{true, 3000, false});
   ASSERT_EQ(registry.size(), 2u);

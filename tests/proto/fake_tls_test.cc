@@ -329,6 +329,33 @@ TEST(FakeTlsHelloTest, BadAndUnknownSniGoToDefaultDomain) {
   EXPECT_EQ(proxy.cache.size(), 0u);
 }
 
+TEST(FakeTlsHelloTest, WildcardDomainAuthenticatesOneLabelAndFrontsTheRest) {
+  Proxy proxy;
+  proxy.domains = {"example.com", "*.wild.example", "exact.wild.example"};
+  ClientHelloResult r = proxy.Validate(UniqueSigned("a.wild.example", kD1Timestamp));
+  ASSERT_TRUE(r.accepted()) << ClientHelloStatusName(r.status);
+  EXPECT_EQ(r.domain_index, 1u);
+  r = proxy.Validate(UniqueSigned("exact.wild.example", kD1Timestamp));
+  ASSERT_TRUE(r.accepted());
+  EXPECT_EQ(r.domain_index, 2u);
+  // Matched but not authenticated: fronted to the wildcard's own target.
+  std::vector<uint8_t> forged = UniqueSigned("b.wild.example", kD1Timestamp);
+  forged[kHelloRandomOffset] ^= 1;
+  r = proxy.Validate(forged);
+  EXPECT_EQ(r.status, ClientHelloStatus::kBadDigest);
+  EXPECT_EQ(r.domain_index, 1u);
+  for (std::string_view sni : {"wild.example", "a.b.wild.example", "*.wild.example"}) {
+    r = proxy.Validate(UniqueSigned(sni, kD1Timestamp));
+    EXPECT_EQ(r.status, ClientHelloStatus::kUnknownSni) << sni;
+    EXPECT_EQ(r.domain_index, 0u);
+  }
+  EXPECT_TRUE(IsWildcardDomain("*.wild.example"));
+  EXPECT_FALSE(IsWildcardDomain("*."));
+  EXPECT_FALSE(IsWildcardDomain("a.*.example"));
+  EXPECT_EQ(WildcardBase("*.wild.example"), "wild.example");
+  EXPECT_EQ(WildcardBase("exact.example"), "exact.example");
+}
+
 TEST(FakeTlsHelloTest, SniMalformations) {
   std::vector<uint8_t> base = BuildLegacyClientHello("localhost", D1Randoms()).value();
   // Locate the server_name extension: 82 + CL, after the 4-byte GREASE extension.
