@@ -91,6 +91,9 @@ enum OptionId : int {
   kOptProxyProtocol,
   kOptProxyProtocolTrusted,
   kOptProxyProtocolTimeout,
+  kOptTlsPqKeyShare,
+  kOptTlsUnknownSni,
+  kOptTlsRejectRst,
 };
 
 struct OptionSpec {
@@ -279,6 +282,18 @@ constexpr OptionSpec kOptions[] = {
      kNotYetSupported},
     {"proxy-protocol-timeout", 0, ArgKind::kRequired, kOptProxyProtocolTimeout,
      "milliseconds a connection has to deliver its whole PROXY header (default 5000)",
+     kNotYetSupported},
+    {"tls-pq-key-share", 0, ArgKind::kNone, kOptTlsPqKeyShare,
+     "fake-TLS: answer a ClientHello that offers X25519MLKEM768 with that group (a ServerHello "
+     "1088 bytes longer) instead of x25519",
+     kNotYetSupported},
+    {"tls-unknown-sni", 0, ArgKind::kRequired, kOptTlsUnknownSni,
+     "front|close|alert: fake-TLS connection whose SNI names no -D domain (default front: piped "
+     "to the first -D domain's site; close: closed; alert: a fatal unrecognized_name alert, "
+     "then closed)",
+     kNotYetSupported},
+    {"tls-reject-rst", 0, ArgKind::kNone, kOptTlsRejectRst,
+     "fake-TLS: close rejected connections that are not fronted with a TCP RST instead of a FIN",
      kNotYetSupported},
 };
 constexpr size_t kReferenceOptionCount = 34;
@@ -728,9 +743,10 @@ std::optional<CommandLineError> Parser::Apply(const OptionSpec& spec,
       out_.http_stats = true;
       break;
     case kOptDomain:
-      if (!IsValidHostName(v)) {
+      // Ours: "*.<host name>" is a wildcard domain (one label in front of the base).
+      if (!IsValidHostName(v) && !(v.starts_with("*.") && IsValidHostName(v.substr(2)))) {
         return BadValue(v, "a host name (letters, digits, '-' and '.'; labels of 1..63, at most "
-                           "253 in all)");
+                           "253 in all), or *. and a host name");
       }
       out_.domains.emplace_back(v);
       break;
@@ -925,6 +941,25 @@ std::optional<CommandLineError> Parser::Apply(const OptionSpec& spec,
       } else {
         return BadValue(v, "text or json");
       }
+      break;
+    case kOptTlsPqKeyShare:
+      out_.tls_pq_key_share = true;
+      break;
+    case kOptTlsUnknownSni:
+      if (v == "front") {
+        out_.tls_unknown_sni = TlsUnknownSni::kFront;
+      } else if (v == "close") {
+        out_.tls_unknown_sni = TlsUnknownSni::kClose;
+      } else if (v == "alert") {
+        out_.tls_unknown_sni = TlsUnknownSni::kAlert;
+      } else {
+        return PlainError(2, absl::StrFormat("invalid --tls-unknown-sni value '%s': expected "
+                                             "front, close or alert\n",
+                                             std::string(v)));
+      }
+      break;
+    case kOptTlsRejectRst:
+      out_.tls_reject_rst = true;
       break;
   }
   return std::nullopt;

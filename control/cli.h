@@ -64,6 +64,13 @@ enum class CommandLineAction : uint8_t {
   kLink,            // --link: print the links and QR codes (control/link_command.h), exit
 };
 
+// --tls-unknown-sni: what happens to a fake-TLS connection whose SNI names no -D domain.
+enum class TlsUnknownSni : uint8_t {
+  kFront,  // piped to the default (first) -D domain's site, as the reference does
+  kClose,  // closed without an answer
+  kAlert,  // a fatal unrecognized_name alert record, then closed
+};
+
 enum class TlsRecordPolicy : uint8_t {
   kReference,  // record sizes as the reference emits them (at most 1425 bytes)
   kAdaptive,   // ours, the default: like real TLS servers (small records first, up to 16 KiB)
@@ -167,6 +174,9 @@ struct ParsedCommandLine {
   std::vector<DomainTarget> domain_targets;  // --domain-target (each names a -D domain)
   int64_t tls_probe_interval_s = kDefaultTlsProbeIntervalS;  // --tls-probe-interval (0 = never)
   int64_t tls_replay_cache_size = kDefaultTlsReplayCacheSize;  // --tls-replay-cache-size
+  bool tls_pq_key_share = false;                             // --tls-pq-key-share
+  TlsUnknownSni tls_unknown_sni = TlsUnknownSni::kFront;     // --tls-unknown-sni
+  bool tls_reject_rst = false;                               // --tls-reject-rst
   int handshake_timeout_s = kDefaultHandshakeTimeoutS;      // --handshake-timeout
   int client_idle_timeout_s = kDefaultClientIdleTimeoutS;   // --client-idle-timeout
   int write_stall_timeout_s = kDefaultWriteStallTimeoutS;   // --write-stall-timeout

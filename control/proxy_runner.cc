@@ -94,6 +94,24 @@ absl::StatusOr<std::shared_ptr<const LiveConfig>> BuildLiveConfig(const ConfigSn
   return std::shared_ptr<const LiveConfig>(std::move(live));
 }
 
+absl::Status CheckTlsPoliciesSupported(const DataplaneConfig& c) {
+  // The options are parsed and carried in DataplaneConfig; the fake-TLS stage (dataplane/tls)
+  // does not read them yet. Each line goes once the stage acts on its option.
+  auto unsupported = [](const char* what) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " is not yet supported by this build's fake-TLS stage"));
+  };
+  if (c.tls_key_share.post_quantum) return unsupported("--tls-pq-key-share");
+  if (c.tls_unknown_sni == TlsUnknownSniAction::kClose) {
+    return unsupported("--tls-unknown-sni close");
+  }
+  if (c.tls_unknown_sni == TlsUnknownSniAction::kAlert) {
+    return unsupported("--tls-unknown-sni alert");
+  }
+  if (c.tls_reject_rst) return unsupported("--tls-reject-rst");
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<DataplaneConfig>> BuildDataplaneConfig(
     const ParsedCommandLine& cli, const ConfigSnapshot& snapshot, const StartupFacts& facts) {
   auto config = std::make_unique<DataplaneConfig>();
@@ -148,6 +166,20 @@ absl::StatusOr<std::unique_ptr<DataplaneConfig>> BuildDataplaneConfig(
   c.handshake_timeout_ms = static_cast<uint32_t>(cli.handshake_timeout_s) * 1000;
   c.idle_timeout_ms = static_cast<uint32_t>(cli.client_idle_timeout_s) * 1000;
   c.write_stall_timeout_ms = static_cast<uint32_t>(cli.write_stall_timeout_s) * 1000;
+  c.tls_key_share.post_quantum = cli.tls_pq_key_share;
+  switch (cli.tls_unknown_sni) {
+    case TlsUnknownSni::kFront:
+      c.tls_unknown_sni = TlsUnknownSniAction::kFront;
+      break;
+    case TlsUnknownSni::kClose:
+      c.tls_unknown_sni = TlsUnknownSniAction::kClose;
+      break;
+    case TlsUnknownSni::kAlert:
+      c.tls_unknown_sni = TlsUnknownSniAction::kAlert;
+      break;
+  }
+  c.tls_reject_rst = cli.tls_reject_rst;
+  if (absl::Status st = CheckTlsPoliciesSupported(c); !st.ok()) return st;
 
   const uint32_t shards = std::max(facts.shard_count, 1u);
   uint64_t per_shard =

@@ -59,6 +59,14 @@ absl::Status SetWindowClamp(int fd, int bytes) {
   return SetIntOption(fd, IPPROTO_TCP, TCP_WINDOW_CLAMP, bytes, "setsockopt(TCP_WINDOW_CLAMP)");
 }
 
+absl::Status SetLingerReset(int fd) {
+  const linger l{.l_onoff = 1, .l_linger = 0};
+  if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l)) != 0) {
+    return Errno("setsockopt(SO_LINGER)");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status SetKeepAlive(int fd, int idle_s, int interval_s, int count) {
   absl::Status s = SetIntOption(fd, SOL_SOCKET, SO_KEEPALIVE, 1, "setsockopt(SO_KEEPALIVE)");
   if (s.ok()) s = SetIntOption(fd, IPPROTO_TCP, TCP_KEEPIDLE, idle_s, "setsockopt(TCP_KEEPIDLE)");

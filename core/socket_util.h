@@ -44,6 +44,11 @@ absl::Status SetNoDelay(int fd, bool on);
 absl::Status SetWindowClamp(int fd, int bytes);
 absl::Status SetKeepAlive(int fd, int idle_s, int interval_s, int count);
 
+// SO_LINGER {on, 0 s}: the next close(2) of `fd` drops unsent data and sends a TCP RST instead
+// of a FIN (--tls-reject-rst: a rejected connection ends the way a firewall or a crashed server
+// ends it, not with an orderly shutdown). Set it right before closing.
+absl::Status SetLingerReset(int fd);
+
 // Pending socket error (SO_ERROR) as a positive errno, 0 if none.
 int SocketError(int fd);
 

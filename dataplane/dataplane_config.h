@@ -28,6 +28,13 @@ enum class UpstreamMode : uint8_t {
   kDirect,     // obfuscated2 straight to the client's DC (beyond the reference)
 };
 
+// --tls-unknown-sni: a fake-TLS connection whose SNI names no -D domain.
+enum class TlsUnknownSniAction : uint8_t {
+  kFront,  // piped to the default domain's site (reference behaviour)
+  kClose,  // closed, nothing sent
+  kAlert,  // kUnrecognizedNameAlert (proto/fake_tls_alert.h) sent, then closed
+};
+
 struct ListenerSpec {
   SocketAddress address;  // bind address (port = the -H port)
   bool dual_stack = false;
@@ -46,6 +53,13 @@ struct DataplaneConfig {
   uint32_t max_connections = 65536;
   // -D: fake-TLS on every client port (off when tls.domains is empty).
   FakeTlsConfig tls;
+  // Fake-TLS policies of the command line. Until the fake-TLS stage acts on them the runner
+  // refuses non-default values (proxy_runner.cc, CheckTlsPoliciesSupported).
+  KeySharePolicy tls_key_share;  // --tls-pq-key-share: MakeServerHelloParams' policy
+  TlsUnknownSniAction tls_unknown_sni = TlsUnknownSniAction::kFront;  // --tls-unknown-sni
+  // --tls-reject-rst: connections the fake-TLS stage closes without fronting them (unknown
+  // SNI with close/alert, or no front address) get SetLingerReset (core/socket_util.h) first.
+  bool tls_reject_rst = false;
 
   // ---- Upstream ----
   UpstreamMode mode = UpstreamMode::kMiddleEnd;

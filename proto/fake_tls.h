@@ -9,6 +9,7 @@
 //   fake_tls_records.h       both: TlsRecordReader (unwrap), TlsRecordSizer + WrapTlsRecords
 //   fake_tls_client.h        client: ClientHello builders, VerifyServerHello
 //   fake_tls_probe.h         prober: probe hello, ParseProbeResponse, AggregateProbeAnswers
+//   fake_tls_alert.h         proxy: the fatal alert record for an unknown SNI
 //
 // Proxy flow on a TLS-only connection: ValidateClientHello over the buffered bytes until it
 // stops answering kNeedMore; on a rejection proxy-pass to domains[domain_index]; on kAccept
@@ -17,6 +18,7 @@
 // all output with WrapTlsRecords.
 #pragma once
 
+#include "proto/fake_tls_alert.h"
 #include "proto/fake_tls_client.h"
 #include "proto/fake_tls_client_hello.h"
 #include "proto/fake_tls_common.h"

@@ -264,11 +264,33 @@ TEST(CliTest, EveryOptionShortAndLong) {
          EXPECT_EQ(c.domain_targets, (std::vector<DomainTarget>{{"b.example", "127.0.0.1", 8443},
                                                                 {"a.example", "::1", 443}}));
        }},
+      // Ours: wildcard domains, with a target of their own.
+      {{"-S", "0123456789abcdef0123456789abcdef", "-D", "a.example", "-D", "*.wild.example",
+        "--domain-target", "*.wild.example=127.0.0.1:9443"},
+       [](auto& c) {
+         EXPECT_EQ(c.domains, (std::vector<std::string>{"a.example", "*.wild.example"}));
+         EXPECT_EQ(c.domain_targets,
+                   (std::vector<DomainTarget>{{"*.wild.example", "127.0.0.1", 9443}}));
+       }},
       {{"-S", "0123456789abcdef0123456789abcdef", "-D", "a.example", "--domain-target",
         "a.example=web.internal:8080"},
        [](auto& c) {
          EXPECT_EQ(c.domain_targets,
                    (std::vector<DomainTarget>{{"a.example", "web.internal", 8080}}));
+       }},
+      {{"--tls-pq-key-share"}, [](auto& c) { EXPECT_TRUE(c.tls_pq_key_share); }},
+      {{"--tls-unknown-sni", "close"},
+       [](auto& c) { EXPECT_EQ(c.tls_unknown_sni, TlsUnknownSni::kClose); }},
+      {{"--tls-unknown-sni=alert", "--tls-reject-rst"},
+       [](auto& c) {
+         EXPECT_EQ(c.tls_unknown_sni, TlsUnknownSni::kAlert);
+         EXPECT_TRUE(c.tls_reject_rst);
+       }},
+      {{"--tls-unknown-sni=front"},
+       [](auto& c) {
+         EXPECT_EQ(c.tls_unknown_sni, TlsUnknownSni::kFront);
+         EXPECT_FALSE(c.tls_reject_rst);
+         EXPECT_FALSE(c.tls_pq_key_share);
        }},
       {{"--tls-probe-interval", "0"}, [](auto& c) { EXPECT_EQ(c.tls_probe_interval_s, 0); }},
       {{"--tls-probe-interval=3600"},
@@ -502,6 +524,15 @@ TEST(CliTest, ErrorsWithExitCodesAndMessages) {
        2,
        "invalid --drain-timeout value '3601': expected 0..3600 seconds\n",
        false},
+      {{"--tls-unknown-sni", "drop", "conf"},
+       2,
+       "invalid --tls-unknown-sni value 'drop': expected front, close or alert\n",
+       false},
+      {{"-S", "0123456789abcdef0123456789abcdef", "-D", "*example.com", "conf"},
+       2,
+       "invalid -D value '*example.com': expected a host name (letters, digits, '-' and '.'; "
+       "labels of 1..63, at most 253 in all), or *. and a host name\n",
+       false},
       {{"--tls-record-policy", "random", "conf"},
        2,
        "invalid --tls-record-policy value 'random': expected reference or adaptive\n",
@@ -628,7 +659,7 @@ TEST(CliTest, ErrorsWithExitCodesAndMessages) {
       {{"-S", kSecretA, "-D", "bad domain!", "conf"},
        2,
        "invalid -D value 'bad domain!': expected a host name (letters, digits, '-' and '.'; "
-       "labels of 1..63, at most 253 in all)\n",
+       "labels of 1..63, at most 253 in all), or *. and a host name\n",
        false},
       {{"--tls-replay-cache-size", "8", "conf"},
        2,
@@ -787,7 +818,8 @@ TEST(CliTest, HelpListsEveryOption) {
                                            "version", "stats-bind", "stats-allow",
                                            "log-format", "allow-list", "block-list",
                                            "proxy-protocol", "proxy-protocol-trusted",
-                                           "proxy-protocol-timeout"}));
+                                           "proxy-protocol-timeout", "tls-pq-key-share",
+                                           "tls-unknown-sni", "tls-reject-rst"}));
   for (std::string_view name : ours) {
     EXPECT_NE(usage.find(absl::StrCat("\t--", std::string(name))), std::string::npos) << name;
   }

@@ -2,7 +2,12 @@
 
 #include <gtest/gtest.h>
 #include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <utility>
 
 #include "core/socket_address.h"
 
@@ -88,6 +93,45 @@ TEST(SocketUtilTest, ListenerAcceptsLoopbackAndReportsAddresses) {
   close(*client);
   close(*second);
   close(*listener);
+}
+
+// What the peer reads after the accepted end closes, with or without SetLingerReset: recv's
+// result, and errno when it fails. Blocking sockets, every wait bounded by SO_RCVTIMEO / poll.
+std::pair<ssize_t, int> PeerSeesClose(bool reset) {
+  ListenOptions options;
+  options.address = SocketAddress::FromIpv4(0x7f000001, 0);
+  auto listener = CreateListenSocket(options);
+  if (!listener.ok()) return {-2, 0};
+  auto local = LocalAddress(*listener);
+  const int client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  timeval timeout{.tv_sec = 10, .tv_usec = 0};
+  setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  if (connect(client, local->sockaddr_ptr(), local->length()) != 0) return {-3, errno};
+  pollfd pfd{*listener, POLLIN, 0};
+  if (poll(&pfd, 1, 10000) != 1) return {-4, 0};
+  const int accepted = accept4(*listener, nullptr, nullptr, SOCK_CLOEXEC);
+  if (accepted < 0) return {-5, errno};
+  if (reset) {
+    absl::Status st = SetLingerReset(accepted);
+    if (!st.ok()) return {-6, 0};
+    linger l{};
+    socklen_t len = sizeof(l);
+    getsockopt(accepted, SOL_SOCKET, SO_LINGER, &l, &len);
+    if (l.l_onoff != 1 || l.l_linger != 0) return {-7, 0};
+  }
+  close(accepted);
+  char byte;
+  const ssize_t n = recv(client, &byte, 1, 0);
+  const int err = n < 0 ? errno : 0;
+  close(client);
+  close(*listener);
+  return {n, err};
+}
+
+TEST(SocketUtilTest, LingerResetClosesWithRstInsteadOfFin) {
+  EXPECT_EQ(PeerSeesClose(false), (std::pair<ssize_t, int>{0, 0}));  // FIN: end of stream
+  EXPECT_EQ(PeerSeesClose(true), (std::pair<ssize_t, int>{-1, ECONNRESET}));
+  EXPECT_FALSE(SetLingerReset(-1).ok());
 }
 
 TEST(SocketUtilTest, DualStackListenerTakesIpv4Clients) {

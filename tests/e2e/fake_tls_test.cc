@@ -999,5 +999,113 @@ TEST(FakeTlsStagesTest, HandshakeFailuresAreCountedByStage) {
   close(dead_fd);
 }
 
+// -D *.wild.example: an SNI of one label in front of wild.example authenticates and is fronted,
+// when rejected, to the wildcard's own --domain-target; an SNI the wildcard does not cover is
+// an unknown SNI, fronted to the default domain. Direct mode with mtp-fake-dc, two echo sites
+// told apart by the proxy's "proxying to" log line.
+class FakeTlsWildcardTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto dc = e2e::SpawnListening("mtp-fake-dc", {"--listen", "127.0.0.1:0"});
+    ASSERT_TRUE(dc.ok()) << dc.status();
+    dc_ = std::move(dc->process);
+    std::vector<std::string> args = {
+        "-H", "0", "-p", "0", "--http-stats", "-M", "2", "-v", "-S", kSecretA,
+        "-D", "echo.example", "--domain-target",
+        "echo.example=127.0.0.1:" + std::to_string(default_site_.port()),
+        "-D", "*.wild.example", "--domain-target",
+        "*.wild.example=127.0.0.1:" + std::to_string(wild_site_.port()), "--direct"};
+    for (const char* id : {"1", "2", "3", "4", "5", "-1", "-2", "-3", "-4", "-5"}) {
+      args.insert(args.end(), {"--dc-override", std::string(id) + ":127.0.0.1:" +
+                                                    std::to_string(dc->port)});
+    }
+    proxy_ = ProxyProcess::Start(args, 30000);
+    ASSERT_NE(proxy_, nullptr);
+  }
+
+  static std::vector<uint8_t> SignedLegacy(const std::string& domain, const char* secret_hex) {
+    std::vector<uint8_t> hello =
+        BuildLegacyClientHello(domain, LegacyHelloRandoms::Fresh()).value();
+    SignClientHello(SecretBytes(secret_hex), static_cast<int32_t>(std::time(nullptr)),
+                    MutableByteSpan(hello));
+    return hello;
+  }
+
+  // Sends `hello` and expects it echoed back whole by a fronting site.
+  void ExpectEchoed(const std::vector<uint8_t>& hello) {
+    RawClient client(proxy_->port());
+    ASSERT_TRUE(client.connected());
+    ASSERT_TRUE(client.Send(hello));
+    EXPECT_EQ(client.Read(hello.size(), 10000), hello);
+  }
+
+  bool LogHas(const std::string& text, int timeout_ms = 5000) {
+    return WaitFor([&] { return proxy_->LogContains(text); }, timeout_ms);
+  }
+
+  EchoServer default_site_;
+  EchoServer wild_site_;
+  std::unique_ptr<ChildProcess> dc_;
+  std::unique_ptr<ProxyProcess> proxy_;
+};
+
+TEST_F(FakeTlsWildcardTest, OneLabelUnderTheWildcardAuthenticates) {
+  for (const char* hello : {"legacy", "modern"}) {
+    std::string json;
+    EXPECT_EQ(e2e::RunTool(e2e::ClientArgv(proxy_->port(),
+                                           {"--timeout-ms", "10000", "--secret",
+                                            EeSecret(kSecretA, "a.wild.example"), "--hello",
+                                            hello, "--size", "56-4096", "--packets", "10",
+                                            "--dc", "2"}),
+                           60000, &json),
+              0)
+        << hello << ": " << json;
+  }
+  EXPECT_FALSE(proxy_->LogContains("proxying to"));  // nothing was fronted
+}
+
+TEST_F(FakeTlsWildcardTest, RejectedWildcardHelloGoesToTheWildcardsTarget) {
+  ExpectEchoed(SignedLegacy("b.wild.example", kWrongSecret));
+  EXPECT_TRUE(LogHas("rejected (bad_digest), proxying to *.wild.example"));
+  EXPECT_FALSE(proxy_->LogContains("proxying to echo.example"));
+}
+
+TEST_F(FakeTlsWildcardTest, SniOutsideTheWildcardIsFrontedToTheDefaultDomain) {
+  // Unknown altogether, two labels under the wildcard, and the bare base domain.
+  for (const char* sni : {"unknown.example", "a.b.wild.example", "wild.example"}) {
+    ExpectEchoed(SignedLegacy(sni, kSecretA));
+  }
+  EXPECT_TRUE(WaitFor(
+      [&] { return CountOf(proxy_->Log(), "rejected (unknown_sni), proxying to echo.example") == 3; },
+      5000))
+      << proxy_->Log();
+  EXPECT_FALSE(proxy_->LogContains("proxying to *.wild.example"));
+}
+
+// The fake-TLS policy options are parsed, but until the fake-TLS stage acts on them a run with
+// a non-default value refuses to start instead of silently ignoring it.
+TEST(FakeTlsPolicyOptionsTest, NonDefaultValuesAreRefusedUntilSupported) {
+  const std::vector<std::vector<std::string>> refused = {
+      {"--tls-unknown-sni", "close"},
+      {"--tls-unknown-sni=alert"},
+      {"--tls-reject-rst"},
+      {"--tls-pq-key-share"},
+  };
+  for (const std::vector<std::string>& extra : refused) {
+    std::vector<std::string> args = {"-H", "0", "-p", "0", "-S", kSecretA, "-D", "a.example",
+                                     "--domain-target", "a.example=127.0.0.1:1", "--direct"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const e2e::RunResult r = e2e::RunProxyToExit(args, 20000);
+    EXPECT_EQ(r.exit_code, 2) << extra[0] << ": " << r.output;
+    EXPECT_NE(r.output.find("not yet supported"), std::string::npos) << r.output;
+  }
+  const e2e::RunResult bad = e2e::RunProxyToExit({"--tls-unknown-sni", "drop", "-S", kSecretA});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.output.find("invalid --tls-unknown-sni value 'drop': expected front, close or "
+                            "alert"),
+            std::string::npos)
+      << bad.output;
+}
+
 }  // namespace
 }  // namespace mtp
