@@ -66,8 +66,11 @@ http-stats = true
 ipv6 = false
 slaves = 2
 ping-interval = 2.5
-domain = ["a.example", "b.example"]
+domain = ["a.example", "b.example", "*.wild.example"]
 domain-target = ["a.example=127.0.0.1:8443"]
+tls-unknown-sni = "alert"
+tls-reject-rst = true
+tls-pq-key-share = false
 verbosity = 2
 daemonize = false
 msg-buffers-size = "512m"
@@ -91,8 +94,11 @@ secret = "dd)" + kB + R"("
   EXPECT_FALSE(c.ipv6);
   EXPECT_EQ(c.workers, 2);
   EXPECT_EQ(c.ping_interval_s, 2.5);
-  EXPECT_EQ(c.domains, (std::vector<std::string>{"a.example", "b.example"}));
+  EXPECT_EQ(c.domains, (std::vector<std::string>{"a.example", "b.example", "*.wild.example"}));
   ASSERT_EQ(c.domain_targets.size(), 1u);
+  EXPECT_EQ(c.tls_unknown_sni, TlsUnknownSni::kAlert);
+  EXPECT_TRUE(c.tls_reject_rst);
+  EXPECT_FALSE(c.tls_pq_key_share);
   EXPECT_EQ(c.verbosity, 2);
   EXPECT_FALSE(c.daemonize);
   EXPECT_EQ(c.msg_buffers_bytes, 512ll << 20);

@@ -1,7 +1,8 @@
 // key_share parsing of the hellos Telegram clients send (the classic 517-byte one and the
 // modern post-quantum one, from the project's builders), the server's group choice under the
 // --tls-pq-key-share policy, and ServerHellos answering each group: framing, the client-side
-// HMAC check, the key_share extension as an observer parses it, and a P-256 share on the curve.
+// HMAC check, the key_share extension as an observer parses it, and a P-256 share on the curve;
+// the fatal alert record of --tls-unknown-sni alert.
 #include <gtest/gtest.h>
 #include <openssl/ec.h>
 #include <openssl/obj_mac.h>
@@ -323,6 +324,15 @@ TEST(FakeTlsKeyShareTest, BufferSizedForX25519StillGetsAWellFormedAnswer) {
   ASSERT_TRUE(o.has_value());
   EXPECT_EQ(o->group, kGroupSecp256r1);
   EXPECT_EQ(o->encrypted_size, 500u - 33u);
+}
+
+TEST(FakeTlsAlertTest, UnrecognizedNameIsOneFatalAlertRecord) {
+  EXPECT_EQ(kUnrecognizedNameAlert,
+            (TlsAlertRecord{0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x70}));
+  // The record header frames exactly the 2-byte alert.
+  EXPECT_EQ(LoadBe16(kUnrecognizedNameAlert.data() + 3), kTlsAlertRecordSize - 5);
+  EXPECT_EQ(FatalTlsAlertRecord(40, 0x0301),
+            (TlsAlertRecord{0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 40}));
 }
 
 }  // namespace
