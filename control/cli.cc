@@ -94,6 +94,14 @@ enum OptionId : int {
   kOptTlsPqKeyShare,
   kOptTlsUnknownSni,
   kOptTlsRejectRst,
+  kOptConfigRefreshInterval,
+  kOptConfigUrl,
+  kOptConfigUrlV6,
+  kOptSecretUrl,
+  kOptConfigProxy,
+  kOptConfigCacheDir,
+  kOptConfigFetchTimeout,
+  kOptFetchConfig,
 };
 
 struct OptionSpec {
@@ -295,6 +303,37 @@ constexpr OptionSpec kOptions[] = {
     {"tls-reject-rst", 0, ArgKind::kNone, kOptTlsRejectRst,
      "fake-TLS: close rejected connections that are not fronted with a TCP RST instead of a FIN",
      kNotYetSupported},
+    {"config-refresh-interval", 0, ArgKind::kRequired, kOptConfigRefreshInterval,
+     "seconds between downloads of proxy-multi.conf and the proxy secret from --config-url and "
+     "--secret-url (0 = never, the default); each download is validated, kept on disk as "
+     "<config-file> and --aes-pwd, and applied like SIGHUP; a failed one keeps the current files",
+     ""},
+    {"config-url", 0, ArgKind::kRequired, kOptConfigUrl,
+     "http(s) URL of proxy-multi.conf for the refresh (default "
+     "https://core.telegram.org/getProxyConfig)",
+     ""},
+    {"config-url-v6", 0, ArgKind::kRequired, kOptConfigUrlV6,
+     "http(s) URL of the IPv6 middle-end list whose proxy_for lines are added to the refreshed "
+     "config (e.g. https://core.telegram.org/getProxyConfigV6; default none)",
+     ""},
+    {"secret-url", 0, ArgKind::kRequired, kOptSecretUrl,
+     "http(s) URL of the proxy secret for the refresh (default "
+     "https://core.telegram.org/getProxySecret)",
+     ""},
+    {"config-proxy", 0, ArgKind::kRequired, kOptConfigProxy,
+     "proxy for the refresh downloads: socks5h://HOST:PORT, socks5://HOST:PORT or "
+     "http://HOST:PORT (credentials as USER:PASS@HOST)",
+     ""},
+    {"config-cache-dir", 0, ArgKind::kRequired, kOptConfigCacheDir,
+     "directory of the refreshed files when <config-file> and --aes-pwd are not given: "
+     "DIR/proxy-multi.conf and DIR/proxy-secret (default: the current directory)",
+     ""},
+    {"config-fetch-timeout", 0, ArgKind::kRequired, kOptConfigFetchTimeout,
+     "seconds one refresh download may take, connection included (default 30)", ""},
+    {"fetch-config", 0, ArgKind::kNone, kOptFetchConfig,
+     "downloads, validates and writes proxy-multi.conf and the proxy secret once (the refresh "
+     "options above), prints what it did and exits: 0 when both files are good, 1 otherwise",
+     ""},
 };
 constexpr size_t kReferenceOptionCount = 34;
 
@@ -960,6 +999,37 @@ std::optional<CommandLineError> Parser::Apply(const OptionSpec& spec,
       break;
     case kOptTlsRejectRst:
       out_.tls_reject_rst = true;
+      break;
+    case kOptConfigRefreshInterval:
+      return number(0, kMaxConfigRefreshIntervalS, "seconds (0 = off)",
+                    out_.config_refresh_interval_s);
+    case kOptConfigFetchTimeout:
+      return number(1, kMaxConfigFetchTimeoutS, "seconds", out_.config_fetch_timeout_s);
+    case kOptConfigUrl:
+    case kOptConfigUrlV6:
+    case kOptSecretUrl:
+    case kOptConfigProxy: {
+      const bool proxy = spec.id == kOptConfigProxy;
+      const bool ok = proxy ? (v.starts_with("socks5h://") || v.starts_with("socks5://") ||
+                               v.starts_with("http://"))
+                            : (v.starts_with("http://") || v.starts_with("https://"));
+      if (!ok) {
+        return BadValue(v, proxy ? "a proxy URL: socks5h://, socks5:// or http://HOST:PORT"
+                                 : "an http:// or https:// URL");
+      }
+      std::string& field = spec.id == kOptConfigUrl     ? out_.config_url
+                           : spec.id == kOptConfigUrlV6 ? out_.config_url_v6
+                           : spec.id == kOptSecretUrl   ? out_.secret_url
+                                                        : out_.config_proxy;
+      field = std::string(v);
+      break;
+    }
+    case kOptConfigCacheDir:
+      if (v.empty()) return PlainError(2, "--config-cache-dir needs a directory\n");
+      out_.config_cache_dir = std::string(v);
+      break;
+    case kOptFetchConfig:
+      out_.action = CommandLineAction::kFetchConfig;
       break;
   }
   return std::nullopt;

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "control/config_fetch.h"  // default URLs of the config refresh
 #include "control/stats_access.h"  // --stats-bind, --stats-allow
 #include "core/log.h"      // LogFormat
 #include "core/cpu_set.h"  // --cpu-list syntax (ParseCpuList, FormatCpuList)
@@ -53,6 +54,10 @@ inline constexpr int64_t kMaxTlsReplayCacheSize = int64_t{1} << 30;
 inline constexpr int kDefaultProxyProtocolTimeoutMs = 5000;
 inline constexpr int kMinProxyProtocolTimeoutMs = 1;
 inline constexpr int kMaxProxyProtocolTimeoutMs = 600000;
+// ours: --config-refresh-interval (0 = off), --config-fetch-timeout
+inline constexpr int64_t kMaxConfigRefreshIntervalS = 30 * 86400;
+inline constexpr int kDefaultConfigFetchTimeoutS = 30;
+inline constexpr int kMaxConfigFetchTimeoutS = 600;
 
 // What the process should do once the command line is parsed.
 enum class CommandLineAction : uint8_t {
@@ -62,6 +67,7 @@ enum class CommandLineAction : uint8_t {
   kVersion,         // --version: print VersionText() and exit 0
   kCheck,           // --check: validate without serving (control/check_command.h), exit
   kLink,            // --link: print the links and QR codes (control/link_command.h), exit
+  kFetchConfig,     // --fetch-config: one config refresh round (control/config_refresh.h), exit
 };
 
 // --tls-unknown-sni: what happens to a fake-TLS connection whose SNI names no -D domain.
@@ -204,6 +210,14 @@ struct ParsedCommandLine {
   std::vector<std::string> proxy_protocol_trusted;
   int proxy_protocol_timeout_ms = kDefaultProxyProtocolTimeoutMs;  // --proxy-protocol-timeout
   bool proxy_protocol_timeout_given = false;
+  // Config refresh (control/config_refresh.h).
+  int64_t config_refresh_interval_s = 0;         // --config-refresh-interval (0 = off)
+  std::string config_url = kDefaultConfigUrl;    // --config-url
+  std::string config_url_v6;                     // --config-url-v6 (empty = not fetched)
+  std::string secret_url = kDefaultSecretUrl;    // --secret-url
+  std::string config_proxy;                      // --config-proxy (libcurl proxy URL)
+  std::string config_cache_dir;                  // --config-cache-dir (empty = ".")
+  int config_fetch_timeout_s = kDefaultConfigFetchTimeoutS;  // --config-fetch-timeout
 
   // -W if given (non-zero); else 131072 without -D and 0 (unset) with -D.
   int EffectiveWindowClamp() const;

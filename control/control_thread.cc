@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "control/log_setup.h"
 #include "control/privileges.h"
@@ -26,6 +27,8 @@ namespace {
 constexpr uint64_t kTagSignal = 1;
 constexpr uint64_t kTagPosted = 2;
 constexpr uint64_t kTagHttp = 3;
+// A posted "signal" that is not one: the config refresh installed new files.
+constexpr int kPostedConfigRefresh = 0;
 
 int64_t WallNowUnix() { return static_cast<int64_t>(time(nullptr)); }
 
@@ -168,6 +171,8 @@ void ControlThread::PostSignal(int signo) {
   (void)unused;
 }
 
+void ControlThread::PostConfigRefreshed() { PostSignal(kPostedConfigRefresh); }
+
 ControlExit ControlThread::Run() {
   int64_t next_tick_ns = MonotonicNowNs();
   const int64_t tick_ns = static_cast<int64_t>(options_.tick_ms) * 1000000;
@@ -222,6 +227,12 @@ void ControlThread::DrainPosted() {
     posted.swap(posted_);
   }
   for (int signo : posted) {
+    if (signo == kPostedConfigRefresh) {
+      if (draining_) continue;
+      absl::Status st = Reload("config refresh");
+      if (!st.ok() && refresh_ != nullptr) refresh_->NoteReloadFailed(std::string(st.message()));
+      continue;
+    }
     HandleSignal(signo);
     if (stop_) return;
   }
@@ -235,7 +246,7 @@ void ControlThread::HandleSignal(int signo) {
         MTP_LOG(0, "SIGHUP ignored: shutting down");
         return;
       }
-      Reload();
+      Reload("SIGHUP").IgnoreError();  // counted and logged by Reload
       return;
     case SIGTERM:
     case SIGINT:
@@ -261,33 +272,36 @@ void ControlThread::HandleSignal(int signo) {
   }
 }
 
-void ControlThread::Reload() {
+absl::Status ControlThread::Reload(const char* cause) {
   std::vector<std::string> warnings;
   auto next = LoadConfigSnapshot(cli_, resolver_, current_.get(), WallNowUnix(), &warnings);
   absl::Status status = next.ok() ? shards_.Publish(*next) : next.status();
   if (!status.ok()) {
     ++counters_.reloads_failed;
     counters_.last_reload_error = std::string(status.message());
-    MTP_ERROR("SIGHUP: configuration not reloaded, the running one stays active: %s",
+    MTP_ERROR("%s: configuration not reloaded, the running one stays active: %s", cause,
               status.message());
-    return;
+    return status;
   }
   for (const std::string& w : warnings) MTP_WARN("%s", w);
   ++counters_.reloads_ok;
   counters_.last_reload_error.clear();
   current_ = *std::move(next);
   awaited_generation_ = current_->generation;
+  // SIGHUP keeps the reference's line; other causes name themselves.
+  const std::string prefix = std::string(cause) == "SIGHUP" ? "" : absl::StrCat(cause, ": ");
   if (current_->proxy_config) {
     MTP_LOG(0,
-            "configuration file %s re-read successfully (%d bytes parsed), new configuration "
-            "active (generation %d, %d targets, %d secrets)",
-            current_->config_file, current_->proxy_config->size_bytes, current_->generation,
+            "%sconfiguration file %s re-read successfully (%d bytes parsed), new "
+            "configuration active (generation %d, %d targets, %d secrets)",
+            prefix, current_->config_file, current_->proxy_config->size_bytes, current_->generation,
             current_->proxy_config->targets.size(), current_->secrets.size());
   } else {
-    MTP_LOG(0, "secrets re-read successfully, new configuration active (generation %d, %d "
+    MTP_LOG(0, "%ssecrets re-read successfully, new configuration active (generation %d, %d "
                "secrets)",
-            current_->generation, current_->secrets.size());
+            prefix, current_->generation, current_->secrets.size());
   }
+  return absl::OkStatus();
 }
 
 void ControlThread::BeginShutdown(int signo) {
@@ -375,6 +389,21 @@ StatsSnapshot ControlThread::CollectStats() {
   StatsSnapshot::Extended& x = s.extended;
   x.config_reloads_ok = counters_.reloads_ok;
   x.config_reloads_failed = counters_.reloads_failed;
+  if (refresh_ != nullptr) {
+    const RefreshStats r = refresh_->Stats();
+    StatsSnapshot::Extended::ConfigRefresh& cr = x.config_refresh;
+    cr.enabled = true;
+    cr.interval_s = refresh_->interval_s();
+    cr.rounds_ok = r.rounds_ok;
+    cr.rounds_failed = r.rounds_failed;
+    cr.installs = r.installs;
+    cr.last_ok_unix = r.last_ok_unix;
+    cr.target_lines = r.target_lines;
+    for (size_t i = 0; i < r.failures_by_reason.size(); ++i) {
+      cr.failures_by_reason.push_back(
+          {std::string(RefreshReasonName(static_cast<RefreshReason>(i))), r.failures_by_reason[i]});
+    }
+  }
   x.shards = options_.shard_count;
   uint64_t accept_refused = 0;
   for (const ShardRateBudget& b : shards_.AcceptBudgets()) accept_refused += b.refused();

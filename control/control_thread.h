@@ -19,6 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "control/cli.h"
+#include "control/config_refresh.h"
 #include "control/http_stats.h"
 #include "dataplane/rate_limit.h"
 #include "control/runtime_config.h"
@@ -105,6 +106,11 @@ class ControlThread {
 
   // The same effect as receiving `signo` (SIGHUP, SIGTERM, SIGINT, SIGUSR1). Any thread.
   void PostSignal(int signo);
+  // The config refresh replaced the files: reload them as on SIGHUP (a refused reload is
+  // reported back to `refresh`). Any thread.
+  void PostConfigRefreshed();
+  // The running config refresh (its counters join the stats); null = none. Before Run().
+  void SetConfigRefresh(ConfigRefreshService* refresh) { refresh_ = refresh; }
 
   // The snapshot the shards were last given (control thread).
   const std::shared_ptr<const ConfigSnapshot>& current() const { return current_; }
@@ -116,7 +122,8 @@ class ControlThread {
   // /ready: 200 while serving, else 503 with the reason.
   EndpointBody ReadyAnswer();
   void HandleSignal(int signo);
-  void Reload();
+  // `cause` starts the log lines ("SIGHUP", "config refresh").
+  absl::Status Reload(const char* cause);
   void BeginShutdown(int signo);
   void Tick(int64_t now_ns);
   void DrainSignalFd();
@@ -128,6 +135,7 @@ class ControlThread {
   ShardSetControl& shards_;
   HostResolver& resolver_;
   ControlCounters counters_;
+  ConfigRefreshService* refresh_ = nullptr;
 
   int signal_fd_ = -1;
   int event_fd_ = -1;  // PostSignal wake-up

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <ctime>
+#include <memory>
 #include <string>
 #include <variant>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "control/check_command.h"
 #include "control/cli.h"
+#include "control/config_refresh.h"
 #include "control/control_thread.h"
 #include "control/link_command.h"
 #include "control/links.h"
@@ -46,6 +48,25 @@ void PrintLinks(const ParsedCommandLine& cli, const ConfigSnapshot& snapshot,
   if (!choice.warning.empty()) MTP_WARN("%s", choice.warning);
 }
 
+// --fetch-config: one refresh round, its outcome on stdout (success) or stderr (failure).
+int FetchConfigOnce(const ParsedCommandLine& cli) {
+  ConfigRefreshService refresh(RefreshOptionsFrom(cli), 0,
+                               std::make_unique<CurlFetcher>(FetchOptionsFrom(cli)),
+                               std::make_unique<SystemHostResolver>());
+  RefreshResult r = refresh.RunOnce(static_cast<int64_t>(time(nullptr)));
+  if (r.failure) {
+    std::fprintf(stderr, "cannot fetch the config (%s): %s\n",
+                 std::string(RefreshReasonName(r.failure->reason)).c_str(),
+                 r.failure->detail.c_str());
+    return 1;
+  }
+  std::printf("%s (%zu proxy_for lines) and %s are %s\n", cli.config_file.c_str(),
+              r.target_lines, cli.AesPwdPath().c_str(), r.changed ? "updated" : "unchanged");
+  return 0;
+}
+
+bool FileExists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
+
 int Main(int argc, char** argv) {
   CommandLineResult parsed = ParseCommandLineWithConfig(argc, argv);
   if (const auto* error = std::get_if<CommandLineError>(&parsed)) {
@@ -53,8 +74,11 @@ int Main(int argc, char** argv) {
     std::fputs(error->usage.c_str(), stdout);
     return error->exit_code;
   }
+  ApplyConfigRefreshDefaults(std::get<ParsedCommandLine>(parsed));
   const ParsedCommandLine& cli = std::get<ParsedCommandLine>(parsed);
   switch (cli.action) {
+    case CommandLineAction::kFetchConfig:
+      return FetchConfigOnce(cli);
     case CommandLineAction::kGenerateSecret:
       std::fputs(GenerateSecretText(cli.generate_secret_mode, cli.domains).c_str(), stdout);
       return 0;
@@ -118,6 +142,26 @@ int Main(int argc, char** argv) {
   }
   FdLimitPlan fd_plan = ApplyFdLimit(cli.max_connections, cli.max_special_connections);
   if (!fd_plan.warning.empty()) MTP_WARN("%s", fd_plan.warning);
+
+  // --config-refresh-interval: the refresh keeps <config-file> and --aes-pwd current; without
+  // them yet (first start), one download now, before they are read.
+  std::unique_ptr<ConfigRefreshService> refresh;
+  bool refresh_first_round_done = false;
+  if (cli.config_refresh_interval_s > 0 && cli.direct) {
+    MTP_WARN("--config-refresh-interval is ignored with --direct (no middle-end config is used)");
+  } else if (cli.config_refresh_interval_s > 0) {
+    refresh = std::make_unique<ConfigRefreshService>(
+        RefreshOptionsFrom(cli), cli.config_refresh_interval_s,
+        std::make_unique<CurlFetcher>(FetchOptionsFrom(cli)),
+        std::make_unique<SystemHostResolver>());
+    MTP_LOG(0, "config refresh every %d s from %s and %s into %s and %s",
+            cli.config_refresh_interval_s, cli.config_url, cli.secret_url, cli.config_file,
+            cli.AesPwdPath());
+    if (!FileExists(cli.config_file) || !FileExists(cli.AesPwdPath())) {
+      refresh->RunOnce(start_time);
+      refresh_first_round_done = true;
+    }
+  }
 
   // The files, read as the launching user (a root-only config works with -u nobody).
   SystemHostResolver resolver;
@@ -239,8 +283,17 @@ int Main(int argc, char** argv) {
 
   (*runner)->StartThreads();
   if (fake_tls) fake_tls->StartRefresh();
+  if (refresh) {
+    // After the privilege drop: downloads never run as root. The files present at start-up
+    // may be old, so the first round comes at once unless one just ran.
+    control.SetConfigRefresh(refresh.get());
+    refresh->Start([&control] { control.PostConfigRefreshed(); },
+                   refresh_first_round_done ? cli.config_refresh_interval_s : 0);
+  }
   MTP_LOG(0, "main loop");
-  if (control.Run() == ControlExit::kImmediate) _exit(1);
+  const ControlExit exit = control.Run();
+  if (exit == ControlExit::kImmediate) _exit(1);
+  if (refresh) refresh->Stop();  // its callback names `control`
   return 0;
 }
 

@@ -239,6 +239,19 @@ std::string RenderStatsText(const StatsSnapshot& s) {
     Int(out, "tls_replay_cache_young_evictions", t.replay_cache_young_evictions);
     Int(out, "tls_replay_cache_contended", t.replay_cache_contended);
   }
+  if (s.extended.config_refresh.enabled) {
+    // Ours (--config-refresh-interval), after the reference's keys like the tls_ ones.
+    const auto& r = s.extended.config_refresh;
+    Int(out, "config_refresh_interval", r.interval_s);
+    Int(out, "config_refresh_ok", r.rounds_ok);
+    Int(out, "config_refresh_failed", r.rounds_failed);
+    Int(out, "config_refresh_installed", r.installs);
+    Int(out, "config_refresh_last_ok", r.last_ok_unix);
+    Int(out, "config_refresh_target_lines", r.target_lines);
+    for (const NamedCount& f : r.failures_by_reason) {
+      Int(out, absl::StrCat("config_refresh_failed_", f.name).c_str(), f.value);
+    }
+  }
   return out;
 }
 
@@ -446,6 +459,21 @@ std::string RenderPrometheus(const StatsSnapshot& s) {
   w.Family("mtproxy_config_reloads_total", "counter", "Configuration (re)loads, by result.");
   w.Sample("mtproxy_config_reloads_total", "result", "ok", x.config_reloads_ok);
   w.Sample("mtproxy_config_reloads_total", "result", "failed", x.config_reloads_failed);
+  if (x.config_refresh.enabled) {
+    const auto& r = x.config_refresh;
+    w.Family("mtproxy_config_refresh_total", "counter",
+             "Downloads of Telegram's config and proxy secret, by result.");
+    w.Sample("mtproxy_config_refresh_total", "result", "ok", r.rounds_ok);
+    w.Sample("mtproxy_config_refresh_total", "result", "failed", r.rounds_failed);
+    w.Named("mtproxy_config_refresh_failures_total", "counter",
+            "Config downloads that kept the current files, by reason.", "reason",
+            r.failures_by_reason);
+    w.Single("mtproxy_config_refresh_installs_total", "counter",
+             "Config downloads that replaced a file on disk (each followed by a reload).",
+             r.installs);
+    w.Single("mtproxy_config_refresh_last_success_timestamp_seconds", "gauge",
+             "Unix time of the last good config download (0 = none yet).", r.last_ok_unix);
+  }
   w.Single("mtproxy_config_loaded_timestamp_seconds", "gauge",
            "Unix time the running configuration was loaded.", p.config_loaded_at);
   w.Single("mtproxy_config_clusters", "gauge", "DC clusters in the running configuration.",

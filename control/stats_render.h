@@ -228,6 +228,17 @@ struct StatsSnapshot {
     int64_t me_unreachable_reports = 0;  // "middle-end ... unreachable" log lines (rate-limited)
     int64_t config_reloads_ok = 0;
     int64_t config_reloads_failed = 0;
+    // --config-refresh-interval (control/config_refresh.h); rendered only when enabled.
+    struct ConfigRefresh {
+      bool enabled = false;
+      int64_t interval_s = 0;
+      int64_t rounds_ok = 0;      // downloads that ended with good files
+      int64_t rounds_failed = 0;  // downloads that kept the current files
+      int64_t installs = 0;       // good downloads that replaced a file
+      int64_t last_ok_unix = 0;
+      int64_t target_lines = 0;   // proxy_for lines of the last good download
+      std::vector<NamedCount> failures_by_reason;
+    } config_refresh;
     int64_t shards = 0;
     int64_t http_refused = 0;  // stats-port requests refused (peer not in the allowlist)
     // What /ready judges (filled by the shard set).

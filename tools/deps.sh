@@ -7,6 +7,7 @@ PACKAGES=(g++ meson ninja-build pkg-config liburing-dev libssl-dev libabsl-dev l
           libbenchmark-dev openssl curl iproute2 util-linux procps python3 gnuplot-nox
           systemd logrotate groff-base
           libqrencode-dev libtomlplusplus-dev  # --link QR codes, --config TOML
+          libcurl4-openssl-dev microsocks  # --config-refresh-interval; its SOCKS5 e2e test
           prometheus)  # promtool check metrics/rules and a real scrape in the e2e tests
 # tools/test.sh --clang and the fuzz campaign: clang with its sanitizer and libFuzzer runtimes.
 PACKAGES+=(clang libclang-rt-14-dev)

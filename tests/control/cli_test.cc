@@ -798,6 +798,40 @@ TEST(CliTest, VersionTextShape) {
   EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 2) << text;
 }
 
+TEST(CliTest, ConfigRefreshOptions) {
+  auto parsed = ParseCommandLine(std::vector<std::string_view>{
+      kProg, "--config-refresh-interval", "3600", "--config-url", "http://127.0.0.1:1/c",
+      "--config-url-v6", "https://127.0.0.1:1/c6", "--secret-url", "http://127.0.0.1:1/s",
+      "--config-proxy", "socks5h://127.0.0.1:1080", "--config-cache-dir", "/var/lib/m",
+      "--config-fetch-timeout", "5", "-H", "443", "proxy-multi.conf"});
+  ASSERT_TRUE(std::holds_alternative<ParsedCommandLine>(parsed));
+  const auto& cli = std::get<ParsedCommandLine>(parsed);
+  EXPECT_EQ(cli.config_refresh_interval_s, 3600);
+  EXPECT_EQ(cli.config_url, "http://127.0.0.1:1/c");
+  EXPECT_EQ(cli.config_url_v6, "https://127.0.0.1:1/c6");
+  EXPECT_EQ(cli.secret_url, "http://127.0.0.1:1/s");
+  EXPECT_EQ(cli.config_proxy, "socks5h://127.0.0.1:1080");
+  EXPECT_EQ(cli.config_cache_dir, "/var/lib/m");
+  EXPECT_EQ(cli.config_fetch_timeout_s, 5);
+  ParsedCommandLine defaults;
+  EXPECT_EQ(defaults.config_refresh_interval_s, 0);
+  EXPECT_EQ(defaults.config_url, "https://core.telegram.org/getProxyConfig");
+  EXPECT_EQ(defaults.secret_url, "https://core.telegram.org/getProxySecret");
+  EXPECT_EQ(defaults.config_fetch_timeout_s, 30);
+  for (std::vector<std::string_view> bad : {
+           std::vector<std::string_view>{kProg, "--config-url", "ftp://x/y"},
+           std::vector<std::string_view>{kProg, "--config-proxy", "https://x:1"},
+           std::vector<std::string_view>{kProg, "--config-refresh-interval", "-1"},
+           std::vector<std::string_view>{kProg, "--config-fetch-timeout", "0"}}) {
+    auto r = ParseCommandLine(bad);
+    ASSERT_TRUE(std::holds_alternative<CommandLineError>(r)) << bad[1];
+    EXPECT_EQ(std::get<CommandLineError>(r).exit_code, 2);
+  }
+  auto fetch = ParseCommandLine(std::vector<std::string_view>{kProg, "--fetch-config"});
+  ASSERT_TRUE(std::holds_alternative<ParsedCommandLine>(fetch));
+  EXPECT_EQ(std::get<ParsedCommandLine>(fetch).action, CommandLineAction::kFetchConfig);
+}
+
 TEST(CliTest, HelpListsEveryOption) {
   std::string usage = UsageText(kProg);
   std::vector<std::string_view> reference = ReferenceOptionNames();
@@ -819,7 +853,11 @@ TEST(CliTest, HelpListsEveryOption) {
                                            "log-format", "allow-list", "block-list",
                                            "proxy-protocol", "proxy-protocol-trusted",
                                            "proxy-protocol-timeout", "tls-pq-key-share",
-                                           "tls-unknown-sni", "tls-reject-rst"}));
+                                           "tls-unknown-sni", "tls-reject-rst",
+                                           "config-refresh-interval",
+                                           "config-url", "config-url-v6", "secret-url",
+                                           "config-proxy", "config-cache-dir",
+                                           "config-fetch-timeout", "fetch-config"}));
   for (std::string_view name : ours) {
     EXPECT_NE(usage.find(absl::StrCat("\t--", std::string(name))), std::string::npos) << name;
   }
