@@ -527,8 +527,9 @@ CommandLineResult Parser::Run() {
   // --check takes the command line it checks: the same rules as running.
   if (out_.action == CommandLineAction::kRun || out_.action == CommandLineAction::kCheck) {
     // Ours: --direct reads no proxy-multi.conf, so the operand may be left out (the checks
-    // below still apply).
-    if (!(positional_.empty() && out_.direct)) {
+    // below still apply); with --config-refresh-interval it defaults to
+    // <--config-cache-dir>/proxy-multi.conf (control/config_refresh.h).
+    if (!(positional_.empty() && (out_.direct || out_.config_refresh_interval_s > 0))) {
       if (positional_.size() != 1) {
         return UsageError(absl::StrFormat(
             "expected exactly one <config-file> argument, got %d\n", positional_.size()));

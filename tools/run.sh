@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # Builds mtproxy-ng and starts it with sensible defaults; state lives in ./run/.
 #   sudo tools/run.sh [--port N] [--stats-port N] [--host PUBLIC_HOST] [--config FILE]
-#                     [--aes-pwd FILE] [--tls-domain DOMAIN] [--fetch-telegram-config]
+#                     [--aes-pwd FILE] [--tls-domain DOMAIN] [--direct] [--refresh SEC]
+#                     [--config-url URL] [--secret-url URL] [--config-proxy URL]
 #                     [-- extra mtproto-proxy options]
 # First run generates a client secret in run/secret (kept across runs). Upstream mode:
-#   * --config FILE, or run/proxy-multi.conf + run/proxy-secret when present: through
-#     Telegram's middle-ends, like the reference (-P ad tags work);
-#     --fetch-telegram-config downloads both files from core.telegram.org into run/ first;
-#   * otherwise direct mode (clients go straight to the Telegram DCs; nothing is downloaded).
+#   * default: through Telegram's middle-ends (media for non-Premium accounts needs them; -P
+#     ad tags work). Telegram's config and proxy secret are fetched into run/ (mtproto-proxy
+#     --fetch-config, from --config-url/--secret-url, default core.telegram.org, optionally
+#     through --config-proxy socks5h://HOST:PORT) and the proxy keeps them refreshed every
+#     --refresh seconds (default 21600). When they cannot be fetched and run/ holds no earlier
+#     copy, it falls back to direct mode with a warning that says why;
+#   * --config FILE: that proxy-multi.conf, not refreshed;
+#   * --direct: straight to the Telegram DCs (nothing is downloaded).
+# MTP_RUN_BIN=path skips the build and runs that binary; MTP_RUN_DIR=dir keeps state there.
 # The proxy prints its tg:// and https://t.me links and the stats URL at start-up.
 # kill -HUP re-reads the config, the proxy secret and run/secret; kill -TERM drains and stops.
 set -euo pipefail
@@ -19,7 +25,9 @@ host=""
 config=""
 aes_pwd=""
 domain=""
-fetch=0
+direct=0
+refresh=21600
+fetch_args=()
 extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -29,9 +37,12 @@ while [ $# -gt 0 ]; do
     --config) config=$2; shift 2 ;;
     --aes-pwd) aes_pwd=$2; shift 2 ;;
     --tls-domain) domain=$2; shift 2 ;;
-    --fetch-telegram-config) fetch=1; shift ;;
+    --fetch-telegram-config) shift ;;  # the default now (kept for old command lines)
+    --direct) direct=1; shift ;;
+    --refresh) refresh=$2; shift 2 ;;
+    --config-url|--secret-url|--config-proxy) fetch_args+=("$1" "$2"); shift 2 ;;
     --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -42,51 +53,74 @@ if [ "$is_root" -eq 0 ] && [ "$port" -lt 1024 ]; then
   port=8443
 fi
 
-tools/deps.sh
-if [ ! -f build/build.ninja ]; then
-  meson setup build -Dbuildtype=release >/dev/null
+if [ -n "${MTP_RUN_BIN:-}" ]; then
+  bin=$MTP_RUN_BIN
+else
+  tools/deps.sh
+  if [ ! -f build/build.ninja ]; then
+    meson setup build -Dbuildtype=release >/dev/null
+  fi
+  ninja -C build control/mtproto-proxy >/dev/null
+  bin=build/control/mtproto-proxy
 fi
-ninja -C build control/mtproto-proxy >/dev/null
-bin=build/control/mtproto-proxy
+run=${MTP_RUN_DIR:-run}
 
-mkdir -p run
-if [ ! -s run/secret ]; then
-  (umask 077 && "$bin" --generate-secret > run/secret)
-  echo "generated a new client secret in run/secret"
-fi
-
-if [ "$fetch" -eq 1 ]; then
-  echo "downloading the proxy secret and the middle-end list from core.telegram.org"
-  curl -fsS --max-time 30 https://core.telegram.org/getProxySecret -o run/proxy-secret.new
-  curl -fsS --max-time 30 https://core.telegram.org/getProxyConfig -o run/proxy-multi.conf.new
-  mv run/proxy-secret.new run/proxy-secret
-  mv run/proxy-multi.conf.new run/proxy-multi.conf
-fi
-if [ -z "$config" ] && [ -s run/proxy-multi.conf ] && [ -s run/proxy-secret ]; then
-  config=run/proxy-multi.conf
-  [ -n "$aes_pwd" ] || aes_pwd=run/proxy-secret
+mkdir -p "$run"
+if [ ! -s "$run/secret" ]; then
+  (umask 077 && "$bin" --generate-secret > "$run/secret")
+  echo "generated a new client secret in $run/secret"
 fi
 
-args=(-H "$port" -p "$stats_port" --http-stats --mtproto-secret-file run/secret)
+refreshing=0
+if [ -z "$config" ] && [ "$direct" -eq 0 ]; then
+  echo "fetching Telegram's middle-end config and proxy secret into $run/"
+  if why=$("$bin" --fetch-config --config-cache-dir "$run" "${fetch_args[@]}" 2>&1 >/dev/null); then
+    refreshing=1
+  elif [ -s "$run/proxy-multi.conf" ] && [ -s "$run/proxy-secret" ]; then
+    echo "WARNING: cannot fetch Telegram's config ($(echo "$why" | tail -n 1)); using the copy" \
+         "from $(date -r "$run/proxy-multi.conf" '+%F %T') and retrying every ${refresh}s" >&2
+    refreshing=1
+  else
+    echo "WARNING: falling back to direct mode: cannot fetch Telegram's config" \
+         "($(echo "$why" | tail -n 1)). Media for non-Premium accounts needs the middle-ends:" \
+         "fix the network (or pass --config-proxy socks5h://HOST:PORT) and restart." >&2
+    direct=1
+  fi
+  if [ "$refreshing" -eq 1 ]; then
+    config=$run/proxy-multi.conf
+    [ -n "$aes_pwd" ] || aes_pwd=$run/proxy-secret
+  fi
+fi
+
+args=(-H "$port" -p "$stats_port" --http-stats --mtproto-secret-file "$run/secret")
+if [ "$refreshing" -eq 1 ]; then
+  args+=(--config-refresh-interval "$refresh" "${fetch_args[@]}")
+fi
 if [ "$is_root" -eq 1 ]; then
   # The proxy drops root after binding (to 'mtproxy', else 'nobody'); let that user re-read
-  # the files on SIGHUP.
+  # the files on SIGHUP and, when refreshing, replace the downloaded ones.
   user=mtproxy
   id -u "$user" >/dev/null 2>&1 || user=nobody
   group="$(id -gn "$user")"
-  chgrp "$group" run run/secret
-  chmod 0750 run
-  chmod 0640 run/secret
+  chgrp "$group" "$run" "$run/secret"
+  chmod 0750 "$run"
+  chmod 0640 "$run/secret"
+  if [ "$refreshing" -eq 1 ]; then
+    chmod 0770 "$run"
+    chgrp "$group" "$run/proxy-multi.conf" "$run/proxy-secret"
+    chmod 0640 "$run/proxy-secret"
+  fi
   args+=(-u "$user")
 fi
 [ -n "$host" ] && args+=(--public-host "$host")
 [ -n "$domain" ] && args+=(-D "$domain")
 [ -n "$aes_pwd" ] && args+=(--aes-pwd "$aes_pwd")
-if [ -n "$config" ]; then
+if [ "$direct" -eq 0 ] && [ -n "$config" ]; then
   mode="middle-ends ($config)"
+  [ "$refreshing" -eq 1 ] && mode="$mode, refreshed every ${refresh}s"
   args+=("${extra[@]}" "$config")
 else
-  mode="direct to the Telegram DCs (no run/proxy-multi.conf; see --fetch-telegram-config)"
+  mode="direct to the Telegram DCs"
   args+=(--direct "${extra[@]}")
 fi
 
