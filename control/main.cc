@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 #include <memory>
@@ -16,6 +17,7 @@
 #include "control/cli.h"
 #include "control/config_refresh.h"
 #include "control/control_thread.h"
+#include "control/conn_limits.h"
 #include "control/link_command.h"
 #include "control/links.h"
 #include "control/log_setup.h"
@@ -140,8 +142,25 @@ int Main(int argc, char** argv) {
   if (cli.nice) {
     if (absl::Status st = ApplyNice(*cli.nice); !st.ok()) MTP_WARN("%s", st.message());
   }
-  FdLimitPlan fd_plan = ApplyFdLimit(cli.max_connections, cli.max_special_connections);
+  // Without -c, a cap the memory can carry (kernel socket buffers included), not a blind 65536.
+  int max_connections = cli.max_connections;
+  int max_special = cli.max_special_connections;
+  const bool c_given = std::find(cli.given_options.begin(), cli.given_options.end(),
+                                 "connections") != cli.given_options.end();
+  if (!c_given) {
+    ConnectionCap cap = DeriveConnectionCap(ReadMemoryFacts(),
+                                            static_cast<uint64_t>(cli.msg_buffers_bytes),
+                                            cli.max_connections);
+    max_connections = cap.max_connections;
+    if (max_special <= 0 || max_special > max_connections) max_special = max_connections;
+    MTP_LOG(0, "%s", cap.explanation);
+  }
+  FdLimitPlan fd_plan = ApplyFdLimit(max_connections, max_special);
   if (!fd_plan.warning.empty()) MTP_WARN("%s", fd_plan.warning);
+  if (fd_plan.new_soft_limit) {
+    MTP_LOG(0, "open-file limit raised to %d%s for %d connections", *fd_plan.new_soft_limit,
+            fd_plan.new_hard_limit ? " (soft and hard)" : " (soft)", fd_plan.max_connections);
+  }
 
   // --config-refresh-interval: the refresh keeps <config-file> and --aes-pwd current; without
   // them yet (first start), one download now, before they are read.

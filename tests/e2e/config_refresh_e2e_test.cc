@@ -129,6 +129,8 @@ TEST_F(ConfigRefreshE2eTest, StartsWithoutFilesAndPicksUpANewMiddleEndWithoutRes
   ASSERT_NE(proxy, nullptr);
   EXPECT_EQ(dir_.Read("proxy-multi.conf"), ConfigFor(old_me.port()));
   EXPECT_EQ(dir_.Read("proxy-secret"), e2e::ProxySecretText());
+  // Safe defaults: without -c the cap comes from memory and is stated (control/conn_limits.h).
+  EXPECT_TRUE(proxy->LogContains("no -c: connection cap ")) << proxy->Log();
   std::optional<uint16_t> stats_port = e2e::StatsPort(*proxy);
   ASSERT_TRUE(stats_port.has_value());
   ASSERT_TRUE(e2e::WaitFor([&] { return old_me.links_ready() >= 1; }, 8000)) << proxy->Log();
