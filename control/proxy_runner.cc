@@ -190,7 +190,9 @@ absl::StatusOr<std::unique_ptr<DataplaneConfig>> BuildDataplaneConfig(
       std::clamp<uint32_t>(FloorPow2(per_shard / c.engine.buffer_size), 1024, 65536);
   // 512 receive buffers (8 MiB) keep up with 64 busy connections; a larger ring only touches
   // more memory: the kernel cycles through every buffer of the ring (measured, performance.md).
-  c.engine.recv_ring_count = std::min<uint32_t>(512, c.engine.buffer_count / 2);
+  // A small pool (the 16-MiB floor: 1024 buffers) gives the ring a quarter, so what is left
+  // backs the chains' budget with the ring full (ShardBudgetBuffers in the dataplane).
+  c.engine.recv_ring_count = std::min<uint32_t>(512, c.engine.buffer_count / 4);
   c.engine.queue_depth = 4096;
   // Room for reloads to add ME targets: as many link slots again as the start-up config
   // needs, and at least 64.
@@ -464,6 +466,10 @@ void ProxyRunner::FillStats(StatsSnapshot& out) const {
   x.client_read_pauses = I(k.client_out_paused);
   x.me_write_stalls = I(k.me_write_stalls);
   x.me_unreachable_reports = I(k.me_unreachable_reports);
+  x.buffer_pressure_by_event = {{"recv_deferred", I(k.recv_buffer_waits)},
+                                {"me_recv_paused", I(k.me_recv_pauses)},
+                                {"me_flush_failure", I(k.me_flush_failures)}};
+  x.me_link_buffer_bytes = I(k.me_link_buffer_bytes);
   const uint64_t draining_links = std::min(k.me_links_retired, k.me_links_ready);
   x.me_links_by_state = {{"ready", I(k.me_links_ready - draining_links)},
                          {"connecting", I(k.me_links - std::min(k.me_links, k.me_links_ready))},

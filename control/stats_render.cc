@@ -445,6 +445,15 @@ std::string RenderPrometheus(const StatsSnapshot& s) {
   w.Single("mtproxy_me_unreachable_reports_total", "counter",
            "Middle-end targets reported unreachable in the log (rate-limited).",
            x.me_unreachable_reports);
+  w.Named("mtproxy_buffer_pressure_total", "counter",
+          "Buffer budget defences that close no client, by event: a receive deferred until "
+          "buffers came back, a middle-end link's receive paused, a middle-end link closed "
+          "because its sealed output could not be queued.",
+          "event", x.buffer_pressure_by_event);
+  w.Single("mtproxy_me_link_buffer_bytes", "gauge",
+           "Bytes allocated now for middle-end links' packet buffers (idle links give theirs "
+           "back at the next tick).",
+           x.me_link_buffer_bytes);
   w.Family("mtproxy_buffer_bytes", "gauge", "Network buffer memory.");
   w.Sample("mtproxy_buffer_bytes", "kind", "used", s.buffers.total_used_buffers_size);
   w.Sample("mtproxy_buffer_bytes", "kind", "allocated", s.buffers.allocated_buffer_bytes);

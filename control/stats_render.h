@@ -226,6 +226,10 @@ struct StatsSnapshot {
     int64_t client_read_pauses = 0;      // client reads paused: its own output over the cap
     int64_t me_write_stalls = 0;         // ME links closed: the ME stopped reading
     int64_t me_unreachable_reports = 0;  // "middle-end ... unreachable" log lines (rate-limited)
+    // Buffer budget defences that close nobody (counter, label event): receives deferred
+    // until buffers came back, ME link receives paused, ME links closed for sealed output.
+    std::vector<NamedCount> buffer_pressure_by_event;
+    int64_t me_link_buffer_bytes = 0;  // gauge: ME links' packet buffers allocated now
     int64_t config_reloads_ok = 0;
     int64_t config_reloads_failed = 0;
     // --config-refresh-interval (control/config_refresh.h); rendered only when enabled.

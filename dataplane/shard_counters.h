@@ -98,7 +98,9 @@ namespace mtp {
   X(client_shed_partial, "clients shed: oldest partial-frame holders over their budget share") \
   X(recv_buffer_waits, "receives deferred until buffers or budget came back")      \
   X(me_flush_failures, "ME links closed: sealed output could not be queued")        \
-  X(client_me_link_lost, "clients closed because their ME link was lost")
+  X(client_me_link_lost, "clients closed because their ME link was lost")            \
+  X(me_recv_pauses, "ME link receives paused: the shard's buffer budget was spent")  \
+  X(me_link_buffer_bytes, "now: bytes allocated for ME links' packet buffers")
 
 // A single-writer counter: Add() is a relaxed load + store (no atomic RMW needed because only
 // the owning shard writes); Get() may be called from any thread.

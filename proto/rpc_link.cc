@@ -72,6 +72,10 @@ class RpcLink::Buffer {
 
   uint8_t* data() { return data_.get(); }
   size_t capacity() const { return capacity_; }
+  void Release() {
+    data_.reset();
+    capacity_ = 0;
+  }
 
   // Ensures capacity >= `bytes`, keeping the first `keep_bytes`. False above the bound.
   bool Ensure(size_t bytes, size_t keep_bytes) {
@@ -160,6 +164,23 @@ void RpcLink::DropFlushed() {
     out_end_ = 0;
   }
 }
+
+size_t RpcLink::Trim(size_t keep_bytes) {
+  size_t freed = 0;
+  if (in_begin_ == in_end_ && in_->capacity() > keep_bytes) {
+    in_begin_ = in_end_ = 0;
+    freed += in_->capacity();
+    in_->Release();
+  }
+  DropFlushed();
+  if (out_end_ == 0 && reserved_payload_ == 0 && out_->capacity() > keep_bytes) {
+    freed += out_->capacity();
+    out_->Release();
+  }
+  return freed;
+}
+
+size_t RpcLink::buffer_capacity() const { return in_->capacity() + out_->capacity(); }
 
 MutableByteSpan RpcLink::Reserve(size_t payload_bytes, RpcError* error) {
   assert(reserved_payload_ == 0);

@@ -166,6 +166,12 @@ class RpcLink {
   // but its encrypted part is still plaintext until the caller runs `*job` (job->n == 0: nothing
   // to encrypt). Run the job before any other call on this link.
   ByteSpan BeginFlush(AesCbc::Job* job);
+  // Gives back the memory of an empty input or output buffer larger than `keep_bytes` (a burst
+  // of large packets grows them up to their bounds; an idle link should not keep that). Call
+  // when no span from Flush()/BeginFlush() is still in use. Returns the bytes given back.
+  size_t Trim(size_t keep_bytes);
+  // Bytes allocated for the input and output buffers now.
+  size_t buffer_capacity() const;
 
   // ---- State ----
   RpcRole role() const { return role_; }

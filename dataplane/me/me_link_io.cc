@@ -49,6 +49,14 @@ void MePool::OnMeRecv(uint32_t link, MeLink& l, const IoCompletion& c) {
       FailMeLink(link, l, "protocol error");
       return;
     }
+    if (l.leg.recv_armed && !l.leg.recv_paused && BudgetSpent()) {
+      // Answers arriving now could only be queued to their clients over the budget, or close
+      // them for want of a buffer: stop reading this link (the ME keeps the bytes) until the
+      // clients' queues drain or the tick sheds stalled holders. Maintain resumes it.
+      l.leg.recv_paused = true;
+      ctx_.counters.me_recv_pauses.Add();
+      ctx_.engine->CancelOp(l.leg.fd, ctx_.LinkTag(OpKind::kMeRecv, link));
+    }
   } else if (c.result == 0) {
     FailMeLink(link, l, "closed by the ME");
     return;
@@ -60,6 +68,10 @@ void MePool::OnMeRecv(uint32_t link, MeLink& l, const IoCompletion& c) {
     l.leg.want_recv = true;
     ctx_.MarkLinkDirty(link, l);
   }
+}
+
+bool MePool::BudgetSpent() const {
+  return ctx_.chains.held() + ctx_.chains.promised() >= ctx_.chains.budget();
 }
 
 void MePool::OnMeSend(uint32_t link, MeLink& l, const IoCompletion& c) {
@@ -106,7 +118,8 @@ void MePool::Flush() {
 void MePool::SealMeLink(uint32_t link, MeLink& l, std::vector<AesCbc::Job>& jobs) {
   l.sealed = {};
   if (l.state == MeLinkState::kClosing || l.state == MeLinkState::kFree) return;
-  if (l.leg.want_recv && !l.leg.recv_armed) {
+  if (l.leg.recv_paused && !BudgetSpent()) l.leg.recv_paused = false;
+  if (l.leg.want_recv && !l.leg.recv_armed && !l.leg.recv_paused) {
     if (ctx_.engine->buffers().recv_available() > 0) {
       l.leg.want_recv = false;
       ctx_.engine->Recv(l.leg.fd, ctx_.LinkTag(OpKind::kMeRecv, link));

@@ -20,6 +20,8 @@ constexpr double kMeConnectTimeoutS = 3.0;   // TCP connect, then again for the 
 constexpr double kUnreachableReportS = 60.0;  // one "still unreachable" line per interval
 // Largest ME packet accepted: a client frame's maximum payload plus room for the RPC headers.
 constexpr uint32_t kMaxMePacketBytes = kMaxFramePayloadBytes + (64u << 10);
+// What an idle link keeps of its RpcLink buffers (the rest is freed at the tick).
+constexpr size_t kLinkBufferKeepBytes = 64u << 10;
 
 }  // namespace
 
@@ -101,6 +103,11 @@ void MePool::UpdateGauges() {
   ctx_.counters.me_targets_ready.Set(ready_targets);
   ctx_.counters.me_targets_retired.Set(retired_targets);
   ctx_.counters.me_links_retired.Set(retired_links);
+  uint64_t link_buffer_bytes = 0;
+  ctx_.links.ForEachLive([&](uint32_t, MeLink& l) {
+    if (l.rpc) link_buffer_bytes += l.rpc->buffer_capacity();
+  });
+  ctx_.counters.me_link_buffer_bytes.Set(link_buffer_bytes);
 }
 
 void MePool::FailAll(const char* why) {
@@ -141,6 +148,15 @@ void MePool::Maintain() {
         ctx_.counters.me_write_stalls.Add();
         FailMeLink(link, l, "write stall: the ME stopped reading");
         continue;
+      }
+      if (l.state == MeLinkState::kReady) {
+        if (l.leg.recv_paused) {
+          ctx_.MarkLinkDirty(link, l);  // the flush pass resumes it once the budget allows
+        } else if (!l.dirty && !l.leg.send_inflight && l.leg.out.empty() &&
+                   !l.rpc->HasPendingOutput()) {
+          // A burst of large answers or requests grew its buffers; an idle link gives them back.
+          l.rpc->Trim(kLinkBufferKeepBytes);
+        }
       }
       ++i;
     }

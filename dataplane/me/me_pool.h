@@ -94,6 +94,8 @@ class MePool {
   MeLink* BoundLink(const ClientSession& s);
   void SendCloseConn(MeLink& l, uint32_t link, uint64_t ext_conn_id);
   void ResumePausedClients(MeLink& l);
+  // The shard's buffer budget is exhausted: a link's receive pauses (and stays paused).
+  bool BudgetSpent() const;
 
   ShardContext& ctx_;
   ClientSessions* clients_ = nullptr;

@@ -52,8 +52,10 @@ static uint32_t ShardBudgetBuffers(const DataplaneConfig& config, BufferPool& po
   uint64_t by_bytes = config.shard_buffer_bytes / pool.buffer_size();
   uint32_t recv = std::min(config.engine.recv_ring_count, pool.buffer_count());
   uint32_t kept = recv + kBufferReserve + kCompletionBatchBuffers;
-  uint32_t by_pool = pool.buffer_count() > 2 * kept ? pool.buffer_count() - kept
-                                                     : pool.buffer_count() / 2;
+  // A pool with a quarter of itself to spare beyond what is kept backs everything else; a
+  // smaller one (tests, the simulator) gets half, which its small ring leaves room for.
+  const uint32_t count = pool.buffer_count();
+  uint32_t by_pool = count > kept + count / 4 ? count - kept : count / 2;
   return static_cast<uint32_t>(std::min<uint64_t>(by_bytes, by_pool));
 }
 

@@ -482,6 +482,43 @@ TEST(RpcLinkTest, BoundsOnInputAndOutput) {
   EXPECT_EQ(Pump(*p.server, *p.client, p.cv), RpcError::kTooLong);
 }
 
+TEST(RpcLinkTest, TrimGivesBackIdleBuffersAndTheLinkGoesOn) {
+  Pair p;
+  ASSERT_EQ(p.Handshake(), RpcError::kOk);
+  // A burst of large messages each way grows both links' buffers.
+  std::vector<uint8_t> big(600000, 0x5a);
+  StoreLe32(big.data(), kRpcProxyReq);
+  ASSERT_EQ(p.client->SendMessage(ByteSpan(big)), RpcError::kOk);
+  // Pending output is kept: nothing may be lost by a trim.
+  EXPECT_EQ(p.client->Trim(64 << 10), 0u);
+  ASSERT_EQ(Pump(*p.client, *p.server, p.sv), RpcError::kOk);
+  ASSERT_EQ(p.sv.messages.size(), 1u);
+  EXPECT_EQ(p.sv.messages[0], big);
+  StoreLe32(big.data(), kRpcProxyAns);
+  ASSERT_EQ(p.server->SendMessage(ByteSpan(big)), RpcError::kOk);
+  ASSERT_EQ(Pump(*p.server, *p.client, p.cv), RpcError::kOk);
+  ASSERT_EQ(p.cv.messages.size(), 1u);
+  const size_t grown = p.client->buffer_capacity();
+  EXPECT_GT(grown, 2 * big.size());
+  // Idle now: both buffers go; a keep bound above the capacity keeps them.
+  EXPECT_EQ(p.client->Trim(grown), 0u);
+  EXPECT_EQ(p.client->Trim(64 << 10), grown);
+  EXPECT_EQ(p.client->buffer_capacity(), 0u);
+  // The streams (CBC state, sequence numbers) are untouched: more traffic both ways.
+  std::vector<uint8_t> small(64, 0x11);
+  StoreLe32(small.data(), kRpcProxyReq);
+  ASSERT_EQ(p.client->SendMessage(ByteSpan(small)), RpcError::kOk);
+  ASSERT_EQ(Pump(*p.client, *p.server, p.sv), RpcError::kOk);
+  ASSERT_EQ(p.sv.messages.size(), 2u);
+  EXPECT_EQ(p.sv.messages[1], small);
+  StoreLe32(small.data(), kRpcProxyAns);
+  ASSERT_EQ(p.server->SendMessage(ByteSpan(small)), RpcError::kOk);
+  ASSERT_EQ(Pump(*p.server, *p.client, p.cv), RpcError::kOk);
+  ASSERT_EQ(p.cv.messages.size(), 2u);
+  EXPECT_EQ(p.cv.messages[1], small);
+  EXPECT_LT(p.client->buffer_capacity(), grown);
+}
+
 TEST(RpcLinkTest, MalformedPingIsIgnoredAndPongSurfaced) {
   Pair p;
   ASSERT_EQ(p.Handshake(), RpcError::kOk);
