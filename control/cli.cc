@@ -115,8 +115,8 @@ struct OptionSpec {
 
 constexpr std::string_view kNoEffect = "accepted, no effect";
 constexpr std::string_view kNoEffectAsReference = "no effect, as in the reference";
-// Parsed and validated, but serving refuses them (UnwiredOptionsError) until the accept path
-// applies them: an access control must never be silently ignored.
+// Parsed and validated, but serving refuses them until the fake-TLS stage applies them
+// (proxy_runner.cc, CheckTlsPoliciesSupported).
 constexpr std::string_view kNotYetSupported = "not yet supported: the proxy refuses to start with it";
 
 // The reference's 34 options in its --help order (sorted by getopt value), then ours.
@@ -275,22 +275,22 @@ constexpr OptionSpec kOptions[] = {
     {"allow-list", 0, ArgKind::kRequired, kOptAllowList,
      "FILE of IPv4/IPv6 addresses and CIDR blocks, one per line (# comments): only these "
      "clients are served; re-read on SIGHUP",
-     kNotYetSupported},
+     ""},
     {"block-list", 0, ArgKind::kRequired, kOptBlockList,
      "FILE of addresses and CIDR blocks (as --allow-list) whose clients are refused; wins over "
      "--allow-list; re-read on SIGHUP",
-     kNotYetSupported},
+     ""},
     {"proxy-protocol", 0, ArgKind::kNone, kOptProxyProtocol,
      "client ports expect a PROXY protocol v1 or v2 header from a load balancer and use the "
      "client address it carries; needs --proxy-protocol-trusted",
-     kNotYetSupported},
+     ""},
     {"proxy-protocol-trusted", 0, ArgKind::kRequired, kOptProxyProtocolTrusted,
      "CIDR[,CIDR...] load balancers allowed to send PROXY headers (others are closed); can be "
      "specified more than once",
-     kNotYetSupported},
+     ""},
     {"proxy-protocol-timeout", 0, ArgKind::kRequired, kOptProxyProtocolTimeout,
      "milliseconds a connection has to deliver its whole PROXY header (default 5000)",
-     kNotYetSupported},
+     ""},
     {"tls-pq-key-share", 0, ArgKind::kNone, kOptTlsPqKeyShare,
      "fake-TLS: answer a ClientHello that offers X25519MLKEM768 with that group (a ServerHello "
      "1088 bytes longer) instead of x25519",
@@ -1268,24 +1268,7 @@ std::optional<CommandLineError> ValidateForServing(const ParsedCommandLine& cli)
         ""};
   }
   // Until the accept path applies them; the lead removes this when it does.
-  if (std::optional<CommandLineError> e = UnwiredOptionsError(cli)) return e;
   return std::nullopt;
-}
-
-std::optional<CommandLineError> UnwiredOptionsError(const ParsedCommandLine& cli) {
-  std::vector<std::string> given;
-  if (cli.allow_list_file) given.push_back("--allow-list");
-  if (cli.block_list_file) given.push_back("--block-list");
-  if (cli.proxy_protocol) given.push_back("--proxy-protocol");
-  if (given.empty()) return std::nullopt;
-  return CommandLineError{
-      2,
-      absl::StrCat(absl::StrJoin(given, ", "),
-                   ": not yet supported: this build parses the option but its client ports do "
-                   "not apply it yet, and an access control must not be silently ignored; "
-                   "remove it to run\n",
-                   "hint: '", cli.program_name, " --help' lists every option\n"),
-      ""};
 }
 
 absl::StatusOr<CidrSet> ProxyProtocolTrustedSet(const ParsedCommandLine& cli) {

@@ -200,8 +200,8 @@ struct ParsedCommandLine {
   std::vector<std::string> given_options;
   bool allow_no_secret = false;       // --allow-no-secret: serve with no client secret at all
   bool allow_no_client_port = false;  // --allow-no-client-port: run without -H
-  // Client access (issue 13). Parsed and validated; serving refuses them until the accept
-  // path applies them (UnwiredOptionsError).
+  // Client access: applied at accept (dataplane/session/client_sessions.h); the lists are
+  // re-read with every reload (control/runtime_config.h).
   std::optional<std::string> allow_list_file;  // --allow-list (control/ip_lists.h)
   std::optional<std::string> block_list_file;  // --block-list
   bool proxy_protocol = false;                 // --proxy-protocol (needs the trusted list)
@@ -248,9 +248,7 @@ CommandLineResult ParseCommandLine(int argc, const char* const* argv);
 // --allow-no-secret (an empty secret file is refused when it is loaded: runtime_config.h).
 // Exit code 2 with a hint when something is missing.
 std::optional<CommandLineError> ValidateForServing(const ParsedCommandLine& cli);
-// The options that parse but that serving does not apply yet (--allow-list, --block-list,
-// --proxy-protocol): exit code 2 naming them, or nullopt. ValidateForServing calls it.
-std::optional<CommandLineError> UnwiredOptionsError(const ParsedCommandLine& cli);
+
 // Every --proxy-protocol-trusted block as one set (the values were validated when parsed).
 absl::StatusOr<CidrSet> ProxyProtocolTrustedSet(const ParsedCommandLine& cli);
 // Start-up warnings about a command line that runs but likely not as meant (an ee -S secret

@@ -88,6 +88,7 @@ void FakeTlsRuntime::FillStats(const CounterSnapshot& c, StatsSnapshot& out) con
       {"timeout", v(c.tls_fronted_timeout)},
       {"bad_inner_tag", v(c.tls_fronted_bad_inner_tag)},
       {"bad_fragments", v(c.tls_fronted_bad_fragments)},
+      {"access_denied", v(c.tls_fronted_access_denied)},
   };
   t.handshake_failures_by_stage = {
       {"first_bytes", v(c.tls_failed_first_bytes)},

@@ -91,6 +91,7 @@ absl::StatusOr<std::shared_ptr<const LiveConfig>> BuildLiveConfig(const ConfigSn
     ByteSpan bytes = snapshot.proxy_secret->bytes();
     live->proxy_secret.assign(bytes.begin(), bytes.end());
   }
+  live->ip_access = snapshot.ip_access;
   return std::shared_ptr<const LiveConfig>(std::move(live));
 }
 
@@ -124,7 +125,15 @@ absl::StatusOr<std::unique_ptr<DataplaneConfig>> BuildDataplaneConfig(
   c.secret_names = (*live)->secret_names;
   c.routing = (*live)->routing;
   c.proxy_secret = (*live)->proxy_secret;
+  c.ip_access = (*live)->ip_access;
   c.ad_tag = cli.proxy_tag;
+  if (cli.proxy_protocol) {
+    absl::StatusOr<CidrSet> trusted = ProxyProtocolTrustedSet(cli);
+    if (!trusted.ok()) return trusted.status();
+    c.proxy_protocol = true;
+    c.proxy_protocol_timeout_ms = static_cast<uint32_t>(cli.proxy_protocol_timeout_ms);
+    c.proxy_protocol_trusted = std::make_shared<const CidrSet>(*std::move(trusted));
+  }
 
   std::optional<SocketAddress> bind_v4;
   if (cli.bind_ipv4) {
@@ -220,6 +229,7 @@ absl::StatusOr<std::unique_ptr<ProxyRunner>> ProxyRunner::Create(
   live->routing = c.routing;
   live->secrets = c.secrets;
   live->secret_names = c.secret_names;
+  live->ip_access = c.ip_access;
   runner->live_ = std::move(live);
   for (uint32_t i = 0; i < shard_count; ++i) {
     auto shard = ProxyShard::Create(i, shard_count, c);
@@ -449,7 +459,8 @@ void ProxyRunner::FillStats(StatsSnapshot& out) const {
       {"tls_no_tls13_cipher", I(k.tls_fronted_no_tls13_cipher)},
       {"tls_timeout", I(k.tls_fronted_timeout)},
       {"tls_bad_inner_tag", I(k.tls_fronted_bad_inner_tag)},
-      {"tls_bad_fragments", I(k.tls_fronted_bad_fragments)}};
+      {"tls_bad_fragments", I(k.tls_fronted_bad_fragments)},
+      {"tls_access_denied", I(k.tls_fronted_access_denied)}};
   x.client_closes_by_reason = {{"frame_error", I(k.client_frame_errors)},
                                {"flood", I(k.client_failed_flood)},
                                {"no_buffers", I(k.client_failed_no_buffers)},
@@ -462,7 +473,11 @@ void ProxyRunner::FillStats(StatsSnapshot& out) const {
                                {"shed", I(k.client_failed_shed)},
                                {"shed_pre_auth", I(k.client_shed_pre_auth)},
                                {"shed_partial_frame", I(k.client_shed_partial)},
-                               {"me_link_lost", I(k.client_me_link_lost)}};
+                               {"me_link_lost", I(k.client_me_link_lost)},
+                               {"access_denied", I(k.client_access_denied)},
+                               {"untrusted_proxy", I(k.client_untrusted_proxy)},
+                               {"proxy_header_error", I(k.client_proxy_header_errors)},
+                               {"proxy_header_timeout", I(k.client_proxy_header_timeouts)}};
   x.client_read_pauses = I(k.client_out_paused);
   x.me_write_stalls = I(k.me_write_stalls);
   x.me_unreachable_reports = I(k.me_unreachable_reports);

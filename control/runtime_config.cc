@@ -2,6 +2,7 @@
 #include "control/runtime_config.h"
 
 #include "absl/strings/str_format.h"
+#include "control/ip_lists.h"
 #include "control/toml_config.h"
 
 namespace mtp {
@@ -82,6 +83,13 @@ absl::StatusOr<std::shared_ptr<const ConfigSnapshot>> LoadConfigSnapshot(
     warnings->push_back(
         "no client secret (-S or --mtproto-secret-file): clients are accepted with the "
         "secret-less obfuscated2 derivation");
+  }
+  const IpListPaths lists{cli.allow_list_file.value_or(""), cli.block_list_file.value_or("")};
+  if (lists.any()) {
+    absl::StatusOr<std::shared_ptr<const IpAccessLists>> loaded =
+        LoadIpLists(lists, snapshot->generation);
+    if (!loaded.ok()) return loaded.status();
+    snapshot->ip_access = *std::move(loaded);
   }
   return std::shared_ptr<const ConfigSnapshot>(std::move(snapshot));
 }

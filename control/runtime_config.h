@@ -17,6 +17,7 @@
 #include "control/proxy_config.h"
 #include "crypto/proxy_secret.h"
 #include "crypto/secret.h"
+#include "proto/ip_access.h"
 
 namespace mtp {
 
@@ -39,6 +40,9 @@ struct ConfigSnapshot {
   // names. /metrics labels per-secret series with them.
   std::vector<std::string> secret_names;
   size_t file_secret_count = 0;
+  // --allow-list / --block-list as loaded for this generation (null: neither given). A
+  // reload whose list files do not load fails as a whole: the running lists stay.
+  std::shared_ptr<const IpAccessLists> ip_access;
 
   // Stats helpers.
   std::string aes_pwd_hash() const {

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -17,6 +18,8 @@
 #include "dataplane/live_config.h"
 #include "dataplane/me/me_routing.h"
 #include "dataplane/rate_limit.h"
+#include "proto/cidr_set.h"
+#include "proto/ip_access.h"
 #include "proto/rpc_messages.h"
 #include "dataplane/snapshot_mailbox.h"
 #include "dataplane/tls_layer.h"
@@ -60,6 +63,16 @@ struct DataplaneConfig {
   // --tls-reject-rst: connections the fake-TLS stage closes without fronting them (unknown
   // SNI with close/alert, or no front address) get SetLingerReset (core/socket_util.h) first.
   bool tls_reject_rst = false;
+
+  // ---- Client access ----
+  // --proxy-protocol: every client connection starts with a PROXY v1/v2 header from a peer in
+  // `proxy_protocol_trusted` (others are refused at accept), within the timeout; the header's
+  // source is the client's address from then on (RPC_PROXY_REQ, lists, logs).
+  bool proxy_protocol = false;
+  uint32_t proxy_protocol_timeout_ms = 5000;
+  std::shared_ptr<const CidrSet> proxy_protocol_trusted;
+  // The start-up IP lists (LiveConfig::ip_access of generation `config_generation`).
+  std::shared_ptr<const IpAccessLists> ip_access;
 
   // ---- Upstream ----
   UpstreamMode mode = UpstreamMode::kMiddleEnd;

@@ -5,11 +5,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "crypto/secret.h"
 #include "dataplane/me/me_routing.h"
+#include "proto/ip_access.h"
 
 namespace mtp {
 
@@ -21,6 +23,8 @@ struct LiveConfig {
   std::vector<std::string> secret_names;
   MeRouting routing;                  // ME mode
   std::vector<uint8_t> proxy_secret;  // --aes-pwd content (32..256 bytes), ME mode
+  // --allow-list / --block-list, checked at accept (or after a PROXY header); null = none.
+  std::shared_ptr<const IpAccessLists> ip_access;
 };
 
 }  // namespace mtp

@@ -100,7 +100,12 @@ namespace mtp {
   X(me_flush_failures, "ME links closed: sealed output could not be queued")        \
   X(client_me_link_lost, "clients closed because their ME link was lost")            \
   X(me_recv_pauses, "ME link receives paused: the shard's buffer budget was spent")  \
-  X(me_link_buffer_bytes, "now: bytes allocated for ME links' packet buffers")
+  X(me_link_buffer_bytes, "now: bytes allocated for ME links' packet buffers")      \
+  X(client_untrusted_proxy, "connections refused: --proxy-protocol from an untrusted peer") \
+  X(client_proxy_header_errors, "clients closed: invalid PROXY protocol header")    \
+  X(client_proxy_header_timeouts, "clients closed: no PROXY protocol header in time") \
+  X(client_access_denied, "clients closed: address refused by the allow/block lists") \
+  X(tls_fronted_access_denied, "fronted: address refused by the allow/block lists")
 
 // A single-writer counter: Add() is a relaxed load + store (no atomic RMW needed because only
 // the owning shard writes); Get() may be called from any thread.

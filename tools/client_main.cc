@@ -337,6 +337,7 @@ JsonLine ClientRun::Report(const Outcome& outcome) const {
 int Main(int argc, char** argv) {
   ClientFlags cf;
   std::string raw_hex;
+  std::string bind_ip;
   std::string expect = "echo";
   int64_t packets = 10;
   int64_t window = 1;
@@ -357,6 +358,10 @@ int Main(int argc, char** argv) {
       "Test client: connects to an MTProto proxy (or a fake DC), sends N MTProto-shaped\n"
       "frames and verifies every echo byte for byte. Prints one JSON line on stdout.");
   RegisterClientFlags(flags, &cf);
+  flags.AddString("bind", &bind_ip,
+                  "local IPv4 to connect from (a loopback alias such as 127.0.0.2 stands for "
+                  "another client in tests)",
+                  "IP");
   flags.AddInt("packets", &packets, "frames to send", 0, INT64_MAX);
   flags.AddInt("window", &window, "frames in flight (pipelining)", 1, 1 << 20);
   flags.AddBool("quick-ack", &quick_ack, "request a quick ack on every frame");
@@ -439,7 +444,14 @@ int Main(int argc, char** argv) {
   InstallStopSignals();
   absl::StatusOr<ClientCodec> codec = ClientCodec::Create(o.codec);
   if (!codec.ok()) return usage(codec.status().ToString());
-  absl::StatusOr<UniqueFd> fd = ConnectTcp(o.server, static_cast<int>(o.timeout_ms));
+  std::optional<SocketAddress> source;
+  if (!bind_ip.empty()) {
+    absl::StatusOr<SocketAddress> parsed = SocketAddress::Parse(absl::StrCat(bind_ip, ":0"));
+    if (!parsed.ok()) return usage(absl::StrCat("--bind: ", parsed.status().message()));
+    source = *parsed;
+  }
+  absl::StatusOr<UniqueFd> fd =
+      ConnectTcp(o.server, static_cast<int>(o.timeout_ms), source ? &*source : nullptr);
   if (!fd.ok()) {
     JsonLine j;
     j.Add("result", "connect_failed").Add("exit_code", int64_t{kExitConnect});

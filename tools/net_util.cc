@@ -214,10 +214,14 @@ absl::Status SetNonBlocking(int fd, bool on) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<UniqueFd> StartConnectTcp(const SocketAddress& address) {
+absl::StatusOr<UniqueFd> StartConnectTcp(const SocketAddress& address,
+                                         const SocketAddress* source) {
   UniqueFd fd(::socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return Errno("socket");
   SetNoDelay(fd.get());
+  if (source != nullptr && ::bind(fd.get(), source->sockaddr_ptr(), source->length()) != 0) {
+    return Errno(absl::StrCat("bind ", source->ToString()));
+  }
   if (::connect(fd.get(), address.sockaddr_ptr(), address.length()) != 0 &&
       errno != EINPROGRESS) {
     return Errno(absl::StrCat("connect to ", address.ToString()));
@@ -225,8 +229,9 @@ absl::StatusOr<UniqueFd> StartConnectTcp(const SocketAddress& address) {
   return fd;
 }
 
-absl::StatusOr<UniqueFd> ConnectTcp(const SocketAddress& address, int timeout_ms) {
-  absl::StatusOr<UniqueFd> fd = StartConnectTcp(address);
+absl::StatusOr<UniqueFd> ConnectTcp(const SocketAddress& address, int timeout_ms,
+                                    const SocketAddress* source) {
+  absl::StatusOr<UniqueFd> fd = StartConnectTcp(address, source);
   if (!fd.ok()) return fd.status();
   pollfd p{fd->get(), POLLOUT, 0};
   int rc;

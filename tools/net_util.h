@@ -81,9 +81,12 @@ class SocketAddress {
 };
 
 // Blocking connect with a timeout; TCP_NODELAY set. The fd is returned in blocking mode.
-absl::StatusOr<UniqueFd> ConnectTcp(const SocketAddress& address, int timeout_ms);
+// `source` (may be null): the local address to bind first (port 0 = any).
+absl::StatusOr<UniqueFd> ConnectTcp(const SocketAddress& address, int timeout_ms,
+                                    const SocketAddress* source = nullptr);
 // Starts a non-blocking connect (EINPROGRESS is success); TCP_NODELAY set.
-absl::StatusOr<UniqueFd> StartConnectTcp(const SocketAddress& address);
+absl::StatusOr<UniqueFd> StartConnectTcp(const SocketAddress& address,
+                                         const SocketAddress* source = nullptr);
 
 struct Listener {
   UniqueFd fd;

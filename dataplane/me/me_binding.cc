@@ -57,12 +57,14 @@ bool MePool::BindSession(uint32_t slot, ClientSession& s) {
   // nothing becomes ready while this shard is choosing.
   if (chosen == kNoSlot) return false;
 
-  auto peer = ctx_.engine->PeerAddressOf(s.client.fd);
-  auto local = ctx_.engine->LocalAddressOf(s.client.fd);
-  if (peer.ok()) {
-    s.peer_ip = peer->ipv6();
-    s.peer_port = peer->port();
+  if (!s.peer_known) {  // else the PROXY header named the client
+    auto peer = ctx_.engine->PeerAddressOf(s.client.fd);
+    if (peer.ok()) {
+      s.peer_ip = peer->ipv6();
+      s.peer_port = peer->port();
+    }
   }
+  auto local = ctx_.engine->LocalAddressOf(s.client.fd);
   if (local.ok()) {
     SocketAddress self = local->is_v4_mapped() ? local->Unmapped() : *local;
     s.local_ip = self.is_v4() ? Ipv4MappedIpv6(ctx_.config.nat.Translate(self.ipv4())) : self.ipv6();

@@ -41,6 +41,8 @@ struct ClientSession {
   bool out_paused = false;      // backpressure: this client's own output is over the cap
   bool recv_waiting = false;    // queued for a receive buffer / budget (InputBudget::recv_waiters_)
   bool budget_cancel = false;   // its receive was cancelled because the budget ran out
+  bool peer_known = false;      // peer_ip/peer_port came from a PROXY header (not the socket)
+  bool access_denied = false;   // -D: refused by the IP lists, fronted when its hello comes
 
   // The obfuscated2 header is collected here, not in a pool buffer: a client that sends it a
   // byte at a time holds no receive buffer (see "Buffer ownership" in docs/architecture.md).

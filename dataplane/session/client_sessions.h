@@ -64,6 +64,9 @@ class ClientSessions {
   // Handshake state: collects the 64-byte header in the session (no pool buffer held) and
   // queues what follows it; runs OnHandshakeBytes once the header is complete.
   void TakeHeaderBytes(uint32_t slot, ClientSession& s, int32_t buffer_id, uint32_t n);
+  // --proxy-protocol: the header collected in s.in; once complete, the client's address is
+  // the header's, the IP lists judge it, and the handshake starts on what followed it.
+  void OnProxyHeaderBytes(uint32_t slot, ClientSession& s);
   void OnHandshakeBytes(uint32_t slot, ClientSession& s);
   void ProcessClientFrames(uint32_t slot, ClientSession& s);
   // Frame payload at `offset` of s.in, `len` bytes: forward, answer PING, or drop.

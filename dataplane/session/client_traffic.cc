@@ -2,6 +2,7 @@
 // decoding and the forwarding filter, and everything queued to the client (answers, quick
 // acks, PONG).
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 
@@ -15,6 +16,7 @@
 #include "proto/framing.h"
 #include "proto/mtproto_filter.h"
 #include "proto/obfuscated2.h"
+#include "proto/proxy_protocol.h"
 
 namespace mtp {
 
@@ -31,6 +33,10 @@ void ClientSessions::OnClientRecv(uint32_t slot, ClientSession& s, const IoCompl
     const bool taken = (s.tls.on() || s.fronting) && tls_->TlsClientBytes(slot, s, c.buffer_id, &n);
     if (taken && s.state == SessionState::kClosing) return;
     if (!taken) switch (s.state) {
+      case SessionState::kProxyHeader:
+        ctx_.chains.AppendBuffer(s.in, c.buffer_id, n);
+        OnProxyHeaderBytes(slot, s);
+        break;
       case SessionState::kHandshake:
         TakeHeaderBytes(slot, s, c.buffer_id, n);
         break;
@@ -117,6 +123,64 @@ void ClientSessions::TakeHeaderBytes(uint32_t slot, ClientSession& s, int32_t bu
   } else {
     ctx_.engine->buffers().Release(buffer_id);
   }
+  OnHandshakeBytes(slot, s);
+}
+
+void ClientSessions::OnProxyHeaderBytes(uint32_t slot, ClientSession& s) {
+  // The header is bounded (kMaxProxyHeaderBytes): parse the prefix again after each receive.
+  std::array<uint8_t, kMaxProxyHeaderBytes> prefix;
+  const size_t have = ctx_.chains.CopyOut(
+      s.in, 0, MutableByteSpan(prefix.data(), std::min<size_t>(prefix.size(), s.in.bytes)));
+  const ProxyHeader h = ParseProxyHeader(ByteSpan(prefix.data(), have));
+  if (h.status == ProxyHeaderStatus::kNeedMore) return;  // the deadline bounds the wait
+  if (h.status == ProxyHeaderStatus::kError) {
+    ctx_.counters.client_proxy_header_errors.Add();
+    MTP_LOG(1, "shard %u: client %u: invalid PROXY header (%s)", ctx_.index, slot,
+            ProxyHeaderErrorName(h.error));
+    CloseSession(slot, s, CloseReason::kProxyHeaderError);
+    return;
+  }
+  ctx_.chains.Consume(s.in, static_cast<uint32_t>(h.header_len));
+  if (!h.is_local) {
+    // The balancer's client is the client from now on: RPC_PROXY_REQ, the lists and logs.
+    const SocketAddress source = h.source.is_v4_mapped() ? h.source.Unmapped() : h.source;
+    s.peer_ip = source.ipv6();
+    s.peer_port = source.port();
+    s.peer_known = true;
+    MTP_LOG(1, "shard %u: client %u: PROXY v%d header: client %s", ctx_.index, slot, h.version,
+            source.ToString());
+  }
+  if (const IpAccessLists* lists = ctx_.live->ip_access.get()) {
+    absl::StatusOr<SocketAddress> client =
+        h.is_local ? ctx_.engine->PeerAddressOf(s.client.fd) : absl::StatusOr<SocketAddress>(h.source);
+    const IpAccessVerdict v = client.ok() ? lists->Check(*client) : IpAccessVerdict::kBlocked;
+    if (v != IpAccessVerdict::kAllowed) {
+      MTP_LOG(1, "shard %u: client %u refused: %s", ctx_.index, slot, IpAccessVerdictName(v));
+      if (!ctx_.config.tls.enabled()) {
+        ctx_.counters.client_access_denied.Add();
+        CloseSession(slot, s, CloseReason::kAccessDenied);
+        return;
+      }
+      s.access_denied = true;  // fronted once its hello is in
+    }
+  }
+  Transition(s, SessionState::kHandshake);
+  s.serve_deadline_s =
+      ctx_.config.handshake_timeout_ms > 0
+          ? ctx_.now_s + static_cast<double>(ctx_.config.handshake_timeout_ms) / 1000.0
+          : 0;
+  tls_->BeginTls(slot, s);
+  if (s.in.empty()) return;
+  // The client's first bytes came with the header.
+  if (s.tls.on()) {
+    tls_->OnHelloInput(slot, s);
+    return;
+  }
+  const uint32_t take =
+      std::min<uint32_t>(s.in.bytes, kObfuscated2HeaderBytes - s.header_bytes);
+  ctx_.chains.CopyOut(s.in, 0, MutableByteSpan(s.header.data() + s.header_bytes, take));
+  ctx_.chains.Consume(s.in, take);
+  s.header_bytes = static_cast<uint8_t>(s.header_bytes + take);
   OnHandshakeBytes(slot, s);
 }
 

@@ -45,6 +45,12 @@ std::string_view CloseReasonName(CloseReason reason) {
       return "DC write stall";
     case CloseReason::kShedPreAuth:
       return "shed: unauthenticated bytes held too long under buffer pressure";
+    case CloseReason::kProxyHeaderError:
+      return "invalid PROXY protocol header";
+    case CloseReason::kProxyHeaderTimeout:
+      return "no PROXY protocol header in time";
+    case CloseReason::kAccessDenied:
+      return "address refused by the allow/block lists";
     case CloseReason::kShedPartial:
       return "shed: partial frame held too long under buffer pressure";
   }

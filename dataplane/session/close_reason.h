@@ -28,6 +28,9 @@ enum class CloseReason : uint8_t {
   kUpstreamWriteStall,  // direct mode: the DC stopped reading
   kShedPreAuth,   // unauthenticated holders over their share of the budget: oldest first
   kShedPartial,   // partial-frame holders over their share of the budget: oldest first
+  kProxyHeaderError,    // --proxy-protocol: the first bytes are no valid PROXY header
+  kProxyHeaderTimeout,  // --proxy-protocol: no complete header within its timeout
+  kAccessDenied,        // --allow-list / --block-list refuse the client's address
 };
 std::string_view CloseReasonName(CloseReason reason);
 

@@ -31,7 +31,7 @@ uint32_t ShareOf(uint32_t budget, uint32_t share_1024) {
 void InputBudget::ChargeInput(uint32_t slot, ClientSession& s) {
   Charge c = Charge::kQueue;
   if (!s.in.empty()) {
-    if (s.state == SessionState::kHandshake) {
+    if (s.state == SessionState::kHandshake || s.state == SessionState::kProxyHeader) {
       c = Charge::kPreAuth;
     } else if (s.state == SessionState::kRelaying) {
       c = Charge::kPartial;

@@ -35,6 +35,10 @@ void SessionGuard::GuardSession(uint32_t slot, ClientSession& s) {
       s.serve_deadline_s = 0;  // served
     } else if (now >= s.serve_deadline_s) {
       switch (s.state) {
+        case SessionState::kProxyHeader:
+          ctx_.counters.client_proxy_header_timeouts.Add();
+          clients_->CloseSession(slot, s, CloseReason::kProxyHeaderTimeout);
+          return;
         case SessionState::kHandshake:
           ctx_.counters.client_handshake_timeouts.Add();
           clients_->CloseSession(slot, s, CloseReason::kHandshakeTimeout);

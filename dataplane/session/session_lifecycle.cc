@@ -25,24 +25,59 @@ std::string PeerText(IoEngine& engine, int fd) {
 }  // namespace
 
 bool ClientSessions::Open(int fd, uint16_t listener) {
+  // Access control first, on the socket's peer: a PROXY header may come only from a trusted
+  // balancer; without one, the lists judge the peer itself. (One getpeername per accept, and
+  // only when an access control is configured.)
+  const IpAccessLists* lists = ctx_.live->ip_access.get();
+  bool denied = false;
+  if (ctx_.config.proxy_protocol || lists != nullptr) {
+    absl::StatusOr<SocketAddress> peer = ctx_.engine->PeerAddressOf(fd);
+    if (ctx_.config.proxy_protocol) {
+      if (!peer.ok() || ctx_.config.proxy_protocol_trusted == nullptr ||
+          !ctx_.config.proxy_protocol_trusted->Contains(*peer)) {
+        ctx_.counters.client_untrusted_proxy.Add();
+        MTP_LOG(1, "shard %u: connection from %s refused: not a --proxy-protocol-trusted peer",
+                ctx_.index, peer.ok() ? peer->ToString() : std::string("?"));
+        ctx_.engine->Close(fd);
+        return true;
+      }
+    } else if (!peer.ok() || lists->Check(*peer) != IpAccessVerdict::kAllowed) {
+      if (!ctx_.config.tls.enabled()) {
+        ctx_.counters.client_access_denied.Add();
+        MTP_LOG(1, "shard %u: connection from %s refused: %s", ctx_.index,
+                peer.ok() ? peer->ToString() : std::string("?"),
+                peer.ok() ? IpAccessVerdictName(lists->Check(*peer)) : "no peer address");
+        ctx_.engine->Close(fd);
+        return true;
+      }
+      denied = true;  // -D: fronted like any rejected hello, so a probe sees the real site
+    }
+  }
   const uint32_t slot = ctx_.sessions.Allocate();
   if (slot == SessionSlab<ClientSession>::kInvalidSlot) return false;
   ClientSession& s = ctx_.sessions.at(slot);
   s.client.fd = fd;
   s.listener = listener;
+  s.access_denied = denied;
   s.last_active_s = ctx_.now_s;
-  if (ctx_.config.handshake_timeout_ms > 0) {
+  if (ctx_.config.proxy_protocol) {
     s.serve_deadline_s =
-        ctx_.now_s + static_cast<double>(ctx_.config.handshake_timeout_ms) / 1000.0;
+        ctx_.now_s + static_cast<double>(ctx_.config.proxy_protocol_timeout_ms) / 1000.0;
+    Transition(s, SessionState::kProxyHeader);
+  } else {
+    if (ctx_.config.handshake_timeout_ms > 0) {
+      s.serve_deadline_s =
+          ctx_.now_s + static_cast<double>(ctx_.config.handshake_timeout_ms) / 1000.0;
+    }
+    Transition(s, SessionState::kHandshake);
   }
-  Transition(s, SessionState::kHandshake);
   ctx_.counters.client_accepted.Add();
   s.accepted_s = ctx_.now_s;
   ctx_.counters.client_active.Add();
   // -v: the reference's connection-level line (the peer is looked up only when logged).
   MTP_LOG(1, "shard %u: New inbound connection #%d %s -> port %u (client %u)", ctx_.index, fd,
           PeerText(*ctx_.engine, fd), ctx_.listener_ports[listener], slot);
-  tls_->BeginTls(slot, s);
+  if (s.state == SessionState::kHandshake) tls_->BeginTls(slot, s);
   ctx_.engine->TuneAccepted(fd, ctx_.config.window_clamp_bytes);
   ArmClientRecv(slot, s);
   return true;

@@ -15,6 +15,9 @@ enum class SessionState : uint8_t {
   kRelaying,    // traffic flows (ME mode binds to an ME link at the first frame)
   kDraining,    // no more input is read; the pending output to the client is flushed, then close
   kClosing,     // ops cancelled; waiting for in-flight ops to reach zero, then the slot is freed
+  // --proxy-protocol: accepted from a trusted balancer; waiting for its PROXY header (the
+  // client's bytes follow it). Added last: the simulator's audit records states by number.
+  kProxyHeader,
 };
 
 constexpr std::string_view SessionStateName(SessionState s) {
@@ -33,12 +36,15 @@ constexpr std::string_view SessionStateName(SessionState s) {
       return "draining";
     case SessionState::kClosing:
       return "closing";
+    case SessionState::kProxyHeader:
+      return "proxy_header";
   }
   return "?";
 }
 
 // The edges of the session state machine:
-//   free -> handshake (accept)
+//   free -> handshake | proxy_header (accept)
+//   proxy_header -> handshake | closing
 //   handshake -> skip | connecting | relaying | closing
 //   skip -> closing; connecting -> relaying | closing
 //   relaying -> draining | closing; draining -> closing
@@ -46,7 +52,9 @@ constexpr std::string_view SessionStateName(SessionState s) {
 constexpr bool IsLegalSessionTransition(SessionState from, SessionState to) {
   switch (from) {
     case SessionState::kFree:
-      return to == SessionState::kHandshake;
+      return to == SessionState::kHandshake || to == SessionState::kProxyHeader;
+    case SessionState::kProxyHeader:
+      return to == SessionState::kHandshake || to == SessionState::kClosing;
     case SessionState::kHandshake:
       return to == SessionState::kSkip || to == SessionState::kConnecting ||
              to == SessionState::kRelaying || to == SessionState::kClosing;

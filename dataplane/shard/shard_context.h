@@ -41,6 +41,7 @@ struct ShardContext {
     first->secrets = config.secrets;
     first->routing = config.routing;
     first->proxy_secret = config.proxy_secret;
+    first->ip_access = config.ip_access;
     live = std::move(first);
   }
   ShardContext(const ShardContext&) = delete;

@@ -46,6 +46,8 @@ std::string_view FrontReasonName(FrontReason reason) {
       return "bad_inner_tag";
     case FrontReason::kBadFragments:
       return "bad_fragments";
+    case FrontReason::kAccessDenied:
+      return "access_denied";
   }
   return "?";
 }
@@ -107,6 +109,7 @@ ShardCounter& FailedStage(ShardCounters& c, FrontReason reason, const ClientSess
     case FrontReason::kBadDigest:
     case FrontReason::kNoTls13Cipher:
     case FrontReason::kBadFragments:
+    case FrontReason::kAccessDenied:  // not counted as a failed handshake (StartFronting)
       break;
   }
   return c.tls_failed_client_hello;
@@ -182,6 +185,11 @@ void TlsFront::OnClientHelloBytes(uint32_t slot, ClientSession& s) {
       CheckBufferedClientHello(ctx_.chains, s.in, ctx_.scratch, ctx_.config.tls, ctx_.live->secrets, local_port,
                                ctx_.clock.UnixSeconds());
   if (r.need_more()) return;  // bounded: the framing rule waits for at most 5 + 65535 bytes
+  if (s.access_denied) {
+    // Refused by the IP lists: whatever it sent, it sees the real site.
+    StartFronting(slot, s, r.domain_index, FrontReason::kAccessDenied);
+    return;
+  }
   if (r.rejected()) {
     const bool fragments = r.status == ClientHelloStatus::kBadFragments;
     MTP_LOG(1, "shard %u: client %u: fake-TLS ClientHello rejected (%s%s%s), proxying to %s",
@@ -226,7 +234,7 @@ bool TlsFront::CheckTlsInnerTag(uint32_t slot, ClientSession& s, Transport trans
 void TlsFront::StartFronting(uint32_t slot, ClientSession& s, size_t domain_index,
                                FrontReason reason) {
   ctx_.counters.tls_fronted.Add();
-  FailedStage(ctx_.counters, reason, s).Add();
+  if (reason != FrontReason::kAccessDenied) FailedStage(ctx_.counters, reason, s).Add();
   switch (reason) {
 #define MTP_COUNT_REASON(R, counter) \
   case FrontReason::R:               \
@@ -245,6 +253,7 @@ void TlsFront::StartFronting(uint32_t slot, ClientSession& s, size_t domain_inde
     MTP_COUNT_REASON(kTimeout, tls_fronted_timeout)
     MTP_COUNT_REASON(kBadInnerTag, tls_fronted_bad_inner_tag)
     MTP_COUNT_REASON(kBadFragments, tls_fronted_bad_fragments)
+    MTP_COUNT_REASON(kAccessDenied, tls_fronted_access_denied)
 #undef MTP_COUNT_REASON
   }
   const std::shared_ptr<const TlsDomainInfo> info = ctx_.config.tls.registry->Get(domain_index);

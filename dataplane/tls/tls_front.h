@@ -35,6 +35,7 @@ enum class FrontReason : uint8_t {
   kTimeout,
   kBadInnerTag,
   kBadFragments,  // a ClientHello split over records that cannot be reassembled
+  kAccessDenied,  // --allow-list / --block-list refuse the client's address
 };
 std::string_view FrontReasonName(FrontReason reason);
 
@@ -53,6 +54,8 @@ class TlsFront {
   bool TlsClientBytes(uint32_t slot, ClientSession& s, int32_t buffer_id, uint32_t* n);
   // After the inner obfuscated2 header: false (and fronting started) for a wrong transport.
   bool CheckTlsInnerTag(uint32_t slot, ClientSession& s, Transport transport);
+  // Hello bytes already in s.in (they came with a PROXY header): checked as if just received.
+  void OnHelloInput(uint32_t slot, ClientSession& s) { OnClientHelloBytes(slot, s); }
   // The real site could not be reached (no address, socket, connect error or timeout): counts
   // it, logs it (warning, at most one line per second per shard) and closes the client.
   void FrontFailed(uint32_t slot, ClientSession& s, std::string_view why);

@@ -1083,22 +1083,24 @@ TEST(CliAccessTest, BadValuesAndCombinations) {
   ExpectMessageAndHint(Err({"--proxy-protocol-timeout", "100", "proxy-multi.conf"}), orphan);
 }
 
-TEST(CliAccessTest, ServingRefusesTheOptionsUntilTheAcceptPathAppliesThem) {
+TEST(CliAccessTest, ServingAcceptsTheAccessOptions) {
   const std::vector<std::string> base = {"-H", "443", "-S", kSecretA, "proxy-multi.conf"};
-  EXPECT_FALSE(ValidateForServing(Ok(base)).has_value());
   auto with = [&](std::vector<std::string> extra) {
     extra.insert(extra.end(), base.begin(), base.end());
     return ValidateForServing(Ok(extra));
   };
-  std::optional<CommandLineError> e = with({"--block-list", "/etc/b"});
-  ASSERT_TRUE(e.has_value());
-  EXPECT_EQ(e->exit_code, 2);
-  EXPECT_EQ(e->message.rfind("--block-list: not yet supported", 0), 0u) << e->message;
-  e = with({"--allow-list", "/a", "--proxy-protocol", "--proxy-protocol-trusted", "127.0.0.1"});
-  ASSERT_TRUE(e.has_value());
-  EXPECT_EQ(e->message.rfind("--allow-list, --proxy-protocol: not yet supported", 0), 0u)
-      << e->message;
-  ExpectMessageAndHint(*e, e->message.substr(0, e->message.find('\n') + 1));
+  EXPECT_FALSE(with({}).has_value());
+  EXPECT_FALSE(with({"--block-list", "/etc/b"}).has_value());
+  EXPECT_FALSE(
+      with({"--allow-list", "/a", "--proxy-protocol", "--proxy-protocol-trusted", "127.0.0.1"})
+          .has_value());
+  absl::StatusOr<CidrSet> trusted = ProxyProtocolTrustedSet(Ok(
+      {"--proxy-protocol", "--proxy-protocol-trusted", "10.0.0.0/8,::1", "-H", "443", "-S",
+       kSecretA, "proxy-multi.conf"}));
+  ASSERT_TRUE(trusted.ok()) << trusted.status();
+  EXPECT_TRUE(trusted->Contains(*SocketAddress::FromIp("10.1.2.3", 1)));
+  EXPECT_TRUE(trusted->Contains(*SocketAddress::FromIp("::1", 1)));
+  EXPECT_FALSE(trusted->Contains(*SocketAddress::FromIp("127.0.0.1", 1)));
 }
 
 }  // namespace
