@@ -115,9 +115,6 @@ struct OptionSpec {
 
 constexpr std::string_view kNoEffect = "accepted, no effect";
 constexpr std::string_view kNoEffectAsReference = "no effect, as in the reference";
-// Parsed and validated, but serving refuses them until the fake-TLS stage applies them
-// (proxy_runner.cc, CheckTlsPoliciesSupported).
-constexpr std::string_view kNotYetSupported = "not yet supported: the proxy refuses to start with it";
 
 // The reference's 34 options in its --help order (sorted by getopt value), then ours.
 constexpr OptionSpec kOptions[] = {
@@ -294,15 +291,15 @@ constexpr OptionSpec kOptions[] = {
     {"tls-pq-key-share", 0, ArgKind::kNone, kOptTlsPqKeyShare,
      "fake-TLS: answer a ClientHello that offers X25519MLKEM768 with that group (a ServerHello "
      "1088 bytes longer) instead of x25519",
-     kNotYetSupported},
+     ""},
     {"tls-unknown-sni", 0, ArgKind::kRequired, kOptTlsUnknownSni,
      "front|close|alert: fake-TLS connection whose SNI names no -D domain (default front: piped "
      "to the first -D domain's site; close: closed; alert: a fatal unrecognized_name alert, "
      "then closed)",
-     kNotYetSupported},
+     ""},
     {"tls-reject-rst", 0, ArgKind::kNone, kOptTlsRejectRst,
      "fake-TLS: close rejected connections that are not fronted with a TCP RST instead of a FIN",
-     kNotYetSupported},
+     ""},
     {"config-refresh-interval", 0, ArgKind::kRequired, kOptConfigRefreshInterval,
      "seconds between downloads of proxy-multi.conf and the proxy secret from --config-url and "
      "--secret-url (0 = never, the default); each download is validated, kept on disk as "

@@ -232,6 +232,7 @@ int Main(int argc, char** argv) {
     }
     fake_tls = *std::move(rt);
     (*config)->tls = fake_tls->ShardConfig();
+    (*config)->tls.key_share = (*config)->tls_key_share;
   }
   auto runner = ProxyRunner::Create(*std::move(config), facts.shard_count, cpus);
   if (!runner.ok()) {

@@ -95,24 +95,6 @@ absl::StatusOr<std::shared_ptr<const LiveConfig>> BuildLiveConfig(const ConfigSn
   return std::shared_ptr<const LiveConfig>(std::move(live));
 }
 
-absl::Status CheckTlsPoliciesSupported(const DataplaneConfig& c) {
-  // The options are parsed and carried in DataplaneConfig; the fake-TLS stage (dataplane/tls)
-  // does not read them yet. Each line goes once the stage acts on its option.
-  auto unsupported = [](const char* what) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, " is not yet supported by this build's fake-TLS stage"));
-  };
-  if (c.tls_key_share.post_quantum) return unsupported("--tls-pq-key-share");
-  if (c.tls_unknown_sni == TlsUnknownSniAction::kClose) {
-    return unsupported("--tls-unknown-sni close");
-  }
-  if (c.tls_unknown_sni == TlsUnknownSniAction::kAlert) {
-    return unsupported("--tls-unknown-sni alert");
-  }
-  if (c.tls_reject_rst) return unsupported("--tls-reject-rst");
-  return absl::OkStatus();
-}
-
 absl::StatusOr<std::unique_ptr<DataplaneConfig>> BuildDataplaneConfig(
     const ParsedCommandLine& cli, const ConfigSnapshot& snapshot, const StartupFacts& facts) {
   auto config = std::make_unique<DataplaneConfig>();
@@ -188,7 +170,6 @@ absl::StatusOr<std::unique_ptr<DataplaneConfig>> BuildDataplaneConfig(
       break;
   }
   c.tls_reject_rst = cli.tls_reject_rst;
-  if (absl::Status st = CheckTlsPoliciesSupported(c); !st.ok()) return st;
 
   const uint32_t shards = std::max(facts.shard_count, 1u);
   uint64_t per_shard =
@@ -460,7 +441,8 @@ void ProxyRunner::FillStats(StatsSnapshot& out) const {
       {"tls_timeout", I(k.tls_fronted_timeout)},
       {"tls_bad_inner_tag", I(k.tls_fronted_bad_inner_tag)},
       {"tls_bad_fragments", I(k.tls_fronted_bad_fragments)},
-      {"tls_access_denied", I(k.tls_fronted_access_denied)}};
+      {"tls_access_denied", I(k.tls_fronted_access_denied)},
+      {"tls_unknown_sni_refused", I(k.tls_unknown_sni_refused)}};
   x.client_closes_by_reason = {{"frame_error", I(k.client_frame_errors)},
                                {"flood", I(k.client_failed_flood)},
                                {"no_buffers", I(k.client_failed_no_buffers)},

@@ -48,13 +48,7 @@ uint32_t ChoosePidIpv4(const ParsedCommandLine& cli);
 // The reloadable part (secrets, ME routing, proxy secret) of `snapshot`.
 absl::StatusOr<std::shared_ptr<const LiveConfig>> BuildLiveConfig(const ConfigSnapshot& snapshot);
 
-// InvalidArgument naming the first fake-TLS policy option set to a value the fake-TLS stage
-// does not act on yet (--tls-pq-key-share, --tls-unknown-sni close|alert, --tls-reject-rst):
-// a run refuses them rather than silently ignoring them. OK for the defaults.
-absl::Status CheckTlsPoliciesSupported(const DataplaneConfig& config);
-
-// Command line + files + start-up facts -> everything the shards run with. Fails with
-// CheckTlsPoliciesSupported's error too.
+// Command line + files + start-up facts -> everything the shards run with.
 absl::StatusOr<std::unique_ptr<DataplaneConfig>> BuildDataplaneConfig(
     const ParsedCommandLine& cli, const ConfigSnapshot& snapshot, const StartupFacts& facts);
 

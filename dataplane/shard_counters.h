@@ -105,7 +105,8 @@ namespace mtp {
   X(client_proxy_header_errors, "clients closed: invalid PROXY protocol header")    \
   X(client_proxy_header_timeouts, "clients closed: no PROXY protocol header in time") \
   X(client_access_denied, "clients closed: address refused by the allow/block lists") \
-  X(tls_fronted_access_denied, "fronted: address refused by the allow/block lists")
+  X(tls_fronted_access_denied, "fronted: address refused by the allow/block lists")  \
+  X(tls_unknown_sni_refused, "fake-TLS hellos with an unknown SNI closed (--tls-unknown-sni)")
 
 // A single-writer counter: Add() is a relaxed load + store (no atomic RMW needed because only
 // the owning shard writes); Get() may be called from any thread.

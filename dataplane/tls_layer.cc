@@ -102,8 +102,8 @@ bool AcceptClientHello(BufferChains& chains, BufferChain& in, BufferChain& out,
     profile = config.registry->Get(hello.domain_index)->profile;
   }
   const ServerHelloParams params =
-      MakeServerHelloParams(hello, secrets[hello.secret_index], profile);
-  const size_t size = ServerHelloSize(PickEncryptedSize(profile));
+      MakeServerHelloParams(hello, secrets[hello.secret_index], profile, config.key_share);
+  const size_t size = ServerHelloSize(params, PickEncryptedSize(profile));
   if (!chains.CanTake(size)) return false;
   if (scratch.size() < size) scratch.resize(std::max(size, kMaxHelloWaitBytes + 1));
   const MutableByteSpan bytes(scratch.data(), size);

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "proto/fake_tls_key_share.h"
 #include "proto/fake_tls.h"
 #include "crypto/secret.h"
 #include "dataplane/buffer_chain.h"
@@ -43,6 +44,8 @@ struct FakeTlsConfig {
   uint32_t handshake_timeout_ms = 10000;
   // Bound on one fronting connect (then the client is closed).
   uint32_t front_connect_timeout_ms = 10000;
+  // --tls-pq-key-share: which key_share group the ServerHello may answer with.
+  KeySharePolicy key_share;
 
   bool enabled() const { return !domains.empty(); }
 };

@@ -43,6 +43,8 @@ struct ClientSession {
   bool budget_cancel = false;   // its receive was cancelled because the budget ran out
   bool peer_known = false;      // peer_ip/peer_port came from a PROXY header (not the socket)
   bool access_denied = false;   // -D: refused by the IP lists, fronted when its hello comes
+  bool tls_refused = false;     // -D: hello refused without fronting (--tls-unknown-sni)
+  bool reset_on_close = false;  // --tls-reject-rst: the close is an RST (SO_LINGER 0)
 
   // The obfuscated2 header is collected here, not in a pool buffer: a client that sends it a
   // byte at a time holds no receive buffer (see "Buffer ownership" in docs/architecture.md).

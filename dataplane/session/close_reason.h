@@ -31,6 +31,7 @@ enum class CloseReason : uint8_t {
   kProxyHeaderError,    // --proxy-protocol: the first bytes are no valid PROXY header
   kProxyHeaderTimeout,  // --proxy-protocol: no complete header within its timeout
   kAccessDenied,        // --allow-list / --block-list refuse the client's address
+  kTlsRefused,          // -D: a hello refused without fronting (--tls-unknown-sni close|alert)
 };
 std::string_view CloseReasonName(CloseReason reason);
 

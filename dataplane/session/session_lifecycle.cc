@@ -7,6 +7,7 @@
 
 #include "core/log.h"
 #include "core/socket_address.h"
+#include "core/socket_util.h"
 #include "dataplane/me/me_pool.h"
 #include "dataplane/session/direct_upstream.h"
 #include "dataplane/session/input_budget.h"
@@ -117,7 +118,7 @@ void ClientSessions::FlushSession(uint32_t slot, ClientSession& s) {
   }
   direct_->Flush(slot, s);
   if (s.state == SessionState::kDraining && s.client.out.empty() && !s.client.send_inflight) {
-    CloseSession(slot, s, CloseReason::kUpstreamEof);
+    CloseSession(slot, s, s.tls_refused ? CloseReason::kTlsRefused : CloseReason::kUpstreamEof);
   }
 }
 
@@ -159,7 +160,11 @@ void ClientSessions::CloseSession(uint32_t slot, ClientSession& s, CloseReason r
 
 bool ClientSessions::FinalizeSession(uint32_t slot, ClientSession& s) {
   if (s.state != SessionState::kClosing || s.inflight() != 0) return false;
-  if (s.client.fd >= 0) ctx_.engine->Close(s.client.fd);
+  if (s.client.fd >= 0) {
+    // --tls-reject-rst: after everything queued was sent (an alert), the close is a reset.
+    if (s.reset_on_close) (void)SetLingerReset(s.client.fd);
+    ctx_.engine->Close(s.client.fd);
+  }
   if (s.up.fd >= 0) ctx_.engine->Close(s.up.fd);
   if (s.fronting) ctx_.counters.tls_fronting_active.Sub();
   if (s.secret_index >= 0) ctx_.counters.secrets[s.secret_index].active.Sub();

@@ -45,7 +45,8 @@ constexpr std::string_view SessionStateName(SessionState s) {
 // The edges of the session state machine:
 //   free -> handshake | proxy_header (accept)
 //   proxy_header -> handshake | closing
-//   handshake -> skip | connecting | relaying | closing
+//   handshake -> skip | connecting | relaying | draining (a refused fake-TLS hello's alert)
+//                | closing
 //   skip -> closing; connecting -> relaying | closing
 //   relaying -> draining | closing; draining -> closing
 //   closing -> free (in-flight ops reached zero)
@@ -57,7 +58,8 @@ constexpr bool IsLegalSessionTransition(SessionState from, SessionState to) {
       return to == SessionState::kHandshake || to == SessionState::kClosing;
     case SessionState::kHandshake:
       return to == SessionState::kSkip || to == SessionState::kConnecting ||
-             to == SessionState::kRelaying || to == SessionState::kClosing;
+             to == SessionState::kRelaying || to == SessionState::kDraining ||
+             to == SessionState::kClosing;
     case SessionState::kSkip:
       return to == SessionState::kClosing;
     case SessionState::kConnecting:

@@ -8,6 +8,7 @@
 #include "dataplane/session/client_sessions.h"
 #include "dataplane/session/input_budget.h"
 #include "dataplane/tls_layer.h"
+#include "proto/fake_tls_alert.h"
 
 namespace mtp {
 
@@ -190,6 +191,11 @@ void TlsFront::OnClientHelloBytes(uint32_t slot, ClientSession& s) {
     StartFronting(slot, s, r.domain_index, FrontReason::kAccessDenied);
     return;
   }
+  if (r.status == ClientHelloStatus::kUnknownSni &&
+      ctx_.config.tls_unknown_sni != TlsUnknownSniAction::kFront) {
+    RefuseUnknownSni(slot, s);
+    return;
+  }
   if (r.rejected()) {
     const bool fragments = r.status == ClientHelloStatus::kBadFragments;
     MTP_LOG(1, "shard %u: client %u: fake-TLS ClientHello rejected (%s%s%s), proxying to %s",
@@ -229,6 +235,35 @@ bool TlsFront::CheckTlsInnerTag(uint32_t slot, ClientSession& s, Transport trans
   }
   StartFronting(slot, s, 0, FrontReason::kBadInnerTag);
   return false;
+}
+
+void TlsFront::RefuseUnknownSni(uint32_t slot, ClientSession& s) {
+  ctx_.counters.tls_unknown_sni_refused.Add();
+  ctx_.counters.tls_failed_client_hello.Add();
+  const bool alert = ctx_.config.tls_unknown_sni == TlsUnknownSniAction::kAlert;
+  MTP_LOG(1, "shard %u: client %u: fake-TLS ClientHello names no -D domain: %s", ctx_.index,
+          slot, alert ? "unrecognized_name alert, then closed" : "closed");
+  s.tls_refused = true;
+  s.reset_on_close = ctx_.config.tls_reject_rst;
+  if (!alert) {
+    clients_->CloseSession(slot, s, CloseReason::kTlsRefused);
+    return;
+  }
+  // The alert is a plaintext record of its own: marked as framed so the output stage leaves
+  // it alone. The session drains it, then closes (with an RST under --tls-reject-rst).
+  ctx_.chains.Clear(s.in);
+  budget_->Forget(slot);
+  if (!ctx_.chains.AppendCopy(s.client.out, ByteSpan(kUnrecognizedNameAlert))) {
+    ctx_.counters.client_failed_no_buffers.Add();
+    clients_->CloseSession(slot, s, CloseReason::kNoBuffers);
+    return;
+  }
+  s.tls.framed_bytes = s.client.out.bytes;
+  clients_->Transition(s, SessionState::kDraining);
+  if (s.client.recv_armed) {
+    ctx_.engine->CancelOp(s.client.fd, ctx_.Tag(OpKind::kClientRecv, slot));
+  }
+  ctx_.MarkDirty(slot, s);
 }
 
 void TlsFront::StartFronting(uint32_t slot, ClientSession& s, size_t domain_index,
@@ -309,6 +344,7 @@ void TlsFront::OnFrontConnectExpired(const DeadlineFifo::Entry& e) {
 
 void TlsFront::FrontFailed(uint32_t slot, ClientSession& s, std::string_view why) {
   ctx_.counters.tls_front_failed.Add();
+  s.reset_on_close = ctx_.config.tls_reject_rst;
   // A censor probing while the site is down would otherwise write one line per connection.
   const int64_t now_ms = ctx_.NowMs();
   if (front_fail_logged_ms_ == INT64_MIN || now_ms - front_fail_logged_ms_ >= 1000) {

@@ -64,6 +64,8 @@ class TlsFront {
 
  private:
   void OnClientHelloBytes(uint32_t slot, ClientSession& s);
+  // --tls-unknown-sni close|alert: the hello named no -D domain and is not fronted.
+  void RefuseUnknownSni(uint32_t slot, ClientSession& s);
   void StartFronting(uint32_t slot, ClientSession& s, size_t domain_index, FrontReason reason);
   void OnTlsHandshakeExpired(const DeadlineFifo::Entry& e);
   void OnFrontConnectExpired(const DeadlineFifo::Entry& e);

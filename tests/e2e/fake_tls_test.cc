@@ -146,6 +146,23 @@ class RawClient {
   bool Send(ByteSpan data) {
     return send(fd_, data.data(), data.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(data.size());
   }
+  // Reads until the connection ends: 0 for EOF, the errno of a failed read (ECONNRESET for an
+  // RST), ETIMEDOUT if it is still open at the timeout.
+  int ReadError(int timeout_ms) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            deadline - std::chrono::steady_clock::now())
+                            .count();
+      if (left <= 0) return ETIMEDOUT;
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, static_cast<int>(left)) <= 0) continue;
+      uint8_t buf[4096];
+      const ssize_t n = recv(fd_, buf, sizeof(buf), 0);
+      if (n == 0) return 0;
+      if (n < 0) return errno;
+    }
+  }
   // Reads until `n` bytes arrived, EOF, or the timeout.
   std::vector<uint8_t> Read(size_t n, int timeout_ms) {
     std::vector<uint8_t> out;
@@ -1082,23 +1099,72 @@ TEST_F(FakeTlsWildcardTest, SniOutsideTheWildcardIsFrontedToTheDefaultDomain) {
   EXPECT_FALSE(proxy_->LogContains("proxying to *.wild.example"));
 }
 
-// The fake-TLS policy options are parsed, but until the fake-TLS stage acts on them a run with
-// a non-default value refuses to start instead of silently ignoring it.
-TEST(FakeTlsPolicyOptionsTest, NonDefaultValuesAreRefusedUntilSupported) {
-  const std::vector<std::vector<std::string>> refused = {
-      {"--tls-unknown-sni", "close"},
-      {"--tls-unknown-sni=alert"},
-      {"--tls-reject-rst"},
-      {"--tls-pq-key-share"},
-  };
-  for (const std::vector<std::string>& extra : refused) {
-    std::vector<std::string> args = {"-H", "0", "-p", "0", "-S", kSecretA, "-D", "a.example",
-                                     "--domain-target", "a.example=127.0.0.1:1", "--direct"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    const e2e::RunResult r = e2e::RunProxyToExit(args, 20000);
-    EXPECT_EQ(r.exit_code, 2) << extra[0] << ": " << r.output;
-    EXPECT_NE(r.output.find("not yet supported"), std::string::npos) << r.output;
+// --tls-unknown-sni close|alert and --tls-reject-rst: a hello naming no -D domain is not
+// fronted; the client gets nothing (close) or a fatal unrecognized_name alert, then the close,
+// a FIN or, with --tls-reject-rst, an RST.
+std::unique_ptr<ProxyProcess> StartPolicyProxy(std::vector<std::string> extra) {
+  std::vector<std::string> args = {"-H", "0", "-S", kSecretA, "-D", "a.example",
+                                   "--domain-target", "a.example=127.0.0.1:1", "--direct"};
+  for (const char* id : {"1", "2", "3", "4", "5", "203"}) {  // never a real DC
+    args.insert(args.end(), {"--dc-override", std::string(id) + ":127.0.0.1:1"});
   }
+  args.insert(args.end(), extra.begin(), extra.end());
+  return ProxyProcess::Start(args, 30000);
+}
+
+std::vector<uint8_t> HelloFor(const std::string& domain) {
+  return BuildClientHello(SecretBytes(kSecretA), domain, static_cast<int32_t>(std::time(nullptr)),
+                          ClientHelloLayout::kModern)
+      .value();
+}
+
+TEST(FakeTlsPolicyOptionsTest, UnknownSniGetsTheAlertThenAClose) {
+  auto proxy = StartPolicyProxy({"--tls-unknown-sni", "alert"});
+  ASSERT_NE(proxy, nullptr);
+  RawClient client(proxy->port());
+  ASSERT_TRUE(client.connected());
+  ASSERT_TRUE(client.Send(HelloFor("c.example")));
+  const std::vector<uint8_t> answer = client.Read(64, 10000);
+  const std::vector<uint8_t> alert = {0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x70};
+  EXPECT_EQ(answer, alert);
+  EXPECT_EQ(client.ReadError(5000), 0);  // then a FIN (no --tls-reject-rst)
+}
+
+TEST(FakeTlsPolicyOptionsTest, UnknownSniClosedWithAResetUnderRejectRst) {
+  auto proxy = StartPolicyProxy({"--tls-unknown-sni", "close", "--tls-reject-rst"});
+  ASSERT_NE(proxy, nullptr);
+  RawClient client(proxy->port());
+  ASSERT_TRUE(client.connected());
+  ASSERT_TRUE(client.Send(HelloFor("c.example")));
+  EXPECT_EQ(client.ReadError(10000), ECONNRESET);
+  // A known SNI is not refused: its hello is answered (a ServerHello record, 0x16).
+  RawClient good(proxy->port());
+  ASSERT_TRUE(good.connected());
+  ASSERT_TRUE(good.Send(HelloFor("a.example")));
+  const std::vector<uint8_t> answer = good.Read(1, 10000);
+  ASSERT_FALSE(answer.empty());
+  EXPECT_EQ(answer[0], 0x16);
+}
+
+// A modern hello offers X25519MLKEM768 and x25519: by default the ServerHello answers x25519;
+// with --tls-pq-key-share it answers the post-quantum group, 1088 bytes longer.
+TEST(FakeTlsPolicyOptionsTest, PostQuantumKeyShareOnlyWhenAskedFor) {
+  auto server_hello_length = [](std::vector<std::string> extra) -> int {
+    auto proxy = StartPolicyProxy(std::move(extra));
+    if (proxy == nullptr) return -1;
+    RawClient client(proxy->port());
+    if (!client.connected() || !client.Send(HelloFor("a.example"))) return -1;
+    const std::vector<uint8_t> header = client.Read(5, 10000);
+    if (header.size() < 5 || header[0] != 0x16) return -1;
+    return header[3] << 8 | header[4];
+  };
+  const int classic = server_hello_length({});
+  const int post_quantum = server_hello_length({"--tls-pq-key-share"});
+  ASSERT_GT(classic, 0);
+  EXPECT_EQ(post_quantum, classic + 1088);
+}
+
+TEST(FakeTlsPolicyOptionsTest, BadValuesAreRefused) {
   const e2e::RunResult bad = e2e::RunProxyToExit({"--tls-unknown-sni", "drop", "-S", kSecretA});
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_NE(bad.output.find("invalid --tls-unknown-sni value 'drop': expected front, close or "
