@@ -185,10 +185,22 @@ void EpollEngine::SendMsg(int fd, const msghdr* msg, uint64_t user_data) {
   QueueSend(fd, nullptr, 0, msg, user_data);
 }
 
-void EpollEngine::QueueSend(int fd, const uint8_t* data, uint32_t len, const msghdr* msg,
-                            uint64_t user_data) {
+void EpollEngine::SendV(int fd, const iovec* iov, int count, uint64_t user_data) {
+  if (count <= 0 || count > kMaxSendSegments) {
+    Immediate(user_data, -EINVAL);
+    return;
+  }
+  const uint32_t index = QueueSend(fd, nullptr, 0, nullptr, user_data);
+  if (index == kNil) return;
+  SendOp& op = sends_[index];
+  std::memcpy(op.iov, iov, sizeof(iovec) * static_cast<size_t>(count));
+  op.iov_count = static_cast<uint32_t>(count);
+}
+
+uint32_t EpollEngine::QueueSend(int fd, const uint8_t* data, uint32_t len, const msghdr* msg,
+                                uint64_t user_data) {
   FdState& st = State(fd);
-  if (!AddOp(fd, st, user_data)) return;
+  if (!AddOp(fd, st, user_data)) return kNil;
   uint32_t index = AllocSend();
   SendOp& op = sends_[index];
   op.data = data;
@@ -204,6 +216,7 @@ void EpollEngine::QueueSend(int fd, const uint8_t* data, uint32_t len, const msg
   // A fresh registration reports EPOLLOUT within the same Poll (before the ready list is
   // processed a second time), so waiting for the flag costs no extra round trip.
   if (st.writable) MarkReady(fd, st);
+  return index;
 }
 
 void EpollEngine::Connect(int fd, const sockaddr* addr, socklen_t addrlen, uint64_t user_data) {
@@ -317,8 +330,17 @@ size_t EpollEngine::Service(int fd, FdState& st, std::span<IoCompletion> out) {
   while (st.send_head != kNil && st.writable && n < out.size()) {
     uint32_t index = st.send_head;
     SendOp& op = sends_[index];
-    ssize_t r = op.msg != nullptr ? sendmsg(fd, op.msg, MSG_NOSIGNAL | MSG_DONTWAIT)
-                                  : send(fd, op.data, op.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t r;
+    if (op.iov_count > 0) {
+      msghdr msg{};
+      msg.msg_iov = op.iov;
+      msg.msg_iovlen = op.iov_count;
+      r = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    } else if (op.msg != nullptr) {
+      r = sendmsg(fd, op.msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    } else {
+      r = send(fd, op.data, op.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       st.writable = false;
       break;

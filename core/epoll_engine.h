@@ -37,6 +37,7 @@ class EpollEngine final : public IoEngine {
   void Recv(int fd, uint64_t user_data) override;
   void Send(int fd, const uint8_t* data, uint32_t len, uint64_t user_data) override;
   void SendMsg(int fd, const msghdr* msg, uint64_t user_data) override;
+  void SendV(int fd, const iovec* iov, int count, uint64_t user_data) override;
   void Connect(int fd, const sockaddr* addr, socklen_t addrlen, uint64_t user_data) override;
   void CancelOp(int fd, uint64_t user_data) override;
   void CancelAll(int fd) override;
@@ -60,6 +61,8 @@ class EpollEngine final : public IoEngine {
     const uint8_t* data = nullptr;
     uint32_t len = 0;
     const msghdr* msg = nullptr;  // SendMsg (data/len unused)
+    uint32_t iov_count = 0;       // SendV: the copied vector (data/len/msg unused)
+    iovec iov[kMaxSendSegments];
     uint32_t next = kNil;
     uint64_t user_data = 0;
     bool cancelled = false;
@@ -92,7 +95,9 @@ class EpollEngine final : public IoEngine {
   size_t Service(int fd, FdState& st, std::span<IoCompletion> out);
   int WaitEvents(int64_t timeout_us);
   uint32_t AllocSend();
-  void QueueSend(int fd, const uint8_t* data, uint32_t len, const msghdr* msg, uint64_t user_data);
+  // Queues a send and returns its slot (kNil if the fd could not be registered).
+  uint32_t QueueSend(int fd, const uint8_t* data, uint32_t len, const msghdr* msg,
+                     uint64_t user_data);
 
   std::unique_ptr<ArenaBufferPool> pool_;
   int epoll_fd_ = -1;

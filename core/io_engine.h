@@ -40,6 +40,9 @@ struct IoCompletion {
 // User data at or above this value is never passed to the caller (engine-internal ops).
 inline constexpr uint64_t kReservedUserDataMin = 0xffff'ffff'ffff'ff00ULL;
 
+// Most iovecs one SendV carries (its copy lives in the engine until the kernel has it).
+inline constexpr int kMaxSendSegments = 16;
+
 struct IoEngineOptions {
   uint32_t queue_depth = 4096;    // SQ entries (io_uring) / max events per wait (epoll)
   uint32_t buffer_count = 4096;   // buffers in the shard's pool (power of two, <= 65536)
@@ -80,6 +83,13 @@ class IoEngine {
     Send(fd, static_cast<const uint8_t*>(first.iov_base), static_cast<uint32_t>(first.iov_len),
          user_data);
   }
+
+  // Gathered send of the bytes of iov[0], ..., iov[count - 1] (1 <= count <=
+  // kMaxSendSegments, no empty iovec) in one sendmsg(MSG_NOSIGNAL), so several queued buffers
+  // cross in one call. The engine copies the iovec array (the caller may reuse it at once);
+  // the bytes must stay valid until the completion. Completes like Send: once, with the
+  // number of bytes sent, which may be short (and may end inside any iovec).
+  virtual void SendV(int fd, const iovec* iov, int count, uint64_t user_data) = 0;
 
   // Non-blocking connect on a socket the caller created; completes with 0 or -errno.
   virtual void Connect(int fd, const sockaddr* addr, socklen_t addrlen, uint64_t user_data) = 0;

@@ -58,6 +58,7 @@ absl::StatusOr<std::unique_ptr<UringEngine>> UringEngine::Create(const IoEngineO
     return absl::InternalError(absl::StrFormat("eventfd: %s", strerror(errno)));
   }
   engine->connect_addrs_.resize(kMaxPendingConnects);
+  engine->sendv_slots_.resize(kMaxPendingSendVs);
   engine->ArmWakeRead();
   MTP_LOG(1, "io_uring engine: %s, sq %u cq %u, %u x %u-byte buffers (%u lent to the ring)",
           probe->description, params.sq_entries, params.cq_entries, options.buffer_count,
@@ -90,8 +91,14 @@ bool UringEngine::EnsureEnabled() {
 int UringEngine::SubmitPending() {
   if (!EnsureEnabled()) return -EBADFD;
   int ret = io_uring_submit(&ring_);
-  if (io_uring_sq_ready(&ring_) == 0) connect_addr_count_ = 0;
+  ReleaseSubmitCopies();
   return ret;
+}
+
+void UringEngine::ReleaseSubmitCopies() {
+  if (io_uring_sq_ready(&ring_) != 0) return;
+  connect_addr_count_ = 0;
+  sendv_count_ = 0;
 }
 
 io_uring_sqe* UringEngine::GetSqe() {
@@ -152,6 +159,31 @@ void UringEngine::SendMsg(int fd, const msghdr* msg, uint64_t user_data) {
   io_uring_sqe* sqe = GetSqeOrFail(user_data);
   if (sqe == nullptr) return;
   io_uring_prep_sendmsg(sqe, fd, msg, MSG_NOSIGNAL);
+  sqe->user_data = user_data;
+}
+
+void UringEngine::SendV(int fd, const iovec* iov, int count, uint64_t user_data) {
+  if (count <= 0 || count > kMaxSendSegments) {
+    failed_.push_back(IoCompletion{user_data, -EINVAL, -1, false});
+    return;
+  }
+  if (sendv_count_ == kMaxPendingSendVs) SubmitPending();
+  if (sendv_count_ == kMaxPendingSendVs) {
+    // The kernel left SQEs unconsumed (memory pressure): the slots are still its. Sending the
+    // first iovec alone is a legal short send.
+    Send(fd, static_cast<const uint8_t*>(iov[0].iov_base), static_cast<uint32_t>(iov[0].iov_len),
+         user_data);
+    return;
+  }
+  io_uring_sqe* sqe = GetSqeOrFail(user_data);
+  if (sqe == nullptr) return;
+  // GetSqe may have submitted (SQ full), which frees the slots: take one only now.
+  SendVSlot& slot = sendv_slots_[sendv_count_++];
+  std::memcpy(slot.iov, iov, sizeof(iovec) * static_cast<size_t>(count));
+  slot.msg = msghdr{};
+  slot.msg.msg_iov = slot.iov;
+  slot.msg.msg_iovlen = static_cast<size_t>(count);
+  io_uring_prep_sendmsg(sqe, fd, &slot.msg, MSG_NOSIGNAL);
   sqe->user_data = user_data;
 }
 
@@ -231,7 +263,7 @@ int UringEngine::Poll(std::span<IoCompletion> out, int64_t timeout_us) {
     io_uring_cqe* cqe = nullptr;
     ret = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
   }
-  if (io_uring_sq_ready(&ring_) == 0) connect_addr_count_ = 0;
+  ReleaseSubmitCopies();
   if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
     MTP_ERROR("io_uring_enter: %s", strerror(-ret));
   }

@@ -51,6 +51,7 @@ class UringEngine final : public IoEngine {
   void Recv(int fd, uint64_t user_data) override;
   void Send(int fd, const uint8_t* data, uint32_t len, uint64_t user_data) override;
   void SendMsg(int fd, const msghdr* msg, uint64_t user_data) override;
+  void SendV(int fd, const iovec* iov, int count, uint64_t user_data) override;
   void Connect(int fd, const sockaddr* addr, socklen_t addrlen, uint64_t user_data) override;
   void CancelOp(int fd, uint64_t user_data) override;
   void CancelAll(int fd) override;
@@ -66,6 +67,7 @@ class UringEngine final : public IoEngine {
  private:
   static constexpr uint16_t kBufferGroup = 0;
   static constexpr uint32_t kMaxPendingConnects = 64;
+  static constexpr uint32_t kMaxPendingSendVs = 128;
 
   UringEngine() = default;
   // nullptr only if the kernel refuses a submission to make room.
@@ -94,6 +96,17 @@ class UringEngine final : public IoEngine {
   // alive until the next submit.
   std::vector<sockaddr_storage> connect_addrs_;
   uint32_t connect_addr_count_ = 0;
+  // The same for SendV's msghdr and iovec array: with IORING_FEAT_SUBMIT_STABLE (required by
+  // the probe) the kernel has copied both once it has consumed the SQE, so a fixed set of
+  // slots, reused after every full submit, carries any number of sends without allocating.
+  struct SendVSlot {
+    msghdr msg;
+    iovec iov[kMaxSendSegments];
+  };
+  std::vector<SendVSlot> sendv_slots_;
+  uint32_t sendv_count_ = 0;
+  // Called after every submit: the slots are free once the kernel consumed every SQE.
+  void ReleaseSubmitCopies();
 
   std::vector<IoCompletion> failed_;  // ops that could not be queued (-EAGAIN), rare
   // Cancels that found no free SQE: retried at the top of every Poll until queued. Dropping

@@ -202,11 +202,13 @@ absl::StatusOr<UringProbeResult> ProbeUncached() {
     result.features = params.features;
     result.description = c.name;
     absl::Status status;
-    const uint32_t needed_features =
-        IORING_FEAT_NODROP | IORING_FEAT_FAST_POLL | IORING_FEAT_EXT_ARG;
+    // SUBMIT_STABLE: SendV's msghdr/iovec copies are reused once their SQEs are consumed.
+    const uint32_t needed_features = IORING_FEAT_NODROP | IORING_FEAT_FAST_POLL |
+                                     IORING_FEAT_EXT_ARG | IORING_FEAT_SUBMIT_STABLE;
     if ((params.features & needed_features) != needed_features) {
       status = absl::UnavailableError(absl::StrFormat(
-          "io_uring lacks NODROP/FAST_POLL/EXT_ARG (features 0x%x)", params.features));
+          "io_uring lacks NODROP/FAST_POLL/EXT_ARG/SUBMIT_STABLE (features 0x%x)",
+          params.features));
     } else {
       status = ProbeOps(&ring);
     }

@@ -88,13 +88,28 @@ void SimEngine::Send(int fd, const uint8_t* data, uint32_t len, uint64_t user_da
   FdState* st = Find(fd, "Send");
   if (st == nullptr) return;
   if (len == 0) Violation(absl::StrFormat("empty Send on fd %d", fd));
-  st->sends.push_back(SendOp{data, len, nullptr, user_data, false});
+  st->sends.push_back(SendOp{data, len, nullptr, user_data, false, {}});
 }
 
 void SimEngine::SendMsg(int fd, const msghdr* msg, uint64_t user_data) {
   FdState* st = Find(fd, "SendMsg");
   if (st == nullptr) return;
-  st->sends.push_back(SendOp{nullptr, 0, msg, user_data, false});
+  st->sends.push_back(SendOp{nullptr, 0, msg, user_data, false, {}});
+}
+
+void SimEngine::SendV(int fd, const iovec* iov, int count, uint64_t user_data) {
+  FdState* st = Find(fd, "SendV");
+  if (st == nullptr) return;
+  if (count <= 0 || count > kMaxSendSegments) {
+    Violation(absl::StrFormat("SendV on fd %d with %d iovecs", fd, count));
+    return;
+  }
+  SendOp op{nullptr, 0, nullptr, user_data, false, {}};
+  op.iov.assign(iov, iov + count);
+  for (const iovec& v : op.iov) {
+    if (v.iov_len == 0) Violation(absl::StrFormat("SendV on fd %d with an empty iovec", fd));
+  }
+  st->sends.push_back(std::move(op));
 }
 
 void SimEngine::Connect(int fd, const sockaddr* addr, socklen_t addrlen, uint64_t user_data) {
@@ -202,10 +217,15 @@ bool SimEngine::ServiceConnect(int fd, FdState& st, IoCompletion* out) {
   return true;
 }
 
+std::span<const iovec> SimEngine::Vector(const SendOp& op) {
+  if (op.msg != nullptr) return {op.msg->msg_iov, op.msg->msg_iovlen};
+  return op.iov;
+}
+
 uint32_t SimEngine::SendLength(const SendOp& op) const {
-  if (op.msg == nullptr) return op.len;
+  if (op.msg == nullptr && op.iov.empty()) return op.len;
   uint64_t total = 0;
-  for (size_t i = 0; i < op.msg->msg_iovlen; ++i) total += op.msg->msg_iov[i].iov_len;
+  for (const iovec& v : Vector(op)) total += v.iov_len;
   return static_cast<uint32_t>(std::min<uint64_t>(total, INT32_MAX));
 }
 
@@ -213,12 +233,12 @@ uint32_t SimEngine::Transmit(SimConn& c, const SendOp& op, uint32_t max) {
   // The bytes are read now, at completion time: a caller that reuses a send buffer before
   // the completion corrupts its own stream, and the peers notice.
   const size_t before = c.to_peer.size();
-  if (op.msg == nullptr) {
+  if (op.msg == nullptr && op.iov.empty()) {
     c.to_peer.Append(op.data, max);
   } else {
     uint32_t left = max;
-    for (size_t i = 0; i < op.msg->msg_iovlen && left > 0; ++i) {
-      const iovec& v = op.msg->msg_iov[i];
+    for (const iovec& v : Vector(op)) {
+      if (left == 0) break;
       const uint32_t take = static_cast<uint32_t>(std::min<size_t>(v.iov_len, left));
       c.to_peer.Append(static_cast<const uint8_t*>(v.iov_base), take);
       left -= take;

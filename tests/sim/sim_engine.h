@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -117,6 +118,7 @@ class SimEngine final : public IoEngine {
   void Recv(int fd, uint64_t user_data) override;
   void Send(int fd, const uint8_t* data, uint32_t len, uint64_t user_data) override;
   void SendMsg(int fd, const msghdr* msg, uint64_t user_data) override;
+  void SendV(int fd, const iovec* iov, int count, uint64_t user_data) override;
   void Connect(int fd, const sockaddr* addr, socklen_t addrlen, uint64_t user_data) override;
   void CancelOp(int fd, uint64_t user_data) override;
   void CancelAll(int fd) override;
@@ -175,6 +177,8 @@ class SimEngine final : public IoEngine {
     const msghdr* msg = nullptr;
     uint64_t user_data = 0;
     bool cancelled = false;
+    std::vector<iovec> iov;  // SendV: the engine's copy of the vector (the bytes are read
+                             // at completion, like a kernel that sends late)
   };
   struct FdState {
     Kind kind = Kind::kAccepted;
@@ -207,6 +211,8 @@ class SimEngine final : public IoEngine {
   // Copies up to `max` bytes of a send into the peer's queue; returns the count.
   uint32_t Transmit(SimConn& c, const SendOp& op, uint32_t max);
   uint32_t SendLength(const SendOp& op) const;
+  // The op's iovecs (SendMsg's or SendV's).
+  static std::span<const iovec> Vector(const SendOp& op);
   void Emit(std::span<IoCompletion> out, size_t* n, uint64_t user_data, int32_t result,
             int32_t buffer_id, bool more);
 
