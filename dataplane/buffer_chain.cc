@@ -108,6 +108,20 @@ ByteSpan BufferChains::Front(const BufferChain& chain) const {
   return ByteSpan(pool_.Data(id) + begin_[id], end_[id] - begin_[id]);
 }
 
+BufferChains::Gathered BufferChains::GatherFront(const BufferChain& chain, std::span<iovec> out,
+                                                 uint32_t max_bytes) const {
+  Gathered g;
+  for (int32_t id = chain.head; id >= 0 && g.bytes < max_bytes &&
+                                static_cast<size_t>(g.count) < out.size();
+       id = next_[id]) {
+    const uint32_t seg = std::min(end_[id] - begin_[id], max_bytes - g.bytes);
+    if (seg == 0) continue;  // a reserved buffer nothing was committed to yet
+    out[static_cast<size_t>(g.count++)] = iovec{pool_.Data(id) + begin_[id], seg};
+    g.bytes += seg;
+  }
+  return g;
+}
+
 void BufferChains::Consume(BufferChain& chain, size_t n) {
   assert(n <= chain.bytes);
   chain.bytes -= static_cast<uint32_t>(n);

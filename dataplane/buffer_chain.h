@@ -6,9 +6,12 @@
 // Thread ownership: the owning shard thread only.
 #pragma once
 
+#include <sys/uio.h>
+
 #include <cassert>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "core/buffer_pool.h"
@@ -90,8 +93,16 @@ class BufferChains {
   // `data`: the caller must discard the chain's owner).
   bool AppendCopy(BufferChain& chain, ByteSpan data);
 
-  // The first contiguous segment (what the next send submits).
+  // The first contiguous segment.
   ByteSpan Front(const BufferChain& chain) const;
+  // Describes the chain's first bytes as up to out.size() iovecs (one per non-empty buffer, the
+  // last one cut at `max_bytes`): what the next gathered send submits. The iovecs stay valid
+  // while those bytes are neither consumed nor cleared (appends never move them).
+  struct Gathered {
+    int count = 0;
+    uint32_t bytes = 0;
+  };
+  Gathered GatherFront(const BufferChain& chain, std::span<iovec> out, uint32_t max_bytes) const;
   // Drops `n` bytes from the front, releasing emptied buffers.
   void Consume(BufferChain& chain, size_t n);
   // Copies up to out.size() bytes starting `offset` bytes into the chain; returns the count.

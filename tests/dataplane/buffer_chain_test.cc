@@ -2,7 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/uio.h>
+
+#include <algorithm>
 #include <numeric>
+#include <span>
 #include <vector>
 
 #include "tests/dataplane/fake_buffer_pool.h"
@@ -39,6 +43,68 @@ TEST(BufferChainTest, AppendCopySpansBuffersAndDrainsInOrder) {
   EXPECT_TRUE(c.empty());
   EXPECT_EQ(chains.held(), 0u);
   EXPECT_EQ(pool.in_use(), 0u);
+}
+
+// The gathered-send loop: describe the front as iovecs (capped in segments and bytes), "send" a
+// short count that may end inside any segment, consume exactly that, repeat. The bytes come out
+// in order, and the segments a gather describes are the chain's own.
+TEST(BufferChainTest, GatherFrontCapsSegmentsAndBytesAndResumesAfterPartialConsumes) {
+  FakeBufferPool pool(32, 64);
+  BufferChains chains(pool, 32);
+  BufferChain c;
+  auto data = Pattern(1000, 5);  // 16 buffers, the last one 40 bytes
+  ASSERT_TRUE(chains.AppendCopy(c, data));
+  iovec iov[4];
+  BufferChains::Gathered g = chains.GatherFront(c, iov, 1u << 20);
+  EXPECT_EQ(g.count, 4);
+  EXPECT_EQ(g.bytes, 256u);
+  g = chains.GatherFront(c, iov, 100);  // cut inside the second buffer
+  ASSERT_EQ(g.count, 2);
+  EXPECT_EQ(g.bytes, 100u);
+  EXPECT_EQ(iov[0].iov_len, 64u);
+  EXPECT_EQ(iov[1].iov_len, 36u);
+  g = chains.GatherFront(c, std::span(iov, 1), 1u << 20);
+  EXPECT_EQ(g.count, 1);
+  EXPECT_EQ(g.bytes, 64u);
+
+  std::vector<uint8_t> out;
+  const size_t shorts[] = {1, 63, 64, 100, 7, 250, 0, 3};
+  size_t round = 0;
+  while (!c.empty()) {
+    g = chains.GatherFront(c, iov, 200);
+    ASSERT_GT(g.count, 0);
+    size_t sent = std::min<size_t>(g.bytes, shorts[round++ % 8]);
+    if (sent == 0) sent = g.bytes;
+    size_t left = sent;
+    for (int i = 0; i < g.count && left > 0; ++i) {
+      const size_t take = std::min(left, iov[i].iov_len);
+      const uint8_t* p = static_cast<const uint8_t*>(iov[i].iov_base);
+      out.insert(out.end(), p, p + take);
+      left -= take;
+    }
+    chains.Consume(c, sent);
+    EXPECT_EQ(c.bytes, data.size() - out.size());
+  }
+  EXPECT_EQ(out, data);
+  EXPECT_EQ(chains.held(), 0u);
+  EXPECT_EQ(pool.in_use(), 0u);
+}
+
+TEST(BufferChainTest, GatherFrontSkipsAReservedButEmptyTail) {
+  FakeBufferPool pool(8, 64);
+  BufferChains chains(pool, 8);
+  BufferChain c;
+  auto data = Pattern(64, 9);
+  ASSERT_TRUE(chains.AppendCopy(c, data));  // exactly one full buffer
+  ASSERT_FALSE(chains.Reserve(c).empty());  // a second buffer, nothing committed
+  iovec iov[4];
+  BufferChains::Gathered g = chains.GatherFront(c, iov, 1u << 20);
+  EXPECT_EQ(g.count, 1);
+  EXPECT_EQ(g.bytes, 64u);
+  chains.Clear(c);
+  g = chains.GatherFront(c, iov, 1u << 20);
+  EXPECT_EQ(g.count, 0);
+  EXPECT_EQ(g.bytes, 0u);
 }
 
 TEST(BufferChainTest, PartialConsumeAndCopyOutAtOffsets) {
