@@ -6,6 +6,7 @@
 #include "core/log.h"
 #include "dataplane/me/me_pool.h"
 #include "dataplane/session/input_budget.h"
+#include "dataplane/session/leg_send.h"
 
 namespace mtp {
 namespace {
@@ -195,12 +196,7 @@ void MePool::SendMeLink(uint32_t link, MeLink& l) {
     }
   }
   if (!l.leg.send_inflight && !l.leg.out.empty()) {
-    ByteSpan front = ctx_.chains.Front(l.leg.out);
-    if (front.empty()) return;
-    l.leg.send_len = static_cast<uint32_t>(front.size());
-    ctx_.engine->Send(l.leg.fd, front.data(), l.leg.send_len, ctx_.LinkTag(OpKind::kMeSend, link));
-    l.leg.send_started_s = ctx_.now_s;
-    l.leg.BeginSend();
+    SubmitLegSend(ctx_, l.leg, ctx_.LinkTag(OpKind::kMeSend, link));
   }
 }
 

@@ -6,6 +6,7 @@
 
 #include "core/log.h"
 #include "dataplane/session/client_sessions.h"
+#include "dataplane/session/leg_send.h"
 #include "dataplane/tls/tls_front.h"
 #include "proto/obfuscated2.h"
 
@@ -156,12 +157,7 @@ void DirectUpstream::Flush(uint32_t slot, ClientSession& s) {
     ArmUpstreamRecv(slot, s);
   }
   if (!s.up.send_inflight && !s.up.out.empty()) {
-    ByteSpan front = ctx_.chains.Front(s.up.out);
-    s.up.send_len = static_cast<uint32_t>(front.size());
-    ctx_.engine->Send(s.up.fd, front.data(), s.up.send_len,
-                      ctx_.Tag(OpKind::kUpstreamSend, slot));
-    s.up.send_started_s = ctx_.now_s;
-    s.up.BeginSend();
+    SubmitLegSend(ctx_, s.up, ctx_.Tag(OpKind::kUpstreamSend, slot));
   }
 }
 

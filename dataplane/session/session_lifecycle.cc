@@ -11,6 +11,7 @@
 #include "dataplane/me/me_pool.h"
 #include "dataplane/session/direct_upstream.h"
 #include "dataplane/session/input_budget.h"
+#include "dataplane/session/leg_send.h"
 #include "dataplane/tls/tls_front.h"
 #include "dataplane/tls_layer.h"
 
@@ -110,11 +111,10 @@ void ClientSessions::FlushSession(uint32_t slot, ClientSession& s) {
       CloseSession(slot, s, CloseReason::kNoBuffers);
       return;
     }
-    ByteSpan front = ctx_.chains.Front(s.client.out);
-    s.client.send_len = TlsSendableBytes(s.tls, static_cast<uint32_t>(front.size()));
-    ctx_.engine->Send(s.client.fd, front.data(), s.client.send_len, ctx_.Tag(OpKind::kClientSend, slot));
-    s.client.send_started_s = ctx_.now_s;
-    s.client.BeginSend();
+    // Several buffers per send; fake-TLS sends stop at the framed prefix (the records were
+    // cut by WrapTlsOutput, so how the sends split them does not change their sizes).
+    SubmitLegSend(ctx_, s.client, ctx_.Tag(OpKind::kClientSend, slot),
+                  TlsSendableBytes(s.tls, kLegSendMaxBytes));
   }
   direct_->Flush(slot, s);
   if (s.state == SessionState::kDraining && s.client.out.empty() && !s.client.send_inflight) {

@@ -153,7 +153,9 @@ TEST(Simulator, CatchesADroppedCompletion) {
 }
 
 TEST(Simulator, CatchesACorruptByte) {
-  for (auto [seed, mode] : {std::pair{1, SimMode::kMiddleEnd},
+  // ME seed 1 stopped qualifying with gathered sends: its flip now hits a client that is shed
+  // before it reads that byte, so seed 8 took its place.
+  for (auto [seed, mode] : {std::pair{8, SimMode::kMiddleEnd},
                             {3, SimMode::kMiddleEnd},
                             {1, SimMode::kDirect},
                             {3, SimMode::kDirect}}) {
