@@ -94,6 +94,7 @@ enum OptionId : int {
   kOptTlsPqKeyShare,
   kOptTlsUnknownSni,
   kOptTlsRejectRst,
+  kOptTlsFrontProxyProtocol,
   kOptConfigRefreshInterval,
   kOptConfigUrl,
   kOptConfigUrlV6,
@@ -299,6 +300,10 @@ constexpr OptionSpec kOptions[] = {
      ""},
     {"tls-reject-rst", 0, ArgKind::kNone, kOptTlsRejectRst,
      "fake-TLS: close rejected connections that are not fronted with a TCP RST instead of a FIN",
+     ""},
+    {"tls-front-proxy-protocol", 0, ArgKind::kNone, kOptTlsFrontProxyProtocol,
+     "fake-TLS: start every fronted connection with a PROXY protocol v2 header, so the site "
+     "(a local web server behind --domain-target) sees the client's address",
      ""},
     {"config-refresh-interval", 0, ArgKind::kRequired, kOptConfigRefreshInterval,
      "seconds between downloads of proxy-multi.conf and the proxy secret from --config-url and "
@@ -997,6 +1002,9 @@ std::optional<CommandLineError> Parser::Apply(const OptionSpec& spec,
       break;
     case kOptTlsRejectRst:
       out_.tls_reject_rst = true;
+      break;
+    case kOptTlsFrontProxyProtocol:
+      out_.tls_front_proxy_protocol = true;
       break;
     case kOptConfigRefreshInterval:
       return number(0, kMaxConfigRefreshIntervalS, "seconds (0 = off)",

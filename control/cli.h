@@ -183,6 +183,7 @@ struct ParsedCommandLine {
   bool tls_pq_key_share = false;                             // --tls-pq-key-share
   TlsUnknownSni tls_unknown_sni = TlsUnknownSni::kFront;     // --tls-unknown-sni
   bool tls_reject_rst = false;                               // --tls-reject-rst
+  bool tls_front_proxy_protocol = false;                     // --tls-front-proxy-protocol
   int handshake_timeout_s = kDefaultHandshakeTimeoutS;      // --handshake-timeout
   int client_idle_timeout_s = kDefaultClientIdleTimeoutS;   // --client-idle-timeout
   int write_stall_timeout_s = kDefaultWriteStallTimeoutS;   // --write-stall-timeout

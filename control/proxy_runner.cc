@@ -170,6 +170,7 @@ absl::StatusOr<std::unique_ptr<DataplaneConfig>> BuildDataplaneConfig(
       break;
   }
   c.tls_reject_rst = cli.tls_reject_rst;
+  c.tls_front_proxy_protocol = cli.tls_front_proxy_protocol;
 
   const uint32_t shards = std::max(facts.shard_count, 1u);
   uint64_t per_shard =
@@ -452,6 +453,7 @@ void ProxyRunner::FillStats(StatsSnapshot& out) const {
                                {"idle_timeout", I(k.client_idle_timeouts)},
                                {"write_stall", I(k.client_write_stalls)},
                                {"dc_write_stall", I(k.dc_write_stalls)},
+                               {"front_write_stall", I(k.tls_front_write_stalls)},
                                {"shed", I(k.client_failed_shed)},
                                {"shed_pre_auth", I(k.client_shed_pre_auth)},
                                {"shed_partial_frame", I(k.client_shed_partial)},

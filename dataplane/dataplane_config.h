@@ -63,6 +63,9 @@ struct DataplaneConfig {
   // --tls-reject-rst: connections the fake-TLS stage closes without fronting them (unknown
   // SNI with close/alert, or no front address) get SetLingerReset (core/socket_util.h) first.
   bool tls_reject_rst = false;
+  // --tls-front-proxy-protocol: a PROXY v2 header (the client's address) starts every fronted
+  // connection.
+  bool tls_front_proxy_protocol = false;
 
   // ---- Client access ----
   // --proxy-protocol: every client connection starts with a PROXY v1/v2 header from a peer in

@@ -106,7 +106,8 @@ namespace mtp {
   X(client_proxy_header_timeouts, "clients closed: no PROXY protocol header in time") \
   X(client_access_denied, "clients closed: address refused by the allow/block lists") \
   X(tls_fronted_access_denied, "fronted: address refused by the allow/block lists")  \
-  X(tls_unknown_sni_refused, "fake-TLS hellos with an unknown SNI closed (--tls-unknown-sni)")
+  X(tls_unknown_sni_refused, "fake-TLS hellos with an unknown SNI closed (--tls-unknown-sni)") \
+  X(tls_front_write_stalls, "fronted sessions closed: the real site stopped reading")
 
 // A single-writer counter: Add() is a relaxed load + store (no atomic RMW needed because only
 // the owning shard writes); Get() may be called from any thread.

@@ -49,6 +49,8 @@ std::string_view CloseReasonName(CloseReason reason) {
       return "invalid PROXY protocol header";
     case CloseReason::kProxyHeaderTimeout:
       return "no PROXY protocol header in time";
+    case CloseReason::kFrontWriteStall:
+      return "real site write stall";
     case CloseReason::kTlsRefused:
       return "fake-TLS hello refused (unknown SNI)";
     case CloseReason::kAccessDenied:

@@ -32,6 +32,7 @@ enum class CloseReason : uint8_t {
   kProxyHeaderTimeout,  // --proxy-protocol: no complete header within its timeout
   kAccessDenied,        // --allow-list / --block-list refuse the client's address
   kTlsRefused,          // -D: a hello refused without fronting (--tls-unknown-sni close|alert)
+  kFrontWriteStall,     // -D: the real site stopped reading what the client sends it
 };
 std::string_view CloseReasonName(CloseReason reason);
 

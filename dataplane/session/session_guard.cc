@@ -67,11 +67,19 @@ void SessionGuard::GuardSession(uint32_t slot, ClientSession& s) {
     clients_->CloseSession(slot, s, CloseReason::kWriteStall);
     return;
   }
-  // Direct mode: the same bound on the send to the DC (a DC that stops reading would otherwise
-  // hold the session and its queued bytes until the idle timeout, if any). Fronted pipes are
-  // left to the idle timer.
-  if (ctx_.config.write_stall_timeout_ms > 0 && s.up.send_inflight && !s.fronting &&
+  // The same bound on the upstream leg: a DC (direct mode) or, under -D, the real site that
+  // stops reading would otherwise hold the session and its queued bytes until the idle
+  // timeout, if any.
+  if (ctx_.config.write_stall_timeout_ms > 0 && s.up.send_inflight &&
       now - s.up.send_started_s >= Seconds(ctx_.config.write_stall_timeout_ms)) {
+    if (s.fronting) {
+      ctx_.counters.tls_front_write_stalls.Add();
+      MTP_LOG(1, "shard %u: client %u: no send progress to the real site for %.1f s with %u "
+                 "byte(s) queued",
+              ctx_.index, slot, now - s.up.send_started_s, s.up.out.bytes);
+      clients_->CloseSession(slot, s, CloseReason::kFrontWriteStall);
+      return;
+    }
     ctx_.counters.dc_write_stalls.Add();
     MTP_LOG(1, "shard %u: client %u: no send progress to DC %d for %.1f s with %u byte(s) queued",
             ctx_.index, slot, s.dc_id, now - s.up.send_started_s, s.up.out.bytes);

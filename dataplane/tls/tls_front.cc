@@ -9,6 +9,7 @@
 #include "dataplane/session/input_budget.h"
 #include "dataplane/tls_layer.h"
 #include "proto/fake_tls_alert.h"
+#include "proto/proxy_protocol.h"
 
 namespace mtp {
 
@@ -266,6 +267,28 @@ void TlsFront::RefuseUnknownSni(uint32_t slot, ClientSession& s) {
   ctx_.MarkDirty(slot, s);
 }
 
+bool TlsFront::QueueFrontProxyHeader(ClientSession& s) {
+  absl::StatusOr<SocketAddress> local = ctx_.engine->LocalAddressOf(s.client.fd);
+  absl::StatusOr<SocketAddress> peer = ctx_.engine->PeerAddressOf(s.client.fd);
+  if (!local.ok() || !peer.ok()) return true;  // nothing to tell: the site sees our address
+  SocketAddress source = *peer;
+  if (s.peer_known) {  // the client a PROXY header named, not the balancer
+    std::array<uint8_t, 16> ip = s.peer_ip;
+    source = SocketAddress::FromIpv6(ip, s.peer_port);
+  }
+  if (source.is_v4_mapped()) source = source.Unmapped();
+  SocketAddress destination = local->is_v4_mapped() ? local->Unmapped() : *local;
+  const std::string header = BuildProxyV2(source, destination);
+  BufferChain out;
+  out.charge = Charge::kQueue;
+  if (!ctx_.chains.AppendCopy(
+          out, ByteSpan(reinterpret_cast<const uint8_t*>(header.data()), header.size()))) {
+    return false;
+  }
+  s.up.out = out;
+  return true;
+}
+
 void TlsFront::StartFronting(uint32_t slot, ClientSession& s, size_t domain_index,
                                FrontReason reason) {
   ctx_.counters.tls_fronted.Add();
@@ -316,7 +339,26 @@ void TlsFront::StartFronting(uint32_t slot, ClientSession& s, size_t domain_inde
   // send queue from now on (bounded by the queue cap), no longer unserved input.
   ctx_.chains.SetCharge(s.in, Charge::kQueue);
   budget_->Forget(slot);
-  s.up.out = s.in;
+  if (ctx_.config.tls_front_proxy_protocol && !QueueFrontProxyHeader(s)) {
+    ctx_.counters.client_failed_no_buffers.Add();
+    clients_->CloseSession(slot, s, CloseReason::kNoBuffers);
+    return;
+  }
+  if (s.up.out.empty()) {
+    s.up.out = s.in;
+  } else {
+    // After the PROXY header (a copy: cold, a hello is at most a few records).
+    bool ok = true;
+    ctx_.chains.ForEachSegment(s.in, 0, s.in.bytes, [&](MutableByteSpan seg) {
+      ok = ok && ctx_.chains.AppendCopy(s.up.out, seg);
+    });
+    ctx_.chains.Clear(s.in);
+    if (!ok) {
+      ctx_.counters.client_failed_no_buffers.Add();
+      clients_->CloseSession(slot, s, CloseReason::kNoBuffers);
+      return;
+    }
+  }
   s.in = BufferChain{};
   ctx_.counters.tls_fronting_active.Add();
   clients_->Transition(s, SessionState::kConnecting);

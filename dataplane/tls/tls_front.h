@@ -66,6 +66,9 @@ class TlsFront {
   void OnClientHelloBytes(uint32_t slot, ClientSession& s);
   // --tls-unknown-sni close|alert: the hello named no -D domain and is not fronted.
   void RefuseUnknownSni(uint32_t slot, ClientSession& s);
+  // --tls-front-proxy-protocol: the PROXY v2 header as the fronted connection's first bytes.
+  // False if no buffer could hold it.
+  bool QueueFrontProxyHeader(ClientSession& s);
   void StartFronting(uint32_t slot, ClientSession& s, size_t domain_index, FrontReason reason);
   void OnTlsHandshakeExpired(const DeadlineFifo::Entry& e);
   void OnFrontConnectExpired(const DeadlineFifo::Entry& e);

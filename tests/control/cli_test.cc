@@ -854,7 +854,7 @@ TEST(CliTest, HelpListsEveryOption) {
                                            "proxy-protocol", "proxy-protocol-trusted",
                                            "proxy-protocol-timeout", "tls-pq-key-share",
                                            "tls-unknown-sni", "tls-reject-rst",
-                                           "config-refresh-interval",
+                                           "tls-front-proxy-protocol", "config-refresh-interval",
                                            "config-url", "config-url-v6", "secret-url",
                                            "config-proxy", "config-cache-dir",
                                            "config-fetch-timeout", "fetch-config"}));

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <ctime>
 #include <functional>
 #include <map>
@@ -27,6 +28,7 @@
 #include "core/hex.h"
 #include "proto/fake_tls.h"
 #include "proto/fake_tls_ja4.h"
+#include "proto/proxy_protocol.h"
 #include "tests/control/openssl_server.h"
 #include "tests/e2e/control_e2e_util.h"
 #include "tests/e2e/e2e_data.h"
@@ -1102,9 +1104,11 @@ TEST_F(FakeTlsWildcardTest, SniOutsideTheWildcardIsFrontedToTheDefaultDomain) {
 // --tls-unknown-sni close|alert and --tls-reject-rst: a hello naming no -D domain is not
 // fronted; the client gets nothing (close) or a fatal unrecognized_name alert, then the close,
 // a FIN or, with --tls-reject-rst, an RST.
-std::unique_ptr<ProxyProcess> StartPolicyProxy(std::vector<std::string> extra) {
+std::unique_ptr<ProxyProcess> StartPolicyProxy(std::vector<std::string> extra,
+                                               uint16_t site_port = 1) {
   std::vector<std::string> args = {"-H", "0", "-S", kSecretA, "-D", "a.example",
-                                   "--domain-target", "a.example=127.0.0.1:1", "--direct"};
+                                   "--domain-target",
+                                   "a.example=127.0.0.1:" + std::to_string(site_port), "--direct"};
   for (const char* id : {"1", "2", "3", "4", "5", "203"}) {  // never a real DC
     args.insert(args.end(), {"--dc-override", std::string(id) + ":127.0.0.1:1"});
   }
@@ -1162,6 +1166,75 @@ TEST(FakeTlsPolicyOptionsTest, PostQuantumKeyShareOnlyWhenAskedFor) {
   const int post_quantum = server_hello_length({"--tls-pq-key-share"});
   ASSERT_GT(classic, 0);
   EXPECT_EQ(post_quantum, classic + 1088);
+}
+
+// --tls-front-proxy-protocol: the site (an echo server here) gets a PROXY v2 header naming the
+// client before the client's first byte.
+TEST(FakeTlsPolicyOptionsTest, FrontedConnectionsStartWithAProxyHeader) {
+  EchoServer site;
+  auto proxy = StartPolicyProxy({"--tls-front-proxy-protocol"}, site.port());
+  ASSERT_NE(proxy, nullptr);
+  RawClient client(proxy->port());
+  ASSERT_TRUE(client.connected());
+  const std::string garbage = "GET / HTTP/1.1\r\nHost: a.example\r\n\r\n";
+  ASSERT_TRUE(client.Send(ByteSpan(reinterpret_cast<const uint8_t*>(garbage.data()),
+                                   garbage.size())));
+  const std::vector<uint8_t> echoed = client.Read(28 + garbage.size(), 10000);
+  const ProxyHeader h = ParseProxyHeader(ByteSpan(echoed));
+  ASSERT_EQ(h.status, ProxyHeaderStatus::kDone) << ProxyHeaderErrorName(h.error);
+  EXPECT_EQ(h.version, 2);
+  EXPECT_FALSE(h.is_local);
+  EXPECT_EQ(h.source.ToString().rfind("127.0.0.1:", 0), 0u) << h.source.ToString();
+  EXPECT_EQ(h.destination.port(), proxy->port());
+  ASSERT_EQ(echoed.size(), h.header_len + garbage.size());
+  EXPECT_EQ(std::string(echoed.begin() + static_cast<std::ptrdiff_t>(h.header_len), echoed.end()),
+            garbage);
+}
+
+// A real site that stops reading what a fronted client sends is bounded like a DC: the session
+// is closed at the write-stall timeout and counted.
+TEST(FakeTlsPolicyOptionsTest, ASiteThatStopsReadingIsAWriteStall) {
+  // A listener that never accepts: the kernel completes the connect, nobody reads.
+  const int site = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(site, reinterpret_cast<sockaddr*>(&sin), sizeof(sin)), 0);
+  ASSERT_EQ(listen(site, 128), 0);  // room for the start-up probe's connections too
+  socklen_t len = sizeof(sin);
+  getsockname(site, reinterpret_cast<sockaddr*>(&sin), &len);
+  auto proxy = StartPolicyProxy({"-p", "0", "--http-stats", "--write-stall-timeout", "1"},
+                                ntohs(sin.sin_port));
+  ASSERT_NE(proxy, nullptr);
+  std::optional<uint16_t> stats_port = e2e::StatsPort(*proxy);
+  ASSERT_TRUE(stats_port.has_value()) << proxy->Log();
+  const std::string series = "mtproxy_client_closes_total{reason=\"front_write_stall\"}";
+  auto stalls = [&] {
+    return e2e::MetricValue(e2e::HttpBody(e2e::HttpGet(*stats_port, "/metrics")), series)
+        .value_or(-1);
+  };
+  EXPECT_EQ(stalls(), 0);
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(proxy->port());
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)), 0);
+  // Not TLS: fronted at once. Then push until the proxy stops taking bytes and the stall ends
+  // the session (the site's and the proxy's buffers fill first).
+  std::vector<char> junk(65536, 'x');
+  std::memcpy(junk.data(), "GET / HTTP/1.1\r\n", 16);
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        for (int i = 0; i < 64; ++i) {
+          if (send(fd, junk.data(), junk.size(), MSG_DONTWAIT | MSG_NOSIGNAL) <= 0) break;
+        }
+        return stalls() >= 1;
+      },
+      20000))
+      << proxy->Log();
+  close(fd);
+  close(site);
 }
 
 TEST(FakeTlsPolicyOptionsTest, BadValuesAreRefused) {
