@@ -102,6 +102,13 @@ bool BufferChains::AppendCopy(BufferChain& chain, ByteSpan data) {
   return true;
 }
 
+bool BufferChains::AppendChainCopy(BufferChain& to, BufferChain& from) {
+  bool ok = true;
+  ForEachSegment(from, 0, from.bytes, [&](MutableByteSpan seg) { ok = ok && AppendCopy(to, seg); });
+  Clear(from);
+  return ok;
+}
+
 ByteSpan BufferChains::Front(const BufferChain& chain) const {
   if (chain.head < 0) return {};
   int32_t id = chain.head;

@@ -92,6 +92,9 @@ class BufferChains {
   // Reserve/copy/Commit loop. False if the pool ran dry (the chain then holds a prefix of
   // `data`: the caller must discard the chain's owner).
   bool AppendCopy(BufferChain& chain, ByteSpan data);
+  // Appends a copy of everything in `from` to `to`, then clears `from` (cold paths: a prefix
+  // put in front of a session's input). False if the pool ran dry, as for AppendCopy.
+  bool AppendChainCopy(BufferChain& to, BufferChain& from);
 
   // The first contiguous segment.
   ByteSpan Front(const BufferChain& chain) const;

@@ -225,9 +225,7 @@ bool TlsFront::CheckTlsInnerTag(uint32_t slot, ClientSession& s, Transport trans
   BufferChain joined;
   joined.charge = s.in.charge;
   bool ok = ctx_.chains.AppendCopy(joined, ByteSpan(s.header.data(), s.header_bytes));
-  ctx_.chains.ForEachSegment(s.in, 0, s.in.bytes,
-                         [&](MutableByteSpan seg) { ok = ok && ctx_.chains.AppendCopy(joined, seg); });
-  ctx_.chains.Clear(s.in);
+  ok = ctx_.chains.AppendChainCopy(joined, s.in) && ok;
   s.in = joined;
   if (!ok) {
     ctx_.counters.client_failed_no_buffers.Add();
@@ -348,12 +346,7 @@ void TlsFront::StartFronting(uint32_t slot, ClientSession& s, size_t domain_inde
     s.up.out = s.in;
   } else {
     // After the PROXY header (a copy: cold, a hello is at most a few records).
-    bool ok = true;
-    ctx_.chains.ForEachSegment(s.in, 0, s.in.bytes, [&](MutableByteSpan seg) {
-      ok = ok && ctx_.chains.AppendCopy(s.up.out, seg);
-    });
-    ctx_.chains.Clear(s.in);
-    if (!ok) {
+    if (!ctx_.chains.AppendChainCopy(s.up.out, s.in)) {
       ctx_.counters.client_failed_no_buffers.Add();
       clients_->CloseSession(slot, s, CloseReason::kNoBuffers);
       return;
