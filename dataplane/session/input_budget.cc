@@ -73,9 +73,15 @@ bool InputBudget::EnforceInputShares(uint32_t slot) {
     }
   }
   // The whole budget: unserved input goes before anything else (partial frames first: they
-  // are the larger holders).
+  // are the larger holders) -- but only while shedding input can cover the excess. When the
+  // excess is output (non-readers' queues, until the tick sheds them as stalled holders),
+  // shedding input would close clients whose one frame is still arriving and free too little;
+  // the receive that went over pauses instead (OnClientRecv), and resumes as buffers return.
   while (ctx_.chains.held() + ctx_.chains.promised() > budget) {
-    if (!shed_oldest(Charge::kQueue)) break;
+    const uint32_t excess = ctx_.chains.held() + ctx_.chains.promised() - budget;
+    const uint32_t input =
+        ctx_.chains.held_by(Charge::kPartial) + ctx_.chains.held_by(Charge::kPreAuth);
+    if (input < excess || !shed_oldest(Charge::kQueue)) break;
   }
   return self_alive;
 }
