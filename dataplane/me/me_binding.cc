@@ -67,7 +67,8 @@ bool MePool::BindSession(uint32_t slot, ClientSession& s) {
   auto local = ctx_.engine->LocalAddressOf(s.client.fd);
   if (local.ok()) {
     SocketAddress self = local->is_v4_mapped() ? local->Unmapped() : *local;
-    s.local_ip = self.is_v4() ? Ipv4MappedIpv6(ctx_.config.nat.Translate(self.ipv4())) : self.ipv6();
+    s.local_ip =
+        self.is_v4() ? Ipv4MappedIpv6(ctx_.config.nat.Translate(self.ipv4())) : self.ipv6();
     s.local_port = self.port();
   } else {
     s.local_port = ctx_.listener_ports[s.listener];
@@ -114,7 +115,7 @@ void MePool::SendCloseConn(MeLink& l, uint32_t link, uint64_t ext_conn_id) {
 }
 
 bool MePool::ForwardToMe(uint32_t slot, ClientSession& s, ByteSpan payload, bool quick_ack,
-                             uint32_t extra_flags) {
+                         uint32_t extra_flags) {
   if (!s.bound) {
     if (!BindSession(slot, s)) {
       // §8.3: drop, and remember it so the stream is not resumed with a hole. The client is
@@ -190,7 +191,8 @@ void MePool::OnMeMessage(uint32_t link, MeLink& l, uint32_t type, ByteSpan paylo
       id = ans.ext_conn_id;
       ExtConnIdParts p;
       ClientSession* s = nullptr;
-      if (ParseExtConnId(id, &p) && p.shard == ctx_.index) s = ctx_.sessions.Lookup(p.slot, p.generation);
+      if (ParseExtConnId(id, &p) && p.shard == ctx_.index)
+        s = ctx_.sessions.Lookup(p.slot, p.generation);
       if (s == nullptr || !s->bound || s->me_link != link || s->ext_conn_id != id ||
           s->state != SessionState::kRelaying || ans.data.size() % 4 != 0) {
         ctx_.counters.dropped_responses.Add();
@@ -198,7 +200,8 @@ void MePool::OnMeMessage(uint32_t link, MeLink& l, uint32_t type, ByteSpan paylo
         return;
       }
       if (!clients_->CheckClientBuffers(p.slot, *s)) return;
-      if (s->me_asked_s > 0) ctx_.counters.me_round_trip_seconds.Observe(ctx_.now_s - s->me_asked_s);
+      if (s->me_asked_s > 0)
+        ctx_.counters.me_round_trip_seconds.Observe(ctx_.now_s - s->me_asked_s);
       s->me_asked_s = -1;  // only the first answer is a round trip
       if (clients_->QueueClientFrame(p.slot, *s, ans.data)) ctx_.counters.forwarded_responses.Add();
       return;
@@ -209,7 +212,8 @@ void MePool::OnMeMessage(uint32_t link, MeLink& l, uint32_t type, ByteSpan paylo
       id = ack.ext_conn_id;
       ExtConnIdParts p;
       ClientSession* s = nullptr;
-      if (ParseExtConnId(id, &p) && p.shard == ctx_.index) s = ctx_.sessions.Lookup(p.slot, p.generation);
+      if (ParseExtConnId(id, &p) && p.shard == ctx_.index)
+        s = ctx_.sessions.Lookup(p.slot, p.generation);
       if (s == nullptr || !s->bound || s->me_link != link || s->ext_conn_id != id ||
           s->state != SessionState::kRelaying) {
         ctx_.counters.dropped_simple_acks.Add();
@@ -220,7 +224,8 @@ void MePool::OnMeMessage(uint32_t link, MeLink& l, uint32_t type, ByteSpan paylo
       uint8_t bytes[kMaxServerQuickAckBytes];
       size_t n = EncodeServerQuickAck(s->transport, ack.confirm, DrawQuickAckRandom(),
                                       std::span<uint8_t, kMaxServerQuickAckBytes>(bytes));
-      if (clients_->QueueClientRaw(p.slot, *s, ByteSpan(bytes, n))) ctx_.counters.forwarded_simple_acks.Add();
+      if (clients_->QueueClientRaw(p.slot, *s, ByteSpan(bytes, n)))
+        ctx_.counters.forwarded_simple_acks.Add();
       return;
     }
     case kRpcCloseExt: {
@@ -228,13 +233,16 @@ void MePool::OnMeMessage(uint32_t link, MeLink& l, uint32_t type, ByteSpan paylo
       ctx_.counters.close_ext_received.Add();
       ExtConnIdParts p;
       ClientSession* s = nullptr;
-      if (ParseExtConnId(id, &p) && p.shard == ctx_.index) s = ctx_.sessions.Lookup(p.slot, p.generation);
+      if (ParseExtConnId(id, &p) && p.shard == ctx_.index)
+        s = ctx_.sessions.Lookup(p.slot, p.generation);
       if (s == nullptr || !s->bound || s->ext_conn_id != id) return;  // unknown: ignored
       UnbindSession(p.slot, *s, /*send_close_conn=*/false);
-      if (s->state == SessionState::kRelaying && (!s->client.out.empty() || s->client.send_inflight)) {
+      if (s->state == SessionState::kRelaying &&
+          (!s->client.out.empty() || s->client.send_inflight)) {
         // Deliver what the ME already answered, then close.
         clients_->Transition(*s, SessionState::kDraining);
-        if (s->client.recv_armed) ctx_.engine->CancelOp(s->client.fd, ctx_.Tag(OpKind::kClientRecv, p.slot));
+        if (s->client.recv_armed)
+          ctx_.engine->CancelOp(s->client.fd, ctx_.Tag(OpKind::kClientRecv, p.slot));
         ctx_.MarkDirty(p.slot, *s);
       } else {
         clients_->CloseSession(p.slot, *s, CloseReason::kCloseExt);

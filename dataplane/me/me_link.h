@@ -9,9 +9,9 @@
 #include <memory>
 
 #include "dataplane/buffer_chain.h"
+#include "dataplane/live_config.h"
 #include "dataplane/session/client_session.h"
 #include "dataplane/session/leg.h"
-#include "dataplane/live_config.h"
 #include "proto/rpc_link.h"
 
 namespace mtp {
@@ -34,12 +34,12 @@ struct MeLink {
   std::unique_ptr<RpcLink> rpc;
   // The LiveConfig the link was created under: its RpcLink points into proxy_secret.
   std::shared_ptr<const LiveConfig> live;
-  ByteSpan sealed;  // FlushDirtyLinks: output sealed by RpcLink::BeginFlush, not yet queued
+  ByteSpan sealed;        // FlushDirtyLinks: output sealed by RpcLink::BeginFlush, not yet queued
   uint32_t promised = 0;  // budget buffers set aside for `sealed` (BufferChains::PromiseBytes)
 
-  uint32_t bound_head = kNoSlot;   // client sessions bound to this link (intrusive list)
+  uint32_t bound_head = kNoSlot;  // client sessions bound to this link (intrusive list)
   uint32_t bound_count = 0;
-  uint32_t paused_count = 0;       // bound clients whose recv is paused by this link's queue
+  uint32_t paused_count = 0;  // bound clients whose recv is paused by this link's queue
 };
 
 }  // namespace mtp

@@ -9,14 +9,14 @@
 #include "core/check.h"
 #include "core/log.h"
 #include "crypto/random.h"
-#include "proto/framing.h"
 #include "dataplane/session/client_sessions.h"
+#include "proto/framing.h"
 
 namespace mtp {
 
 namespace {
 
-constexpr double kMeConnectTimeoutS = 3.0;   // TCP connect, then again for the handshake
+constexpr double kMeConnectTimeoutS = 3.0;    // TCP connect, then again for the handshake
 constexpr double kUnreachableReportS = 60.0;  // one "still unreachable" line per interval
 // Largest ME packet accepted: a client frame's maximum payload plus room for the RPC headers.
 constexpr uint32_t kMaxMePacketBytes = kMaxFramePayloadBytes + (64u << 10);
@@ -50,8 +50,7 @@ void MePool::AdoptRouting(const LiveConfig& next) {
   for (uint32_t j = 0; j < specs.size(); ++j) {
     next_targets[j].address = specs[j].address;
     for (uint32_t i = 0; i < targets_.size(); ++i) {
-      if (remap[i] == kNoSlot && !targets_[i].retired &&
-          targets_[i].address == specs[j].address) {
+      if (remap[i] == kNoSlot && !targets_[i].retired && targets_[i].address == specs[j].address) {
         next_targets[j] = std::move(targets_[i]);
         remap[i] = j;
         carried[j] = true;
@@ -83,8 +82,9 @@ void MePool::AdoptRouting(const LiveConfig& next) {
       }
     }
   }
-  MTP_LOG(1, "shard %u: configuration generation %llu: %zu ME targets, %u link(s) of removed "
-             "targets draining",
+  MTP_LOG(1,
+          "shard %u: configuration generation %llu: %zu ME targets, %u link(s) of removed "
+          "targets draining",
           ctx_.index, static_cast<unsigned long long>(next.generation), specs.size(),
           retired_links);
 }
@@ -139,11 +139,12 @@ void MePool::Maintain() {
       MeLink& l = ctx_.links.at(link);
       if ((l.state == MeLinkState::kConnecting || l.state == MeLinkState::kHandshake) &&
           ctx_.now_s > l.deadline_s) {
-        FailMeLink(link, l, l.state == MeLinkState::kConnecting ? "connect timeout"
-                                                                  : "handshake timeout");
+        FailMeLink(link, l,
+                   l.state == MeLinkState::kConnecting ? "connect timeout" : "handshake timeout");
         continue;  // FailMeLink removed it from ts.links
       }
-      if (l.state == MeLinkState::kReady && l.leg.send_inflight && ctx_.config.write_stall_timeout_ms > 0 &&
+      if (l.state == MeLinkState::kReady && l.leg.send_inflight &&
+          ctx_.config.write_stall_timeout_ms > 0 &&
           ctx_.now_s - l.leg.send_started_s >= ctx_.config.write_stall_timeout_ms / 1000.0) {
         ctx_.counters.me_write_stalls.Add();
         FailMeLink(link, l, "write stall: the ME stopped reading");
@@ -200,7 +201,7 @@ void MePool::StartMeLink(uint32_t target) {
   l.leg.fd = *fd;
   l.deadline_s = ctx_.now_s + kMeConnectTimeoutS;
   ctx_.engine->Connect(l.leg.fd, spec.address.sockaddr_ptr(), spec.address.length(),
-                   ctx_.LinkTag(OpKind::kMeConnect, link));
+                       ctx_.LinkTag(OpKind::kMeConnect, link));
   l.leg.BeginConnect();
   targets_[target].links.push_back(link);
   ctx_.counters.me_connects.Add();
@@ -270,8 +271,7 @@ void MePool::OnMeReady(uint32_t link, MeLink& l) {
   ++targets_[l.target].ready;
   ctx_.counters.me_links_ready.Add();
   MTP_LOG(1, "shard %u: ME link %u to %s ready (crc32c=%d)", ctx_.index, link,
-          targets_[l.target].address.ToString(),
-          l.rpc->crc() == RpcCrc::kCrc32c ? 1 : 0);
+          targets_[l.target].address.ToString(), l.rpc->crc() == RpcCrc::kCrc32c ? 1 : 0);
 }
 
 void MePool::FailMeLink(uint32_t link, MeLink& l, const char* why) {
@@ -318,17 +318,19 @@ void MePool::NoteMeTargetFailure(uint32_t target, const char* why) {
     ts.next_report_s = ctx_.now_s + kUnreachableReportS;
     ts.failures_since_report = 0;
     ctx_.counters.me_unreachable_reports.Add();
-    MTP_WARN("shard %u: middle-end %s unreachable (%s); retrying with backoff, its clients are "
-             "closed after the handshake timeout",
-             ctx_.index, ts.address.ToString(), why);
+    MTP_WARN(
+        "shard %u: middle-end %s unreachable (%s); retrying with backoff, its clients are "
+        "closed after the handshake timeout",
+        ctx_.index, ts.address.ToString(), why);
     return;
   }
   if (ctx_.now_s >= ts.next_report_s) {
     ctx_.counters.me_unreachable_reports.Add();
-    MTP_WARN("shard %u: middle-end %s still unreachable after %.0f s (%u failed attempt(s) "
-             "since the last report, last: %s)",
-             ctx_.index, ts.address.ToString(), ctx_.now_s - ts.down_since_s, ts.failures_since_report,
-             why);
+    MTP_WARN(
+        "shard %u: middle-end %s still unreachable after %.0f s (%u failed attempt(s) "
+        "since the last report, last: %s)",
+        ctx_.index, ts.address.ToString(), ctx_.now_s - ts.down_since_s, ts.failures_since_report,
+        why);
     ts.next_report_s = ctx_.now_s + kUnreachableReportS;
     ts.failures_since_report = 0;
   }

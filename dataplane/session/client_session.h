@@ -9,11 +9,11 @@
 #include <cstdint>
 
 #include "crypto/aes.h"
-#include "proto/transport_tag.h"
 #include "dataplane/buffer_chain.h"
 #include "dataplane/session/leg.h"
 #include "dataplane/session/session_state.h"
 #include "dataplane/tls_layer.h"
+#include "proto/transport_tag.h"
 
 namespace mtp {
 
@@ -23,7 +23,7 @@ struct ClientSession {
   SessionState state = SessionState::kFree;
   Transport transport = Transport::kAbridged;
   int16_t dc_id = 0;
-  uint16_t listener = 0;  // index of the -H listener that accepted it (its local port)
+  uint16_t listener = 0;     // index of the -H listener that accepted it (its local port)
   int8_t secret_index = -1;  // the secret its handshake matched (per-secret counters), or -1
 
   // The client's connection, and the upstream one (direct mode: the DC; -D fronting: the

@@ -33,43 +33,43 @@ void ClientSessions::OnClientRecv(uint32_t slot, ClientSession& s, const IoCompl
     const bool taken = (s.tls.on() || s.fronting) && tls_->TlsClientBytes(slot, s, c.buffer_id, &n);
     if (taken && s.state == SessionState::kClosing) return;
     if (!taken) switch (s.state) {
-      case SessionState::kProxyHeader:
-        ctx_.chains.AppendBuffer(s.in, c.buffer_id, n);
-        OnProxyHeaderBytes(slot, s);
-        break;
-      case SessionState::kHandshake:
-        TakeHeaderBytes(slot, s, c.buffer_id, n);
-        break;
-      case SessionState::kRelaying:
-        if (ctx_.config.mode == UpstreamMode::kMiddleEnd) {
-          s.decrypt.Apply(data, data, n);
+        case SessionState::kProxyHeader:
           ctx_.chains.AppendBuffer(s.in, c.buffer_id, n);
-          ProcessClientFrames(slot, s);
+          OnProxyHeaderBytes(slot, s);
           break;
-        }
-        [[fallthrough]];
-      case SessionState::kConnecting:
-        // Direct mode: client CTR -> plaintext -> DC CTR, in place, then queue the buffer.
-        s.decrypt.Apply(data, data, n);
-        s.up_encrypt.Apply(data, data, n);
-        ctx_.chains.AppendBuffer(s.up.out, c.buffer_id, n);
-        if (s.up.out.bytes > ctx_.config.queue_cap_bytes) PauseClientRecv(slot, s);
-        ctx_.MarkDirty(slot, s);
-        break;
-      case SessionState::kSkip:      // the reference's black hole: discard, never answer
-      case SessionState::kDraining:  // input no longer matters
-      case SessionState::kClosing:
-      case SessionState::kFree:
-        ctx_.engine->buffers().Release(c.buffer_id);
-        break;
-    }
+        case SessionState::kHandshake:
+          TakeHeaderBytes(slot, s, c.buffer_id, n);
+          break;
+        case SessionState::kRelaying:
+          if (ctx_.config.mode == UpstreamMode::kMiddleEnd) {
+            s.decrypt.Apply(data, data, n);
+            ctx_.chains.AppendBuffer(s.in, c.buffer_id, n);
+            ProcessClientFrames(slot, s);
+            break;
+          }
+          [[fallthrough]];
+        case SessionState::kConnecting:
+          // Direct mode: client CTR -> plaintext -> DC CTR, in place, then queue the buffer.
+          s.decrypt.Apply(data, data, n);
+          s.up_encrypt.Apply(data, data, n);
+          ctx_.chains.AppendBuffer(s.up.out, c.buffer_id, n);
+          if (s.up.out.bytes > ctx_.config.queue_cap_bytes) PauseClientRecv(slot, s);
+          ctx_.MarkDirty(slot, s);
+          break;
+        case SessionState::kSkip:      // the reference's black hole: discard, never answer
+        case SessionState::kDraining:  // input no longer matters
+        case SessionState::kClosing:
+        case SessionState::kFree:
+          ctx_.engine->buffers().Release(c.buffer_id);
+          break;
+      }
     if (s.state == SessionState::kClosing) return;
     // What this receive left unserved is charged to its class; a class over its share sheds
     // its oldest holders (possibly this one) before anyone else runs short.
     budget_->ChargeInput(slot, s);
     if (!budget_->EnforceInputShares(slot)) return;
-    if (ctx_.chains.held() + ctx_.chains.promised() >= ctx_.chains.budget() && s.client.recv_armed &&
-        !s.client.recv_paused && !s.out_paused) {
+    if (ctx_.chains.held() + ctx_.chains.promised() >= ctx_.chains.budget() &&
+        s.client.recv_armed && !s.client.recv_paused && !s.out_paused) {
       // Budget exhausted with nothing left to shed: stop taking this client's bytes until
       // buffers come back (FlushSession queues it for re-arming).
       budget_->PauseForBudget(slot, s);
@@ -103,7 +103,8 @@ void ClientSessions::OnClientSend(uint32_t slot, ClientSession& s, const IoCompl
   }
   ctx_.chains.Consume(s.client.out, static_cast<uint32_t>(c.result));
   s.last_active_s = ctx_.now_s;
-  if (s.out_paused && s.client.out.bytes <= ctx_.config.queue_cap_bytes / 2) ResumeFromOwnOutput(slot, s);
+  if (s.out_paused && s.client.out.bytes <= ctx_.config.queue_cap_bytes / 2)
+    ResumeFromOwnOutput(slot, s);
   TlsOnSent(s.tls, static_cast<uint32_t>(c.result));
   if (s.up.recv_paused && s.client.out.bytes <= ctx_.config.queue_cap_bytes / 2) {
     s.up.recv_paused = false;
@@ -113,7 +114,7 @@ void ClientSessions::OnClientSend(uint32_t slot, ClientSession& s, const IoCompl
 }
 
 void ClientSessions::TakeHeaderBytes(uint32_t slot, ClientSession& s, int32_t buffer_id,
-                                 uint32_t n) {
+                                     uint32_t n) {
   static_assert(sizeof(s.header) == kObfuscated2HeaderBytes);
   const uint32_t take = std::min<uint32_t>(n, kObfuscated2HeaderBytes - s.header_bytes);
   std::memcpy(s.header.data() + s.header_bytes, ctx_.engine->buffers().Data(buffer_id), take);
@@ -151,8 +152,8 @@ void ClientSessions::OnProxyHeaderBytes(uint32_t slot, ClientSession& s) {
             source.ToString());
   }
   if (const IpAccessLists* lists = ctx_.live->ip_access.get()) {
-    absl::StatusOr<SocketAddress> client =
-        h.is_local ? ctx_.engine->PeerAddressOf(s.client.fd) : absl::StatusOr<SocketAddress>(h.source);
+    absl::StatusOr<SocketAddress> client = h.is_local ? ctx_.engine->PeerAddressOf(s.client.fd)
+                                                      : absl::StatusOr<SocketAddress>(h.source);
     const IpAccessVerdict v = client.ok() ? lists->Check(*client) : IpAccessVerdict::kBlocked;
     if (v != IpAccessVerdict::kAllowed) {
       MTP_LOG(1, "shard %u: client %u refused: %s", ctx_.index, slot, IpAccessVerdictName(v));
@@ -176,8 +177,7 @@ void ClientSessions::OnProxyHeaderBytes(uint32_t slot, ClientSession& s) {
     tls_->OnHelloInput(slot, s);
     return;
   }
-  const uint32_t take =
-      std::min<uint32_t>(s.in.bytes, kObfuscated2HeaderBytes - s.header_bytes);
+  const uint32_t take = std::min<uint32_t>(s.in.bytes, kObfuscated2HeaderBytes - s.header_bytes);
   ctx_.chains.CopyOut(s.in, 0, MutableByteSpan(s.header.data() + s.header_bytes, take));
   ctx_.chains.Consume(s.in, take);
   s.header_bytes = static_cast<uint8_t>(s.header_bytes + take);
@@ -225,7 +225,8 @@ void ClientSessions::OnHandshakeBytes(uint32_t slot, ClientSession& s) {
   s.decrypt = std::move(r.decrypt);
   s.encrypt = std::move(r.encrypt);
   if (!s.in.empty()) {
-    ctx_.chains.ForEachSegment(s.in, 0, s.in.bytes, [&](MutableByteSpan seg) { s.decrypt.Apply(seg); });
+    ctx_.chains.ForEachSegment(s.in, 0, s.in.bytes,
+                               [&](MutableByteSpan seg) { s.decrypt.Apply(seg); });
   }
   if (ctx_.config.mode == UpstreamMode::kDirect) {
     Transition(s, SessionState::kConnecting);
@@ -271,7 +272,7 @@ bool ClientSessions::CheckClientBuffers(uint32_t slot, ClientSession& s) {
 }
 
 bool ClientSessions::HandleClientFrame(uint32_t slot, ClientSession& s, size_t offset, uint32_t len,
-                                   bool quick_ack) {
+                                       bool quick_ack) {
   // The filter needs the payload as one span: it usually is (one receive buffer); a payload
   // straddling buffers is linearised into the shard's scratch buffer.
   ByteSpan payload;
@@ -316,7 +317,7 @@ bool ClientSessions::QueueClientRaw(uint32_t slot, ClientSession& s, ByteSpan pl
     return false;
   }
   ctx_.chains.ForEachSegment(s.client.out, start, plaintext.size(),
-                         [&](MutableByteSpan seg) { s.encrypt.Apply(seg); });
+                             [&](MutableByteSpan seg) { s.encrypt.Apply(seg); });
   ctx_.counters.client_frames_out.Add();
   if (s.client.out.bytes > ctx_.config.queue_cap_bytes) PauseForOwnOutput(slot, s);
   ctx_.MarkDirty(slot, s);
@@ -340,13 +341,15 @@ bool ClientSessions::QueueClientFrame(uint32_t slot, ClientSession& s, ByteSpan 
   uint64_t r = FastRandom64();
   std::memcpy(padding, &r, sizeof(padding));
   bool ok = ctx_.chains.AppendCopy(s.client.out, ByteSpan(header, header_bytes)) &&
-            ctx_.chains.AppendCopy(s.client.out, payload) && ctx_.chains.AppendCopy(s.client.out, ByteSpan(padding, pad));
+            ctx_.chains.AppendCopy(s.client.out, payload) &&
+            ctx_.chains.AppendCopy(s.client.out, ByteSpan(padding, pad));
   if (!ok) {
     ctx_.counters.client_failed_no_buffers.Add();
     CloseSession(slot, s, CloseReason::kNoBuffers);
     return false;
   }
-  ctx_.chains.ForEachSegment(s.client.out, start, total, [&](MutableByteSpan seg) { s.encrypt.Apply(seg); });
+  ctx_.chains.ForEachSegment(s.client.out, start, total,
+                             [&](MutableByteSpan seg) { s.encrypt.Apply(seg); });
   ctx_.counters.client_frames_out.Add();
   // A client not reading its answers stops being read (its requests make more answers).
   if (s.client.out.bytes > ctx_.config.queue_cap_bytes) PauseForOwnOutput(slot, s);

@@ -57,7 +57,7 @@ void DirectUpstream::StartDirectUpstream(uint32_t slot, ClientSession& s) {
     }
   }
   ctx_.engine->Connect(s.up.fd, dc->sockaddr_ptr(), dc->length(),
-                   ctx_.Tag(OpKind::kUpstreamConnect, slot));
+                       ctx_.Tag(OpKind::kUpstreamConnect, slot));
   s.up.BeginConnect();
   ctx_.counters.dc_connects.Add();
 }
@@ -71,8 +71,7 @@ void DirectUpstream::OnUpstreamConnect(uint32_t slot, ClientSession& s, const Io
   }
   if (c.result < 0) {
     ctx_.counters.dc_connect_failures.Add();
-    MTP_LOG(1, "shard %u: client %u: DC connect failed: %s", ctx_.index, slot,
-            strerror(-c.result));
+    MTP_LOG(1, "shard %u: client %u: DC connect failed: %s", ctx_.index, slot, strerror(-c.result));
     clients_->CloseSession(slot, s, CloseReason::kUpstreamError);
     return;
   }
@@ -119,7 +118,8 @@ void DirectUpstream::OnUpstreamRecv(uint32_t slot, ClientSession& s, const IoCom
     // The DC closed: deliver what it sent, then close the client.
     if (s.state == SessionState::kRelaying) {
       clients_->Transition(s, SessionState::kDraining);
-      if (s.client.recv_armed) ctx_.engine->CancelOp(s.client.fd, ctx_.Tag(OpKind::kClientRecv, slot));
+      if (s.client.recv_armed)
+        ctx_.engine->CancelOp(s.client.fd, ctx_.Tag(OpKind::kClientRecv, slot));
       ctx_.MarkDirty(slot, s);
     }
     return;

@@ -97,18 +97,19 @@ void InputBudget::ShedHolder(uint32_t slot, Charge charge) {
   // A crowd of slow senders would otherwise write one line per connection.
   const int64_t now_ms = ctx_.NowMs();
   if (shed_logged_ms_ == INT64_MIN || now_ms - shed_logged_ms_ >= kShedLogIntervalMs) {
-    MTP_WARN("shard %u: buffers at %u of %u: shed client %u holding %u %s byte(s) since %.1f s "
-             "(%llu more shed since the last message)",
-             ctx_.index, ctx_.chains.held(), ctx_.chains.budget(), slot, held,
-             charge == Charge::kPreAuth ? "unauthenticated" : "partial-frame",
-             ctx_.now_s - s.last_active_s, static_cast<unsigned long long>(shed_unlogged_));
+    MTP_WARN(
+        "shard %u: buffers at %u of %u: shed client %u holding %u %s byte(s) since %.1f s "
+        "(%llu more shed since the last message)",
+        ctx_.index, ctx_.chains.held(), ctx_.chains.budget(), slot, held,
+        charge == Charge::kPreAuth ? "unauthenticated" : "partial-frame",
+        ctx_.now_s - s.last_active_s, static_cast<unsigned long long>(shed_unlogged_));
     shed_logged_ms_ = now_ms;
     shed_unlogged_ = 0;
   } else {
     ++shed_unlogged_;
   }
-  clients_->CloseSession(slot, s,
-               charge == Charge::kPreAuth ? CloseReason::kShedPreAuth : CloseReason::kShedPartial);
+  clients_->CloseSession(
+      slot, s, charge == Charge::kPreAuth ? CloseReason::kShedPreAuth : CloseReason::kShedPartial);
 }
 
 bool InputBudget::RoomForOutput(size_t bytes, uint32_t slot) {
@@ -181,7 +182,8 @@ void InputBudget::ShedLargestHolders() {
     if (s.state == SessionState::kClosing) return;
     const uint64_t bytes = uint64_t{s.in.bytes} + s.client.out.bytes + s.up.out.bytes;
     if (bytes == 0) return;
-    const bool send_stuck = s.client.send_inflight && ctx_.now_s - s.client.send_started_s >= kShedMinStallS;
+    const bool send_stuck =
+        s.client.send_inflight && ctx_.now_s - s.client.send_started_s >= kShedMinStallS;
     const bool quiet = ctx_.now_s - s.last_active_s >= kShedMinStallS;
     if (send_stuck || quiet) shed_candidates_.push_back({bytes, s.last_active_s, slot});
   });
@@ -200,11 +202,11 @@ void InputBudget::ShedLargestHolders() {
     ++closed;
   }
   if (closed == 0) return;  // nothing stalled to shed: appends fail (kNoBuffers) if it fills
-  MTP_WARN("shard %u: buffers at %llu of %llu bytes: closed %u stalled client(s) holding %llu "
-           "bytes (%zu candidate(s))",
-           ctx_.index, static_cast<unsigned long long>(held),
-           static_cast<unsigned long long>(budget), closed,
-           static_cast<unsigned long long>(freed), shed_candidates_.size());
+  MTP_WARN(
+      "shard %u: buffers at %llu of %llu bytes: closed %u stalled client(s) holding %llu "
+      "bytes (%zu candidate(s))",
+      ctx_.index, static_cast<unsigned long long>(held), static_cast<unsigned long long>(budget),
+      closed, static_cast<unsigned long long>(freed), shed_candidates_.size());
 }
 
 void InputBudget::Tick() {

@@ -23,8 +23,7 @@ class ClientSessions;
 
 class InputBudget {
  public:
-  explicit InputBudget(ShardContext& ctx)
-      : ctx_(ctx), holders_(ctx.sessions.capacity()) {
+  explicit InputBudget(ShardContext& ctx) : ctx_(ctx), holders_(ctx.sessions.capacity()) {
     recv_waiters_.reserve(ctx.sessions.capacity());
   }
   void Connect(ClientSessions& clients) { clients_ = &clients; }

@@ -15,15 +15,15 @@ namespace mtp {
 
 struct Leg {
   int fd = -1;
-  uint16_t inflight = 0;       // ops in flight on fd (an armed multishot receive counts once)
+  uint16_t inflight = 0;  // ops in flight on fd (an armed multishot receive counts once)
   bool recv_armed = false;
   bool send_inflight = false;
   bool connecting = false;
-  bool want_recv = false;      // re-arm the receive at the next flush (it ended, or resumed)
-  bool recv_paused = false;    // backpressure: the destination of its bytes is over its cap
-  BufferChain out;             // bytes queued to the peer (ciphertext)
-  uint32_t send_len = 0;       // bytes of the send in flight
-  double send_started_s = 0;   // when that send was submitted (write-stall guard)
+  bool want_recv = false;     // re-arm the receive at the next flush (it ended, or resumed)
+  bool recv_paused = false;   // backpressure: the destination of its bytes is over its cap
+  BufferChain out;            // bytes queued to the peer (ciphertext)
+  uint32_t send_len = 0;      // bytes of the send in flight
+  double send_started_s = 0;  // when that send was submitted (write-stall guard)
 
   void BeginRecv() { BeginOp(inflight, recv_armed); }
   void EndRecv() { EndOp(inflight, recv_armed); }

@@ -62,8 +62,8 @@ void SessionGuard::GuardSession(uint32_t slot, ClientSession& s) {
   if (ctx_.config.write_stall_timeout_ms > 0 && s.client.send_inflight &&
       now - s.client.send_started_s >= Seconds(ctx_.config.write_stall_timeout_ms)) {
     ctx_.counters.client_write_stalls.Add();
-    MTP_LOG(1, "shard %u: client %u: no send progress for %.1f s with %u byte(s) queued", ctx_.index,
-            slot, now - s.client.send_started_s, s.client.out.bytes);
+    MTP_LOG(1, "shard %u: client %u: no send progress for %.1f s with %u byte(s) queued",
+            ctx_.index, slot, now - s.client.send_started_s, s.client.out.bytes);
     clients_->CloseSession(slot, s, CloseReason::kWriteStall);
     return;
   }
@@ -74,8 +74,9 @@ void SessionGuard::GuardSession(uint32_t slot, ClientSession& s) {
       now - s.up.send_started_s >= Seconds(ctx_.config.write_stall_timeout_ms)) {
     if (s.fronting) {
       ctx_.counters.tls_front_write_stalls.Add();
-      MTP_LOG(1, "shard %u: client %u: no send progress to the real site for %.1f s with %u "
-                 "byte(s) queued",
+      MTP_LOG(1,
+              "shard %u: client %u: no send progress to the real site for %.1f s with %u "
+              "byte(s) queued",
               ctx_.index, slot, now - s.up.send_started_s, s.up.out.bytes);
       clients_->CloseSession(slot, s, CloseReason::kFrontWriteStall);
       return;
@@ -86,7 +87,8 @@ void SessionGuard::GuardSession(uint32_t slot, ClientSession& s) {
     clients_->CloseSession(slot, s, CloseReason::kUpstreamWriteStall);
     return;
   }
-  if (ctx_.config.idle_timeout_ms > 0 && now - s.last_active_s >= Seconds(ctx_.config.idle_timeout_ms)) {
+  if (ctx_.config.idle_timeout_ms > 0 &&
+      now - s.last_active_s >= Seconds(ctx_.config.idle_timeout_ms)) {
     ctx_.counters.client_idle_timeouts.Add();
     clients_->CloseSession(slot, s, CloseReason::kIdleTimeout);
     return;

@@ -1,7 +1,5 @@
 // ClientSessions: opening a session, its state machine, the flush pass for one session,
 // backpressure, close and finalize.
-#include "dataplane/session/client_sessions.h"
-
 #include <cassert>
 #include <string>
 
@@ -9,6 +7,7 @@
 #include "core/socket_address.h"
 #include "core/socket_util.h"
 #include "dataplane/me/me_pool.h"
+#include "dataplane/session/client_sessions.h"
 #include "dataplane/session/direct_upstream.h"
 #include "dataplane/session/input_budget.h"
 #include "dataplane/session/leg_send.h"
@@ -43,12 +42,14 @@ bool ClientSessions::Open(int fd, uint16_t listener) {
         ctx_.engine->Close(fd);
         return true;
       }
-    } else if (!peer.ok() || lists->Check(*peer) != IpAccessVerdict::kAllowed) {
+    } else if (const IpAccessVerdict v =
+                   peer.ok() ? lists->Check(*peer) : IpAccessVerdict::kBlocked;
+               v != IpAccessVerdict::kAllowed) {
       if (!ctx_.config.tls.enabled()) {
         ctx_.counters.client_access_denied.Add();
         MTP_LOG(1, "shard %u: connection from %s refused: %s", ctx_.index,
                 peer.ok() ? peer->ToString() : std::string("?"),
-                peer.ok() ? IpAccessVerdictName(lists->Check(*peer)) : "no peer address");
+                peer.ok() ? IpAccessVerdictName(v) : "no peer address");
         ctx_.engine->Close(fd);
         return true;
       }
@@ -106,7 +107,8 @@ void ClientSessions::FlushSession(uint32_t slot, ClientSession& s) {
     }
   }
   if (!s.client.send_inflight && !s.client.out.empty()) {
-    if (!WrapTlsOutput(ctx_.chains, s.client.out, s.tls, ctx_.NowMs())) {  // -D: records, sized per flush
+    if (!WrapTlsOutput(ctx_.chains, s.client.out, s.tls,
+                       ctx_.NowMs())) {  // -D: records, sized per flush
       ctx_.counters.client_failed_no_buffers.Add();
       CloseSession(slot, s, CloseReason::kNoBuffers);
       return;
@@ -141,7 +143,7 @@ void ClientSessions::CloseSession(uint32_t slot, ClientSession& s, CloseReason r
   }
   if (s.bound) {
     me_->UnbindSession(slot, s,
-                  reason != CloseReason::kCloseExt && reason != CloseReason::kMeLinkLost);
+                       reason != CloseReason::kCloseExt && reason != CloseReason::kMeLinkLost);
   }
   if (s.state == SessionState::kSkip) ctx_.counters.client_skip_mode.Sub();
   Transition(s, SessionState::kClosing);
@@ -174,7 +176,8 @@ bool ClientSessions::FinalizeSession(uint32_t slot, ClientSession& s) {
   budget_->Forget(slot);
   ctx_.counters.connection_seconds.Observe(ctx_.now_s - s.accepted_s);
   MTP_LOG(2, "shard %u: client %u closed after %.3f s: secret %d, DC %d, %u bytes in, %u out",
-          ctx_.index, slot, ctx_.now_s - s.accepted_s, s.secret_index, s.dc_id, s.bytes_in, s.bytes_out);
+          ctx_.index, slot, ctx_.now_s - s.accepted_s, s.secret_index, s.dc_id, s.bytes_in,
+          s.bytes_out);
   Transition(s, SessionState::kFree);
   s = ClientSession{};  // releases the cipher contexts
   ctx_.sessions.Free(slot);
@@ -195,7 +198,8 @@ void ClientSessions::PauseForOwnOutput(uint32_t slot, ClientSession& s) {
   if (s.out_paused) return;
   s.out_paused = true;
   ctx_.counters.client_out_paused.Add();
-  if (s.client.recv_armed && !s.client.recv_paused) ctx_.engine->CancelOp(s.client.fd, ctx_.Tag(OpKind::kClientRecv, slot));
+  if (s.client.recv_armed && !s.client.recv_paused)
+    ctx_.engine->CancelOp(s.client.fd, ctx_.Tag(OpKind::kClientRecv, slot));
 }
 
 void ClientSessions::ResumeFromOwnOutput(uint32_t slot, ClientSession& s) {

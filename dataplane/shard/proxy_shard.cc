@@ -12,7 +12,7 @@
 namespace mtp {
 namespace {
 
-constexpr double kTickS = 0.1;          // ME pool maintenance period (the reference's 0.1 s)
+constexpr double kTickS = 0.1;           // ME pool maintenance period (the reference's 0.1 s)
 constexpr double kShutdownGraceS = 3.0;  // bound on waiting for cancelled ops at stop
 constexpr uint32_t kCompletionBatch = 256;
 // Buffers kept out of the chains' budget so receives and control packets never starve.
@@ -22,8 +22,7 @@ constexpr uint32_t kCompletionBatchBuffers = 256;
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<ProxyShard>> ProxyShard::Create(uint32_t index,
-                                                               uint32_t shard_count,
+absl::StatusOr<std::unique_ptr<ProxyShard>> ProxyShard::Create(uint32_t index, uint32_t shard_count,
                                                                const DataplaneConfig& config) {
   if (index >= kMaxShards) return absl::InvalidArgumentError("too many shards");
   auto engine = CreateIoEngine(config.backend, config.engine);
@@ -31,8 +30,7 @@ absl::StatusOr<std::unique_ptr<ProxyShard>> ProxyShard::Create(uint32_t index,
   return Create(index, shard_count, config, std::move(*engine), SystemClock());
 }
 
-absl::StatusOr<std::unique_ptr<ProxyShard>> ProxyShard::Create(uint32_t index,
-                                                               uint32_t shard_count,
+absl::StatusOr<std::unique_ptr<ProxyShard>> ProxyShard::Create(uint32_t index, uint32_t shard_count,
                                                                const DataplaneConfig& config,
                                                                std::unique_ptr<IoEngine> engine,
                                                                const Clock& clock) {
@@ -68,9 +66,9 @@ static uint32_t TotalLinkCapacity(const DataplaneConfig& config) {
 ProxyShard::ProxyShard(uint32_t index, uint32_t shard_count, const DataplaneConfig& config,
                        std::unique_ptr<IoEngine> engine, const Clock& clock)
     : ctx_(index, config, clock, std::move(engine), &ShardBudgetBuffers,
-           std::max<uint32_t>(1, std::min(config.max_connections,
-                                          (config.max_client_connections + shard_count - 1) /
-                                              shard_count)),
+           std::max<uint32_t>(
+               1, std::min(config.max_connections,
+                           (config.max_client_connections + shard_count - 1) / shard_count)),
            config.mode == UpstreamMode::kMiddleEnd ? TotalLinkCapacity(config) : 1),
       clients_(ctx_),
       budget_(ctx_),
@@ -116,8 +114,7 @@ absl::Status ProxyShard::OpenListeners() {
     auto fd = ctx_.engine->OpenListener(options);
     if (!fd.ok()) {
       return absl::UnavailableError(absl::StrCat("cannot open http/tcp server socket at port ",
-                                                 spec.address.port(), ": ",
-                                                 fd.status().message()));
+                                                 spec.address.port(), ": ", fd.status().message()));
     }
     auto local = ctx_.engine->LocalAddressOf(*fd);
     listener_fds_.push_back(*fd);
@@ -192,8 +189,8 @@ bool ProxyShard::RunOnce(int64_t max_wait_us) {
     Shutdown();
   }
   if (ctx_.stopping) {
-    bool accepts_done = std::none_of(accept_armed_.begin(), accept_armed_.end(),
-                                     [](bool armed) { return armed; });
+    bool accepts_done =
+        std::none_of(accept_armed_.begin(), accept_armed_.end(), [](bool armed) { return armed; });
     bool done = ctx_.sessions.live() == 0 && ctx_.links.live() == 0 && accepts_done;
     if (!done && ctx_.now_s > stop_deadline_s_) {
       MTP_WARN("shard %u: %u sessions and %u ME links still had operations in flight at exit",
@@ -320,7 +317,8 @@ void ProxyShard::OnAccept(uint32_t listener, const IoCompletion& c) {
     ctx_.engine->Close(fd);  // --max-accept-rate; the budget counts the refusal
     return;
   }
-  if (static_cast<uint32_t>(fd) >= ctx_.config.max_connections || ctx_.sessions.live() >= max_clients_) {
+  if (static_cast<uint32_t>(fd) >= ctx_.config.max_connections ||
+      ctx_.sessions.live() >= max_clients_) {
     ctx_.engine->Close(fd);
     ctx_.counters.client_rejected_limit.Add();
     if (ctx_.sessions.live() >= max_clients_ && !accept_paused_) {

@@ -44,14 +44,14 @@ struct ShardAudit {
   struct Owner {      // one live session, ME link or listener and the descriptors it owns
     char kind = 's';  // 's' client session, 'l' ME link, 'L' listener
     uint32_t slot = 0;
-    uint8_t state = 0;     // SessionState / MeLinkState (0 for listeners)
+    uint8_t state = 0;  // SessionState / MeLinkState (0 for listeners)
     int fd = -1;
-    int up_fd = -1;        // sessions: the DC (or fronting) socket, -1 if none
-    uint32_t inflight = 0; // ops it counts in flight on fd and up_fd (armed accept: 1)
+    int up_fd = -1;         // sessions: the DC (or fronting) socket, -1 if none
+    uint32_t inflight = 0;  // ops it counts in flight on fd and up_fd (armed accept: 1)
     // Sessions: recv_armed 1, send_inflight 2, recv_paused 4, out_paused 8, want_recv 16,
     // dirty 32, bound 64, dropped 128; links: recv_armed 1, send_inflight 2, want_recv 16.
     uint32_t flags = 0;
-    uint32_t queued = 0;   // bytes in its chains (in + out + up_out; links: out + unsealed)
+    uint32_t queued = 0;  // bytes in its chains (in + out + up_out; links: out + unsealed)
   };
   std::vector<Owner> owners;
   uint32_t sessions = 0;       // live session slots
@@ -68,13 +68,13 @@ class ProxyShard {
   // Creates the engine (backend per config) and this shard's listeners. `shard_count` splits
   // the -C limit and the buffer budget.
   static absl::StatusOr<std::unique_ptr<ProxyShard>> Create(uint32_t index, uint32_t shard_count,
-                                                           const DataplaneConfig& config);
+                                                            const DataplaneConfig& config);
   // The same on a given engine and clock (the simulator's; `clock` must outlive the shard).
   // Every socket the shard opens, inspects or closes goes through `engine`.
   static absl::StatusOr<std::unique_ptr<ProxyShard>> Create(uint32_t index, uint32_t shard_count,
-                                                           const DataplaneConfig& config,
-                                                           std::unique_ptr<IoEngine> engine,
-                                                           const Clock& clock);
+                                                            const DataplaneConfig& config,
+                                                            std::unique_ptr<IoEngine> engine,
+                                                            const Clock& clock);
   ~ProxyShard();
   ProxyShard(const ProxyShard&) = delete;
   ProxyShard& operator=(const ProxyShard&) = delete;

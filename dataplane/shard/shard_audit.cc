@@ -37,19 +37,19 @@ ShardAudit ProxyShard::Audit() const {
     ++a.sessions;
     const uint32_t flags = (s.client.recv_armed ? 1u : 0u) | (s.client.send_inflight ? 2u : 0u) |
                            (s.client.recv_paused ? 4u : 0u) | (s.out_paused ? 8u : 0u) |
-                           (s.client.want_recv ? 16u : 0u) | (s.dirty ? 32u : 0u) | (s.bound ? 64u : 0u) |
-                           (s.dropped ? 128u : 0u);
-    a.owners.push_back({'s', slot, static_cast<uint8_t>(s.state), s.client.fd, s.up.fd, s.inflight(), flags,
-                        s.in.bytes + s.client.out.bytes + s.up.out.bytes});
+                           (s.client.want_recv ? 16u : 0u) | (s.dirty ? 32u : 0u) |
+                           (s.bound ? 64u : 0u) | (s.dropped ? 128u : 0u);
+    a.owners.push_back({'s', slot, static_cast<uint8_t>(s.state), s.client.fd, s.up.fd,
+                        s.inflight(), flags, s.in.bytes + s.client.out.bytes + s.up.out.bytes});
     if (s.state == SessionState::kFree) problem(absl::StrFormat("session %u: live but free", slot));
     if (s.client.fd < 0) problem(absl::StrFormat("session %u: no client fd", slot));
-    const uint32_t flagged = uint32_t{s.client.recv_armed} + s.client.send_inflight + s.up.recv_armed +
-                             s.up.send_inflight + s.up.connecting;
+    const uint32_t flagged = uint32_t{s.client.recv_armed} + s.client.send_inflight +
+                             s.up.recv_armed + s.up.send_inflight + s.up.connecting;
     if (flagged != s.inflight()) {
       problem(absl::StrFormat(
           "session %u (%s): inflight %u but recv %d send %d up_recv %d up_send %d connect %d", slot,
-          SessionStateName(s.state), s.inflight(), s.client.recv_armed, s.client.send_inflight, s.up.recv_armed,
-          s.up.send_inflight, s.up.connecting));
+          SessionStateName(s.state), s.inflight(), s.client.recv_armed, s.client.send_inflight,
+          s.up.recv_armed, s.up.send_inflight, s.up.connecting));
     }
     if ((s.up.recv_armed || s.up.send_inflight || s.up.connecting) && s.up.fd < 0) {
       problem(absl::StrFormat("session %u: upstream ops without an upstream fd", slot));
@@ -65,11 +65,11 @@ ShardAudit ProxyShard::Audit() const {
     if (!ctx_.links.is_live(link)) continue;
     const MeLink& l = ctx_.links.at(link);
     ++a.links;
-    const uint32_t flags =
-        (l.leg.recv_armed ? 1u : 0u) | (l.leg.send_inflight ? 2u : 0u) | (l.leg.want_recv ? 16u : 0u);
+    const uint32_t flags = (l.leg.recv_armed ? 1u : 0u) | (l.leg.send_inflight ? 2u : 0u) |
+                           (l.leg.want_recv ? 16u : 0u);
     const uint32_t pending = l.rpc ? static_cast<uint32_t>(l.rpc->PendingOutputBytes()) : 0;
-    a.owners.push_back({'l', link, static_cast<uint8_t>(l.state), l.leg.fd, -1, l.leg.inflight, flags,
-                        l.leg.out.bytes + pending});
+    a.owners.push_back({'l', link, static_cast<uint8_t>(l.state), l.leg.fd, -1, l.leg.inflight,
+                        flags, l.leg.out.bytes + pending});
     if (l.state == MeLinkState::kFree) problem(absl::StrFormat("link %u: live but free", link));
     const uint32_t flagged = uint32_t{l.leg.recv_armed} + l.leg.send_inflight;
     // A connect in flight has no flag of its own: at most one op beyond the flagged ones.

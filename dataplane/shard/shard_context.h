@@ -13,10 +13,10 @@
 #include "core/clock.h"
 #include "core/io_engine.h"
 #include "dataplane/buffer_chain.h"
-#include "dataplane/session/client_session.h"
 #include "dataplane/dataplane_config.h"
 #include "dataplane/me/me_link.h"
 #include "dataplane/op_tag.h"
+#include "dataplane/session/client_session.h"
 #include "dataplane/session_slab.h"
 #include "dataplane/shard_counters.h"
 
@@ -80,9 +80,9 @@ struct ShardContext {
   // they were created with alive).
   std::shared_ptr<const LiveConfig> live;
   ShardRateBudget* handshake_budget = nullptr;  // --max-dh-accept-rate; null = no limit
-  double now_s = 0;       // the loop's clock, read once per completion batch
-  bool stopping = false;  // RequestStop() seen: everything is closing
-  std::vector<uint16_t> listener_ports;  // local port of each listener (by listener index)
+  double now_s = 0;                             // the loop's clock, read once per completion batch
+  bool stopping = false;                        // RequestStop() seen: everything is closing
+  std::vector<uint16_t> listener_ports;         // local port of each listener (by listener index)
   std::vector<uint32_t> dirty_sessions;
   std::vector<uint32_t> dirty_links;
   std::vector<uint8_t> scratch;  // linearises a payload straddling buffers (<= 1 MiB)

@@ -101,8 +101,7 @@ ShardCounter& FailedStage(ShardCounters& c, FrontReason reason, const ClientSess
       // After the ServerHello the inner header never completed; before it, either too few
       // bytes came to classify, or a ClientHello prefix never completed.
       if (s.tls.phase == TlsPhase::kRecords) return c.tls_failed_inner_header;
-      return s.in.bytes < kClassifyMinBytes ? c.tls_failed_first_bytes
-                                            : c.tls_failed_client_hello;
+      return s.in.bytes < kClassifyMinBytes ? c.tls_failed_first_bytes : c.tls_failed_client_hello;
     case FrontReason::kBadSni:
     case FrontReason::kUnknownSni:
     case FrontReason::kPort80:
@@ -134,8 +133,7 @@ void TlsFront::BeginTls(uint32_t slot, ClientSession& s) {
                       [&](const DeadlineFifo::Entry& e) { OnTlsHandshakeExpired(e); });
 }
 
-bool TlsFront::TlsClientBytes(uint32_t slot, ClientSession& s, int32_t buffer_id,
-                                uint32_t* n) {
+bool TlsFront::TlsClientBytes(uint32_t slot, ClientSession& s, int32_t buffer_id, uint32_t* n) {
   if (s.fronting) {
     // The byte pipe: everything the client sends goes to the real site untouched.
     if (s.state == SessionState::kConnecting || s.state == SessionState::kRelaying) {
@@ -184,8 +182,8 @@ bool TlsFront::TlsClientBytes(uint32_t slot, ClientSession& s, int32_t buffer_id
 void TlsFront::OnClientHelloBytes(uint32_t slot, ClientSession& s) {
   const uint16_t local_port = ctx_.listener_ports[s.listener];
   const ClientHelloResult r =
-      CheckBufferedClientHello(ctx_.chains, s.in, ctx_.scratch, ctx_.config.tls, ctx_.live->secrets, local_port,
-                               ctx_.clock.UnixSeconds());
+      CheckBufferedClientHello(ctx_.chains, s.in, ctx_.scratch, ctx_.config.tls, ctx_.live->secrets,
+                               local_port, ctx_.clock.UnixSeconds());
   if (r.need_more()) return;  // bounded: the framing rule waits for at most 5 + 65535 bytes
   if (s.access_denied) {
     // Refused by the IP lists: whatever it sent, it sees the real site.
@@ -206,8 +204,8 @@ void TlsFront::OnClientHelloBytes(uint32_t slot, ClientSession& s) {
     StartFronting(slot, s, r.domain_index, FrontReasonOf(r.status));
     return;
   }
-  if (!AcceptClientHello(ctx_.chains, s.in, s.client.out, ctx_.scratch, r, ctx_.config.tls, ctx_.live->secrets,
-                         s.tls)) {
+  if (!AcceptClientHello(ctx_.chains, s.in, s.client.out, ctx_.scratch, r, ctx_.config.tls,
+                         ctx_.live->secrets, s.tls)) {
     ctx_.counters.client_failed_no_buffers.Add();
     clients_->CloseSession(slot, s, CloseReason::kNoBuffers);
     return;
@@ -240,8 +238,8 @@ void TlsFront::RefuseUnknownSni(uint32_t slot, ClientSession& s) {
   ctx_.counters.tls_unknown_sni_refused.Add();
   ctx_.counters.tls_failed_client_hello.Add();
   const bool alert = ctx_.config.tls_unknown_sni == TlsUnknownSniAction::kAlert;
-  MTP_LOG(1, "shard %u: client %u: fake-TLS ClientHello names no -D domain: %s", ctx_.index,
-          slot, alert ? "unrecognized_name alert, then closed" : "closed");
+  MTP_LOG(1, "shard %u: client %u: fake-TLS ClientHello names no -D domain: %s", ctx_.index, slot,
+          alert ? "unrecognized_name alert, then closed" : "closed");
   s.tls_refused = true;
   s.reset_on_close = ctx_.config.tls_reject_rst;
   if (!alert) {
@@ -288,13 +286,13 @@ bool TlsFront::QueueFrontProxyHeader(ClientSession& s) {
 }
 
 void TlsFront::StartFronting(uint32_t slot, ClientSession& s, size_t domain_index,
-                               FrontReason reason) {
+                             FrontReason reason) {
   ctx_.counters.tls_fronted.Add();
   if (reason != FrontReason::kAccessDenied) FailedStage(ctx_.counters, reason, s).Add();
   switch (reason) {
 #define MTP_COUNT_REASON(R, counter) \
   case FrontReason::R:               \
-    ctx_.counters.counter.Add();         \
+    ctx_.counters.counter.Add();     \
     break;
     MTP_COUNT_REASON(kNotTls, tls_fronted_not_tls)
     MTP_COUNT_REASON(kBadSni, tls_fronted_bad_sni)
@@ -328,8 +326,8 @@ void TlsFront::StartFronting(uint32_t slot, ClientSession& s, size_t domain_inde
     FrontFailed(slot, s, std::string(fd.status().message()));
     return;
   }
-  MTP_LOG(1, "shard %u: client %u: proxying to %s (%s) for %s", ctx_.index, slot,
-          target.ToString(), info->name, FrontReasonName(reason));
+  MTP_LOG(1, "shard %u: client %u: proxying to %s (%s) for %s", ctx_.index, slot, target.ToString(),
+          info->name, FrontReasonName(reason));
   s.fronting = true;
   s.tls.phase = TlsPhase::kOff;  // no more framing either way; queued output still goes out
   s.up.fd = *fd;
@@ -356,7 +354,7 @@ void TlsFront::StartFronting(uint32_t slot, ClientSession& s, size_t domain_inde
   ctx_.counters.tls_fronting_active.Add();
   clients_->Transition(s, SessionState::kConnecting);
   ctx_.engine->Connect(s.up.fd, target.sockaddr_ptr(), target.length(),
-                   ctx_.Tag(OpKind::kUpstreamConnect, slot));
+                       ctx_.Tag(OpKind::kUpstreamConnect, slot));
   s.up.BeginConnect();
   const int64_t deadline_ms = ctx_.NowMs() + ctx_.config.tls.front_connect_timeout_ms;
   front_deadlines_.Push({slot, ctx_.sessions.generation(slot), deadline_ms},
@@ -373,8 +371,9 @@ void TlsFront::OnTlsHandshakeExpired(const DeadlineFifo::Entry& e) {
 void TlsFront::OnFrontConnectExpired(const DeadlineFifo::Entry& e) {
   ClientSession* s = ctx_.sessions.Lookup(e.slot, e.generation);
   if (s == nullptr || !s->fronting || !s->up.connecting) return;
-  FrontFailed(e.slot, *s,
-              absl::StrFormat("connect timed out after %u ms", ctx_.config.tls.front_connect_timeout_ms));
+  FrontFailed(
+      e.slot, *s,
+      absl::StrFormat("connect timed out after %u ms", ctx_.config.tls.front_connect_timeout_ms));
 }
 
 void TlsFront::FrontFailed(uint32_t slot, ClientSession& s, std::string_view why) {
