@@ -13,6 +13,7 @@
 #   -n              do not merge into tests/fuzz/corpus (report only)
 # Env FUZZ_BUILDDIR: the build directory (default build-fuzz).
 set -euo pipefail
+. "$(dirname "$0")/run_bounded.sh"
 cd "$(dirname "$0")/.."
 
 runs=10000000
@@ -100,19 +101,7 @@ campaign_one() {
 
 echo "campaign: ${#names[@]} targets, $runs runs each, $parallel at a time, commit $(git rev-parse --short HEAD), $(date -u +%FT%TZ)"
 failed=0
-running=0
-for name in "${names[@]}"; do
-  if [ "$running" -ge "$parallel" ]; then
-    wait -n || failed=1
-    running=$((running - 1))
-  fi
-  campaign_one "$name" &
-  running=$((running + 1))
-done
-while [ "$running" -gt 0 ]; do
-  wait -n || failed=1
-  running=$((running - 1))
-done
+run_bounded "$parallel" campaign_one "${names[@]}" || failed=1
 if [ "$failed" -ne 0 ]; then
   echo "campaign: a target crashed or failed; inputs and logs under $out/<name>/" >&2
   exit 1

@@ -6,6 +6,7 @@
 # (base64) so the failure can be replayed from the CI log.
 # Usage: tools/fuzz_smoke.sh BUILDDIR [SECONDS]
 set -euo pipefail
+. "$(dirname "$0")/run_bounded.sh"
 cd "$(dirname "$0")/.."
 
 builddir=${1:?usage: tools/fuzz_smoke.sh BUILDDIR [SECONDS]}
@@ -48,19 +49,7 @@ run_one() {
 }
 
 failed=0
-running=0
-for bin in "${fuzzers[@]}"; do
-  if [ "$running" -ge "$jobs" ]; then
-    wait -n || failed=1
-    running=$((running - 1))
-  fi
-  run_one "$bin" &
-  running=$((running + 1))
-done
-while [ "$running" -gt 0 ]; do
-  wait -n || failed=1
-  running=$((running - 1))
-done
+run_bounded "$jobs" run_one "${fuzzers[@]}" || failed=1
 if [ "$failed" -ne 0 ]; then
   echo "fuzz_smoke: a libFuzzer target failed (see above)" >&2
   exit 1
