@@ -55,8 +55,10 @@ absl::StatusOr<std::shared_ptr<const ConfigSnapshot>> LoadConfigSnapshot(
     if (!from_toml.ok()) return from_toml.status();
     snapshot->secrets = from_toml->secrets;
     snapshot->secret_names = from_toml->names;
+    snapshot->secret_limits = from_toml->limits;
   }
   snapshot->secret_names.resize(snapshot->secrets.size());
+  snapshot->secret_limits.resize(snapshot->secrets.size());
   if (cli.secret_file) {
     absl::StatusOr<std::vector<ClientSecret>> from_file = LoadClientSecretFile(*cli.secret_file);
     if (!from_file.ok()) return from_file.status();
@@ -68,6 +70,7 @@ absl::StatusOr<std::shared_ptr<const ConfigSnapshot>> LoadConfigSnapshot(
     snapshot->file_secret_count = from_file->size();
     snapshot->secrets.insert(snapshot->secrets.end(), from_file->begin(), from_file->end());
     snapshot->secret_names.resize(snapshot->secrets.size());  // file entries are unnamed
+    snapshot->secret_limits.resize(snapshot->secrets.size());
   }
   if (!cli.domains.empty() && snapshot->secrets.empty()) {
     return absl::FailedPreconditionError(

@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "control/cli.h"
 #include "control/proxy_config.h"
+#include "control/secret_spec.h"
 #include "crypto/proxy_secret.h"
 #include "crypto/secret.h"
 #include "proto/ip_access.h"
@@ -39,6 +40,8 @@ struct ConfigSnapshot {
   // The name of each secret (same length as `secrets`; "" = unnamed): the TOML [[secret]]
   // names. /metrics labels per-secret series with them.
   std::vector<std::string> secret_names;
+  // The limits of each secret (same length; only named TOML secrets have any).
+  std::vector<SecretLimitsSpec> secret_limits;
   size_t file_secret_count = 0;
   // --allow-list / --block-list as loaded for this generation (null: neither given). A
   // reload whose list files do not load fails as a whole: the running lists stay.

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/time.h"
 
 namespace mtp {
 namespace {
@@ -88,7 +89,10 @@ class TomlReader {
     auto add = [&](const toml::node& at, std::string arg) -> absl::Status {
       if (absl::Status st = CheckArg(at, key, arg); !st.ok()) return st;
       sink.push_back(std::move(arg));
-      if (&sink == &out.secret_args) out.secret_names.emplace_back();
+      if (&sink == &out.secret_args) {
+        out.secret_names.emplace_back();
+        out.secret_limits.emplace_back();
+      }
       return absl::OkStatus();
     };
     const std::string flag = absl::StrCat("--", std::string(key));
@@ -132,11 +136,15 @@ class TomlReader {
       const toml::table& t = *item.as_table();
       std::string name;
       std::optional<std::string> secret;
+      SecretLimitsSpec limits;
+      const toml::node* first_limit = nullptr;
       for (auto&& [k, field] : t) {
         const std::string_view key = k.str();
         if (key != "name" && key != "secret") {
-          return Error(field, absl::StrFormat("[[secret]]: unknown key '%s' (name, secret)",
-                                              std::string(key)));
+          absl::Status st = Limit(key, field, limits);
+          if (!st.ok()) return st;
+          if (first_limit == nullptr) first_limit = &field;
+          continue;
         }
         if (!field.is_string()) {
           return Error(field, absl::StrFormat("[[secret]] %s: expected a string, not %s",
@@ -167,10 +175,115 @@ class TomlReader {
         }
       }
       if (!secret) return Error(item, "[[secret]]: the secret key is missing");
+      if (first_limit != nullptr && name.empty()) {
+        return Error(*first_limit, "[[secret]]: limits need a name (they are kept and shown "
+                                   "per name)");
+      }
       out.secret_args.push_back(absl::StrCat("--mtproto-secret=", *secret));
       out.secret_names.push_back(name);
+      out.secret_limits.push_back(limits);
     }
     return absl::OkStatus();
+  }
+
+  // One limit key of a [[secret]] table (secret_spec.h), into `limits`.
+  absl::Status Limit(std::string_view key, const toml::node& v, SecretLimitsSpec& limits) {
+    const std::string k(key);
+    auto whole = [&](int64_t lo, int64_t hi, const char* what) -> absl::StatusOr<int64_t> {
+      if (!v.is_integer() || *v.value<int64_t>() < lo || *v.value<int64_t>() > hi) {
+        return Error(v, absl::StrFormat("[[secret]] %s: expected %s, a whole number %d..%d", k,
+                                        what, lo, hi));
+      }
+      return *v.value<int64_t>();
+    };
+    if (key == "max-connections") {
+      absl::StatusOr<int64_t> n = whole(1, 10000000, "the open connections allowed");
+      if (!n.ok()) return n.status();
+      limits.max_connections = static_cast<uint32_t>(*n);
+    } else if (key == "max-unique-ips") {
+      absl::StatusOr<int64_t> n = whole(1, 1000000, "the client addresses allowed");
+      if (!n.ok()) return n.status();
+      limits.max_unique_ips = static_cast<uint32_t>(*n);
+    } else if (key == "unique-ips-window") {
+      absl::StatusOr<int64_t> n = whole(1, 30 * 86400, "seconds");
+      if (!n.ok()) return n.status();
+      limits.unique_ips_window_s = static_cast<uint32_t>(*n);
+    } else if (key == "quota-bytes") {
+      std::optional<uint64_t> bytes;
+      if (v.is_integer() && *v.value<int64_t>() > 0) bytes = *v.value<int64_t>();
+      if (v.is_string()) bytes = ParseByteSize(*v.value<std::string>());
+      if (!bytes) {
+        return Error(v, "[[secret]] quota-bytes: expected a positive number of bytes, as an "
+                        "integer or a string with a K, M, G or T suffix (powers of 1024)");
+      }
+      limits.quota_bytes = *bytes;
+    } else if (key == "expires") {
+      std::optional<int64_t> at = ParseExpiry(v);
+      if (!at) {
+        return Error(v, "[[secret]] expires: expected an RFC 3339 date-time with its offset "
+                        "(2027-01-31T00:00:00Z, bare or quoted) or unix seconds (integer)");
+      }
+      limits.expires_unix = *at;
+    } else if (key == "enabled") {
+      if (!v.is_boolean()) {
+        return Error(v, absl::StrFormat("[[secret]] enabled: expected true or false, not %s",
+                                        TypeName(v)));
+      }
+      limits.enabled = *v.value<bool>();
+    } else {
+      return Error(v, absl::StrFormat(
+                          "[[secret]]: unknown key '%s' (name, secret, max-connections, "
+                          "max-unique-ips, unique-ips-window, quota-bytes, expires, enabled)",
+                          k));
+    }
+    return absl::OkStatus();
+  }
+
+  // "123", "10K", "1.5G"? No: whole numbers only, with an optional K/M/G/T (1024^n) suffix.
+  static std::optional<uint64_t> ParseByteSize(std::string_view text) {
+    if (text.empty()) return std::nullopt;
+    uint64_t scale = 1;
+    switch (text.back()) {
+      case 'K': case 'k': scale = uint64_t{1} << 10; break;
+      case 'M': case 'm': scale = uint64_t{1} << 20; break;
+      case 'G': case 'g': scale = uint64_t{1} << 30; break;
+      case 'T': case 't': scale = uint64_t{1} << 40; break;
+      default: break;
+    }
+    if (scale != 1) text.remove_suffix(1);
+    if (text.empty() || text.size() > 15) return std::nullopt;
+    uint64_t n = 0;
+    for (char c : text) {
+      if (c < '0' || c > '9') return std::nullopt;
+      n = n * 10 + static_cast<uint64_t>(c - '0');
+    }
+    if (n == 0 || n > (uint64_t{1} << 62) / scale) return std::nullopt;
+    return n * scale;
+  }
+
+  // A TOML offset date-time, an RFC 3339 string, or unix seconds (> 0).
+  static std::optional<int64_t> ParseExpiry(const toml::node& v) {
+    if (v.is_integer()) {
+      const int64_t n = *v.value<int64_t>();
+      return n > 0 ? std::optional<int64_t>(n) : std::nullopt;
+    }
+    std::string text;
+    if (v.is_date_time()) {
+      const toml::date_time dt = *v.value<toml::date_time>();
+      if (!dt.offset) return std::nullopt;  // a local date-time names no instant
+      std::ostringstream os;
+      os << dt;
+      text = os.str();
+    } else if (v.is_string()) {
+      text = *v.value<std::string>();
+    } else {
+      return std::nullopt;
+    }
+    absl::Time t;
+    std::string err;
+    if (!absl::ParseTime(absl::RFC3339_full, text, &t, &err)) return std::nullopt;
+    const int64_t unix = absl::ToUnixSeconds(t);
+    return unix > 0 ? std::optional<int64_t>(unix) : std::nullopt;
   }
 
  private:
@@ -300,6 +413,7 @@ absl::StatusOr<TomlSecrets> LoadTomlSecrets(const std::string& path) {
   TomlSecrets out;
   out.secrets = std::get<ParsedCommandLine>(r).secrets;
   out.names = file->secret_names;
+  out.limits = file->secret_limits;
   return out;
 }
 

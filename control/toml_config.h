@@ -10,6 +10,10 @@
 //   [[secret]]
 //   name = "alice"
 //   secret = "0123456789abcdef0123456789abcdef"   # any -S form
+//   max-connections = 100        # optional limits of a named secret (secret_spec.h):
+//   max-unique-ips = 5           #   max-unique-ips, unique-ips-window (s), quota-bytes
+//   quota-bytes = "10G"          #   (integer, or K/M/G/T binary units), expires (RFC 3339
+//   expires = 2027-01-01T00:00:00Z  #  date-time or unix seconds), enabled (default true)
 //
 // Precedence: an option given on the command line replaces the file's value entirely (for
 // repeatable options too); the <config-file> operand likewise. Control thread, at start-up
@@ -23,6 +27,7 @@
 
 #include "absl/status/statusor.h"
 #include "control/cli.h"
+#include "control/secret_spec.h"
 #include "crypto/secret.h"
 
 namespace mtp {
@@ -33,6 +38,7 @@ struct TomlConfig {
   std::vector<std::string> args;          // every key except the secrets and config-file
   std::vector<std::string> secret_args;   // "--mtproto-secret=..." for mtproto-secret and [[secret]]
   std::vector<std::string> secret_names;  // per secret_args entry, "" when unnamed
+  std::vector<SecretLimitsSpec> secret_limits;  // per secret_args entry (none when unnamed)
   std::string config_file;                // config-file, or empty
 };
 
@@ -56,6 +62,7 @@ CommandLineResult ParseCommandLineWithConfig(int argc, const char* const* argv);
 struct TomlSecrets {
   std::vector<ClientSecret> secrets;
   std::vector<std::string> names;  // "" for unnamed
+  std::vector<SecretLimitsSpec> limits;  // same length; only named secrets have any
 };
 absl::StatusOr<TomlSecrets> LoadTomlSecrets(const std::string& path);
 

@@ -157,7 +157,8 @@ TEST_F(TomlConfigTest, StrictErrorsNameTheLine) {
             dir_ + "/bad.toml:2: [[secret]] secret: expected 32 hex digits, dd + 32 hex digits, "
                    "or ee + 32 hex digits + the domain in hex");
   EXPECT_EQ(ErrorOf("[[secret]]\nsecret = \"" + std::string(kA) + "\"\nlabel = \"x\"\n"),
-            dir_ + "/bad.toml:3: [[secret]]: unknown key 'label' (name, secret)");
+            dir_ + "/bad.toml:3: [[secret]]: unknown key 'label' (name, secret, max-connections, "
+                   "max-unique-ips, unique-ips-window, quota-bytes, expires, enabled)");
   CommandLineResult missing = Parse({"--config", dir_ + "/none.toml"});
   ASSERT_TRUE(std::holds_alternative<CommandLineError>(missing));
   EXPECT_EQ(std::get<CommandLineError>(missing).exit_code, 1);
@@ -218,6 +219,97 @@ proxy-protocol-timeout = 4000
       ErrorOf("proxy-protocol = true\nproxy-protocol-trusted = [\"10.0.0.1/8\"]\n");
   EXPECT_NE(bad.find("bad.toml:2: "), std::string::npos) << bad;
   EXPECT_NE(bad.find("did you mean '10.0.0.0/8'?"), std::string::npos) << bad;
+}
+
+}  // namespace
+}  // namespace mtp
+
+namespace mtp {
+namespace {
+
+TEST_F(TomlConfigTest, SecretLimitsParse) {
+  const std::string path = Write("limits.toml", std::string(R"([[secret]]
+name = "alice"
+secret = ")") + kA + R"("
+max-connections = 100
+max-unique-ips = 3
+unique-ips-window = 60
+quota-bytes = "10G"
+expires = 2027-01-31T00:00:00Z
+
+[[secret]]
+name = "bob"
+secret = ")" + kB + R"("
+quota-bytes = 5000
+expires = "2027-01-31T01:00:00+01:00"
+enabled = false
+
+[[secret]]
+secret = "ffeeddccbbaa99887766554433221100"
+)");
+  absl::StatusOr<TomlSecrets> s = LoadTomlSecrets(path);
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_EQ(s->limits.size(), 3u);
+  const SecretLimitsSpec& a = s->limits[0];
+  EXPECT_EQ(a.max_connections, 100u);
+  EXPECT_EQ(a.max_unique_ips, 3u);
+  EXPECT_EQ(a.unique_ips_window_s, 60u);
+  EXPECT_EQ(a.quota_bytes, uint64_t{10} << 30);
+  EXPECT_EQ(a.expires_unix, 1801353600);  // 2027-01-31T00:00:00Z
+  EXPECT_TRUE(a.enabled);
+  const SecretLimitsSpec& b = s->limits[1];
+  EXPECT_EQ(b.max_connections, 0u);
+  EXPECT_EQ(b.unique_ips_window_s, kDefaultUniqueIpsWindowS);
+  EXPECT_EQ(b.quota_bytes, 5000u);
+  EXPECT_EQ(b.expires_unix, 1801353600);  // the same instant, written at +01:00
+  EXPECT_FALSE(b.enabled);
+  EXPECT_TRUE(b.any());
+  EXPECT_FALSE(s->limits[2].any());
+
+  // The snapshot carries them next to the secrets (a reload re-reads them).
+  CommandLineResult r = Parse({"--config", path, "--direct", "-H", "443"});
+  ASSERT_TRUE(std::holds_alternative<ParsedCommandLine>(r));
+  LiteralResolver resolver;
+  auto snapshot = LoadConfigSnapshot(std::get<ParsedCommandLine>(r), resolver, nullptr, 1, nullptr);
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  ASSERT_EQ((*snapshot)->secret_limits.size(), 3u);
+  EXPECT_EQ((*snapshot)->secret_limits[0], a);
+  EXPECT_EQ((*snapshot)->secret_limits[1], b);
+}
+
+TEST_F(TomlConfigTest, SecretLimitErrorsNameTheLine) {
+  const std::string head = std::string("[[secret]]\nname = \"a\"\nsecret = \"") + kA + "\"\n";
+  const std::string file = dir_ + "/bad.toml:4: ";
+  EXPECT_EQ(ErrorOf(head + "max-connections = 0\n"),
+            file + "[[secret]] max-connections: expected the open connections allowed, a whole "
+                   "number 1..10000000");
+  EXPECT_EQ(ErrorOf(head + "max-connections = \"5\"\n"),
+            file + "[[secret]] max-connections: expected the open connections allowed, a whole "
+                   "number 1..10000000");
+  EXPECT_EQ(ErrorOf(head + "max-unique-ips = -1\n"),
+            file + "[[secret]] max-unique-ips: expected the client addresses allowed, a whole "
+                   "number 1..1000000");
+  EXPECT_EQ(ErrorOf(head + "unique-ips-window = 0\n"),
+            file + "[[secret]] unique-ips-window: expected seconds, a whole number 1..2592000");
+  const std::string quota_error =
+      file + "[[secret]] quota-bytes: expected a positive number of bytes, as an integer or a "
+             "string with a K, M, G or T suffix (powers of 1024)";
+  EXPECT_EQ(ErrorOf(head + "quota-bytes = 0\n"), quota_error);
+  EXPECT_EQ(ErrorOf(head + "quota-bytes = \"10X\"\n"), quota_error);
+  EXPECT_EQ(ErrorOf(head + "quota-bytes = \"1.5G\"\n"), quota_error);
+  EXPECT_EQ(ErrorOf(head + "quota-bytes = 1.5\n"), quota_error);
+  const std::string expires_error =
+      file + "[[secret]] expires: expected an RFC 3339 date-time with its offset "
+             "(2027-01-31T00:00:00Z, bare or quoted) or unix seconds (integer)";
+  EXPECT_EQ(ErrorOf(head + "expires = 2027-01-31T00:00:00\n"), expires_error);  // no offset
+  EXPECT_EQ(ErrorOf(head + "expires = \"tomorrow\"\n"), expires_error);
+  EXPECT_EQ(ErrorOf(head + "expires = 0\n"), expires_error);
+  EXPECT_EQ(ErrorOf(head + "enabled = \"no\"\n"),
+            file + "[[secret]] enabled: expected true or false, not a string");
+  // Limits belong to named secrets: the counters and the kept quota are per name.
+  EXPECT_EQ(ErrorOf(std::string("[[secret]]\nsecret = \"") + kA + "\"\n\nquota-bytes = 10\n"),
+            dir_ + "/bad.toml:4: [[secret]]: limits need a name (they are kept and shown per "
+                   "name)");
 }
 
 }  // namespace
