@@ -66,6 +66,7 @@ enum OptionId : int {
   kOptListCpus,
   kOptDirect,
   kOptDcOverride,
+  kOptDirectFallbackAfter,
   kOptIoBackend,
   kOptDrainTimeout,
   kOptPublicHost,
@@ -203,6 +204,11 @@ constexpr OptionSpec kOptions[] = {
      ""},
     {"dc-override", 0, ArgKind::kRequired, kOptDcOverride,
      "<id>:<host>:<port> address of DC <id> for --direct; can be specified more than once", ""},
+    {"direct-fallback-after", 0, ArgKind::kRequired, kOptDirectFallbackAfter,
+     "seconds every middle-end of a DC's cluster must have been unreachable before that DC's "
+     "new clients go directly to the DC (0 = never, the default); they go back to the "
+     "middle-ends once one is ready",
+     ""},
     {"io-backend", 0, ArgKind::kRequired, kOptIoBackend,
      "auto|io_uring|epoll (default auto: io_uring when usable, else epoll)", ""},
     {"drain-timeout", 0, ArgKind::kRequired, kOptDrainTimeout,
@@ -827,6 +833,16 @@ std::optional<CommandLineError> Parser::Apply(const OptionSpec& spec,
       break;
     case kOptDcOverride:
       return ApplyDcOverride(v);
+    case kOptDirectFallbackAfter: {
+      std::optional<int64_t> n = StrictInt(v, 0, kMaxGuardTimeoutS);
+      if (!n) {
+        return PlainError(2, absl::StrFormat("invalid --direct-fallback-after value '%s': "
+                                             "expected 0..%d seconds\n",
+                                             std::string(v), kMaxGuardTimeoutS));
+      }
+      out_.direct_fallback_after_s = static_cast<int>(*n);
+      break;
+    }
     case kOptIoBackend:
       if (v == "auto") {
         out_.io_backend = IoBackend::kAuto;

@@ -173,6 +173,7 @@ struct ParsedCommandLine {
   std::vector<int> cpu_list;                // --cpu-list, sorted, distinct; empty = affinity mask
   bool direct = false;                      // --direct: connect to DCs, not to middle-ends
   std::vector<DcOverride> dc_overrides;     // --dc-override (repeatable)
+  int direct_fallback_after_s = 0;          // --direct-fallback-after (0 = never)
   IoBackend io_backend = IoBackend::kAuto;  // --io-backend
   int drain_timeout_s = kDefaultDrainTimeoutS;  // --drain-timeout
   std::optional<std::string> public_host;       // --public-host (for the printed links)

@@ -152,6 +152,7 @@ absl::StatusOr<std::unique_ptr<DataplaneConfig>> BuildDataplaneConfig(
     absl::Status st = AddDcOverride(c.dc_table, o);
     if (!st.ok()) return st;
   }
+  c.direct_fallback_after_ms = static_cast<uint32_t>(cli.direct_fallback_after_s) * 1000;
   c.own_pid = facts.own_pid;
   c.backend = cli.io_backend;
   c.handshake_timeout_ms = static_cast<uint32_t>(cli.handshake_timeout_s) * 1000;
@@ -465,6 +466,9 @@ void ProxyRunner::FillStats(StatsSnapshot& out) const {
   x.client_read_pauses = I(k.client_out_paused);
   x.me_write_stalls = I(k.me_write_stalls);
   x.me_unreachable_reports = I(k.me_unreachable_reports);
+  x.direct_fallback_clients = I(k.direct_fallback_clients);
+  x.direct_fallback_switches = {{"direct", I(k.direct_fallback_on)},
+                                {"middle_end", I(k.direct_fallback_off)}};
   x.buffer_pressure_by_event = {{"recv_deferred", I(k.recv_buffer_waits)},
                                 {"me_recv_paused", I(k.me_recv_pauses)},
                                 {"me_flush_failure", I(k.me_flush_failures)}};

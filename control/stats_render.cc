@@ -445,6 +445,14 @@ std::string RenderPrometheus(const StatsSnapshot& s) {
   w.Single("mtproxy_me_unreachable_reports_total", "counter",
            "Middle-end targets reported unreachable in the log (rate-limited).",
            x.me_unreachable_reports);
+  w.Single("mtproxy_direct_fallback_clients_total", "counter",
+           "Clients connected to their DC directly because every middle-end of its cluster "
+           "was unreachable (--direct-fallback-after).",
+           x.direct_fallback_clients);
+  w.Named("mtproxy_direct_fallback_switches_total", "counter",
+          "A shard's switches of a DC's new clients to direct (to=direct) and back to the "
+          "middle-ends (to=middle_end), --direct-fallback-after.",
+          "to", x.direct_fallback_switches);
   w.Named("mtproxy_buffer_pressure_total", "counter",
           "Buffer budget defences that close no client, by event: a receive deferred until "
           "buffers came back, a middle-end link's receive paused, a middle-end link closed "

@@ -226,6 +226,10 @@ struct StatsSnapshot {
     int64_t client_read_pauses = 0;      // client reads paused: its own output over the cap
     int64_t me_write_stalls = 0;         // ME links closed: the ME stopped reading
     int64_t me_unreachable_reports = 0;  // "middle-end ... unreachable" log lines (rate-limited)
+    // --direct-fallback-after: clients sent to their DC directly, and the DCs' switches
+    // (counter, label to = direct|middle_end).
+    int64_t direct_fallback_clients = 0;
+    std::vector<NamedCount> direct_fallback_switches;
     // Buffer budget defences that close nobody (counter, label event): receives deferred
     // until buffers came back, ME link receives paused, ME links closed for sealed output.
     std::vector<NamedCount> buffer_pressure_by_event;

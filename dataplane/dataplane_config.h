@@ -85,7 +85,10 @@ struct DataplaneConfig {
   RpcNatRules nat;                                // --nat-info
   std::optional<SocketAddress> outbound_bind;     // --address: source of ME/DC sockets
   ProcessId own_pid;                              // {ip, stats port or -1, pid, start time}
-  DcTable dc_table;                               // direct mode
+  DcTable dc_table;  // direct mode, and ME mode's fallback
+  // ME mode: once every middle-end of a DC's cluster has been unreachable this long, the
+  // DC's new clients go to the DC directly (dc_table) until one is ready again; 0 = never.
+  uint32_t direct_fallback_after_ms = 0;
 
   // ---- Buffers and backpressure ----
   IoBackend backend = IoBackend::kAuto;

@@ -54,6 +54,9 @@ namespace mtp {
   X(dc_connect_failures, "direct mode: DC connects failed")                         \
   X(dc_bytes_in, "direct mode: bytes received from DCs")                            \
   X(dc_bytes_out, "direct mode: bytes sent to DCs")                                 \
+  X(direct_fallback_clients, "ME mode: clients sent to their DC directly (fallback)")  \
+  X(direct_fallback_on, "ME mode: DCs whose new clients switched to direct (fallback)")  \
+  X(direct_fallback_off, "ME mode: DCs whose new clients went back to the middle-ends")  \
   X(recv_paused, "receives paused by backpressure")                                 \
   X(tls_handshakes_accepted, "fake-TLS ClientHellos accepted (ServerHello sent)")    \
   X(tls_bad_records, "fake-TLS clients closed for bad record framing")             \

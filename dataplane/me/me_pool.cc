@@ -175,6 +175,7 @@ void MePool::Maintain() {
       if (ts.links.size() == before) break;  // socket or slab failure: retry next attempt
     }
   }
+  UpdateFallback();
 }
 
 void MePool::StartMeLink(uint32_t target) {
@@ -318,10 +319,12 @@ void MePool::NoteMeTargetFailure(uint32_t target, const char* why) {
     ts.next_report_s = ctx_.now_s + kUnreachableReportS;
     ts.failures_since_report = 0;
     ctx_.counters.me_unreachable_reports.Add();
-    MTP_WARN(
-        "shard %u: middle-end %s unreachable (%s); retrying with backoff, its clients are "
-        "closed after the handshake timeout",
-        ctx_.index, ts.address.ToString(), why);
+    MTP_WARN("shard %u: middle-end %s unreachable (%s); retrying with backoff, %s", ctx_.index,
+             ts.address.ToString(), why,
+             ctx_.config.direct_fallback_after_ms > 0
+                 ? "its DCs' new clients go direct if no middle-end of theirs comes back in "
+                   "time (--direct-fallback-after)"
+                 : "its clients are closed after the handshake timeout");
     return;
   }
   if (ctx_.now_s >= ts.next_report_s) {

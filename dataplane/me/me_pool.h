@@ -36,6 +36,11 @@ class MePool {
   // From the tick: set-up timeouts, write stalls, reconnects, retired links; gauges.
   void Maintain();
   void UpdateGauges();
+  // --direct-fallback-after (me_fallback.cc): should a new client of `dc_id` go to its DC
+  // directly, because every middle-end of its cluster has been unreachable long enough? The
+  // tick (UpdateFallback, from Maintain) decides per DC and logs and counts each switch.
+  bool FallsBackToDc(int32_t dc_id) const;
+  void UpdateFallback();
   // Shutdown: every link fails (its clients are already closing).
   void FailAll(const char* why);
 
@@ -105,6 +110,8 @@ class MePool {
   // quarter of the shard's buffer budget if that is smaller.
   uint64_t me_link_pause_bytes_ = 0;
   std::vector<AesCbc::Job> link_jobs_;  // Flush: CBC work of one pass
+  // DC ids (of clusters) whose new clients go direct now; a handful at most.
+  std::vector<int32_t> fallback_dcs_;
 };
 
 }  // namespace mtp

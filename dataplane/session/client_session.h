@@ -37,6 +37,7 @@ struct ClientSession {
   bool dirty = false;           // on the shard's flush list
   bool dropped = false;         // §8.3: a frame was dropped for lack of an ME
   bool bound = false;           // ME mode: bound to me_link
+  bool direct = false;          // relayed over `up` to its DC: direct mode, or ME-mode fallback
   bool fronting = false;        // -D: piped byte for byte to the real site over up_fd
   bool out_paused = false;      // backpressure: this client's own output is over the cap
   bool recv_waiting = false;    // queued for a receive buffer / budget (InputBudget::recv_waiters_)

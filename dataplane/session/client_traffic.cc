@@ -41,7 +41,7 @@ void ClientSessions::OnClientRecv(uint32_t slot, ClientSession& s, const IoCompl
           TakeHeaderBytes(slot, s, c.buffer_id, n);
           break;
         case SessionState::kRelaying:
-          if (ctx_.config.mode == UpstreamMode::kMiddleEnd) {
+          if (!s.direct) {  // ME: frames become RPC_PROXY_REQ
             s.decrypt.Apply(data, data, n);
             ctx_.chains.AppendBuffer(s.in, c.buffer_id, n);
             ProcessClientFrames(slot, s);
@@ -49,7 +49,7 @@ void ClientSessions::OnClientRecv(uint32_t slot, ClientSession& s, const IoCompl
           }
           [[fallthrough]];
         case SessionState::kConnecting:
-          // Direct mode: client CTR -> plaintext -> DC CTR, in place, then queue the buffer.
+          // To the DC: client CTR -> plaintext -> DC CTR, in place, then queue the buffer.
           s.decrypt.Apply(data, data, n);
           s.up_encrypt.Apply(data, data, n);
           ctx_.chains.AppendBuffer(s.up.out, c.buffer_id, n);
@@ -229,6 +229,12 @@ void ClientSessions::OnHandshakeBytes(uint32_t slot, ClientSession& s) {
                                [&](MutableByteSpan seg) { s.decrypt.Apply(seg); });
   }
   if (ctx_.config.mode == UpstreamMode::kDirect) {
+    s.direct = true;
+  } else if (me_->FallsBackToDc(s.dc_id)) {
+    s.direct = true;  // --direct-fallback-after: its middle-ends are unreachable
+    ctx_.counters.direct_fallback_clients.Add();
+  }
+  if (s.direct) {
     Transition(s, SessionState::kConnecting);
     direct_->StartDirectUpstream(slot, s);
     return;

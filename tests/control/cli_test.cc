@@ -409,7 +409,8 @@ TEST(CliTest, ErrorsWithExitCodesAndMessages) {
       {{"--d", "conf"},
        2,
        "mtproto-proxy: option '--d' is ambiguous; possibilities: '--domain' '--daemonize' "
-       "'--disable-tcp' '--direct' '--dc-override' '--drain-timeout' '--domain-target'\n"
+       "'--disable-tcp' '--direct' '--dc-override' '--direct-fallback-after' '--drain-timeout' "
+       "'--domain-target'\n"
        "Unrecognized option\n",
        false},
       {{"-S", "0123", "conf"},
@@ -842,7 +843,8 @@ TEST(CliTest, HelpListsEveryOption) {
   std::vector<std::string_view> ours = ExtensionOptionNames();
   EXPECT_EQ(ours,
             (std::vector<std::string_view>{"mtproto-secret-file", "shards", "cpu-list", "list-cpus",
-                                           "direct", "dc-override", "io-backend", "drain-timeout",
+                                           "direct", "dc-override", "direct-fallback-after",
+                                           "io-backend", "drain-timeout",
                                            "public-host", "tls-record-policy", "generate-secret",
                                            "domain-target", "tls-probe-interval",
                                            "tls-replay-cache-size", "handshake-timeout",
