@@ -118,7 +118,10 @@ fi
 if [ "$direct" -eq 0 ] && [ -n "$config" ]; then
   mode="middle-ends ($config)"
   [ "$refreshing" -eq 1 ] && mode="$mode, refreshed every ${refresh}s"
-  args+=("${extra[@]}" "$config")
+  # Serve a DC's clients directly while all its middle-ends are down (no non-Premium media
+  # then, but text keeps flowing); extra arguments may override it.
+  mode="$mode, direct while a DC's middle-ends are down for 60s"
+  args+=(--direct-fallback-after 60 "${extra[@]}" "$config")
 else
   mode="direct to the Telegram DCs"
   args+=(--direct "${extra[@]}")
