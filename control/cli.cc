@@ -16,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "core/build_info.h"
 #include "core/hex.h"
+#include "proto/fake_tls_client_hello.h"
 
 namespace mtp {
 
@@ -96,6 +97,7 @@ enum OptionId : int {
   kOptTlsUnknownSni,
   kOptTlsRejectRst,
   kOptTlsFrontProxyProtocol,
+  kOptTlsLinkLabel,
   kOptConfigRefreshInterval,
   kOptConfigUrl,
   kOptConfigUrlV6,
@@ -310,6 +312,10 @@ constexpr OptionSpec kOptions[] = {
     {"tls-front-proxy-protocol", 0, ArgKind::kNone, kOptTlsFrontProxyProtocol,
      "fake-TLS: start every fronted connection with a PROXY protocol v2 header, so the site "
      "(a local web server behind --domain-target) sees the client's address",
+     ""},
+    {"tls-link-label", 0, ArgKind::kRequired, kOptTlsLinkLabel,
+     "LABEL: the printed ee links name LABEL.example.com for a wildcard -D *.example.com "
+     "(default www)",
      ""},
     {"config-refresh-interval", 0, ArgKind::kRequired, kOptConfigRefreshInterval,
      "seconds between downloads of proxy-multi.conf and the proxy secret from --config-url and "
@@ -1021,6 +1027,14 @@ std::optional<CommandLineError> Parser::Apply(const OptionSpec& spec,
       break;
     case kOptTlsFrontProxyProtocol:
       out_.tls_front_proxy_protocol = true;
+      break;
+    case kOptTlsLinkLabel:
+      if (!IsWildcardLabel(v)) {
+        return PlainError(2, absl::StrFormat("invalid --tls-link-label value '%s': expected 1 to "
+                                             "63 letters, digits, '-' or '_'\n",
+                                             std::string(v)));
+      }
+      out_.tls_link_label = std::string(v);
       break;
     case kOptConfigRefreshInterval:
       return number(0, kMaxConfigRefreshIntervalS, "seconds (0 = off)",

@@ -185,6 +185,7 @@ struct ParsedCommandLine {
   TlsUnknownSni tls_unknown_sni = TlsUnknownSni::kFront;     // --tls-unknown-sni
   bool tls_reject_rst = false;                               // --tls-reject-rst
   bool tls_front_proxy_protocol = false;                     // --tls-front-proxy-protocol
+  std::string tls_link_label = "www";  // --tls-link-label (links of wildcard -D domains)
   int handshake_timeout_s = kDefaultHandshakeTimeoutS;      // --handshake-timeout
   int client_idle_timeout_s = kDefaultClientIdleTimeoutS;   // --client-idle-timeout
   int write_stall_timeout_s = kDefaultWriteStallTimeoutS;   // --write-stall-timeout

@@ -56,10 +56,11 @@ int RunLinkCommand(const ParsedCommandLine& cli, std::string* out, std::string* 
   const LinkServerChoice choice = ChooseLinkServerFor(cli, ListInterfaceAddresses());
   if (!choice.warning.empty()) absl::StrAppend(err, "warning: ", choice.warning, "\n");
   const std::vector<ProxyLink> links =
-      BuildProxyLinks(choice.server, cli.client_ports[0], secrets, cli.domains);
+      BuildProxyLinks(choice.server, cli.client_ports[0], secrets, cli.domains, cli.tls_link_label);
   for (const ProxyLink& link : links) {
     const std::string what =
-        link.mode == SecretMode::kFakeTls ? absl::StrCat("ee, ", link.domain)
+        link.mode == SecretMode::kFakeTls
+            ? absl::StrCat("ee, ", link.domain, link.pattern.empty() ? "" : " for ", link.pattern)
         : link.mode == SecretMode::kPadded ? std::string("dd")
                                            : std::string("plain");
     absl::StrAppend(out, "secret #", link.secret_index, " (", what, ")\n  ", link.tg, "\n  ",

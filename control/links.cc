@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "absl/strings/str_format.h"
+#include "proto/fake_tls_client_hello.h"
 
 namespace mtp {
 namespace {
@@ -46,6 +47,14 @@ ProxyLink MakeLink(std::string_view server, uint16_t port, size_t index, SecretM
 }
 
 }  // namespace
+
+std::string LinkDomainFor(std::string_view domain, std::string_view label) {
+  if (!IsWildcardDomain(domain)) return std::string(domain);
+  std::string host(label);
+  host += '.';
+  host += WildcardBase(domain);
+  return host;
+}
 
 std::string ChooseLinkServer(const LinkServerSources& sources) {
   if (sources.public_host && !sources.public_host->empty()) return *sources.public_host;
@@ -131,7 +140,8 @@ std::vector<InterfaceAddress> ListInterfaceAddresses() {
 
 std::vector<ProxyLink> BuildProxyLinks(std::string_view server, uint16_t port,
                                        std::span<const ClientSecret> secrets,
-                                       std::span<const std::string> domains) {
+                                       std::span<const std::string> domains,
+                                       std::string_view wildcard_label) {
   std::vector<ProxyLink> links;
   for (size_t i = 0; i < secrets.size(); ++i) {
     if (domains.empty()) {
@@ -140,10 +150,14 @@ std::vector<ProxyLink> BuildProxyLinks(std::string_view server, uint16_t port,
       continue;
     }
     for (const std::string& domain : domains) {
+      // A wildcard cannot be put in a link as is (the client would send "*.base" as its SNI,
+      // which matches nothing): the link names one host under it.
+      const std::string host = LinkDomainFor(domain, wildcard_label);
       // tdlib refuses longer domains in a link; such a domain still works for clients that are
       // configured by hand, so it is only left out of the printed links.
-      if (domain.empty() || domain.size() > kMaxFakeTlsDomainBytes) continue;
-      links.push_back(MakeLink(server, port, i, SecretMode::kFakeTls, secrets[i], domain));
+      if (host.empty() || host.size() > kMaxFakeTlsDomainBytes) continue;
+      links.push_back(MakeLink(server, port, i, SecretMode::kFakeTls, secrets[i], host));
+      if (host != domain) links.back().pattern = domain;
     }
   }
   return links;
@@ -162,6 +176,7 @@ std::vector<std::string> FormatProxyLinks(std::span<const ProxyLink> links, bool
   for (const ProxyLink& link : links) {
     std::string what(ModeName(link.mode));
     if (!link.domain.empty()) what = absl::StrFormat("%s, %s", what, link.domain);
+    if (!link.pattern.empty()) what = absl::StrFormat("%s for %s", what, link.pattern);
     lines.push_back(absl::StrFormat("secret #%d (%s): %s %s", link.secret_index, what, link.tg,
                                     link.tme));
   }

@@ -59,10 +59,20 @@ std::optional<PublicAddress> ChoosePublicAddress(std::span<const InterfaceAddres
 // getifaddrs(), IPv4 and IPv6 only, in the kernel's order.
 std::vector<InterfaceAddress> ListInterfaceAddresses();
 
+// The label the links put in front of a wildcard -D ("*.example.com" -> "www.example.com"),
+// unless --tls-link-label names another: a link needs one concrete host name, and "www" is
+// the name a wildcard site most likely also serves.
+inline constexpr char kDefaultWildcardLinkLabel[] = "www";
+
+// The host name a link carries for -D `domain`: the domain itself, or for a wildcard
+// "<label>.<base>" (`label` must pass IsWildcardLabel, as the command line checks).
+std::string LinkDomainFor(std::string_view domain, std::string_view label);
+
 struct ProxyLink {
   size_t secret_index = 0;  // position in -S + secret file order
   SecretMode mode = SecretMode::kPlain;
-  std::string domain;       // kFakeTls only
+  std::string domain;       // kFakeTls only: the host name in the link (LinkDomainFor)
+  std::string pattern;      // kFakeTls with a wildcard -D: that -D text ("*.example.com")
   std::string link_secret;  // hex, as put in the links
   std::string tg;           // tg://proxy?server=...&port=...&secret=...
   std::string tme;          // https://t.me/proxy?...
@@ -70,13 +80,15 @@ struct ProxyLink {
 
 // The links a client can use: without -D (`domains` empty) the plain and the dd (padded
 // intermediate) forms of every secret; with -D only fake-TLS works, so one ee link per secret
-// and domain.
+// and domain (a wildcard domain gets `wildcard_label` in front of its base).
 std::vector<ProxyLink> BuildProxyLinks(std::string_view server, uint16_t port,
                                        std::span<const ClientSecret> secrets,
-                                       std::span<const std::string> domains);
+                                       std::span<const std::string> domains,
+                                       std::string_view wildcard_label = kDefaultWildcardLinkLabel);
 
 // Log lines for BuildProxyLinks' output, one per link:
 //   "secret #0 (dd): tg://proxy?... https://t.me/proxy?..."
+//   "secret #0 (ee, www.example.com for *.example.com): tg://proxy?... https://t.me/proxy?..."
 // or a single line saying why there is nothing to print (no secret, no client port).
 std::vector<std::string> FormatProxyLinks(std::span<const ProxyLink> links, bool have_port);
 

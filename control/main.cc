@@ -45,7 +45,7 @@ void PrintLinks(const ParsedCommandLine& cli, const ConfigSnapshot& snapshot,
   const bool have_port = !cli.client_ports.empty();
   const uint16_t port = have_port ? runner.listener_port(0) : 0;
   std::vector<ProxyLink> links =
-      BuildProxyLinks(choice.server, port, snapshot.secrets, cli.domains);
+      BuildProxyLinks(choice.server, port, snapshot.secrets, cli.domains, cli.tls_link_label);
   for (const std::string& line : FormatProxyLinks(links, have_port)) MTP_LOG(0, "%s", line);
   if (!choice.warning.empty()) MTP_WARN("%s", choice.warning);
 }

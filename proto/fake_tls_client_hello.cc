@@ -46,6 +46,12 @@ std::string_view WildcardBase(std::string_view name) {
   return IsWildcardDomain(name) ? name.substr(kWildcardPrefix.size()) : name;
 }
 
+bool IsWildcardLabel(std::string_view label) {
+  return !label.empty() && label.size() <= kMaxLabelBytes &&
+         std::all_of(label.begin(), label.end(),
+                     [](char c) { return IsLabelByte(static_cast<uint8_t>(c)); });
+}
+
 std::optional<size_t> MatchSniDomain(ByteSpan sni, std::span<const std::string> domains) {
   for (size_t i = 0; i < domains.size(); ++i) {
     if (!IsWildcardDomain(domains[i]) && BytesEqual(sni, domains[i])) return i;

@@ -59,6 +59,8 @@ std::optional<ByteSpan> FindSni(ByteSpan hello);
 bool IsWildcardDomain(std::string_view name);
 // "example.com" for "*.example.com"; `name` itself for an exact name.
 std::string_view WildcardBase(std::string_view name);
+// True when `label` may stand in front of a wildcard's base (1..63 letters, digits, '-', '_').
+bool IsWildcardLabel(std::string_view label);
 
 // The index in `domains` of the -D name the SNI selects: an exact name wins over every
 // wildcard; otherwise the first matching wildcard in -D order. nullopt when none matches.

@@ -76,6 +76,30 @@ TEST(ProxyLinksTest, OnlyFakeTlsWithDomains) {
   EXPECT_EQ(back.domain, "t.me");
 }
 
+// A wildcard -D cannot go into a link as is: the link names one host under it, "www" unless
+// another label is given, and the line says which -D it stands for.
+TEST(ProxyLinksTest, WildcardDomainGetsAConcreteHost) {
+  std::vector<ClientSecret> secrets = {SecretOf(kHexA)};
+  std::vector<std::string> domains = {"*.example.com", "t.me"};
+  auto links = BuildProxyLinks("h", 1, secrets, domains);
+  ASSERT_EQ(links.size(), 2u);
+  EXPECT_EQ(links[0].domain, "www.example.com");
+  EXPECT_EQ(links[0].pattern, "*.example.com");
+  EXPECT_EQ(links[1].domain, "t.me");
+  EXPECT_EQ(links[1].pattern, "");
+  LinkSecret back = ParseLinkSecret(links[0].link_secret).value();
+  EXPECT_EQ(back.domain, "www.example.com");
+  EXPECT_EQ(links[0].tg.find('*'), std::string::npos);
+  auto lines = FormatProxyLinks(links, true);
+  EXPECT_EQ(lines[0].substr(0, 51), "secret #0 (ee, www.example.com for *.example.com): ");
+  EXPECT_EQ(lines[1].substr(0, 22), "secret #0 (ee, t.me): ");
+
+  auto cdn = BuildProxyLinks("h", 1, secrets, domains, "cdn-1");
+  EXPECT_EQ(cdn[0].domain, "cdn-1.example.com");
+  EXPECT_EQ(ParseLinkSecret(cdn[0].link_secret).value().domain, "cdn-1.example.com");
+  EXPECT_EQ(LinkDomainFor("example.com", "cdn"), "example.com");
+}
+
 TEST(ProxyLinksTest, OverlongDomainLeftOut) {
   std::vector<ClientSecret> secrets = {SecretOf(kHexA)};
   std::vector<std::string> domains = {std::string(kMaxFakeTlsDomainBytes + 1, 'a'), "ok.example"};

@@ -1101,6 +1101,47 @@ TEST_F(FakeTlsWildcardTest, SniOutsideTheWildcardIsFrontedToTheDefaultDomain) {
   EXPECT_FALSE(proxy_->LogContains("proxying to *.wild.example"));
 }
 
+// The start-up links cannot carry "*.wild.example": the link for the wildcard names
+// www.wild.example, and a client given that link authenticates (nothing fronted). --link
+// with --tls-link-label names another label.
+TEST_F(FakeTlsWildcardTest, PrintedLinkNamesAHostTheWildcardAccepts) {
+  const std::regex line(
+      R"(\(ee, www\.wild\.example for \*\.wild\.example\): tg://proxy\?server=[^&]+&port=)" +
+      std::to_string(proxy_->port()) + R"(&secret=(ee[0-9a-f]+) )");
+  std::smatch m;
+  std::string log;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        log = proxy_->Log();
+        return std::regex_search(log, m, line);
+      },
+      5000))
+      << log;
+  const std::string secret = m[1].str();
+  EXPECT_EQ(secret, EeSecret(kSecretA, "www.wild.example"));
+  // No printed secret names a literal wildcard ("*." is 2a2e in hex).
+  EXPECT_EQ(log.find("&secret=ee" + std::string(kSecretA) + "2a2e"), std::string::npos) << log;
+  std::string json;
+  EXPECT_EQ(e2e::RunTool(e2e::ClientArgv(proxy_->port(), {"--timeout-ms", "10000", "--secret",
+                                                          secret, "--size", "56-1024",
+                                                          "--packets", "4", "--dc", "2"}),
+                         60000, &json),
+            0)
+      << json;
+  EXPECT_FALSE(proxy_->LogContains("proxying to"));
+
+  const e2e::RunResult r = e2e::RunProxyToExit(
+      {"--link", "-H", "8443", "-S", kSecretA, "-D", "*.wild.example", "--tls-link-label", "cdn",
+       "--public-host", "proxy.example.org"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("tg://proxy?server=proxy.example.org&port=8443&secret=" +
+                          EeSecret(kSecretA, "cdn.wild.example")),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("(ee, cdn.wild.example for *.wild.example)"), std::string::npos)
+      << r.output;
+}
+
 // --tls-unknown-sni close|alert and --tls-reject-rst: a hello naming no -D domain is not
 // fronted; the client gets nothing (close) or a fatal unrecognized_name alert, then the close,
 // a FIN or, with --tls-reject-rst, an RST.
