@@ -98,6 +98,7 @@ enum OptionId : int {
   kOptTlsRejectRst,
   kOptTlsFrontProxyProtocol,
   kOptTlsLinkLabel,
+  kOptTlsHandshakeFragment,
   kOptConfigRefreshInterval,
   kOptConfigUrl,
   kOptConfigUrlV6,
@@ -316,6 +317,10 @@ constexpr OptionSpec kOptions[] = {
     {"tls-link-label", 0, ArgKind::kRequired, kOptTlsLinkLabel,
      "LABEL: the printed ee links name LABEL.example.com for a wildcard -D *.example.com "
      "(default www)",
+     ""},
+    {"tls-handshake-fragment", 0, ArgKind::kRequired, kOptTlsHandshakeFragment,
+     "BYTES: fake-TLS: send the ServerHello flight in pieces of at most BYTES (16..16384), each "
+     "a TCP segment of its own; later traffic is not affected (default 0 = off)",
      ""},
     {"config-refresh-interval", 0, ArgKind::kRequired, kOptConfigRefreshInterval,
      "seconds between downloads of proxy-multi.conf and the proxy secret from --config-url and "
@@ -1036,6 +1041,17 @@ std::optional<CommandLineError> Parser::Apply(const OptionSpec& spec,
       }
       out_.tls_link_label = std::string(v);
       break;
+    case kOptTlsHandshakeFragment: {
+      int64_t bytes = 0;
+      if (auto e = number(0, kMaxTlsHandshakeFragmentBytes, "bytes", bytes)) return e;
+      if (bytes != 0 && bytes < kMinTlsHandshakeFragmentBytes) {
+        return PlainError(2, absl::StrFormat("invalid --tls-handshake-fragment value '%s': "
+                                             "expected 0 (off) or 16..16384 bytes\n",
+                                             std::string(v)));
+      }
+      out_.tls_handshake_fragment_bytes = bytes;
+      break;
+    }
     case kOptConfigRefreshInterval:
       return number(0, kMaxConfigRefreshIntervalS, "seconds (0 = off)",
                     out_.config_refresh_interval_s);

@@ -59,6 +59,10 @@ inline constexpr int64_t kMaxConfigRefreshIntervalS = 30 * 86400;
 inline constexpr int kDefaultConfigFetchTimeoutS = 30;
 inline constexpr int kMaxConfigFetchTimeoutS = 600;
 
+// ours: --tls-handshake-fragment (0 = off)
+inline constexpr int64_t kMinTlsHandshakeFragmentBytes = 16;
+inline constexpr int64_t kMaxTlsHandshakeFragmentBytes = 16384;
+
 // What the process should do once the command line is parsed.
 enum class CommandLineAction : uint8_t {
   kRun,             // run the proxy with `config_file`
@@ -186,6 +190,7 @@ struct ParsedCommandLine {
   bool tls_reject_rst = false;                               // --tls-reject-rst
   bool tls_front_proxy_protocol = false;                     // --tls-front-proxy-protocol
   std::string tls_link_label = "www";  // --tls-link-label (links of wildcard -D domains)
+  int64_t tls_handshake_fragment_bytes = 0;  // --tls-handshake-fragment (0 = off)
   int handshake_timeout_s = kDefaultHandshakeTimeoutS;      // --handshake-timeout
   int client_idle_timeout_s = kDefaultClientIdleTimeoutS;   // --client-idle-timeout
   int write_stall_timeout_s = kDefaultWriteStallTimeoutS;   // --write-stall-timeout

@@ -22,6 +22,7 @@ FakeTlsOptions FakeTlsOptionsFrom(const ParsedCommandLine& cli) {
                         : TlsRecordSizing::kAdaptive;
   o.probe_interval_s = cli.tls_probe_interval_s;
   o.replay_cache_entries = static_cast<size_t>(cli.tls_replay_cache_size);
+  o.handshake_fragment_bytes = static_cast<uint32_t>(cli.tls_handshake_fragment_bytes);
   return o;
 }
 
@@ -62,6 +63,7 @@ FakeTlsConfig FakeTlsRuntime::ShardConfig() const {
   c.replay_cache = replay_cache_.get();
   c.ja4_counter = ja4_counter_.get();
   c.record_sizing = options_.record_sizing;
+  c.handshake_fragment_bytes = options_.handshake_fragment_bytes;
   return c;
 }
 

@@ -29,11 +29,12 @@ struct FakeTlsOptions {
   TlsRecordSizing record_sizing = TlsRecordSizing::kAdaptive;  // --tls-record-policy
   int64_t probe_interval_s = 6 * 3600;                         // --tls-probe-interval
   size_t replay_cache_entries = size_t{1} << 20;               // --tls-replay-cache-size
+  uint32_t handshake_fragment_bytes = 0;                       // --tls-handshake-fragment
   DomainProbeOptions probe;  // connections / deadline (tests shorten them)
 };
 
-// The command line's -D, --domain-target, --tls-record-policy, --tls-probe-interval and
-// --tls-replay-cache-size.
+// The command line's -D, --domain-target, --tls-record-policy, --tls-probe-interval,
+// --tls-replay-cache-size and --tls-handshake-fragment.
 FakeTlsOptions FakeTlsOptionsFrom(const ParsedCommandLine& cli);
 
 class FakeTlsRuntime {

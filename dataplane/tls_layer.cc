@@ -111,6 +111,10 @@ bool AcceptClientHello(BufferChains& chains, BufferChain& in, BufferChain& out,
   if (!chains.AppendCopy(out, bytes)) return false;
   chains.Consume(in, hello.record_size);
   tls.framed_bytes = out.bytes;
+  if (config.handshake_fragment_bytes > 0) {
+    tls.flight_left = static_cast<uint32_t>(out.bytes);
+    tls.fragment_bytes = config.handshake_fragment_bytes;
+  }
   tls.domain_index = static_cast<uint8_t>(hello.domain_index);
   tls.phase = TlsPhase::kRecords;
   tls.reader = TlsRecordReader(TlsRecordReader::Start::kAfterServerHello);

@@ -46,6 +46,11 @@ struct FakeTlsConfig {
   uint32_t front_connect_timeout_ms = 10000;
   // --tls-pq-key-share: which key_share group the ServerHello may answer with.
   KeySharePolicy key_share;
+  // --tls-handshake-fragment: when > 0, the ServerHello flight (ServerHello, CCS and the first
+  // application-data record) leaves in sends of at most this many bytes, one after the other
+  // (each completes before the next is submitted; client sockets have TCP_NODELAY), so each
+  // piece is a TCP segment of its own. Later output is sent as usual: the MSS is untouched.
+  uint32_t handshake_fragment_bytes = 0;
 
   bool enabled() const { return !domains.empty(); }
 };
@@ -61,6 +66,10 @@ struct TlsSessionState {
   TlsPhase phase = TlsPhase::kOff;
   uint8_t domain_index = 0;    // SNI-matched domain (its profile shaped the ServerHello)
   uint32_t framed_bytes = 0;   // bytes at the front of the output chain already framed
+  // Bytes of the ServerHello flight still to send in pieces of fragment_bytes
+  // (FakeTlsConfig::handshake_fragment_bytes); 0 once sent or when fragmentation is off.
+  uint32_t flight_left = 0;
+  uint32_t fragment_bytes = 0;
   TlsRecordReader reader{TlsRecordReader::Start::kAfterServerHello};
   TlsRecordSizer sizer{TlsRecordSizing::kReference};
 
@@ -100,15 +109,24 @@ uint32_t UnwrapTlsInput(TlsSessionState& tls, MutableByteSpan data, TlsReadError
 // framed copy (close). No-op for kOff.
 bool WrapTlsOutput(BufferChains& chains, BufferChain& out, TlsSessionState& tls, int64_t now_ms);
 
-// How many bytes of a `front_size`-byte front segment may be sent now.
+// How many bytes of a `front_size`-byte front segment may be sent now: the framed prefix,
+// and while the ServerHello flight is being fragmented, one piece of it.
 inline uint32_t TlsSendableBytes(const TlsSessionState& tls, uint32_t front_size) {
   if (!tls.on()) return front_size;
-  return front_size < tls.framed_bytes ? front_size : tls.framed_bytes;
+  uint32_t n = front_size < tls.framed_bytes ? front_size : tls.framed_bytes;
+  if (tls.flight_left > 0) {
+    const uint32_t piece =
+        tls.fragment_bytes < tls.flight_left ? tls.fragment_bytes : tls.flight_left;
+    if (piece < n) n = piece;
+  }
+  return n;
 }
 
 // After `n` bytes of the output chain were sent.
 inline void TlsOnSent(TlsSessionState& tls, uint32_t n) {
-  if (tls.on()) tls.framed_bytes -= n <= tls.framed_bytes ? n : tls.framed_bytes;
+  if (!tls.on()) return;
+  tls.framed_bytes -= n <= tls.framed_bytes ? n : tls.framed_bytes;
+  tls.flight_left -= n <= tls.flight_left ? n : tls.flight_left;
 }
 
 }  // namespace mtp

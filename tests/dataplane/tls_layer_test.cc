@@ -121,6 +121,37 @@ TEST_F(TlsLayerTest, SplitHelloIsAcceptedAndTheServerHelloVerifies) {
   EXPECT_EQ(out_.bytes, server_hello.size());
 }
 
+// --tls-handshake-fragment: the flight is handed out one piece per send (short sends
+// included), and once it is out, later framed output goes in whole sends again.
+TEST_F(TlsLayerTest, HandshakeFragmentCutsOnlyTheFlight) {
+  config_.handshake_fragment_bytes = 100;
+  BeginTlsSession(config_, tls_);
+  const auto hello = Hello(kSecretA, "b.example");
+  ASSERT_TRUE(chains_.AppendCopy(in_, hello));
+  const ClientHelloResult r = Check();
+  ASSERT_TRUE(r.accepted());
+  ASSERT_TRUE(AcceptClientHello(chains_, in_, out_, scratch_, r, config_, secrets_, tls_));
+  const uint32_t flight = static_cast<uint32_t>(out_.bytes);
+  EXPECT_EQ(tls_.flight_left, flight);
+  uint32_t sent = 0;
+  int sends = 0;
+  while (sent < flight) {
+    const uint32_t n = TlsSendableBytes(tls_, 1 << 18);
+    ASSERT_EQ(n, std::min<uint32_t>(100, flight - sent));
+    const uint32_t taken = sends == 3 ? n / 2 : n;  // one short send: the rest comes next
+    chains_.Consume(out_, taken);
+    TlsOnSent(tls_, taken);
+    sent += taken;
+    ++sends;
+  }
+  EXPECT_EQ(tls_.flight_left, 0u);
+  // Three 100-byte pieces, a short 50-byte send, then 100-byte pieces from there on.
+  EXPECT_EQ(sends, static_cast<int>(4 + (flight - 350 + 99) / 100));
+  ASSERT_TRUE(chains_.AppendCopy(out_, Pattern(5000)));
+  ASSERT_TRUE(WrapTlsOutput(chains_, out_, tls_, 0));
+  EXPECT_EQ(TlsSendableBytes(tls_, 1 << 18), out_.bytes);  // whole again
+}
+
 // The single record `hello` cut into records of the given payload sizes (the last takes the
 // rest), as DPI-evasion tools send it.
 std::vector<uint8_t> SplitIntoRecords(const std::vector<uint8_t>& hello,

@@ -5,6 +5,7 @@
 // back from the first byte. Everything on 127.0.0.1 with free ports.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <linux/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -130,6 +131,7 @@ class RawClient {
   }
   ~RawClient() { close(fd_); }
   bool connected() const { return connected_; }
+  int fd() const { return fd_; }
   // True once the proxy closed the connection (EOF or reset) within the timeout; any bytes
   // received before are discarded.
   bool WaitClosed(int timeout_ms) {
@@ -1276,6 +1278,111 @@ TEST(FakeTlsPolicyOptionsTest, ASiteThatStopsReadingIsAWriteStall) {
       << proxy->Log();
   close(fd);
   close(site);
+}
+
+// The kernel's TCP_INFO of a connected socket (linux/tcp.h: data-segment counters, MSS).
+std::optional<tcp_info> TcpInfoOf(int fd) {
+  tcp_info info{};
+  socklen_t len = sizeof(info);
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return std::nullopt;
+  return info;
+}
+
+// Reads the ServerHello flight: the ServerHello record, the CCS record and the first
+// application-data record, checking their types. Empty if it did not all come in time.
+std::vector<uint8_t> ReadServerHelloFlight(RawClient& client, int timeout_ms) {
+  std::vector<uint8_t> flight;
+  auto record = [&](uint8_t type) {
+    std::vector<uint8_t> header = client.Read(5, timeout_ms);
+    if (header.size() != 5 || header[0] != type || header[1] != 0x03 || header[2] != 0x03) {
+      return false;
+    }
+    const size_t len = static_cast<size_t>(header[3] << 8 | header[4]);
+    std::vector<uint8_t> body = client.Read(len, timeout_ms);
+    if (body.size() != len) return false;
+    flight.insert(flight.end(), header.begin(), header.end());
+    flight.insert(flight.end(), body.begin(), body.end());
+    return true;
+  };
+  if (!record(0x16) || !record(0x14) || !record(0x17)) return {};
+  return flight;
+}
+
+// A proxy in direct mode in front of mtp-fake-dc (every DC id), so mtp-client completes whole
+// sessions; a.example's site is unreachable (nothing here is fronted).
+struct FakeDcProxy {
+  std::unique_ptr<ChildProcess> dc;
+  std::unique_ptr<ProxyProcess> proxy;
+};
+std::optional<FakeDcProxy> StartFakeDcProxy(const std::vector<std::string>& extra) {
+  auto dc = e2e::SpawnListening("mtp-fake-dc", {"--listen", "127.0.0.1:0"});
+  if (!dc.ok()) return std::nullopt;
+  std::vector<std::string> args = {"-H", "0", "-S", kSecretA, "-D", "a.example",
+                                   "--domain-target", "a.example=127.0.0.1:1", "--direct"};
+  for (const char* id : {"1", "2", "3", "4", "5", "-1", "-2", "-3", "-4", "-5"}) {
+    args.insert(args.end(),
+                {"--dc-override", std::string(id) + ":127.0.0.1:" + std::to_string(dc->port)});
+  }
+  args.insert(args.end(), extra.begin(), extra.end());
+  FakeDcProxy out;
+  out.dc = std::move(dc->process);
+  out.proxy = ProxyProcess::Start(args, 30000);
+  if (out.proxy == nullptr) return std::nullopt;
+  return out;
+}
+
+// mtp-client (legacy and modern hellos) echoes through the proxy.
+void ExpectClientsEcho(uint16_t port) {
+  for (const char* hello : {"legacy", "modern"}) {
+    std::string json;
+    EXPECT_EQ(e2e::RunTool(e2e::ClientArgv(port, {"--timeout-ms", "10000", "--secret",
+                                                  EeSecret(kSecretA, "a.example"), "--hello",
+                                                  hello, "--size", "56-65536", "--packets", "12",
+                                                  "--dc", "2"}),
+                           60000, &json),
+              0)
+        << hello << ": " << json;
+  }
+}
+
+// --tls-handshake-fragment: the ServerHello flight reaches the client in several TCP segments
+// (counted by the client's kernel, tcpi_data_segs_in), where without it the flight is one
+// loopback segment; the flight's records are intact, and real clients still get through.
+TEST(FakeTlsHandshakeFragmentTest, ServerHelloFlightArrivesInSeveralSegments) {
+  struct Seen {
+    size_t bytes = 0;
+    uint32_t data_segments = 0;
+  };
+  auto flight = [](std::vector<std::string> extra) -> std::optional<Seen> {
+    auto proxy = StartPolicyProxy(std::move(extra));
+    if (proxy == nullptr) return std::nullopt;
+    RawClient client(proxy->port());
+    if (!client.connected() || !client.Send(HelloFor("a.example"))) return std::nullopt;
+    const std::vector<uint8_t> bytes = ReadServerHelloFlight(client, 10000);
+    if (bytes.empty()) return std::nullopt;
+    // The client sent nothing more, so nothing else can come: the count is the flight's.
+    const std::optional<tcp_info> info = TcpInfoOf(client.fd());
+    if (!info) return std::nullopt;
+    return Seen{bytes.size(), info->tcpi_data_segs_in};
+  };
+  const std::optional<Seen> whole = flight({});
+  ASSERT_TRUE(whole.has_value());
+  EXPECT_LE(whole->data_segments, 2u) << whole->bytes << " bytes";
+  const std::optional<Seen> cut = flight({"--tls-handshake-fragment", "128"});
+  ASSERT_TRUE(cut.has_value());
+  const size_t pieces = (cut->bytes + 127) / 128;
+  ASSERT_GE(pieces, 8u) << cut->bytes;
+  // Every piece is its own segment; only pieces queued behind a full initial congestion window
+  // could be merged by the kernel, so at least 8 distinct segments are asserted.
+  EXPECT_GE(cut->data_segments, 8u) << cut->bytes << " bytes in " << pieces << " pieces";
+  EXPECT_LE(cut->data_segments, pieces);
+}
+
+TEST(FakeTlsHandshakeFragmentTest, ClientsWorkWithIt) {
+  std::optional<FakeDcProxy> p = StartFakeDcProxy({"--tls-handshake-fragment", "16"});
+  ASSERT_TRUE(p.has_value());
+  ExpectClientsEcho(p->proxy->port());
+  EXPECT_FALSE(p->proxy->LogContains("proxying to"));
 }
 
 TEST(FakeTlsPolicyOptionsTest, BadValuesAreRefused) {
