@@ -28,22 +28,6 @@ using tools::ChildProcess;
 constexpr char kSecretHex[] = "0123456789abcdef0123456789abcdef";
 constexpr char kHaproxy[] = "/usr/sbin/haproxy";
 
-// A port that was free a moment ago (HAProxy binds its own; the race is harmless on loopback).
-uint16_t FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  uint16_t port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
-    port = ntohs(a.sin_port);
-  }
-  close(fd);
-  return port;
-}
-
 class AccessE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -103,7 +87,7 @@ TEST_F(AccessE2eTest, HaproxySendProxyV2GivesTheMiddleEndTheOriginalClient) {
   if (access(kHaproxy, X_OK) != 0) GTEST_SKIP() << "haproxy is not installed";
   StartProxy({"--proxy-protocol", "--proxy-protocol-trusted", "127.0.0.1/32"});
   if (HasFatalFailure()) return;
-  const uint16_t front = FreePort();
+  const uint16_t front = UnusedLoopbackPort();
   ASSERT_NE(front, 0);
   const std::string cfg = dir_.Write(
       "haproxy.cfg",

@@ -51,19 +51,6 @@ std::string ConfigFor(uint16_t me_port) {
          ";\nproxy_for 2 127.0.0.1:" + p + ";\nproxy_for 3 127.0.0.1:" + p + ";\n";
 }
 
-// A port nothing listens on (bound, then closed).
-uint16_t ClosedPort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
 class ConfigServer {
  public:
   ConfigServer() {
@@ -232,7 +219,7 @@ TEST_F(ConfigRefreshE2eTest, BrokenDownloadsKeepTheRunningConfigAndAreCounted) {
 TEST_F(ConfigRefreshE2eTest, DownloadsThroughASocks5Proxy) {
   if (access("/usr/bin/microsocks", X_OK) != 0) GTEST_SKIP() << "microsocks is not installed";
   server_.Put("getProxyConfig", ConfigFor(1234));
-  const uint16_t socks_port = ClosedPort();
+  const uint16_t socks_port = e2e::UnusedLoopbackPort();
   auto socks = tools::ChildProcess::Spawn(
       {"/usr/bin/microsocks", "-i", "127.0.0.1", "-p", std::to_string(socks_port)});
   ASSERT_TRUE(socks.ok());
@@ -251,7 +238,7 @@ TEST_F(ConfigRefreshE2eTest, DownloadsThroughASocks5Proxy) {
   EXPECT_NE(ok.output.find("updated"), std::string::npos) << ok.output;
   EXPECT_EQ(dir_.Read("proxy-multi.conf"), ConfigFor(1234));
   // The proxy setting is really used: a dead proxy fails the same download.
-  e2e::RunResult dead = fetch(ClosedPort());
+  e2e::RunResult dead = fetch(e2e::UnusedLoopbackPort());
   EXPECT_EQ(dead.exit_code, 1) << dead.output;
   EXPECT_NE(dead.output.find("cannot fetch the config (network)"), std::string::npos)
       << dead.output;
@@ -259,7 +246,7 @@ TEST_F(ConfigRefreshE2eTest, DownloadsThroughASocks5Proxy) {
 
 // tools/run.sh without network: the URLs point at a closed 127.0.0.1 port.
 TEST_F(ConfigRefreshE2eTest, RunShFallsBackToDirectModeWhenTheConfigCannotBeFetched) {
-  const std::string closed = "http://127.0.0.1:" + std::to_string(ClosedPort());
+  const std::string closed = "http://127.0.0.1:" + std::to_string(e2e::UnusedLoopbackPort());
   setenv("MTP_RUN_BIN", e2e::ProxyBinaryPath().c_str(), 1);
   setenv("MTP_RUN_DIR", dir_.path().c_str(), 1);
   auto run = tools::ChildProcess::Spawn(

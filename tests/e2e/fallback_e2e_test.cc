@@ -2,10 +2,6 @@
 // middle-end unreachable, a DC's new clients are served by the DC directly (mtp-fake-dc,
 // through --dc-override); once the middle-end comes up, new clients go through it again.
 // Without the option, the same client is not served.
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <memory>
 #include <optional>
 #include <string>
@@ -25,30 +21,6 @@ namespace {
 
 constexpr char kSecretHex[] = "0123456789abcdef0123456789abcdef";
 
-// A loopback port nothing listens on (bound, then released): the unreachable middle-end.
-uint16_t ClosedPort() {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  uint16_t port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
-    port = ntohs(a.sin_port);
-  }
-  close(fd);
-  return port;
-}
-
-size_t Lines(const std::string& text, const std::string& needle) {
-  size_t n = 0;
-  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
-    ++n;
-  }
-  return n;
-}
-
 class FallbackE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -58,7 +30,7 @@ class FallbackE2eTest : public ::testing::Test {
     ASSERT_TRUE(dc.ok()) << dc.status();
     dc_ = std::move(dc->process);
     dc_port_ = dc->port;
-    me_port_ = ClosedPort();
+    me_port_ = UnusedLoopbackPort();
     ASSERT_NE(me_port_, 0);
     config_ = dir_.Write("proxy-multi.conf", ConfigFor(me_port_));
   }
@@ -114,7 +86,7 @@ TEST_F(FallbackE2eTest, ClientsGoDirectWhileTheMiddleEndIsDownAndBackOnceItIsUp)
   std::string json;
   ASSERT_EQ(Client(&json), 0) << json << proxy_->Log();
   EXPECT_EQ(Metric(kFallbackClients), 1);
-  EXPECT_TRUE(WaitFor([&] { return Lines(ReadFile(dc_log_), "\"dc\"") >= 1; }, 5000))
+  EXPECT_TRUE(WaitFor([&] { return CountOf(ReadFile(dc_log_), "\"dc\"") >= 1; }, 5000))
       << ReadFile(dc_log_);
 
   // The middle-end comes up on its port: the next reconnect finds it, and new clients use it.
@@ -125,10 +97,10 @@ TEST_F(FallbackE2eTest, ClientsGoDirectWhileTheMiddleEndIsDownAndBackOnceItIsUp)
   ASSERT_TRUE(WaitFor([&] { return Metric(kToMe) >= 1; }, 40000)) << proxy_->Log();
   EXPECT_TRUE(proxy_->LogContains("a middle-end is ready again")) << proxy_->Log();
   ASSERT_EQ(Client(&json), 0) << json << proxy_->Log();
-  EXPECT_TRUE(WaitFor([&] { return Lines(ReadFile(me_log), "\"req\"") >= 1; }, 5000))
+  EXPECT_TRUE(WaitFor([&] { return CountOf(ReadFile(me_log), "\"req\"") >= 1; }, 5000))
       << ReadFile(me_log);
   EXPECT_EQ(Metric(kFallbackClients), 1);  // the second client went through the middle-end
-  EXPECT_EQ(Lines(ReadFile(dc_log_), "\"dc\""), 1u) << ReadFile(dc_log_);
+  EXPECT_EQ(CountOf(ReadFile(dc_log_), "\"dc\""), 1) << ReadFile(dc_log_);
 }
 
 TEST_F(FallbackE2eTest, WithoutTheOptionAClientOfAnUnreachableMiddleEndIsNotServed) {
@@ -138,7 +110,7 @@ TEST_F(FallbackE2eTest, WithoutTheOptionAClientOfAnUnreachableMiddleEndIsNotServ
   EXPECT_NE(Client(&json), 0) << json;
   EXPECT_EQ(Metric(kFallbackClients), 0);
   EXPECT_EQ(Metric(kToDirect), 0);
-  EXPECT_EQ(Lines(ReadFile(dc_log_), "\"dc\""), 0u) << ReadFile(dc_log_);
+  EXPECT_EQ(CountOf(ReadFile(dc_log_), "\"dc\""), 0) << ReadFile(dc_log_);
 }
 
 }  // namespace

@@ -212,19 +212,6 @@ bool HaveTool(const char* name) {
   return Shell(std::string("command -v ") + name + " >/dev/null").exit_code == 0;
 }
 
-// A loopback port nothing listens on right now.
-uint16_t FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
 std::string SourcePath(const std::string& relative) {
   const char* root = getenv("MTP_SOURCE_ROOT");
   return std::string(root != nullptr ? root : ".") + "/" + relative;
@@ -350,7 +337,7 @@ TEST_F(ScrapeE2eTest, PromtoolChecksTheRealMetricsWithoutAWarning) {
 }
 
 TEST_F(ScrapeE2eTest, ARealPrometheusScrapesTheProxyAndAnswersAQuery) {
-  const uint16_t web_port = FreePort();
+  const uint16_t web_port = e2e::UnusedLoopbackPort();
   const std::string config =
       dir_.Write("prometheus.yml",
                  "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
