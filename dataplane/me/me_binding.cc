@@ -36,6 +36,32 @@ MeLink* MePool::BoundLink(const ClientSession& s) {
   return ctx_.links.Lookup(s.me_link, s.me_link_generation);
 }
 
+uint32_t MePool::LeastLoadedLink(const TargetState& ts) const {
+  // The reference picks a random link. Here the client goes to the ready link with the fewest
+  // bound clients, then the least queued output: spread evenly, the links' flushes land in the
+  // same pass more often, and AesCbc::ProcessBatch runs their CBC chains side by side (one
+  // link's chain is serial). Ties start from a random link so equal links share new clients.
+  const size_t n = ts.links.size();
+  if (n == 0) return kNoSlot;
+  const size_t start = FastRandomBelow(static_cast<uint32_t>(n));
+  uint32_t best = kNoSlot;
+  uint32_t best_clients = 0;
+  uint64_t best_bytes = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t link = ts.links[(start + i) % n];
+    const MeLink& l = ctx_.links.at(link);
+    if (l.state != MeLinkState::kReady) continue;
+    const uint64_t bytes = uint64_t{l.leg.out.bytes} + l.rpc->PendingOutputBytes();
+    if (best == kNoSlot || l.bound_count < best_clients ||
+        (l.bound_count == best_clients && bytes < best_bytes)) {
+      best = link;
+      best_clients = l.bound_count;
+      best_bytes = bytes;
+    }
+  }
+  return best;
+}
+
 bool MePool::BindSession(uint32_t slot, ClientSession& s) {
   const MeClusterSpec* cluster = ctx_.live->routing.ClusterFor(s.dc_id);
   if (cluster == nullptr || cluster->targets.empty()) return false;
@@ -44,14 +70,7 @@ bool MePool::BindSession(uint32_t slot, ClientSession& s) {
     uint32_t t = cluster->targets[FastRandomBelow(static_cast<uint32_t>(cluster->targets.size()))];
     TargetState& ts = targets_[t];
     if (ts.ready == 0) continue;
-    uint32_t k = FastRandomBelow(ts.ready);
-    for (uint32_t link : ts.links) {
-      if (ctx_.links.at(link).state != MeLinkState::kReady) continue;
-      if (k-- == 0) {
-        chosen = link;
-        break;
-      }
-    }
+    chosen = LeastLoadedLink(ts);
   }
   // The reference's five extra picks within the last target cannot change the outcome here:
   // nothing becomes ready while this shard is choosing.

@@ -94,6 +94,9 @@ class MePool {
   // Before a flush pass seals anything: sheds unserved input so idle links' output fits the
   // pool (shedding queues RPC_CLOSE_CONN, which must not land on an already sealed link).
   void MakeRoomForLinks(size_t n);
+  // The ready link of `ts` a new client binds to (fewest clients, then least queued output);
+  // kNoSlot if none is ready.
+  uint32_t LeastLoadedLink(const TargetState& ts) const;
   // Binds the session to a ready link of its DC's cluster; false if none (§8.2).
   bool BindSession(uint32_t slot, ClientSession& s);
   MeLink* BoundLink(const ClientSession& s);

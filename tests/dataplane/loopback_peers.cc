@@ -260,7 +260,8 @@ void FakeMe::AcceptLoop() {
     int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) continue;
     std::lock_guard<std::mutex> lock(mu_);
-    threads_.emplace_back([this, fd] { Serve(fd); });
+    const int index = accepted_++;
+    threads_.emplace_back([this, fd, index] { Serve(fd, index); });
   }
 }
 
@@ -268,13 +269,14 @@ namespace {
 
 class EchoVisitor final : public RpcLinkVisitor {
  public:
-  EchoVisitor(std::mutex& mu, std::vector<MeEvent>& events, std::atomic<int>& ready)
-      : mu_(mu), events_(events), ready_(ready) {}
+  EchoVisitor(std::mutex& mu, std::vector<MeEvent>& events, std::atomic<int>& ready, int index)
+      : mu_(mu), events_(events), ready_(ready), index_(index) {}
   std::vector<uint64_t> ids;  // ext_conn_ids seen on this link
   void OnRpcLinkReady(RpcLink&, const RpcHandshake&) override { ++ready_; }
   void OnRpcMessage(RpcLink& link, uint32_t type, ByteSpan payload) override {
     MeEvent e;
     e.type = type;
+    e.link = index_;
     if (type == kRpcProxyReq) {
       RpcProxyReqView req;
       if (!DecodeRpcProxyReq(payload, &req)) return;
@@ -303,11 +305,12 @@ class EchoVisitor final : public RpcLinkVisitor {
   std::mutex& mu_;
   std::vector<MeEvent>& events_;
   std::atomic<int>& ready_;
+  int index_;
 };
 
 }  // namespace
 
-void FakeMe::Serve(int fd) {
+void FakeMe::Serve(int fd, int index) {
   sockaddr_in local{}, peer{};
   socklen_t len = sizeof(local);
   getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len);
@@ -328,7 +331,7 @@ void FakeMe::Serve(int fd) {
     return;
   }
   (*link)->Start(time(nullptr));
-  EchoVisitor visitor(mu_, events_, links_ready_);
+  EchoVisitor visitor(mu_, events_, links_ready_, index);
   std::vector<uint8_t> buf(1 << 20);
   bool was_ready = false;
   while (!stop_.load()) {

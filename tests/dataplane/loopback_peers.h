@@ -51,6 +51,7 @@ class TestClient {
 
 struct MeEvent {
   uint32_t type = 0;
+  int link = -1;  // which accepted link carried it (0, 1, ... in accept order)
   uint32_t flags = 0;
   uint64_t ext_conn_id = 0;
   std::vector<uint8_t> ad_tag;
@@ -77,13 +78,14 @@ class FakeMe {
  private:
   struct Link;
   void AcceptLoop();
-  void Serve(int fd);
+  void Serve(int fd, int index);
 
   std::vector<uint8_t> secret_;
   int listen_fd_ = -1;
   uint16_t port_ = 0;
   std::atomic<bool> stop_{false};
   std::atomic<int> links_ready_{0};
+  int accepted_ = 0;  // guarded by mu_
   std::thread acceptor_;
   std::mutex mu_;
   std::vector<std::thread> threads_;
