@@ -17,6 +17,7 @@
 #include "core/build_info.h"
 #include "core/hex.h"
 #include "proto/fake_tls_client_hello.h"
+#include "proto/socks5.h"  // kSocks5MaxCredentialBytes
 
 namespace mtp {
 
@@ -107,6 +108,9 @@ enum OptionId : int {
   kOptConfigCacheDir,
   kOptConfigFetchTimeout,
   kOptFetchConfig,
+  kOptUpstreamSocks5,
+  kOptUpstreamSocks5User,
+  kOptUpstreamSocks5PasswordFile,
 };
 
 struct OptionSpec {
@@ -353,6 +357,18 @@ constexpr OptionSpec kOptions[] = {
      "downloads, validates and writes proxy-multi.conf and the proxy secret once (the refresh "
      "options above), prints what it did and exits: 0 when both files are good, 1 otherwise",
      ""},
+    {"upstream-socks5", 0, ArgKind::kRequired, kOptUpstreamSocks5,
+     "ADDR:PORT ([ADDR]:PORT for IPv6) of a SOCKS5 server that every DC connection (--direct) "
+     "and every middle-end connection goes through (CONNECT to the DC or middle-end address)",
+     ""},
+    {"upstream-socks5-user", 0, ArgKind::kRequired, kOptUpstreamSocks5User,
+     "user name (1-255 bytes) for --upstream-socks5 (RFC 1929 user/password authentication); "
+     "needs --upstream-socks5-pass-file",
+     ""},
+    {"upstream-socks5-pass-file", 0, ArgKind::kRequired, kOptUpstreamSocks5PasswordFile,
+     "FILE holding the --upstream-socks5-user password (1-255 bytes; one trailing newline is "
+     "ignored), read once at start-up",
+     ""},
 };
 constexpr size_t kReferenceOptionCount = 34;
 
@@ -568,6 +584,13 @@ CommandLineResult Parser::Run() {
         (!out_.proxy_protocol_trusted.empty() || out_.proxy_protocol_timeout_given)) {
       return PlainError(2, "--proxy-protocol-trusted and --proxy-protocol-timeout need "
                            "--proxy-protocol\n");
+    }
+    if (out_.upstream_socks5_user.has_value() != out_.upstream_socks5_password_file.has_value()) {
+      return PlainError(2, "--upstream-socks5-user and --upstream-socks5-pass-file go "
+                           "together\n");
+    }
+    if (out_.upstream_socks5_user && !out_.upstream_socks5) {
+      return PlainError(2, "--upstream-socks5-user needs --upstream-socks5\n");
     }
     for (const DomainTarget& t : out_.domain_targets) {
       if (std::find(out_.domains.begin(), out_.domains.end(), t.domain) == out_.domains.end()) {
@@ -1082,6 +1105,24 @@ std::optional<CommandLineError> Parser::Apply(const OptionSpec& spec,
       break;
     case kOptFetchConfig:
       out_.action = CommandLineAction::kFetchConfig;
+      break;
+    case kOptUpstreamSocks5: {
+      absl::StatusOr<SocketAddress> server = SocketAddress::Parse(v);
+      if (!server.ok() || server->port() == 0) {
+        return BadValue(v, "ADDR:PORT or [IPv6]:PORT of a SOCKS5 server (an IP literal)");
+      }
+      out_.upstream_socks5 = *server;
+      break;
+    }
+    case kOptUpstreamSocks5User:
+      if (v.empty() || v.size() > kSocks5MaxCredentialBytes) {
+        return BadValue(v, "a user name of 1 to 255 bytes");
+      }
+      out_.upstream_socks5_user = std::string(v);
+      break;
+    case kOptUpstreamSocks5PasswordFile:
+      if (v.empty()) return BadValue(v, "a file name");
+      out_.upstream_socks5_password_file = std::string(v);
       break;
   }
   return std::nullopt;

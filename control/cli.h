@@ -21,6 +21,7 @@
 #include "core/log.h"      // LogFormat
 #include "core/cpu_set.h"  // --cpu-list syntax (ParseCpuList, FormatCpuList)
 #include "core/io_engine.h"
+#include "core/socket_address.h"
 #include "crypto/secret.h"
 #include "dataplane/me/ext_conn_id.h"  // kMaxShards bounds --shards
 #include "proto/cidr_set.h"  // --proxy-protocol-trusted
@@ -226,6 +227,11 @@ struct ParsedCommandLine {
   std::string config_proxy;                      // --config-proxy (libcurl proxy URL)
   std::string config_cache_dir;                  // --config-cache-dir (empty = ".")
   int config_fetch_timeout_s = kDefaultConfigFetchTimeoutS;  // --config-fetch-timeout
+  // Upstream chaining: DC legs and ME links dial through this SOCKS5 server (proto/socks5.h);
+  // the password is read from its file by BuildDataplaneConfig (control/proxy_runner.cc).
+  std::optional<SocketAddress> upstream_socks5;                // --upstream-socks5
+  std::optional<std::string> upstream_socks5_user;             // --upstream-socks5-user
+  std::optional<std::string> upstream_socks5_password_file;    // --upstream-socks5-pass-file
 
   // -W if given (non-zero); else 131072 without -D and 0 (unset) with -D.
   int EffectiveWindowClamp() const;

@@ -10,6 +10,8 @@
 #include "absl/strings/str_format.h"
 #include "control/links.h"
 #include "control/proxy_config.h"
+#include "control/upstream_socks5_config.h"
+#include "dataplane/upstream_socks5.h"
 #include "core/cpu_set.h"
 #include "core/log.h"
 
@@ -115,6 +117,12 @@ absl::StatusOr<std::unique_ptr<DataplaneConfig>> BuildDataplaneConfig(
     c.proxy_protocol = true;
     c.proxy_protocol_timeout_ms = static_cast<uint32_t>(cli.proxy_protocol_timeout_ms);
     c.proxy_protocol_trusted = std::make_shared<const CidrSet>(*std::move(trusted));
+  }
+
+  if (cli.upstream_socks5) {
+    absl::StatusOr<DataplaneConfig::UpstreamSocks5> socks = LoadUpstreamSocks5(cli);
+    if (!socks.ok()) return socks.status();
+    c.upstream_socks5 = *std::move(socks);
   }
 
   std::optional<SocketAddress> bind_v4;
@@ -473,6 +481,22 @@ void ProxyRunner::FillStats(StatsSnapshot& out) const {
                                 {"me_recv_paused", I(k.me_recv_pauses)},
                                 {"me_flush_failure", I(k.me_flush_failures)}};
   x.me_link_buffer_bytes = I(k.me_link_buffer_bytes);
+  // --upstream-socks5: every (stage, reason) pair that happened, plus the two an operator
+  // looks for first, so those series exist from the start.
+  x.upstream_socks5 = config_->upstream_socks5.has_value();
+  for (size_t st = 0; x.upstream_socks5 && st < kSocks5FailureStages; ++st) {
+    for (size_t e = 1; e < kSocks5ErrorCount; ++e) {
+      const auto stage = static_cast<Socks5FailStage>(st);
+      const auto error = static_cast<Socks5Error>(e);
+      const bool always =
+          (stage == Socks5FailStage::kTcpConnect && error == Socks5Error::kIoError) ||
+          (stage == Socks5FailStage::kAuth && error == Socks5Error::kAuthRejected);
+      if (k.upstream_socks5_failures[st][e] == 0 && !always) continue;
+      x.upstream_socks5_failures.push_back({std::string(Socks5FailStageName(stage)),
+                                            std::string(Socks5ErrorName(error)),
+                                            I(k.upstream_socks5_failures[st][e])});
+    }
+  }
   const uint64_t draining_links = std::min(k.me_links_retired, k.me_links_ready);
   x.me_links_by_state = {{"ready", I(k.me_links_ready - draining_links)},
                          {"connecting", I(k.me_links - std::min(k.me_links, k.me_links_ready))},

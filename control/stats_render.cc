@@ -476,6 +476,15 @@ std::string RenderPrometheus(const StatsSnapshot& s) {
   w.Family("mtproxy_config_reloads_total", "counter", "Configuration (re)loads, by result.");
   w.Sample("mtproxy_config_reloads_total", "result", "ok", x.config_reloads_ok);
   w.Sample("mtproxy_config_reloads_total", "result", "failed", x.config_reloads_failed);
+  if (x.upstream_socks5) {
+    w.Family("mtproxy_upstream_socks5_failures_total", "counter",
+             "DC and middle-end connections (--upstream-socks5) whose SOCKS5 dial failed, by "
+             "stage (tcp_connect, method, auth, connect) and reason.");
+    for (const auto& f : x.upstream_socks5_failures) {
+      w.Sample2("mtproxy_upstream_socks5_failures_total", "stage", f.stage, "reason", f.reason,
+                f.value);
+    }
+  }
   if (x.config_refresh.enabled) {
     const auto& r = x.config_refresh;
     w.Family("mtproxy_config_refresh_total", "counter",

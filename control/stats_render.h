@@ -247,6 +247,14 @@ struct StatsSnapshot {
       int64_t target_lines = 0;   // proxy_for lines of the last good download
       std::vector<NamedCount> failures_by_reason;
     } config_refresh;
+    // --upstream-socks5 (rendered only when configured): failed dials, by stage and reason.
+    struct UpstreamSocks5Failure {
+      std::string stage;
+      std::string reason;
+      int64_t value = 0;
+    };
+    bool upstream_socks5 = false;
+    std::vector<UpstreamSocks5Failure> upstream_socks5_failures;
     int64_t shards = 0;
     int64_t http_refused = 0;  // stats-port requests refused (peer not in the allowlist)
     // What /ready judges (filled by the shard set).

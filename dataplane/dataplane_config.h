@@ -89,6 +89,15 @@ struct DataplaneConfig {
   // ME mode: once every middle-end of a DC's cluster has been unreachable this long, the
   // DC's new clients go to the DC directly (dc_table) until one is ready again; 0 = never.
   uint32_t direct_fallback_after_ms = 0;
+  // --upstream-socks5: DC legs (not -D fronting) and ME links are dialed through this SOCKS5
+  // server (dataplane/upstream_socks5.h); credentials are empty without user/pass.
+  struct UpstreamSocks5 {
+    SocketAddress server;
+    std::string user;
+    std::string password;
+    bool with_credentials() const { return !user.empty(); }
+  };
+  std::optional<UpstreamSocks5> upstream_socks5;
 
   // ---- Buffers and backpressure ----
   IoBackend backend = IoBackend::kAuto;

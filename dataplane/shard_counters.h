@@ -9,6 +9,7 @@
 
 #include "crypto/secret.h"  // kMaxClientSecrets
 #include "dataplane/latency_histogram.h"
+#include "proto/socks5.h"  // kSocks5StageCount, kSocks5ErrorCount
 
 namespace mtp {
 
@@ -144,11 +145,16 @@ struct SecretCounterValues {
   uint64_t bytes_out = 0;
 };
 
+// --upstream-socks5 failures by stage (the TCP connect to the server, then Socks5Stage + 1)
+// and reason (Socks5Error): dataplane/upstream_socks5.h.
+inline constexpr size_t kSocks5FailureStages = 1 + kSocks5StageCount;
+
 struct alignas(64) ShardCounters {
 #define MTP_DECLARE_COUNTER(name, doc) ShardCounter name;
   MTP_SHARD_COUNTERS(MTP_DECLARE_COUNTER)
 #undef MTP_DECLARE_COUNTER
   SecretShardCounters secrets[kMaxClientSecrets];
+  ShardCounter upstream_socks5_failures[kSocks5FailureStages][kSocks5ErrorCount];
   // Latency histograms (seconds): accept to handshake outcome, accept to close, and a
   // client's first request to the middle-end until the first answer for it.
   HandshakeHistogram handshake_seconds;
@@ -162,6 +168,7 @@ struct CounterSnapshot {
   MTP_SHARD_COUNTERS(MTP_DECLARE_VALUE)
 #undef MTP_DECLARE_VALUE
   SecretCounterValues secrets[kMaxClientSecrets];
+  uint64_t upstream_socks5_failures[kSocks5FailureStages][kSocks5ErrorCount] = {};
   HandshakeHistogram::Values handshake_seconds;
   LifetimeHistogram::Values connection_seconds;
   MeRoundTripHistogram::Values me_round_trip_seconds;
@@ -176,6 +183,11 @@ inline void AccumulateCounters(const ShardCounters& shard, CounterSnapshot& sum)
     sum.secrets[i].active += shard.secrets[i].active.Get();
     sum.secrets[i].bytes_in += shard.secrets[i].bytes_in.Get();
     sum.secrets[i].bytes_out += shard.secrets[i].bytes_out.Get();
+  }
+  for (size_t st = 0; st < kSocks5FailureStages; ++st) {
+    for (size_t e = 0; e < kSocks5ErrorCount; ++e) {
+      sum.upstream_socks5_failures[st][e] += shard.upstream_socks5_failures[st][e].Get();
+    }
   }
   sum.handshake_seconds.Add(shard.handshake_seconds.Get());
   sum.connection_seconds.Add(shard.connection_seconds.Get());

@@ -94,8 +94,8 @@ enum class Socks5Status : uint8_t {
 struct Socks5Reply {
   Socks5Status status = Socks5Status::kNeedMore;
   Socks5Error error = Socks5Error::kNone;
-  uint8_t method = 0;      // kMethod: the method the server chose
-  uint8_t reply_code = 0;  // kConnect: REP (0 = succeeded)
+  uint8_t method = 0;        // kMethod: the method the server chose
+  uint8_t reply_code = 0;    // kConnect: REP (0 = succeeded)
   uint8_t address_type = 0;  // kConnect: ATYP of the bound address
   // kConnect, kDone with ATYP 1 or 4: the server's bound address (the address the target sees
   // when the server reports it; 0.0.0.0:0 from servers that do not); invalid for a domain.

@@ -22,6 +22,10 @@ enum class MeLinkState : uint8_t {
   kHandshake,   // nonce + handshake exchange (3 s)
   kReady,       // carries client traffic
   kClosing,     // ops cancelled, waiting for in-flight ops to reach zero
+  // --upstream-socks5: TCP-connected to the SOCKS5 server, its exchange (a CONNECT to the ME)
+  // in progress (3 s; dataplane/upstream_socks5.h); then kHandshake. Added last: states are
+  // recorded by number (shard audit).
+  kSocks5,
 };
 
 struct MeLink {
@@ -30,6 +34,9 @@ struct MeLink {
   Leg leg;  // the TCP connection to the ME; leg.out holds ciphertext queued to it
   bool dirty = false;
   double deadline_s = 0;  // connect / handshake timeout (monotonic seconds)
+  // --upstream-socks5: the server's bound address from its CONNECT reply (what the ME sees,
+  // used for the key derivation when the server reports it).
+  SocketAddress socks5_bound;
 
   std::unique_ptr<RpcLink> rpc;
   // The LiveConfig the link was created under: its RpcLink points into proxy_secret.

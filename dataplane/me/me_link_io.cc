@@ -7,6 +7,7 @@
 #include "dataplane/me/me_pool.h"
 #include "dataplane/session/input_budget.h"
 #include "dataplane/session/leg_send.h"
+#include "dataplane/upstream_socks5.h"
 
 namespace mtp {
 namespace {
@@ -34,6 +35,10 @@ class LinkVisitor final : public RpcLinkVisitor {
 
 void MePool::OnMeRecv(uint32_t link, MeLink& l, const IoCompletion& c) {
   if (!c.more) l.leg.EndRecv();
+  if (l.state == MeLinkState::kSocks5) {
+    OnMeSocks5Recv(link, l, c);
+    return;
+  }
   if (c.result > 0 && c.buffer_id >= 0) {
     if (l.state == MeLinkState::kClosing) {
       ctx_.engine->buffers().Release(c.buffer_id);
@@ -79,7 +84,15 @@ void MePool::OnMeSend(uint32_t link, MeLink& l, const IoCompletion& c) {
   l.leg.EndSend();
   if (l.state == MeLinkState::kClosing) return;
   if (c.result < 0) {
+    if (l.leg.socks5.active()) NoteSocks5Failure(ctx_, l.leg, Socks5Error::kIoError, "ME link");
     FailMeLink(link, l, "send error");
+    return;
+  }
+  if (l.state == MeLinkState::kSocks5) {
+    if (OnSocks5Sent(ctx_, l.leg, static_cast<uint32_t>(c.result),
+                     ctx_.LinkTag(OpKind::kMeSend, link)) == Socks5Progress::kDone) {
+      OnMeSocks5Done(link, l);
+    }
     return;
   }
   ctx_.counters.me_bytes_out.Add(static_cast<uint32_t>(c.result));
@@ -183,6 +196,7 @@ void MePool::SendMeLink(uint32_t link, MeLink& l) {
   ctx_.chains.KeepPromise(l.promised);
   l.promised = 0;
   if (l.state == MeLinkState::kClosing || l.state == MeLinkState::kFree) return;
+  if (l.leg.socks5.active()) return;  // the SOCKS5 requests go one at a time (upstream_socks5.h)
   if (!l.sealed.empty()) {
     // The CBC state has advanced over these bytes: losing any would corrupt the stream for
     // every client on the link. If they cannot all be queued, the link goes (counted), never

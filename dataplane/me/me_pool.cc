@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "crypto/random.h"
 #include "dataplane/session/client_sessions.h"
+#include "dataplane/upstream_socks5.h"
 #include "proto/framing.h"
 
 namespace mtp {
@@ -75,7 +76,8 @@ void MePool::AdoptRouting(const LiveConfig& next) {
     std::vector<uint32_t> links = targets_[t].links;  // FailMeLink edits the list
     for (uint32_t link : links) {
       MeLink& l = ctx_.links.at(link);
-      if (l.state == MeLinkState::kConnecting || l.state == MeLinkState::kHandshake) {
+      if (l.state == MeLinkState::kConnecting || l.state == MeLinkState::kHandshake ||
+          l.state == MeLinkState::kSocks5) {
         FailMeLink(link, l, "target removed by a reload");
       } else {
         ++retired_links;
@@ -137,10 +139,14 @@ void MePool::Maintain() {
     for (size_t i = 0; i < ts.links.size();) {
       uint32_t link = ts.links[i];
       MeLink& l = ctx_.links.at(link);
-      if ((l.state == MeLinkState::kConnecting || l.state == MeLinkState::kHandshake) &&
+      if ((l.state == MeLinkState::kConnecting || l.state == MeLinkState::kHandshake ||
+           l.state == MeLinkState::kSocks5) &&
           ctx_.now_s > l.deadline_s) {
+        if (l.leg.socks5.active()) NoteSocks5Failure(ctx_, l.leg, Socks5Error::kTimeout, "ME link");
         FailMeLink(link, l,
-                   l.state == MeLinkState::kConnecting ? "connect timeout" : "handshake timeout");
+                   l.state == MeLinkState::kConnecting ? "connect timeout"
+                   : l.state == MeLinkState::kSocks5   ? "SOCKS5 timeout"
+                                                       : "handshake timeout");
         continue;  // FailMeLink removed it from ts.links
       }
       if (l.state == MeLinkState::kReady && l.leg.send_inflight &&
@@ -180,11 +186,14 @@ void MePool::Maintain() {
 
 void MePool::StartMeLink(uint32_t target) {
   const MeTargetSpec& spec = ctx_.live->routing.targets()[target];
+  // --upstream-socks5: the TCP connect goes to the SOCKS5 server (a CONNECT to the ME follows).
+  const SocketAddress& peer =
+      ctx_.config.upstream_socks5 ? ctx_.config.upstream_socks5->server : spec.address;
   OutboundOptions options;
-  if (ctx_.config.outbound_bind && ctx_.config.outbound_bind->family() == spec.address.family()) {
+  if (ctx_.config.outbound_bind && ctx_.config.outbound_bind->family() == peer.family()) {
     options.bind_address = ctx_.config.outbound_bind;
   }
-  auto fd = ctx_.engine->OpenOutbound(spec.address.family(), options);
+  auto fd = ctx_.engine->OpenOutbound(peer.family(), options);
   if (!fd.ok()) {
     MTP_WARN("shard %u: cannot create a socket for ME %s: %s", ctx_.index, spec.address.ToString(),
              fd.status().message());
@@ -201,7 +210,14 @@ void MePool::StartMeLink(uint32_t target) {
   l.live = ctx_.live;
   l.leg.fd = *fd;
   l.deadline_s = ctx_.now_s + kMeConnectTimeoutS;
-  ctx_.engine->Connect(l.leg.fd, spec.address.sockaddr_ptr(), spec.address.length(),
+  if (ctx_.config.upstream_socks5 && !QueueSocks5Requests(ctx_, l.leg, spec.address)) {
+    ctx_.chains.Clear(l.leg.out);
+    ctx_.engine->Close(l.leg.fd);
+    l = MeLink{};
+    ctx_.links.Free(link);
+    return;
+  }
+  ctx_.engine->Connect(l.leg.fd, peer.sockaddr_ptr(), peer.length(),
                        ctx_.LinkTag(OpKind::kMeConnect, link));
   l.leg.BeginConnect();
   targets_[target].links.push_back(link);
@@ -217,7 +233,15 @@ void MePool::OnMeConnect(uint32_t link, MeLink& l, const IoCompletion& c) {
   if (c.result < 0) {
     MTP_LOG(1, "shard %u: connect to ME %s failed: %s", ctx_.index, target_address.ToString(),
             strerror(-c.result));
+    if (l.leg.socks5.active()) NoteSocks5ConnectFailure(ctx_, -c.result, "ME link");
     FailMeLink(link, l, "connect failed");
+    return;
+  }
+  if (l.leg.socks5.active()) {
+    l.state = MeLinkState::kSocks5;
+    l.deadline_s = ctx_.now_s + kMeConnectTimeoutS;
+    BeginSocks5(ctx_, l.leg, ctx_.LinkTag(OpKind::kMeSend, link),
+                ctx_.LinkTag(OpKind::kMeRecv, link));
     return;
   }
   auto local = ctx_.engine->LocalAddressOf(l.leg.fd);
@@ -225,11 +249,64 @@ void MePool::OnMeConnect(uint32_t link, MeLink& l, const IoCompletion& c) {
     FailMeLink(link, l, "getsockname failed");
     return;
   }
+  StartRpcHandshake(link, l, *local);
+}
+
+void MePool::OnMeSocks5Recv(uint32_t link, MeLink& l, const IoCompletion& c) {
+  if (c.result > 0 && c.buffer_id >= 0) {
+    const ByteSpan bytes(ctx_.engine->buffers().Data(c.buffer_id), static_cast<size_t>(c.result));
+    const Socks5Progress p = OnSocks5Bytes(ctx_, l.leg, bytes, ctx_.LinkTag(OpKind::kMeSend, link),
+                                           "ME link", &l.socks5_bound);
+    ctx_.engine->buffers().Release(c.buffer_id);
+    if (p == Socks5Progress::kFailed) {
+      FailMeLink(link, l, "SOCKS5 exchange failed");
+      return;
+    }
+    if (p == Socks5Progress::kDone) {
+      OnMeSocks5Done(link, l);
+      return;
+    }
+  } else if (c.result == 0 || (c.result < 0 && c.result != -ENOBUFS && c.result != -ECANCELED)) {
+    NoteSocks5Failure(ctx_, l.leg, c.result == 0 ? Socks5Error::kClosed : Socks5Error::kIoError,
+                      "ME link");
+    FailMeLink(link, l, "SOCKS5 server closed the connection");
+    return;
+  }
+  if (!c.more && l.state == MeLinkState::kSocks5) {
+    l.leg.want_recv = true;  // the flush pass re-arms it
+    ctx_.MarkLinkDirty(link, l);
+  }
+}
+
+void MePool::OnMeSocks5Done(uint32_t link, MeLink& l) {
+  // The ME derives its keys from the address it sees: the server's bound address when it
+  // reports one; a server that sends 0.0.0.0:0 leaves only our own address, which works only
+  // if the server's connections come from the same address and port (they do not: logged).
+  SocketAddress self = l.socks5_bound;
+  if (!self.valid() || self.port() == 0) {
+    auto local = ctx_.engine->LocalAddressOf(l.leg.fd);
+    if (!local.ok()) {
+      FailMeLink(link, l, "getsockname failed");
+      return;
+    }
+    MTP_LOG(0,
+            "shard %u: ME link %u: the SOCKS5 server did not report its bound address; the "
+            "middle-end will likely refuse the handshake (use a server that reports it)",
+            ctx_.index, link);
+    self = *local;
+  }
+  MTP_LOG(1, "shard %u: ME link %u: SOCKS5 CONNECT to %s done (bound %s)", ctx_.index, link,
+          targets_[l.target].address.ToString(), self.ToString());
+  StartRpcHandshake(link, l, self);
+}
+
+void MePool::StartRpcHandshake(uint32_t link, MeLink& l, const SocketAddress& local_address) {
+  const SocketAddress& target_address = targets_[l.target].address;
   RpcLinkConfig rc;
   rc.role = RpcRole::kClient;
   rc.secret = ByteSpan(l.live->proxy_secret.data(), l.live->proxy_secret.size());
   SocketAddress me = target_address;
-  SocketAddress self = *local;
+  SocketAddress self = local_address;
   if (me.is_v4_mapped()) me = me.Unmapped();
   if (self.is_v4_mapped()) self = self.Unmapped();
   rc.addresses.ipv6 = me.is_v6();
@@ -260,8 +337,10 @@ void MePool::OnMeConnect(uint32_t link, MeLink& l, const IoCompletion& c) {
   l.state = MeLinkState::kHandshake;
   l.deadline_s = ctx_.now_s + kMeConnectTimeoutS;
   targets_[l.target].backoff.OnConnected();
-  ctx_.engine->Recv(l.leg.fd, ctx_.LinkTag(OpKind::kMeRecv, link));
-  l.leg.BeginRecv();
+  if (!l.leg.recv_armed) {  // (through SOCKS5 it is armed already)
+    ctx_.engine->Recv(l.leg.fd, ctx_.LinkTag(OpKind::kMeRecv, link));
+    l.leg.BeginRecv();
+  }
   ctx_.MarkLinkDirty(link, l);  // sends RPC_NONCE
 }
 

@@ -80,6 +80,12 @@ class MePool {
   };
 
   void StartMeLink(uint32_t target);
+  // Connected to the ME (directly, or through the SOCKS5 server whose bound address is
+  // `self` then): the RpcLink starts its nonce/handshake exchange.
+  void StartRpcHandshake(uint32_t link, MeLink& l, const SocketAddress& self);
+  // --upstream-socks5: a receive during the exchange; the exchange done.
+  void OnMeSocks5Recv(uint32_t link, MeLink& l, const IoCompletion& c);
+  void OnMeSocks5Done(uint32_t link, MeLink& l);
   void OnMeReady(uint32_t link, MeLink& l);
   void OnMeMessage(uint32_t link, MeLink& l, uint32_t type, ByteSpan payload);
   void FailMeLink(uint32_t link, MeLink& l, const char* why);

@@ -8,6 +8,7 @@
 #include "dataplane/session/client_sessions.h"
 #include "dataplane/session/leg_send.h"
 #include "dataplane/tls/tls_front.h"
+#include "dataplane/upstream_socks5.h"
 #include "proto/obfuscated2.h"
 
 namespace mtp {
@@ -26,18 +27,23 @@ void DirectUpstream::StartDirectUpstream(uint32_t slot, ClientSession& s) {
   }
   s.up_encrypt = std::move(hs->encrypt);
   s.up_decrypt = std::move(hs->decrypt);
+  // --upstream-socks5: the TCP connect goes to the SOCKS5 server, and its requests (a CONNECT
+  // to the DC) are queued before the DC's header.
+  const SocketAddress& peer =
+      ctx_.config.upstream_socks5 ? ctx_.config.upstream_socks5->server : *dc;
   OutboundOptions options;
-  if (ctx_.config.outbound_bind && ctx_.config.outbound_bind->family() == dc->family()) {
+  if (ctx_.config.outbound_bind && ctx_.config.outbound_bind->family() == peer.family()) {
     options.bind_address = ctx_.config.outbound_bind;
   }
-  auto fd = ctx_.engine->OpenOutbound(dc->family(), options);
+  auto fd = ctx_.engine->OpenOutbound(peer.family(), options);
   if (!fd.ok()) {
     ctx_.counters.dc_connect_failures.Add();
     clients_->CloseSession(slot, s, CloseReason::kUpstreamError);
     return;
   }
   s.up.fd = *fd;
-  if (!ctx_.chains.AppendCopy(s.up.out, hs->header)) {
+  if ((ctx_.config.upstream_socks5 && !QueueSocks5Requests(ctx_, s.up, *dc)) ||
+      !ctx_.chains.AppendCopy(s.up.out, hs->header)) {
     ctx_.counters.client_failed_no_buffers.Add();
     clients_->CloseSession(slot, s, CloseReason::kNoBuffers);
     return;
@@ -56,7 +62,7 @@ void DirectUpstream::StartDirectUpstream(uint32_t slot, ClientSession& s) {
       return;
     }
   }
-  ctx_.engine->Connect(s.up.fd, dc->sockaddr_ptr(), dc->length(),
+  ctx_.engine->Connect(s.up.fd, peer.sockaddr_ptr(), peer.length(),
                        ctx_.Tag(OpKind::kUpstreamConnect, slot));
   s.up.BeginConnect();
   ctx_.counters.dc_connects.Add();
@@ -72,9 +78,26 @@ void DirectUpstream::OnUpstreamConnect(uint32_t slot, ClientSession& s, const Io
   if (c.result < 0) {
     ctx_.counters.dc_connect_failures.Add();
     MTP_LOG(1, "shard %u: client %u: DC connect failed: %s", ctx_.index, slot, strerror(-c.result));
+    if (s.up.socks5.active()) NoteSocks5ConnectFailure(ctx_, -c.result, "DC leg");
     clients_->CloseSession(slot, s, CloseReason::kUpstreamError);
     return;
   }
+  if (s.up.socks5.active()) {
+    // Connected to the SOCKS5 server: its exchange runs first (still kConnecting, within the
+    // client's serve deadline); OnSocks5Done starts the relay.
+    BeginSocks5(ctx_, s.up, ctx_.Tag(OpKind::kUpstreamSend, slot),
+                ctx_.Tag(OpKind::kUpstreamRecv, slot));
+    return;
+  }
+  StartRelay(slot, s);
+}
+
+void DirectUpstream::Socks5Failed(uint32_t slot, ClientSession& s) {
+  ctx_.counters.dc_connect_failures.Add();
+  clients_->CloseSession(slot, s, CloseReason::kUpstreamError);
+}
+
+void DirectUpstream::StartRelay(uint32_t slot, ClientSession& s) {
   clients_->Transition(s, SessionState::kRelaying);
   ArmUpstreamRecv(slot, s);
   ctx_.MarkDirty(slot, s);
@@ -88,6 +111,10 @@ void DirectUpstream::ArmUpstreamRecv(uint32_t slot, ClientSession& s) {
 
 void DirectUpstream::OnUpstreamRecv(uint32_t slot, ClientSession& s, const IoCompletion& c) {
   if (!c.more) s.up.EndRecv();
+  if (s.up.socks5.active()) {
+    OnSocks5Recv(slot, s, c);
+    return;
+  }
   if (c.result > 0 && c.buffer_id >= 0) {
     if (s.state != SessionState::kRelaying) {
       ctx_.engine->buffers().Release(c.buffer_id);
@@ -137,7 +164,19 @@ void DirectUpstream::OnUpstreamSend(uint32_t slot, ClientSession& s, const IoCom
   s.up.EndSend();
   if (s.state == SessionState::kClosing) return;
   if (c.result < 0) {
+    if (s.up.socks5.active()) {
+      NoteSocks5Failure(ctx_, s.up, Socks5Error::kIoError, "DC leg");
+      Socks5Failed(slot, s);
+      return;
+    }
     clients_->CloseSession(slot, s, CloseReason::kUpstreamError);
+    return;
+  }
+  if (s.up.socks5.active()) {
+    if (OnSocks5Sent(ctx_, s.up, static_cast<uint32_t>(c.result),
+                     ctx_.Tag(OpKind::kUpstreamSend, slot)) == Socks5Progress::kDone) {
+      StartRelay(slot, s);
+    }
     return;
   }
   (s.fronting ? ctx_.counters.tls_front_bytes_out : ctx_.counters.dc_bytes_out)
@@ -150,7 +189,45 @@ void DirectUpstream::OnUpstreamSend(uint32_t slot, ClientSession& s, const IoCom
   ctx_.MarkDirty(slot, s);
 }
 
+void DirectUpstream::OnSocks5Recv(uint32_t slot, ClientSession& s, const IoCompletion& c) {
+  if (c.result > 0 && c.buffer_id >= 0) {
+    const ByteSpan bytes(ctx_.engine->buffers().Data(c.buffer_id), static_cast<size_t>(c.result));
+    Socks5Progress p = Socks5Progress::kPending;
+    if (s.state == SessionState::kConnecting) {
+      p = OnSocks5Bytes(ctx_, s.up, bytes, ctx_.Tag(OpKind::kUpstreamSend, slot), "DC leg",
+                        nullptr);
+    }
+    ctx_.engine->buffers().Release(c.buffer_id);
+    if (s.state != SessionState::kConnecting) return;
+    if (p == Socks5Progress::kFailed) {
+      Socks5Failed(slot, s);
+      return;
+    }
+    if (p == Socks5Progress::kDone) {
+      StartRelay(slot, s);
+      return;
+    }
+  } else if (c.result == 0 || (c.result < 0 && c.result != -ENOBUFS && c.result != -ECANCELED)) {
+    if (s.state != SessionState::kConnecting) return;
+    NoteSocks5Failure(ctx_, s.up, c.result == 0 ? Socks5Error::kClosed : Socks5Error::kIoError,
+                      "DC leg");
+    Socks5Failed(slot, s);
+    return;
+  }
+  if (!c.more && s.state == SessionState::kConnecting) {
+    s.up.want_recv = true;  // Flush re-arms it
+    ctx_.MarkDirty(slot, s);
+  }
+}
+
 void DirectUpstream::Flush(uint32_t slot, ClientSession& s) {
+  if (s.up.socks5.active() && s.state == SessionState::kConnecting) {
+    if (s.up.want_recv && !s.up.recv_armed) {
+      s.up.want_recv = false;
+      ArmUpstreamRecv(slot, s);
+    }
+    return;
+  }
   if (s.up.fd < 0 || s.up.connecting || s.state != SessionState::kRelaying) return;
   if (s.up.want_recv && !s.up.recv_armed && !s.up.recv_paused) {
     s.up.want_recv = false;

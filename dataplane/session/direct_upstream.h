@@ -2,7 +2,9 @@
 // reference) each client gets its own obfuscated2 connection to its DC; bytes are relayed
 // without reframing: the client's CTR is removed and the DC leg's applied in place in the
 // received buffer, which then moves to the other queue. Under -D, TlsFront reuses the same leg
-// without any cipher to pipe a rejected client to the real site.
+// without any cipher to pipe a rejected client to the real site. With --upstream-socks5 the DC
+// leg connects to the SOCKS5 server and runs its exchange (dataplane/upstream_socks5.h, phase
+// in Leg::socks5) while the session is still kConnecting; fronting never does.
 //
 // Thread ownership: the shard thread.
 #pragma once
@@ -36,6 +38,12 @@ class DirectUpstream {
 
  private:
   void ArmUpstreamRecv(uint32_t slot, ClientSession& s);
+  // Connected (through the SOCKS5 server if any): the session starts relaying.
+  void StartRelay(uint32_t slot, ClientSession& s);
+  // --upstream-socks5: a receive during the exchange, and a failed exchange (already counted
+  // by stage and reason) closing the client.
+  void OnSocks5Recv(uint32_t slot, ClientSession& s, const IoCompletion& c);
+  void Socks5Failed(uint32_t slot, ClientSession& s);
 
   ShardContext& ctx_;
   ClientSessions* clients_ = nullptr;

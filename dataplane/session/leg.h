@@ -10,8 +10,29 @@
 
 #include "dataplane/buffer_chain.h"
 #include "dataplane/session/op_count.h"
+#include "proto/socks5.h"
 
 namespace mtp {
+
+// Upstream chaining (--upstream-socks5, dataplane/upstream_socks5.h): where an upstream leg's
+// SOCKS5 exchange stands. kOff for legs that dial directly (and for client legs); once kDone
+// the leg carries its own protocol and nothing here is looked at again.
+enum class Socks5Phase : uint8_t {
+  kOff,
+  kMethod,   // greeting sent or being sent; waiting for the method choice
+  kAuth,     // user/pass sent or being sent; waiting for its status
+  kConnect,  // CONNECT sent or being sent; waiting for the reply
+  kDone,
+};
+
+struct LegSocks5 {
+  Socks5Phase phase = Socks5Phase::kOff;
+  uint16_t send_left = 0;    // bytes of the current request (front of Leg::out) not yet sent
+  uint16_t auth_bytes = 0;   // length of the queued user/pass request (0: none)
+  uint8_t connect_bytes = 0;  // length of the queued CONNECT request
+  Socks5ReplyReader reader;  // the current request's reply
+  bool active() const { return phase != Socks5Phase::kOff && phase != Socks5Phase::kDone; }
+};
 
 struct Leg {
   int fd = -1;
@@ -24,6 +45,7 @@ struct Leg {
   BufferChain out;            // bytes queued to the peer (ciphertext)
   uint32_t send_len = 0;      // bytes of the send in flight
   double send_started_s = 0;  // when that send was submitted (write-stall guard)
+  LegSocks5 socks5;           // upstream legs under --upstream-socks5 only
 
   void BeginRecv() { BeginOp(inflight, recv_armed); }
   void EndRecv() { EndOp(inflight, recv_armed); }

@@ -3,6 +3,7 @@
 
 #include "core/log.h"
 #include "dataplane/session/client_sessions.h"
+#include "dataplane/upstream_socks5.h"
 
 namespace mtp {
 
@@ -51,6 +52,9 @@ void SessionGuard::GuardSession(uint32_t slot, ClientSession& s) {
           return;
         case SessionState::kConnecting:
         case SessionState::kRelaying:
+          if (s.up.socks5.active()) {  // --upstream-socks5: the exchange did not finish
+            NoteSocks5Failure(ctx_, s.up, Socks5Error::kTimeout, "DC leg");
+          }
           ctx_.counters.client_upstream_timeouts.Add();
           clients_->CloseSession(slot, s, CloseReason::kNoUpstream);
           return;

@@ -870,7 +870,9 @@ TEST(CliTest, HelpListsEveryOption) {
                                            "config-refresh-interval",
                                            "config-url", "config-url-v6", "secret-url",
                                            "config-proxy", "config-cache-dir",
-                                           "config-fetch-timeout", "fetch-config"}));
+                                           "config-fetch-timeout", "fetch-config",
+                                           "upstream-socks5", "upstream-socks5-user",
+                                           "upstream-socks5-pass-file"}));
   for (std::string_view name : ours) {
     EXPECT_NE(usage.find(absl::StrCat("\t--", std::string(name))), std::string::npos) << name;
   }

@@ -112,7 +112,9 @@ TEST(Socks5Test, AuthStatus) {
 TEST(Socks5Test, ConnectReplyIpv4) {
   size_t n = 0;
   // Bytes after the reply stay with the caller.
-  const std::vector<uint8_t> bytes = H("05000001c0000201d431" "ffff");
+  const std::vector<uint8_t> bytes =
+      H("05000001c0000201d431"
+        "ffff");
   Socks5Reply r = Whole(Socks5Stage::kConnect, bytes, &n);
   ASSERT_EQ(r.status, Socks5Status::kDone);
   EXPECT_EQ(n, 10u);
@@ -132,16 +134,18 @@ TEST(Socks5Test, ConnectReplyIpv4) {
 
 TEST(Socks5Test, ConnectReplyIpv6) {
   size_t n = 0;
-  const std::vector<uint8_t> bytes = H("0500000420010db8000000000000000000000002" "0050");
+  const std::vector<uint8_t> bytes =
+      H("0500000420010db8000000000000000000000002"
+        "0050");
   Socks5Reply r = Whole(Socks5Stage::kConnect, bytes, &n);
   ASSERT_EQ(r.status, Socks5Status::kDone);
   EXPECT_EQ(n, 22u);
   EXPECT_EQ(r.bound.ToString(), "[2001:db8::2]:80");
   for (size_t k = 0; k < bytes.size(); ++k) {
-    EXPECT_EQ(Whole(Socks5Stage::kConnect, std::vector<uint8_t>(bytes.begin(), bytes.begin() + k),
-                    &n)
-                  .status,
-              Socks5Status::kNeedMore)
+    EXPECT_EQ(
+        Whole(Socks5Stage::kConnect, std::vector<uint8_t>(bytes.begin(), bytes.begin() + k), &n)
+            .status,
+        Socks5Status::kNeedMore)
         << k;
   }
 }
@@ -178,17 +182,17 @@ TEST(Socks5Test, ConnectReplyErrors) {
   EXPECT_EQ(n, 2u);  // decided at the reply code
   EXPECT_EQ(Whole(Socks5Stage::kConnect, H("0400"), &n).error, Socks5Error::kBadVersion);
   EXPECT_EQ(Whole(Socks5Stage::kConnect, H("050001"), &n).error, Socks5Error::kBadReserved);
-  EXPECT_EQ(Whole(Socks5Stage::kConnect, H("05000002"), &n).error,
-            Socks5Error::kBadAddressType);
-  EXPECT_EQ(Whole(Socks5Stage::kConnect, H("05000005"), &n).error,
-            Socks5Error::kBadAddressType);
+  EXPECT_EQ(Whole(Socks5Stage::kConnect, H("05000002"), &n).error, Socks5Error::kBadAddressType);
+  EXPECT_EQ(Whole(Socks5Stage::kConnect, H("05000005"), &n).error, Socks5Error::kBadAddressType);
 }
 
 TEST(Socks5Test, VerdictIsFinal) {
   Socks5ReplyReader r;
   r.Expect(Socks5Stage::kAuth);
   size_t n = 0;
-  const std::vector<uint8_t> bytes = H("0100" "0100");
+  const std::vector<uint8_t> bytes =
+      H("0100"
+        "0100");
   EXPECT_EQ(r.Feed(bytes, &n).status, Socks5Status::kDone);
   EXPECT_EQ(n, 2u);
   EXPECT_TRUE(r.finished());
