@@ -40,21 +40,6 @@ constexpr char kMicrosocks[] = "/usr/bin/microsocks";
 constexpr char kUser[] = "bob";
 constexpr char kPassword[] = "correct horse";
 
-uint16_t FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  uint16_t port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof(a)) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr *>(&a), &len) == 0) {
-    port = ntohs(a.sin_port);
-  }
-  close(fd);
-  return port;
-}
-
 bool Accepts(uint16_t port) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in a{};
@@ -106,7 +91,7 @@ class UpstreamSocks5E2eTest : public ::testing::Test {
 
   // A microsocks with user/password on a fresh port, accepting connections.
   uint16_t StartMicrosocks() {
-    const uint16_t port = FreePort();
+    const uint16_t port = e2e::UnusedLoopbackPort();
     auto p = tools::ChildProcess::Spawn(
         {kMicrosocks, "-i", "127.0.0.1", "-p", std::to_string(port), "-u", kUser, "-P", kPassword});
     EXPECT_TRUE(p.ok()) << p.status();
