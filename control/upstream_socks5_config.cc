@@ -10,7 +10,7 @@
 
 namespace mtp {
 
-absl::StatusOr<DataplaneConfig::UpstreamSocks5> LoadUpstreamSocks5(const ParsedCommandLine &cli) {
+absl::StatusOr<DataplaneConfig::UpstreamSocks5> LoadUpstreamSocks5(const ParsedCommandLine& cli) {
   if (!cli.upstream_socks5) return absl::InvalidArgumentError("no --upstream-socks5 server");
   DataplaneConfig::UpstreamSocks5 out;
   out.server = *cli.upstream_socks5;
@@ -19,7 +19,7 @@ absl::StatusOr<DataplaneConfig::UpstreamSocks5> LoadUpstreamSocks5(const ParsedC
   if (!cli.upstream_socks5_password_file) {
     return absl::InvalidArgumentError("--upstream-socks5-user needs --upstream-socks5-pass-file");
   }
-  const std::string &path = *cli.upstream_socks5_password_file;
+  const std::string& path = *cli.upstream_socks5_password_file;
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     return absl::NotFoundError(

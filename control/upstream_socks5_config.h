@@ -16,6 +16,6 @@ namespace mtp {
 // Needs cli.upstream_socks5. The password file must hold 1..255 bytes (one
 // trailing "\n" or
 // "\r\n" is not part of it); the error names the file, never its content.
-absl::StatusOr<DataplaneConfig::UpstreamSocks5> LoadUpstreamSocks5(const ParsedCommandLine &cli);
+absl::StatusOr<DataplaneConfig::UpstreamSocks5> LoadUpstreamSocks5(const ParsedCommandLine& cli);
 
 }  // namespace mtp

@@ -16,7 +16,7 @@ constexpr double kFailureReportIntervalS = 10.0;
 thread_local double next_report_s = 0;
 thread_local uint64_t unreported = 0;
 
-Socks5FailStage StageOf(const Leg &leg) {
+Socks5FailStage StageOf(const Leg& leg) {
   if (leg.connecting) return Socks5FailStage::kTcpConnect;
   switch (leg.socks5.phase) {
     case Socks5Phase::kAuth:
@@ -28,8 +28,8 @@ Socks5FailStage StageOf(const Leg &leg) {
   }
 }
 
-void Count(ShardContext &ctx, Socks5FailStage stage, Socks5Error error, const char *what,
-           const char *detail) {
+void Count(ShardContext& ctx, Socks5FailStage stage, Socks5Error error, const char* what,
+           const char* detail) {
   ctx.counters.upstream_socks5_failures[static_cast<size_t>(stage)][static_cast<size_t>(error)]
       .Add();
   const std::string_view stage_name = Socks5FailStageName(stage);
@@ -52,15 +52,15 @@ void Count(ShardContext &ctx, Socks5FailStage stage, Socks5Error error, const ch
 }
 
 // Starts (or continues) the send of the current request if none is in flight.
-void SendCurrent(ShardContext &ctx, Leg &leg, uint64_t send_tag) {
+void SendCurrent(ShardContext& ctx, Leg& leg, uint64_t send_tag) {
   if (leg.socks5.send_left > 0 && !leg.send_inflight) {
     SubmitLegSend(ctx, leg, send_tag, leg.socks5.send_left);
   }
 }
 
 // Moves on once the current request is sent and its reply is in.
-Socks5Progress Advance(ShardContext &ctx, Leg &leg, uint64_t send_tag) {
-  LegSocks5 &d = leg.socks5;
+Socks5Progress Advance(ShardContext& ctx, Leg& leg, uint64_t send_tag) {
+  LegSocks5& d = leg.socks5;
   if (d.send_left > 0 || !d.reader.finished()) {
     SendCurrent(ctx, leg, send_tag);
     return Socks5Progress::kPending;
@@ -105,13 +105,13 @@ std::string_view Socks5FailStageName(Socks5FailStage stage) {
   return "?";
 }
 
-bool QueueSocks5Requests(ShardContext &ctx, Leg &leg, const SocketAddress &target) {
-  const DataplaneConfig::UpstreamSocks5 &cfg = *ctx.config.upstream_socks5;
+bool QueueSocks5Requests(ShardContext& ctx, Leg& leg, const SocketAddress& target) {
+  const DataplaneConfig::UpstreamSocks5& cfg = *ctx.config.upstream_socks5;
   const bool creds = cfg.with_credentials();
   const Socks5Request greeting = BuildSocks5Greeting(creds);
   const Socks5Request connect = BuildSocks5Connect(target);
   bool ok = connect.size > 0 && ctx.chains.AppendCopy(leg.out, greeting.span());
-  LegSocks5 &d = leg.socks5;
+  LegSocks5& d = leg.socks5;
   d = LegSocks5{};
   if (ok && creds) {
     const Socks5Request auth = BuildSocks5UserPass(cfg.user, cfg.password);
@@ -127,7 +127,7 @@ bool QueueSocks5Requests(ShardContext &ctx, Leg &leg, const SocketAddress &targe
   return true;
 }
 
-void BeginSocks5(ShardContext &ctx, Leg &leg, uint64_t send_tag, uint64_t recv_tag) {
+void BeginSocks5(ShardContext& ctx, Leg& leg, uint64_t send_tag, uint64_t recv_tag) {
   if (!leg.recv_armed) {
     ctx.engine->Recv(leg.fd, recv_tag);
     leg.BeginRecv();
@@ -135,17 +135,17 @@ void BeginSocks5(ShardContext &ctx, Leg &leg, uint64_t send_tag, uint64_t recv_t
   SendCurrent(ctx, leg, send_tag);
 }
 
-Socks5Progress OnSocks5Sent(ShardContext &ctx, Leg &leg, uint32_t sent, uint64_t send_tag) {
-  LegSocks5 &d = leg.socks5;
+Socks5Progress OnSocks5Sent(ShardContext& ctx, Leg& leg, uint32_t sent, uint64_t send_tag) {
+  LegSocks5& d = leg.socks5;
   const uint32_t n = sent < d.send_left ? sent : d.send_left;  // a send never spans requests
   ctx.chains.Consume(leg.out, n);
   d.send_left = static_cast<uint16_t>(d.send_left - n);
   return Advance(ctx, leg, send_tag);
 }
 
-Socks5Progress OnSocks5Bytes(ShardContext &ctx, Leg &leg, ByteSpan bytes, uint64_t send_tag,
-                             const char *what, SocketAddress *bound) {
-  LegSocks5 &d = leg.socks5;
+Socks5Progress OnSocks5Bytes(ShardContext& ctx, Leg& leg, ByteSpan bytes, uint64_t send_tag,
+                             const char* what, SocketAddress* bound) {
+  LegSocks5& d = leg.socks5;
   size_t used = 0;
   const Socks5Reply r = d.reader.Feed(bytes, &used);
   if (r.status == Socks5Status::kError) {
@@ -164,7 +164,7 @@ Socks5Progress OnSocks5Bytes(ShardContext &ctx, Leg &leg, ByteSpan bytes, uint64
   return Advance(ctx, leg, send_tag);
 }
 
-void NoteSocks5Failure(ShardContext &ctx, const Leg &leg, Socks5Error error, const char *what,
+void NoteSocks5Failure(ShardContext& ctx, const Leg& leg, Socks5Error error, const char* what,
                        uint8_t reply_code) {
   char detail[64] = "";
   if (error == Socks5Error::kRequestFailed) {
@@ -175,7 +175,7 @@ void NoteSocks5Failure(ShardContext &ctx, const Leg &leg, Socks5Error error, con
   Count(ctx, StageOf(leg), error, what, detail);
 }
 
-void NoteSocks5ConnectFailure(ShardContext &ctx, int err, const char *what) {
+void NoteSocks5ConnectFailure(ShardContext& ctx, int err, const char* what) {
   char detail[80];
   snprintf(detail, sizeof(detail), " (%s)", strerror(err));
   Count(ctx, Socks5FailStage::kTcpConnect, Socks5Error::kIoError, what, detail);

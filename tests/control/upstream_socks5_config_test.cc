@@ -25,7 +25,7 @@ std::variant<ParsedCommandLine, CommandLineError> Parse(std::vector<std::string_
   return ParseCommandLine(args);
 }
 
-std::string WriteTemp(const std::string &content) {
+std::string WriteTemp(const std::string& content) {
   char path[] = "/tmp/mtp_socks5_pass_XXXXXX";
   const int fd = mkstemp(path);
   EXPECT_GE(fd, 0);
@@ -37,7 +37,7 @@ std::string WriteTemp(const std::string &content) {
 TEST(UpstreamSocks5ConfigTest, CommandLine) {
   auto ok = Parse({"--upstream-socks5", "127.0.0.1:1080"});
   ASSERT_TRUE(std::holds_alternative<ParsedCommandLine>(ok));
-  const ParsedCommandLine &cli = std::get<ParsedCommandLine>(ok);
+  const ParsedCommandLine& cli = std::get<ParsedCommandLine>(ok);
   ASSERT_TRUE(cli.upstream_socks5.has_value());
   EXPECT_EQ(cli.upstream_socks5->ToString(), "127.0.0.1:1080");
   EXPECT_FALSE(cli.upstream_socks5_user.has_value());
@@ -96,7 +96,7 @@ TEST(UpstreamSocks5ConfigTest, PasswordFile) {
       {"\n", false, ""},
       {"", false, ""},
   };
-  for (const Case &c : cases) {
+  for (const Case& c : cases) {
     const std::string path = WriteTemp(c.content);
     cli.upstream_socks5_password_file = path;
     auto got = LoadUpstreamSocks5(cli);
@@ -131,7 +131,7 @@ TEST(UpstreamSocks5ConfigTest, TomlKeys) {
   CommandLineResult r = ParseCommandLineWithConfig(argv);
   ASSERT_TRUE(std::holds_alternative<ParsedCommandLine>(r))
       << std::get<CommandLineError>(r).message;
-  const ParsedCommandLine &cli = std::get<ParsedCommandLine>(r);
+  const ParsedCommandLine& cli = std::get<ParsedCommandLine>(r);
   ASSERT_TRUE(cli.upstream_socks5.has_value());
   EXPECT_EQ(cli.upstream_socks5->ToString(), "[::1]:1080");
   auto loaded = LoadUpstreamSocks5(cli);

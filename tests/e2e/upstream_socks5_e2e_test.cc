@@ -46,12 +46,12 @@ bool Accepts(uint16_t port) {
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   a.sin_port = htons(port);
-  const bool ok = connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof(a)) == 0;
+  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
   close(fd);
   return ok;
 }
 
-std::string ReadFile(const std::string &path) {
+std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
   std::stringstream ss;
   ss << in.rdbuf();
@@ -73,7 +73,7 @@ class UpstreamSocks5E2eTest : public ::testing::Test {
     stats_port_ = *port;
   }
 
-  std::vector<std::string> DirectArgs(const FakeDc &dc) {
+  std::vector<std::string> DirectArgs(const FakeDc& dc) {
     std::vector<std::string> args = {"--direct"};
     // Every DC points at the fake DC: never a real one.
     for (int id : {1, 2, 3, 4, 5, 203, -1, -2, -3, -4, -5, -203}) {
@@ -83,7 +83,7 @@ class UpstreamSocks5E2eTest : public ::testing::Test {
     return args;
   }
 
-  std::vector<std::string> SocksArgs(uint16_t port, const std::string &password) {
+  std::vector<std::string> SocksArgs(uint16_t port, const std::string& password) {
     return {"--upstream-socks5",           "127.0.0.1:" + std::to_string(port),
             "--upstream-socks5-user",      kUser,
             "--upstream-socks5-pass-file", dir_.Write("socks-pass", password + "\n")};
@@ -101,10 +101,10 @@ class UpstreamSocks5E2eTest : public ::testing::Test {
     return port;
   }
 
-  double Metric(const std::string &series) {
+  double Metric(const std::string& series) {
     return MetricValue(HttpBody(HttpGet(stats_port_, "/metrics")), series).value_or(-1);
   }
-  static std::string Failures(const char *stage, const char *reason) {
+  static std::string Failures(const char* stage, const char* reason) {
     return std::string("mtproxy_upstream_socks5_failures_total{stage=\"") + stage + "\",reason=\"" +
            reason + "\"}";
   }
@@ -131,7 +131,7 @@ TEST_F(UpstreamSocks5E2eTest, DirectModeThroughMicrosocks) {
   const uint16_t socks_port = StartMicrosocks();
   ASSERT_NE(socks_port, 0);
   std::vector<std::string> args = DirectArgs(dc);
-  for (const std::string &a : SocksArgs(socks_port, kPassword)) args.push_back(a);
+  for (const std::string& a : SocksArgs(socks_port, kPassword)) args.push_back(a);
   StartProxy(args);
   for (int16_t id : {2, -3}) {
     auto client = TestClient::Connect(proxy_->port(), nullptr, Transport::kIntermediate, id);
@@ -168,7 +168,7 @@ TEST_F(UpstreamSocks5E2eTest, DirectModeWrongPasswordIsRefusedAndCounted) {
   const uint16_t socks_port = StartMicrosocks();
   ASSERT_NE(socks_port, 0);
   std::vector<std::string> args = DirectArgs(dc);
-  for (const std::string &a : SocksArgs(socks_port, "wrong horse")) args.push_back(a);
+  for (const std::string& a : SocksArgs(socks_port, "wrong horse")) args.push_back(a);
   StartProxy(args);
   for (int i = 0; i < 2; ++i) {
     auto client = TestClient::Connect(proxy_->port(), nullptr, Transport::kIntermediate, 2);
@@ -182,16 +182,41 @@ TEST_F(UpstreamSocks5E2eTest, DirectModeWrongPasswordIsRefusedAndCounted) {
   EXPECT_EQ(proxy_->Stop(), 0);
 }
 
+TEST_F(UpstreamSocks5E2eTest, DirectModeRefusedConnectIsCounted) {
+  if (access(kMicrosocks, X_OK) != 0) GTEST_SKIP() << "microsocks is not installed";
+  const uint16_t socks_port = StartMicrosocks();
+  ASSERT_NE(socks_port, 0);
+  // The DCs point at a closed port: microsocks answers the CONNECT with "connection refused".
+  const std::string closed = "127.0.0.1:" + std::to_string(e2e::UnusedLoopbackPort());
+  std::vector<std::string> args = {"--direct"};
+  for (int id : {1, 2, 3, 4, 5, 203, -1, -2, -3, -4, -5, -203}) {
+    args.insert(args.end(), {"--dc-override", std::to_string(id) + ":" + closed});
+  }
+  for (const std::string& a : SocksArgs(socks_port, kPassword)) args.push_back(a);
+  StartProxy(args);
+  auto client = TestClient::Connect(proxy_->port(), nullptr, Transport::kIntermediate, 2);
+  ASSERT_TRUE(client.has_value());
+  ASSERT_TRUE(client->SendFrame(Message(64, 1)));
+  EXPECT_TRUE(client->WaitClosed(10000));
+  EXPECT_TRUE(WaitFor([&] { return Metric(Failures("connect", "request_failed")) == 1; }, 10000))
+      << HttpBody(HttpGet(stats_port_, "/metrics"));
+  EXPECT_EQ(proxy_->Stop(), 0);
+}
+
 class MeSocks5E2eTest : public UpstreamSocks5E2eTest {
  protected:
-  // tests/e2e/socks5_server.py with user/password; its CONNECTs are logged.
-  uint16_t StartPythonSocks(const std::string &password) {
+  // tests/e2e/socks5_server.py with user/password; its CONNECTs are logged. `drip`: every
+  // reply byte in its own segment.
+  uint16_t StartPythonSocks(const std::string& password, bool drip = false) {
     const std::string port_file = dir_.Path("socks.port");
     log_ = dir_.Path("socks.log");
     const std::string script =
         std::string(getenv("MTP_SOURCE_ROOT")) + "/tests/e2e/socks5_server.py";
-    auto p = tools::ChildProcess::Spawn({"/usr/bin/python3", script, "--port-file", port_file,
-                                         "--user", kUser, "--password", password, "--log", log_});
+    std::vector<std::string> argv = {
+        "/usr/bin/python3", script,   "--port-file", port_file, "--user", kUser,
+        "--password",       password, "--log",       log_};
+    if (drip) argv.push_back("--drip");
+    auto p = tools::ChildProcess::Spawn(argv);
     EXPECT_TRUE(p.ok()) << p.status();
     if (!p.ok()) return 0;
     socks_ = std::make_unique<tools::ChildProcess>(std::move(*p));
@@ -207,10 +232,10 @@ class MeSocks5E2eTest : public UpstreamSocks5E2eTest {
     return port;
   }
 
-  void StartMeProxy(uint16_t me_port, uint16_t socks_port, const std::string &password) {
+  void StartMeProxy(uint16_t me_port, uint16_t socks_port, const std::string& password) {
     std::vector<std::string> args = {"--aes-pwd",
                                      dir_.Write("proxy-secret", e2e::ProxySecretText())};
-    for (const std::string &a : SocksArgs(socks_port, password)) args.push_back(a);
+    for (const std::string& a : SocksArgs(socks_port, password)) args.push_back(a);
     args.push_back(dir_.Write("proxy-multi.conf", ConfigFor(me_port, 2, 4)));
     StartProxy(args);
   }
@@ -240,6 +265,27 @@ TEST_F(MeSocks5E2eTest, MiddleEndLinksThroughSocks5) {
       << ReadFile(log_);
   EXPECT_TRUE(EchoOnce(2, 3)) << proxy_->Log();
   EXPECT_EQ(Metric(Failures("auth", "auth_rejected")), 0);
+  EXPECT_EQ(proxy_->Stop(), 0);
+}
+
+// Replies that arrive a byte at a time (the reader is incremental; nothing is sent before the
+// reply to the previous request is complete), in direct mode and for ME links.
+TEST_F(MeSocks5E2eTest, FragmentedRepliesDirectAndMiddleEnd) {
+  FakeDc dc;
+  FakeMe me(ProxySecretBytes());
+  const uint16_t socks_port = StartPythonSocks(kPassword, /*drip=*/true);
+  ASSERT_NE(socks_port, 0);
+  std::vector<std::string> args = DirectArgs(dc);
+  for (const std::string& a : SocksArgs(socks_port, kPassword)) args.push_back(a);
+  StartProxy(args);
+  EXPECT_TRUE(EchoOnce(2, 5)) << proxy_->Log();
+  EXPECT_EQ(dc.connections(), 1);
+  EXPECT_EQ(proxy_->Stop(), 0);
+  proxy_.reset();
+
+  StartMeProxy(me.port(), socks_port, kPassword);
+  ASSERT_TRUE(WaitFor([&] { return me.links_ready() >= 2; }, 15000)) << proxy_->Log();
+  EXPECT_TRUE(EchoOnce(2, 6)) << proxy_->Log();
   EXPECT_EQ(proxy_->Stop(), 0);
 }
 
