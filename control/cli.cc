@@ -100,6 +100,7 @@ enum OptionId : int {
   kOptTlsFrontProxyProtocol,
   kOptTlsLinkLabel,
   kOptTlsHandshakeFragment,
+  kOptClientMss,
   kOptConfigRefreshInterval,
   kOptConfigUrl,
   kOptConfigUrlV6,
@@ -325,6 +326,10 @@ constexpr OptionSpec kOptions[] = {
     {"tls-handshake-fragment", 0, ArgKind::kRequired, kOptTlsHandshakeFragment,
      "BYTES: fake-TLS: send the ServerHello flight in pieces of at most BYTES (16..16384), each "
      "a TCP segment of its own; later traffic is not affected (default 0 = off)",
+     ""},
+    {"client-mss", 0, ArgKind::kRequired, kOptClientMss,
+     "BYTES: TCP_MAXSEG of the client listeners (88..32767): clients are told this MSS and "
+     "get segments of at most this size, for the whole connection (default 0 = the route's)",
      ""},
     {"config-refresh-interval", 0, ArgKind::kRequired, kOptConfigRefreshInterval,
      "seconds between downloads of proxy-multi.conf and the proxy secret from --config-url and "
@@ -1075,6 +1080,14 @@ std::optional<CommandLineError> Parser::Apply(const OptionSpec& spec,
       out_.tls_handshake_fragment_bytes = bytes;
       break;
     }
+    case kOptClientMss:
+      if (auto e = number(0, kMaxClientMss, "bytes", out_.client_mss)) return e;
+      if (out_.client_mss != 0 && out_.client_mss < kMinClientMss) {
+        return PlainError(2, absl::StrFormat("invalid --client-mss value '%s': expected 0 (off) "
+                                             "or 88..32767 bytes\n",
+                                             std::string(v)));
+      }
+      break;
     case kOptConfigRefreshInterval:
       return number(0, kMaxConfigRefreshIntervalS, "seconds (0 = off)",
                     out_.config_refresh_interval_s);

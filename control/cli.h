@@ -64,6 +64,10 @@ inline constexpr int kMaxConfigFetchTimeoutS = 600;
 inline constexpr int64_t kMinTlsHandshakeFragmentBytes = 16;
 inline constexpr int64_t kMaxTlsHandshakeFragmentBytes = 16384;
 
+// ours: --client-mss (0 = off); the kernel's TCP_MAXSEG bounds (TCP_MIN_MSS, MAX_TCP_WINDOW)
+inline constexpr int kMinClientMss = 88;
+inline constexpr int kMaxClientMss = 32767;
+
 // What the process should do once the command line is parsed.
 enum class CommandLineAction : uint8_t {
   kRun,             // run the proxy with `config_file`
@@ -192,6 +196,7 @@ struct ParsedCommandLine {
   bool tls_front_proxy_protocol = false;                     // --tls-front-proxy-protocol
   std::string tls_link_label = "www";  // --tls-link-label (links of wildcard -D domains)
   int64_t tls_handshake_fragment_bytes = 0;  // --tls-handshake-fragment (0 = off)
+  int client_mss = 0;                         // --client-mss (0 = the kernel's choice)
   int handshake_timeout_s = kDefaultHandshakeTimeoutS;      // --handshake-timeout
   int client_idle_timeout_s = kDefaultClientIdleTimeoutS;   // --client-idle-timeout
   int write_stall_timeout_s = kDefaultWriteStallTimeoutS;   // --write-stall-timeout

@@ -145,6 +145,7 @@ absl::StatusOr<std::unique_ptr<DataplaneConfig>> BuildDataplaneConfig(
   }
   c.backlog = cli.backlog;
   c.window_clamp_bytes = cli.EffectiveWindowClamp();
+  c.client_mss = cli.client_mss;
   c.max_connections = static_cast<uint32_t>(std::max(facts.max_connections, 1));
   c.max_client_connections = static_cast<uint32_t>(
       std::clamp(facts.max_special_connections, 1, facts.max_connections));

@@ -105,6 +105,10 @@ absl::StatusOr<int> CreateListenSocket(const ListenOptions& options) {
   if (s.ok() && options.window_clamp_bytes > 0) {
     s = SetWindowClamp(fd, options.window_clamp_bytes);
   }
+  if (s.ok() && options.max_segment_bytes > 0) {
+    s = SetIntOption(fd, IPPROTO_TCP, TCP_MAXSEG, options.max_segment_bytes,
+                     "setsockopt(TCP_MAXSEG)");
+  }
   if (!s.ok()) return s;
   if (bind(fd, addr.sockaddr_ptr(), addr.length()) != 0) return Errno("bind", &addr);
   if (listen(fd, options.backlog) != 0) return Errno("listen", &addr);

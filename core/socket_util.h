@@ -21,6 +21,9 @@ struct ListenOptions {
   int backlog = 8192;            // listen(2) backlog (reference default -b 8192)
   int window_clamp_bytes = 0;    // TCP_WINDOW_CLAMP when > 0 (inherited by accepted sockets)
   bool no_delay = true;          // TCP_NODELAY (inherited by accepted sockets)
+  // TCP_MAXSEG before listen when > 0: the SYN-ACK advertises at most this MSS and accepted
+  // sockets send segments of at most this size (--client-mss).
+  int max_segment_bytes = 0;
 };
 
 // socket + SO_REUSEADDR (+ SO_REUSEPORT) + bind + listen; non-blocking, close-on-exec.

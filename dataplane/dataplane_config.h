@@ -50,6 +50,7 @@ struct DataplaneConfig {
   std::vector<ListenerSpec> listeners;  // one per -H port; every shard opens its own socket
   int backlog = 8192;
   int window_clamp_bytes = 131072;  // -W (0 = leave alone)
+  int client_mss = 0;  // --client-mss: TCP_MAXSEG of the client listeners (0 = leave alone)
   // -C: client connections per process, split evenly across shards (accepts above it are
   // closed at once). -c: sockets with an fd number at or above it are closed.
   uint32_t max_client_connections = 65536;

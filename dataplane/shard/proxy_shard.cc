@@ -111,6 +111,7 @@ absl::Status ProxyShard::OpenListeners() {
     options.reuse_port = true;
     options.backlog = ctx_.config.backlog;
     options.window_clamp_bytes = ctx_.config.window_clamp_bytes;
+    options.max_segment_bytes = ctx_.config.client_mss;
     auto fd = ctx_.engine->OpenListener(options);
     if (!fd.ok()) {
       return absl::UnavailableError(absl::StrCat("cannot open http/tcp server socket at port ",

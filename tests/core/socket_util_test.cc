@@ -128,6 +128,34 @@ std::pair<ssize_t, int> PeerSeesClose(bool reset) {
   return {n, err};
 }
 
+// max_segment_bytes (TCP_MAXSEG before listen): the SYN-ACK advertises the clamp, so both the
+// client's and the accepted socket's MSS are at most that (loopback's is ~65 KB otherwise).
+TEST(SocketUtilTest, ListenerMssClampReachesBothEnds) {
+  ListenOptions options;
+  options.address = SocketAddress::FromIpv4(0x7f000001, 0);
+  options.max_segment_bytes = 536;
+  auto listener = CreateListenSocket(options);
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  auto local = LocalAddress(*listener);
+  ASSERT_TRUE(local.ok());
+  const int client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_EQ(connect(client, local->sockaddr_ptr(), local->length()), 0);
+  pollfd p{*listener, POLLIN, 0};
+  ASSERT_EQ(poll(&p, 1, 10000), 1);
+  const int accepted = accept4(*listener, nullptr, nullptr, SOCK_CLOEXEC);
+  ASSERT_GE(accepted, 0);
+  for (int fd : {client, accepted}) {
+    int mss = 0;
+    socklen_t len = sizeof(mss);
+    ASSERT_EQ(getsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &mss, &len), 0);
+    EXPECT_GT(mss, 0);
+    EXPECT_LE(mss, 536);
+  }
+  close(accepted);
+  close(client);
+  close(*listener);
+}
+
 TEST(SocketUtilTest, LingerResetClosesWithRstInsteadOfFin) {
   EXPECT_EQ(PeerSeesClose(false), (std::pair<ssize_t, int>{0, 0}));  // FIN: end of stream
   EXPECT_EQ(PeerSeesClose(true), (std::pair<ssize_t, int>{-1, ECONNRESET}));

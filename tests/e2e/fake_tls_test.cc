@@ -1385,6 +1385,39 @@ TEST(FakeTlsHandshakeFragmentTest, ClientsWorkWithIt) {
   EXPECT_FALSE(p->proxy->LogContains("proxying to"));
 }
 
+// --client-mss: the listener's TCP_MAXSEG. The client's kernel sees the clamped MSS (its
+// tcpi_snd_mss, from the SYN-ACK) and gets the proxy's output in segments of at most that size
+// (tcpi_rcv_mss, and a ServerHello flight spread over that many segments); without it the
+// loopback MSS is ~65 KB. Clients still echo through it.
+TEST(ClientMssTest, TheClampReachesTheClientBothWays) {
+  {
+    auto proxy = StartPolicyProxy({});
+    ASSERT_NE(proxy, nullptr);
+    RawClient client(proxy->port());
+    ASSERT_TRUE(client.connected());
+    const std::optional<tcp_info> info = TcpInfoOf(client.fd());
+    ASSERT_TRUE(info.has_value());
+    EXPECT_GT(info->tcpi_snd_mss, 4096u);
+  }
+  auto proxy = StartPolicyProxy({"--client-mss", "536"});
+  ASSERT_NE(proxy, nullptr);
+  RawClient client(proxy->port());
+  ASSERT_TRUE(client.connected());
+  ASSERT_TRUE(client.Send(HelloFor("a.example")));
+  const std::vector<uint8_t> flight = ReadServerHelloFlight(client, 10000);
+  ASSERT_FALSE(flight.empty());
+  const std::optional<tcp_info> info = TcpInfoOf(client.fd());
+  ASSERT_TRUE(info.has_value());
+  EXPECT_GT(info->tcpi_snd_mss, 0u);
+  EXPECT_LE(info->tcpi_snd_mss, 536u);
+  EXPECT_LE(info->tcpi_rcv_mss, 536u);
+  EXPECT_GE(info->tcpi_data_segs_in, (flight.size() + 535) / 536) << flight.size();
+
+  std::optional<FakeDcProxy> p = StartFakeDcProxy({"--client-mss", "536"});
+  ASSERT_TRUE(p.has_value());
+  ExpectClientsEcho(p->proxy->port());
+}
+
 TEST(FakeTlsPolicyOptionsTest, BadValuesAreRefused) {
   const e2e::RunResult bad = e2e::RunProxyToExit({"--tls-unknown-sni", "drop", "-S", kSecretA});
   EXPECT_EQ(bad.exit_code, 2);
