@@ -1,5 +1,6 @@
 // MePool, clients: binding to a link, RPC_PROXY_REQ out, and RPC_PROXY_ANS / RPC_SIMPLE_ACK /
 // RPC_CLOSE_EXT back to clients.
+#include <algorithm>
 #include <cstring>
 
 #include "core/log.h"
@@ -16,6 +17,8 @@ namespace mtp {
 namespace {
 
 constexpr int kTargetPicks = 5;  // §8.2: random target picks per bind
+// A target's links grow past min_connections once every link carries this many clients.
+constexpr uint32_t kClientsPerLinkToGrow = 2;
 
 RpcClientFraming FramingOf(Transport t) {
   switch (t) {
@@ -34,6 +37,22 @@ RpcClientFraming FramingOf(Transport t) {
 MeLink* MePool::BoundLink(const ClientSession& s) {
   if (!s.bound) return nullptr;
   return ctx_.links.Lookup(s.me_link, s.me_link_generation);
+}
+
+uint32_t MePool::LinksWanted(const TargetState& ts, const MeTargetSpec& spec) const {
+  const uint32_t floor = std::min(spec.min_connections, spec.max_connections);
+  const uint32_t cap =
+      std::min<uint32_t>(spec.max_connections, static_cast<uint32_t>(AesCbc::BatchLanes()));
+  const uint32_t have = static_cast<uint32_t>(ts.links.size());
+  if (have < floor || have >= cap || ts.ready != have) return floor;
+  // Every link is ready and shared: one client's stream cannot leave its link, so only links
+  // opened now spread the clients that come next over more CBC chains. Links opened this way
+  // stay like the first ones (the cap bounds them); a failed one is replaced only if the rule
+  // still asks for it.
+  for (uint32_t link : ts.links) {
+    if (ctx_.links.at(link).bound_count < kClientsPerLinkToGrow) return floor;
+  }
+  return have + 1;
 }
 
 uint32_t MePool::LeastLoadedLink(const TargetState& ts) const {

@@ -167,7 +167,7 @@ void MePool::Maintain() {
       }
       ++i;
     }
-    uint32_t want = std::min(specs[t].min_connections, specs[t].max_connections);
+    uint32_t want = LinksWanted(ts, specs[t]);
     if (ts.links.size() >= want) continue;
     bool connected = std::any_of(ts.links.begin(), ts.links.end(), [&](uint32_t link) {
       MeLinkState st = ctx_.links.at(link).state;

@@ -100,6 +100,10 @@ class MePool {
   // Before a flush pass seals anything: sheds unserved input so idle links' output fits the
   // pool (shedding queues RPC_CLOSE_CONN, which must not land on an already sealed link).
   void MakeRoomForLinks(size_t n);
+  // How many links the shard keeps to a target: min_connections, plus one more whenever every
+  // link is ready and carries at least kClientsPerLinkToGrow clients, up to max_connections and
+  // AesCbc::BatchLanes() (more links than lanes cannot run side by side).
+  uint32_t LinksWanted(const TargetState& ts, const MeTargetSpec& spec) const;
   // The ready link of `ts` a new client binds to (fewest clients, then least queued output);
   // kNoSlot if none is ready.
   uint32_t LeastLoadedLink(const TargetState& ts) const;

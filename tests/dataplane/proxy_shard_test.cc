@@ -10,6 +10,7 @@
 #include <set>
 #include <thread>
 
+#include "crypto/aes.h"
 #include "crypto/random.h"
 #include "proto/rpc_messages.h"
 #include "tests/dataplane/loopback_peers.h"
@@ -348,6 +349,42 @@ TEST_P(ProxyShardTest, ClientsSpreadEvenlyOverTheTargetsLinks) {
   }
   ASSERT_EQ(ids_per_link.size(), 4u);
   for (const auto& [link, ids] : ids_per_link) EXPECT_EQ(ids.size(), 2u) << "link " << link;
+}
+
+TEST_P(ProxyShardTest, LinksGrowWhenEveryLinkIsShared) {
+  // min 2, max 4: once both links carry 2 clients a third is opened, and the next clients go
+  // to it; then a fourth; never more than max_connections.
+  if (AesCbc::BatchLanes() < 4) GTEST_SKIP() << "CBC batch narrower than 4 lanes: no growth";
+  FakeMe me(TestSecretBytes());
+  ShardHarness shard(MeConfig(me));
+  ASSERT_TRUE(shard.ok()) << shard.status();
+  ASSERT_TRUE(WaitUntil([&] { return shard.counters().me_links_ready.Get() == 2; }, 5000));
+  std::vector<TestClient> clients;
+  auto add_client = [&](int i) {
+    auto c = TestClient::Connect(shard.port(), nullptr, Transport::kIntermediate, 2);
+    ASSERT_TRUE(c.has_value());
+    clients.push_back(std::move(*c));
+    ASSERT_TRUE(clients.back().SendFrame(Message(100, static_cast<uint8_t>(i))));
+    auto echo = clients.back().ReadFrame(5000);
+    ASSERT_TRUE(echo.has_value()) << i;
+  };
+  for (int i = 0; i < 3; ++i) add_client(i);
+  EXPECT_EQ(shard.counters().me_links_ready.Get(), 2u);  // one link still has a single client
+  add_client(3);
+  ASSERT_TRUE(WaitUntil([&] { return shard.counters().me_links_ready.Get() == 3; }, 5000));
+  for (int i = 4; i < 6; ++i) add_client(i);  // both go to the new link
+  ASSERT_TRUE(WaitUntil([&] { return shard.counters().me_links_ready.Get() == 4; }, 5000));
+  for (int i = 6; i < 14; ++i) add_client(i);
+  std::map<int, std::set<uint64_t>> ids_per_link;
+  for (const MeEvent& e : me.Events()) {
+    if (e.type == kRpcProxyReq) ids_per_link[e.link].insert(e.ext_conn_id);
+  }
+  ASSERT_EQ(ids_per_link.size(), 4u);
+  for (const auto& [link, ids] : ids_per_link) {  // 14 clients: 4, 4, 3, 3
+    EXPECT_GE(ids.size(), 3u) << "link " << link;
+    EXPECT_LE(ids.size(), 4u) << "link " << link;
+  }
+  EXPECT_EQ(shard.counters().me_connects.Get(), 4u);  // capped at max_connections
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, ProxyShardTest,
