@@ -22,9 +22,10 @@ extern char** environ;
 namespace mtp::testing {
 namespace {
 
-pid_t SpawnQuiet(const std::vector<std::string>& argv) {
+pid_t SpawnQuiet(const std::vector<std::string>& argv, const std::string& working_dir = "") {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
+  if (!working_dir.empty()) posix_spawn_file_actions_addchdir_np(&actions, working_dir.c_str());
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
@@ -120,7 +121,7 @@ std::unique_ptr<OpenSslServer> OpenSslServer::Start(const Options& options) {
     }
     if (options.www) argv.push_back("-www");
     argv.insert(argv.end(), options.extra_args.begin(), options.extra_args.end());
-    const pid_t pid = SpawnQuiet(argv);
+    const pid_t pid = SpawnQuiet(argv, options.working_dir);
     if (pid < 0) break;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     bool up = false;

@@ -25,6 +25,8 @@ class OpenSslServer {
     // -www: answer "GET /" with a status page that starts with "<HTML>".
     bool www = true;
     std::vector<std::string> extra_args;  // appended to the s_server command line
+    // s_server's working directory (-WWW serves files relative to it); empty = inherited.
+    std::string working_dir;
   };
 
   // Generates the key and certificate, starts s_server on 127.0.0.1:<free port> and waits

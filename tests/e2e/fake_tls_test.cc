@@ -8,6 +8,7 @@
 #include <linux/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -19,6 +20,7 @@
 #include <ctime>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <regex>
 #include <set>
@@ -1309,16 +1311,18 @@ std::vector<uint8_t> ReadServerHelloFlight(RawClient& client, int timeout_ms) {
 }
 
 // A proxy in direct mode in front of mtp-fake-dc (every DC id), so mtp-client completes whole
-// sessions; a.example's site is unreachable (nothing here is fronted).
+// sessions; a.example's site is `site_port` (default: unreachable; nothing here is fronted).
 struct FakeDcProxy {
   std::unique_ptr<ChildProcess> dc;
   std::unique_ptr<ProxyProcess> proxy;
 };
-std::optional<FakeDcProxy> StartFakeDcProxy(const std::vector<std::string>& extra) {
+std::optional<FakeDcProxy> StartFakeDcProxy(const std::vector<std::string>& extra,
+                                            uint16_t site_port = 1) {
   auto dc = e2e::SpawnListening("mtp-fake-dc", {"--listen", "127.0.0.1:0"});
   if (!dc.ok()) return std::nullopt;
   std::vector<std::string> args = {"-H", "0", "-S", kSecretA, "-D", "a.example",
-                                   "--domain-target", "a.example=127.0.0.1:1", "--direct"};
+                                   "--domain-target",
+                                   "a.example=127.0.0.1:" + std::to_string(site_port), "--direct"};
   for (const char* id : {"1", "2", "3", "4", "5", "-1", "-2", "-3", "-4", "-5"}) {
     args.insert(args.end(),
                 {"--dc-override", std::string(id) + ":127.0.0.1:" + std::to_string(dc->port)});
@@ -1416,6 +1420,257 @@ TEST(ClientMssTest, TheClampReachesTheClientBothWays) {
   std::optional<FakeDcProxy> p = StartFakeDcProxy({"--client-mss", "536"});
   ASSERT_TRUE(p.has_value());
   ExpectClientsEcho(p->proxy->port());
+}
+
+// A TCP relay for one connection to a site that keeps what the site sends, so a test can read
+// the site's TLS records as a client sees them.
+class RecordingRelay {
+ public:
+  explicit RecordingRelay(uint16_t site_port) : site_port_(site_port) {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd_, reinterpret_cast<sockaddr*>(&sin), sizeof(sin));
+    listen(fd_, 4);
+    socklen_t len = sizeof(sin);
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&sin), &len);
+    port_ = ntohs(sin.sin_port);
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~RecordingRelay() {
+    stop_ = true;
+    thread_.join();
+    close(fd_);
+  }
+  uint16_t port() const { return port_; }
+  std::vector<uint8_t> FromSite() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return from_site_;
+  }
+
+ private:
+  void Run() {
+    pollfd p{fd_, POLLIN, 0};
+    while (!stop_ && poll(&p, 1, 50) <= 0) {
+    }
+    if (stop_) return;
+    const int client = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    RawClient site(site_port_);
+    if (client < 0 || !site.connected()) {
+      if (client >= 0) close(client);
+      return;
+    }
+    bool client_open = true;
+    while (!stop_) {
+      pollfd fds[2] = {{client, static_cast<short>(client_open ? POLLIN : 0), 0},
+                       {site.fd(), POLLIN, 0}};
+      if (poll(fds, 2, 50) <= 0) continue;
+      uint8_t buf[65536];
+      if (fds[0].revents != 0) {
+        const ssize_t n = recv(client, buf, sizeof(buf), 0);
+        if (n <= 0) {
+          shutdown(site.fd(), SHUT_WR);
+          client_open = false;
+        } else {
+          send(site.fd(), buf, static_cast<size_t>(n), MSG_NOSIGNAL);
+        }
+      }
+      if (fds[1].revents != 0) {
+        const ssize_t n = recv(site.fd(), buf, sizeof(buf), 0);
+        if (n <= 0) break;
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          from_site_.insert(from_site_.end(), buf, buf + n);
+        }
+        send(client, buf, static_cast<size_t>(n), MSG_NOSIGNAL);
+      }
+    }
+    close(client);
+  }
+
+  const uint16_t site_port_;
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::vector<uint8_t> from_site_;
+  std::thread thread_;
+};
+
+struct TlsRecordHeader {
+  uint8_t type = 0;
+  size_t length = 0;
+};
+
+// The records of a TLS byte stream from a server (types and lengths; a partial last one is
+// left out).
+std::vector<TlsRecordHeader> ParseRecords(const std::vector<uint8_t>& wire, size_t offset = 0) {
+  std::vector<TlsRecordHeader> out;
+  while (offset + 5 <= wire.size()) {
+    const size_t len = LoadBe16(wire.data() + offset + 3);
+    if (offset + 5 + len > wire.size()) break;
+    out.push_back({wire[offset], len});
+    offset += 5 + len;
+  }
+  return out;
+}
+
+double Median(std::vector<size_t> v) {
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 == 1 ? static_cast<double>(v[v.size() / 2])
+                           : (static_cast<double>(v[v.size() / 2 - 1]) + v[v.size() / 2]) / 2;
+}
+
+// Record sizing against the probed real site. The site is `openssl s_server -WWW` (OpenSSL
+// 3.0, TLS 1.3) serving a 256 KiB file; the proxy (adaptive policy, the default) fronts -D
+// a.example to it and echoes a 256 KiB frame from mtp-fake-dc. Compared on the first 12
+// application-data records of each: both send the TLS 1.3 maximum (16401 bytes) in the steady
+// state, with the same median; the adaptive policy differs from OpenSSL only by its warm-up
+// (dynamic record sizing, as Go, nginx and Cloudflare do, which OpenSSL does not): at most the
+// first 4 records, each smaller than the site's, and none larger. Also: the proxy sends no
+// session tickets. After its ServerHello flight nothing comes until there is data to relay,
+// where OpenSSL sends two NewSessionTicket records right after the handshake (a Telegram
+// client would take such a record for relay data). Timing is not compared: loopback timings
+// say nothing about a real path, and tests assert no timings.
+TEST(FakeTlsRecordSizingTest, AdaptiveRecordsMatchTheProbedSiteAfterTheWarmUp) {
+  if (testing::OpenSslBinary().empty()) GTEST_SKIP() << "openssl is not installed";
+  char dir_template[] = "/tmp/mtp-www-XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  constexpr size_t kFileBytes = 256 * 1024;
+  {
+    std::string body(kFileBytes, '\0');
+    for (size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>(i * 131 + (i >> 9));
+    FILE* f = std::fopen((dir + "/big.bin").c_str(), "wb");
+    ASSERT_NE(f, nullptr);
+    ASSERT_EQ(std::fwrite(body.data(), 1, body.size(), f), body.size());
+    std::fclose(f);
+  }
+  testing::OpenSslServer::Options site_options;
+  site_options.www = false;
+  site_options.extra_args = {"-WWW"};
+  site_options.working_dir = dir;
+  auto site = testing::OpenSslServer::Start(site_options);
+  ASSERT_NE(site, nullptr);
+
+  // The site, as a client sees it: s_client through a recording relay.
+  std::vector<TlsRecordHeader> site_records;
+  {
+    RecordingRelay relay(site->port());
+    const std::string in_path = WriteTempFile("request", "GET /big.bin HTTP/1.0\r\n\r\n");
+    const std::string cmd = testing::OpenSslBinary() +
+                            " s_client -quiet -ign_eof -connect 127.0.0.1:" +
+                            std::to_string(relay.port()) + " -servername a.example < " +
+                            in_path + " > /dev/null 2>/dev/null";
+    EXPECT_EQ(testing::RunQuietly({"/bin/sh", "-c", "timeout 20 " + cmd}, 30000), 0);
+    site_records = ParseRecords(relay.FromSite());
+  }
+  std::remove((dir + "/big.bin").c_str());
+  rmdir(dir.c_str());
+  // Its application data: the last records (close_notify aside) that carry the file.
+  std::vector<size_t> site_data;
+  size_t plaintext = 0;
+  for (size_t i = site_records.size(); i-- > 0 && plaintext < kFileBytes;) {
+    ASSERT_EQ(site_records[i].type, 0x17);
+    if (i + 1 == site_records.size() && site_records[i].length == 19) continue;  // alert
+    site_data.insert(site_data.begin(), site_records[i].length);
+    plaintext += site_records[i].length - 17;  // content type + AES-GCM tag
+  }
+  ASSERT_GE(plaintext, kFileBytes);
+
+  // The proxy, probing the same site.
+  // (The proxy probes the site before it serves.)
+  std::optional<FakeDcProxy> p = StartFakeDcProxy({}, site->port());
+  ASSERT_TRUE(p.has_value());
+  ClientCodecConfig config;
+  config.transport = Transport::kPadded;
+  config.secret = SecretBytes(kSecretA);
+  config.tls_domain = "a.example";
+  config.hello_layout = ClientHelloLayout::kModern;
+  auto codec = ClientCodec::Create(config);
+  ASSERT_TRUE(codec.ok()) << codec.status();
+  RawClient client(p->proxy->port());
+  ASSERT_TRUE(client.connected());
+  std::vector<uint8_t> out;
+  codec->Start(&out);
+  ASSERT_TRUE(client.Send(out));
+  out.clear();
+  std::vector<uint8_t> wire;
+  bool echoed = false;
+  bool frame_sent = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!echoed && std::chrono::steady_clock::now() < deadline) {
+    if (!codec->handshake_pending() && !frame_sent) {
+      // Handshake done, inner header sent: nothing may come before there is data (no
+      // NewSessionTicket-like record), so the stream so far is exactly the flight.
+      EXPECT_TRUE(client.Read(1, 500).empty());
+      const std::vector<TlsRecordHeader> flight = ParseRecords(wire);
+      ASSERT_EQ(flight.size(), 3u);
+      EXPECT_EQ(flight[0].type, 0x16);
+      EXPECT_EQ(flight[1].type, 0x14);
+      EXPECT_EQ(flight[2].type, 0x17);
+      codec->AppendFrame(kFileBytes, false, {}, [](MutableByteSpan b) {
+        for (size_t i = 0; i < b.size(); ++i) b[i] = static_cast<uint8_t>(i * 7);
+      }, &out);
+      ASSERT_TRUE(client.Send(out));
+      out.clear();
+      frame_sent = true;
+    }
+    const std::vector<uint8_t> got = client.Read(65536, 200);
+    if (got.empty()) continue;
+    wire.insert(wire.end(), got.begin(), got.end());
+    MutableByteSpan buf = codec->ReceiveBuffer(got.size());
+    std::copy(got.begin(), got.end(), buf.begin());
+    ASSERT_TRUE(codec->CommitReceived(got.size(), &out).ok());
+    if (!out.empty()) {
+      ASSERT_TRUE(client.Send(out));
+      out.clear();
+    }
+    for (;;) {
+      auto event = codec->Next();
+      ASSERT_TRUE(event.ok()) << event.status();
+      if (event->kind == ClientCodec::EventKind::kNone) break;
+      if (event->kind == ClientCodec::EventKind::kFrame) echoed = true;
+    }
+  }
+  ASSERT_TRUE(echoed);
+  const std::vector<TlsRecordHeader> proxy_records = ParseRecords(wire);
+  ASSERT_GT(proxy_records.size(), 3u + 12u);
+  std::vector<size_t> proxy_data;
+  for (size_t i = 3; i < proxy_records.size(); ++i) {
+    ASSERT_EQ(proxy_records[i].type, 0x17);
+    proxy_data.push_back(proxy_records[i].length);
+  }
+
+  constexpr size_t kCompared = 12;
+  ASSERT_GE(site_data.size(), kCompared);
+  const std::vector<size_t> site_first(site_data.begin(), site_data.begin() + kCompared);
+  const std::vector<size_t> proxy_first(proxy_data.begin(), proxy_data.begin() + kCompared);
+  std::string shown = "site:";
+  for (size_t n : site_first) shown += " " + std::to_string(n);
+  shown += " / proxy:";
+  for (size_t n : proxy_first) shown += " " + std::to_string(n);
+  const size_t site_max = *std::max_element(site_first.begin(), site_first.end());
+  EXPECT_EQ(site_max, 16401u) << shown;  // OpenSSL fills TLS 1.3 records
+  EXPECT_EQ(*std::max_element(proxy_data.begin(), proxy_data.end()), site_max) << shown;
+  for (size_t i = 0; i < kCompared; ++i) {
+    EXPECT_LE(proxy_first[i], site_first[i]) << i << ": " << shown;  // never larger
+  }
+  // The warm-up: the site starts with a full record, the proxy with at most 1400 bytes.
+  EXPECT_LE(proxy_first[0], 1400u) << shown;
+  // After the warm-up (4 records), at least half of the proxy's records are full-size like all
+  // of the site's (a record may end early where a flush ends: it carries what the DC had sent
+  // by then), so the median matches the site's.
+  size_t steady = 0;
+  size_t full = 0;
+  for (size_t i = 4; i + 1 < proxy_data.size(); ++i, ++steady) full += proxy_data[i] == site_max;
+  ASSERT_GE(steady, 8u) << shown;
+  EXPECT_GE(2 * full, steady) << shown;
+  for (size_t i = 0; i + 1 < site_data.size(); ++i) EXPECT_EQ(site_data[i], site_max) << shown;
+  EXPECT_EQ(Median(std::vector<size_t>(proxy_data.begin() + 4, proxy_data.end() - 1)),
+            static_cast<double>(site_max))
+      << shown;
 }
 
 TEST(FakeTlsPolicyOptionsTest, BadValuesAreRefused) {
