@@ -112,6 +112,8 @@ enum OptionId : int {
   kOptUpstreamSocks5,
   kOptUpstreamSocks5User,
   kOptUpstreamSocks5PasswordFile,
+  kOptSecretStateFile,
+  kOptSecretDisableDrain,
 };
 
 struct OptionSpec {
@@ -261,6 +263,14 @@ constexpr OptionSpec kOptions[] = {
     {"config", 0, ArgKind::kRequired, kOptConfig,
      "TOML configuration file (docs/operators/cli.md): every option by its long name, named "
      "secrets; options on the command line win",
+     ""},
+    {"secret-state-file", 0, ArgKind::kRequired, kOptSecretStateFile,
+     "file where the named secrets' quota-bytes usage is kept across restarts (default: the "
+     "--config file's name + .state)",
+     ""},
+    {"secret-disable-drain", 0, ArgKind::kNone, kOptSecretDisableDrain,
+     "a named secret set to enabled = false refuses new clients but keeps its open ones (by "
+     "default they are closed)",
      ""},
     {"check", 0, ArgKind::kNone, kOptCheck,
      "validates everything without serving (config and files, -u user access, ports, fd "
@@ -934,6 +944,13 @@ std::optional<CommandLineError> Parser::Apply(const OptionSpec& spec,
     case kOptConfig:
       if (v.empty()) return PlainError(2, "--config needs a file name\n");
       out_.config_toml = std::string(v);
+      break;
+    case kOptSecretStateFile:
+      if (v.empty()) return PlainError(2, "--secret-state-file needs a file name\n");
+      out_.secret_state_file = std::string(v);
+      break;
+    case kOptSecretDisableDrain:
+      out_.secret_disable_drain = true;
       break;
     case kOptCheck:
       out_.action = CommandLineAction::kCheck;

@@ -205,6 +205,8 @@ struct ParsedCommandLine {
   LogFormat log_format = LogFormat::kText;  // --log-format
   SecretMode generate_secret_mode = SecretMode::kPlain;  // --generate-secret[=plain|dd|ee]
   std::optional<std::string> config_toml;  // --config FILE (control/toml_config.h)
+  std::optional<std::string> secret_state_file;  // --secret-state-file (control/secret_limits.h)
+  bool secret_disable_drain = false;             // --secret-disable-drain
   // Names of `secrets` from the TOML [[secret]] tables ("" = unnamed); may be shorter.
   std::vector<std::string> secret_names;
   // The TOML file supplied the client secrets (so SIGHUP re-reads them from it).

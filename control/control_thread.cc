@@ -140,6 +140,7 @@ absl::Status ControlThread::StartStatsServer() {
   });
   if (!server.ok()) return server.status();
   http_ = *std::move(server);
+  http_->SetActionHandler([this](std::string_view target) { return SecretAction(target); });
   if (options_.pid_port == 0) options_.pid_port = static_cast<int16_t>(http_->port());  // -p 0
   epoll_event ev{};
   ev.events = EPOLLIN;
@@ -154,6 +155,21 @@ std::optional<uint16_t> ControlThread::stats_port() const {
 }
 
 std::string ControlThread::stats_address() const { return http_ ? http_->address() : ""; }
+
+EndpointBody ControlThread::SecretAction(std::string_view target) {
+  // POST /secrets/<name>/reset-quota
+  constexpr std::string_view kPrefix = "/secrets/", kSuffix = "/reset-quota";
+  if (!target.starts_with(kPrefix) || !target.ends_with(kSuffix) ||
+      target.size() <= kPrefix.size() + kSuffix.size()) {
+    return EndpointBody(404, "unknown action (POST /secrets/<name>/reset-quota)\n");
+  }
+  const std::string_view name =
+      target.substr(kPrefix.size(), target.size() - kPrefix.size() - kSuffix.size());
+  absl::Status st = shards_.ResetSecretQuota(name, WallNowUnix());
+  if (absl::IsNotFound(st)) return EndpointBody(404, absl::StrCat(st.message(), "\n"));
+  if (!st.ok()) return EndpointBody(500, absl::StrCat(st.message(), "\n"));
+  return EndpointBody(200, absl::StrCat("quota of secret '", std::string(name), "' reset\n"));
+}
 
 EndpointBody ControlThread::ReadyAnswer() {
   Readiness r = EvaluateReadiness(CollectStats(), draining_);
@@ -307,6 +323,7 @@ absl::Status ControlThread::Reload(const char* cause) {
 void ControlThread::BeginShutdown(int signo) {
   if (draining_) {
     MTP_LOG(0, "%s during the drain: exiting at once", SignalName(signo));
+    shards_.SaveSecretState();
     exit_ = ControlExit::kImmediate;
     stop_ = true;
     return;
@@ -321,6 +338,7 @@ void ControlThread::BeginShutdown(int signo) {
 void ControlThread::Tick(int64_t now_ns) {
   accept_splitter_.Tick(now_ns, shards_.AcceptBudgets());
   handshake_splitter_.Tick(now_ns, shards_.HandshakeBudgets());
+  shards_.TickSecretLimits(WallNowUnix());
   if (awaited_generation_ != 0 && shards_.AdoptedGeneration() >= awaited_generation_) {
     MTP_LOG(1, "every shard adopted configuration generation %d", awaited_generation_);
     awaited_generation_ = 0;
@@ -334,6 +352,7 @@ void ControlThread::Tick(int64_t now_ns) {
                  cli_.drain_timeout_s, left);
       }
       shards_.Stop();
+      shards_.SaveSecretState();  // the quotas as the shards left them
       MTP_LOG(0, "Terminated by SIGTERM.");
       stop_ = true;
       exit_ = ControlExit::kDrained;

@@ -14,6 +14,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -49,6 +50,13 @@ class ShardSetControl {
   // at each client handshake.
   virtual std::span<ShardRateBudget> AcceptBudgets() = 0;
   virtual std::span<ShardRateBudget> HandshakeBudgets() = 0;
+  // Named secrets' limits (control/secret_limits.h): the tick, the state file at shutdown,
+  // and POST /secrets/<name>/reset-quota. No-ops where there are none.
+  virtual void TickSecretLimits(int64_t /*now_unix*/) {}
+  virtual void SaveSecretState() {}
+  virtual absl::Status ResetSecretQuota(std::string_view /*name*/, int64_t /*now_unix*/) {
+    return absl::NotFoundError("no secret limits");
+  }
 };
 
 // Counters of the control plane itself.
@@ -121,6 +129,8 @@ class ControlThread {
  private:
   // /ready: 200 while serving, else 503 with the reason.
   EndpointBody ReadyAnswer();
+  // POST /secrets/<name>/reset-quota on the stats port.
+  EndpointBody SecretAction(std::string_view target);
   void HandleSignal(int signo);
   // `cause` starts the log lines ("SIGHUP", "config refresh").
   absl::Status Reload(const char* cause);

@@ -256,11 +256,19 @@ bool IsStatsPeerAllowed(const sockaddr_storage& peer) {
 }
 
 HttpReply HandleStatsRequest(const HttpRequest& request, bool peer_allowed, int64_t unix_time,
-                             const StatsBodyFn& body) {
+                             const StatsBodyFn& body, const StatsActionFn* action) {
   auto error = [&](int code, bool keep_alive) {
     return HttpReply{BuildHttpErrorResponse(code, keep_alive, unix_time, request.version),
                      !keep_alive || request.version < 10, code};
   };
+  if (request.method == HttpMethod::kPost && request.content_length <= 0 && action != nullptr &&
+      *action && request.target.starts_with("/secrets/")) {
+    if (!peer_allowed) return error(403, false);
+    EndpointBody answer = (*action)(request.target);
+    return HttpReply{BuildHttpResponse(answer.code, "text/plain", answer.body, false, unix_time,
+                                       request.version),
+                     true, answer.code};
+  }
   if (request.method == HttpMethod::kPost && request.content_length < 0) return error(411, false);
   if (request.method != HttpMethod::kPost && request.content_length > 0) return error(413, false);
   if (request.method != HttpMethod::kGet || request.content_length != -1) {
@@ -493,7 +501,8 @@ void StatsHttpServer::ProcessInput(Connection& c) {
       return;
     }
     ++counters_.http_queries;
-    HttpReply reply = HandleStatsRequest(parsed.request, c.peer_allowed, time(nullptr), body_);
+    HttpReply reply =
+        HandleStatsRequest(parsed.request, c.peer_allowed, time(nullptr), body_, &action_);
     if (!c.peer_allowed && reply.code == 403) ++counters_.http_refused;
     c.in.erase(0, parsed.request.header_bytes);
     c.out += reply.bytes;

@@ -94,6 +94,8 @@ struct HttpReply {
 
 // Produces the answer of an endpoint; called only for allowed peers and known paths.
 using StatsBodyFn = std::function<EndpointBody(StatsEndpoint)>;
+// Performs a POST action (the target starts with "/secrets/"); called only for allowed peers.
+using StatsActionFn = std::function<EndpointBody(std::string_view target)>;
 
 // Answers one complete request (hts_stats_execute): GET only (else 501, or 411 for a POST
 // without Content-Length; a GET with a body -> 413, with "Content-Length: 0" -> 501), peer not
@@ -101,8 +103,10 @@ using StatsBodyFn = std::function<EndpointBody(StatsEndpoint)>;
 // Prometheus text, "/health" and "/ready" -> the body function's code and text/plain body,
 // anything else (including "/stats?x", "/stats/", "/STATS") -> 404. Keep-alive only when asked
 // for and not after 4xx/5xx other than 404 (a 503 from /ready keeps it too).
+// POST /secrets/... without a body (no Content-Length, or 0) goes to `action` when there is
+// one (403 for peers not allowed), e.g. POST /secrets/<name>/reset-quota.
 HttpReply HandleStatsRequest(const HttpRequest& request, bool peer_allowed, int64_t unix_time,
-                             const StatsBodyFn& body);
+                             const StatsBodyFn& body, const StatsActionFn* action = nullptr);
 
 // Non-blocking HTTP server on the stats port (127.0.0.1 and, with `ipv6`, [::1]; or the one
 // `bind` address). Owned and polled by the control thread (not thread-safe). Bounded: at most
@@ -139,6 +143,8 @@ class StatsHttpServer {
   // Readable when there is work: lets the control thread wait on it with other descriptors.
   int epoll_fd() const { return epoll_fd_; }
   const Counters& counters() const { return counters_; }
+  // POST /secrets/... requests (see HandleStatsRequest); none by default.
+  void SetActionHandler(StatsActionFn action) { action_ = std::move(action); }
 
   // Waits up to `timeout_ms` (0 = do not wait) for events and serves them. Bounded work.
   void Poll(int timeout_ms);
@@ -157,6 +163,7 @@ class StatsHttpServer {
 
   Options options_;
   StatsBodyFn body_;
+  StatsActionFn action_;
   int epoll_fd_ = -1;
   std::vector<int> listen_fds_;
   uint16_t port_ = 0;

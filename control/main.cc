@@ -240,6 +240,18 @@ int Main(int argc, char** argv) {
     return 1;
   }
   (*runner)->SetFakeTls(fake_tls.get());
+  {
+    // Named secrets' limits; the quotas are kept next to the TOML file that sets them.
+    SecretLimitsOptions limits;
+    limits.state_file = cli.secret_state_file.value_or(
+        cli.config_toml ? *cli.config_toml + ".state" : std::string());
+    limits.disable_drains = cli.secret_disable_drain;
+    if (absl::Status st = (*runner)->EnableSecretLimits(limits, **snapshot, time(nullptr));
+        !st.ok()) {
+      MTP_ERROR("fatal: %s", st.message());
+      return 1;
+    }
+  }
 
   ControlThread::Options options;
   options.start_time_unix = start_time;

@@ -5,6 +5,7 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <ctime>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -211,7 +212,9 @@ absl::StatusOr<std::unique_ptr<ProxyRunner>> ProxyRunner::Create(
   runner->mailbox_ = std::make_unique<SnapshotMailbox<LiveConfig>>(shard_count);
   runner->accept_budgets_ = std::vector<ShardRateBudget>(shard_count);
   runner->handshake_budgets_ = std::vector<ShardRateBudget>(shard_count);
+  runner->secret_board_ = std::make_unique<SecretBoard>(shard_count);
   DataplaneConfig& c = *runner->config_;
+  c.secret_board = runner->secret_board_.get();
   c.live_updates = runner->mailbox_.get();
   c.accept_budgets = std::span<ShardRateBudget>(runner->accept_budgets_);
   c.handshake_budgets = std::span<ShardRateBudget>(runner->handshake_budgets_);
@@ -291,9 +294,51 @@ absl::Status ProxyRunner::Publish(std::shared_ptr<const ConfigSnapshot> snapshot
           needed, link_slots_per_shard_));
     }
   }
+  if (secret_limits_ != nullptr) {
+    live = WithSecretSlots(*std::move(live), *snapshot, static_cast<int64_t>(time(nullptr)));
+    if (!live.ok()) return live.status();
+  }
   live_ = *live;
   mailbox_->Publish(*std::move(live));
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<const LiveConfig>> ProxyRunner::WithSecretSlots(
+    std::shared_ptr<const LiveConfig> live, const ConfigSnapshot& snapshot, int64_t now_unix) {
+  absl::StatusOr<std::vector<int8_t>> slots =
+      secret_limits_->Configure(live->secret_names, snapshot.secret_limits, now_unix);
+  if (!slots.ok()) return slots.status();
+  auto with = std::make_shared<LiveConfig>(*live);
+  with->secret_slots = *std::move(slots);
+  return std::shared_ptr<const LiveConfig>(std::move(with));
+}
+
+absl::Status ProxyRunner::EnableSecretLimits(SecretLimitsOptions options,
+                                             const ConfigSnapshot& snapshot, int64_t now_unix) {
+  secret_limits_ = std::make_unique<SecretLimits>(*secret_board_, std::move(options));
+  if (absl::Status st = secret_limits_->LoadState(); !st.ok()) return st;
+  // The start-up configuration again, now with the slots (the shards were created without).
+  absl::StatusOr<std::shared_ptr<const LiveConfig>> live = BuildLiveConfig(snapshot);
+  if (!live.ok()) return live.status();
+  live = WithSecretSlots(*std::move(live), snapshot, now_unix);
+  if (!live.ok()) return live.status();
+  live_ = *live;
+  mailbox_->Publish(*std::move(live));  // adopted before the shards' first accept
+  return absl::OkStatus();
+}
+
+void ProxyRunner::TickSecretLimits(int64_t now_unix) {
+  if (secret_limits_ != nullptr) secret_limits_->Tick(now_unix);
+}
+
+void ProxyRunner::SaveSecretState() {
+  if (secret_limits_ == nullptr) return;
+  if (absl::Status st = secret_limits_->Save(); !st.ok()) MTP_WARN("%s", st.message());
+}
+
+absl::Status ProxyRunner::ResetSecretQuota(std::string_view name, int64_t now_unix) {
+  if (secret_limits_ == nullptr) return absl::NotFoundError("no secret limits");
+  return secret_limits_->ResetQuota(name, now_unix);
 }
 
 uint64_t ProxyRunner::AdoptedGeneration() const {
@@ -471,7 +516,12 @@ void ProxyRunner::FillStats(StatsSnapshot& out) const {
                                {"access_denied", I(k.client_access_denied)},
                                {"untrusted_proxy", I(k.client_untrusted_proxy)},
                                {"proxy_header_error", I(k.client_proxy_header_errors)},
-                               {"proxy_header_timeout", I(k.client_proxy_header_timeouts)}};
+                               {"proxy_header_timeout", I(k.client_proxy_header_timeouts)},
+                               {"secret_conn_limit", I(k.client_secret_conn_limit)},
+                               {"secret_ip_limit", I(k.client_secret_ip_limit)},
+                               {"secret_quota", I(k.client_secret_quota)},
+                               {"secret_expired", I(k.client_secret_expired)},
+                               {"secret_disabled", I(k.client_secret_disabled)}};
   x.client_read_pauses = I(k.client_out_paused);
   x.me_write_stalls = I(k.me_write_stalls);
   x.me_unreachable_reports = I(k.me_unreachable_reports);
@@ -517,6 +567,21 @@ void ProxyRunner::FillStats(StatsSnapshot& out) const {
     x.secrets[i].bytes_from_clients = I(k.secrets[i].bytes_in);
     x.secrets[i].bytes_to_clients = I(k.secrets[i].bytes_out);
     if (i < live_->secret_names.size()) x.secrets[i].name = live_->secret_names[i];
+  }
+  if (secret_limits_ != nullptr) {
+    for (const SecretLimitUsage& u : secret_limits_->Usage()) {
+      StatsSnapshot::Extended::SecretLimit l;
+      l.name = u.name;
+      l.connections = I(u.connections);
+      l.max_connections = u.spec.max_connections;
+      l.unique_ips = I(u.unique_ips);
+      l.max_unique_ips = u.spec.max_unique_ips;
+      l.quota_bytes = I(u.spec.quota_bytes);
+      l.quota_used_bytes = I(u.quota_used);
+      l.expires_unix = u.spec.expires_unix;
+      if (u.closed_for != SecretRefusal::kNone) l.closed_for = SecretRefusalName(u.closed_for);
+      x.secret_limits.push_back(std::move(l));
+    }
   }
   if (fake_tls_ != nullptr) fake_tls_->FillStats(k, out);
 }

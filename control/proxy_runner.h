@@ -20,6 +20,7 @@
 #include "control/control_thread.h"
 #include "control/fake_tls_runtime.h"
 #include "control/runtime_config.h"
+#include "control/secret_limits.h"
 #include "dataplane/dataplane_config.h"
 #include "dataplane/live_config.h"
 #include "dataplane/shard/proxy_shard.h"
@@ -77,6 +78,12 @@ class ProxyRunner final : public ShardSetControl {
   // -D: the fake-TLS runtime whose stats FillStats adds (must outlive the runner's use).
   void SetFakeTls(const FakeTlsRuntime* fake_tls) { fake_tls_ = fake_tls; }
 
+  // Named secrets' limits: reads the state file and publishes the start-up secrets' slots and
+  // admission (before StartThreads). Without it the shards apply no secret limits.
+  absl::Status EnableSecretLimits(SecretLimitsOptions options, const ConfigSnapshot& snapshot,
+                                  int64_t now_unix);
+  const SecretLimits* secret_limits() const { return secret_limits_.get(); }
+
   // ShardSetControl (control thread).
   absl::Status Publish(std::shared_ptr<const ConfigSnapshot> snapshot) override;
   uint64_t AdoptedGeneration() const override;
@@ -86,20 +93,30 @@ class ProxyRunner final : public ShardSetControl {
   void FillStats(StatsSnapshot& out) const override;
   std::span<ShardRateBudget> AcceptBudgets() override;
   std::span<ShardRateBudget> HandshakeBudgets() override;
+  void TickSecretLimits(int64_t now_unix) override;
+  void SaveSecretState() override;
+  absl::Status ResetSecretQuota(std::string_view name, int64_t now_unix) override;
 
  private:
+  // `live` with the secrets' limit slots of `snapshot` (Configure: slots and admission).
+  absl::StatusOr<std::shared_ptr<const LiveConfig>> WithSecretSlots(
+      std::shared_ptr<const LiveConfig> live, const ConfigSnapshot& snapshot, int64_t now_unix);
+
   ProxyRunner() = default;
 
   std::unique_ptr<DataplaneConfig> config_;
   std::unique_ptr<SnapshotMailbox<LiveConfig>> mailbox_;
   std::vector<ShardRateBudget> accept_budgets_;
   std::vector<ShardRateBudget> handshake_budgets_;
+  // Shared with the shards; declared before them so it outlives them.
+  std::unique_ptr<SecretBoard> secret_board_;
   uint32_t link_slots_per_shard_ = 0;  // ME link slab capacity of every shard
   std::shared_ptr<const LiveConfig> live_;  // the last one published (control thread)
   std::vector<int> cpus_;
   std::vector<std::unique_ptr<ProxyShard>> shards_;
   std::vector<std::thread> threads_;
   const FakeTlsRuntime* fake_tls_ = nullptr;
+  std::unique_ptr<SecretLimits> secret_limits_;
 };
 
 }  // namespace mtp

@@ -536,6 +536,53 @@ std::string RenderPrometheus(const StatsSnapshot& s) {
     w.Labelled("mtproxy_secret_bytes_total", secret_labels[i] + ",direction=\"to_clients\"",
                x.secrets[i].bytes_to_clients);
   }
+  if (!x.secret_limits.empty()) {
+    std::vector<std::string> names;
+    for (const auto& l : x.secret_limits) {
+      names.push_back(absl::StrCat("name=\"", EscapeLabel(l.name), "\""));
+    }
+    auto family = [&](const char* metric, const char* help, auto value, bool only_set) {
+      w.Family(metric, "gauge", help);
+      for (size_t i = 0; i < x.secret_limits.size(); ++i) {
+        const auto& l = x.secret_limits[i];
+        if (only_set && l.quota_bytes == 0) continue;
+        w.Labelled(metric, names[i], value(l));
+      }
+    };
+    using L = StatsSnapshot::Extended::SecretLimit;
+    family("mtproxy_secret_limit_connections",
+           "Open client connections of a named secret, all shards (label: name).",
+           [](const L& l) { return l.connections; }, false);
+    family("mtproxy_secret_limit_max_connections",
+           "The secret's max-connections (0 = no limit).",
+           [](const L& l) { return l.max_connections; }, false);
+    family("mtproxy_secret_limit_unique_ips",
+           "Client addresses in the secret's unique-ips-window (with max-unique-ips).",
+           [](const L& l) { return l.unique_ips; }, false);
+    family("mtproxy_secret_limit_max_unique_ips", "The secret's max-unique-ips (0 = no limit).",
+           [](const L& l) { return l.max_unique_ips; }, false);
+    family("mtproxy_secret_quota_bytes", "The secret's quota-bytes (secrets with a quota).",
+           [](const L& l) { return l.quota_bytes; }, true);
+    family("mtproxy_secret_quota_used_bytes",
+           "Client bytes (both directions) counted against the quota, kept across restarts.",
+           [](const L& l) { return l.quota_used_bytes; }, true);
+    family("mtproxy_secret_quota_remaining_bytes", "quota-bytes minus what is used (0 when spent).",
+           [](const L& l) { return std::max<int64_t>(0, l.quota_bytes - l.quota_used_bytes); },
+           true);
+    family("mtproxy_secret_expires_timestamp_seconds",
+           "Unix time the secret expires (0 = never).",
+           [](const L& l) { return l.expires_unix; }, false);
+    w.Family("mtproxy_secret_open", "gauge",
+             "1 while the named secret admits clients, 0 when refused (label reason: "
+             "secret_quota, secret_expired or secret_disabled).");
+    for (size_t i = 0; i < x.secret_limits.size(); ++i) {
+      const auto& l = x.secret_limits[i];
+      w.Labelled("mtproxy_secret_open",
+                 l.closed_for.empty() ? names[i]
+                                      : absl::StrCat(names[i], ",reason=\"", l.closed_for, "\""),
+                 l.closed_for.empty() ? 1 : 0);
+    }
+  }
   w.Single("mtproxy_http_queries_total", "counter", "Requests served on the stats port.",
            p.http_queries);
   w.Single("mtproxy_http_refused_total", "counter",

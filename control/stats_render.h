@@ -264,6 +264,19 @@ struct StatsSnapshot {
       int64_t shards_without_ready_me = 0;  // ME mode: shards with no ready ME target
     } serving;
     std::vector<SecretCounters> secrets;
+    // Named secrets' limits (control/secret_limits.h), by name; 0 = that limit is not set.
+    struct SecretLimit {
+      std::string name;
+      int64_t connections = 0;      // open now, all shards
+      int64_t max_connections = 0;
+      int64_t unique_ips = 0;       // addresses in the window (with max-unique-ips)
+      int64_t max_unique_ips = 0;
+      int64_t quota_bytes = 0;
+      int64_t quota_used_bytes = 0;  // kept across restarts
+      int64_t expires_unix = 0;
+      std::string closed_for;  // "" = open, else the refusal reason ("secret_quota", ...)
+    };
+    std::vector<SecretLimit> secret_limits;
   } extended;
 
   // Ours: fake-TLS (-D). Rendered (after the reference's keys in /stats, and in /metrics) only

@@ -201,7 +201,7 @@ class TomlReader {
       if (!n.ok()) return n.status();
       limits.max_connections = static_cast<uint32_t>(*n);
     } else if (key == "max-unique-ips") {
-      absl::StatusOr<int64_t> n = whole(1, 1000000, "the client addresses allowed");
+      absl::StatusOr<int64_t> n = whole(1, 100000, "the client addresses allowed");
       if (!n.ok()) return n.status();
       limits.max_unique_ips = static_cast<uint32_t>(*n);
     } else if (key == "unique-ips-window") {

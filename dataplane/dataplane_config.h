@@ -26,6 +26,8 @@
 
 namespace mtp {
 
+class SecretBoard;
+
 enum class UpstreamMode : uint8_t {
   kMiddleEnd,  // the reference's behaviour: RPC_PROXY_REQ over pooled ME links
   kDirect,     // obfuscated2 straight to the client's DC (beyond the reference)
@@ -136,6 +138,9 @@ struct DataplaneConfig {
   // no limit. Refusals are counted by the budgets themselves.
   std::span<ShardRateBudget> accept_budgets;
   std::span<ShardRateBudget> handshake_budgets;
+  // Named secrets' limits (session/secret_admission.h), shared with the control thread; null =
+  // none.
+  SecretBoard* secret_board = nullptr;
 };
 
 }  // namespace mtp

@@ -21,6 +21,8 @@ struct LiveConfig {
   // Operator names of the secrets (TOML [[secret]] name), same length; "" = unnamed. Read by
   // the control thread for the /metrics labels; the shards never look at them.
   std::vector<std::string> secret_names;
+  // The limit slot of each secret (session/secret_admission.h), -1 = no limits; empty = none.
+  std::vector<int8_t> secret_slots;
   MeRouting routing;                  // ME mode
   std::vector<uint8_t> proxy_secret;  // --aes-pwd content (32..256 bytes), ME mode
   // --allow-list / --block-list, checked at accept (or after a PROXY header); null = none.

@@ -111,7 +111,12 @@ namespace mtp {
   X(client_access_denied, "clients closed: address refused by the allow/block lists") \
   X(tls_fronted_access_denied, "fronted: address refused by the allow/block lists")  \
   X(tls_unknown_sni_refused, "fake-TLS hellos with an unknown SNI closed (--tls-unknown-sni)") \
-  X(tls_front_write_stalls, "fronted sessions closed: the real site stopped reading")
+  X(tls_front_write_stalls, "fronted sessions closed: the real site stopped reading") \
+  X(client_secret_conn_limit, "clients refused: their secret's max-connections")     \
+  X(client_secret_ip_limit, "clients refused: their secret's max-unique-ips")        \
+  X(client_secret_quota, "clients refused or closed: their secret's quota-bytes")    \
+  X(client_secret_expired, "clients refused or closed: their secret expired")        \
+  X(client_secret_disabled, "clients refused or closed: their secret is disabled")
 
 // A single-writer counter: Add() is a relaxed load + store (no atomic RMW needed because only
 // the owning shard writes); Get() may be called from any thread.

@@ -25,6 +25,7 @@ struct ClientSession {
   int16_t dc_id = 0;
   uint16_t listener = 0;     // index of the -H listener that accepted it (its local port)
   int8_t secret_index = -1;  // the secret its handshake matched (per-secret counters), or -1
+  int8_t limit_slot = -1;    // admitted under its named secret's limits (secret_admission.h)
 
   // The client's connection, and the upstream one (direct mode: the DC; -D fronting: the
   // real site; unused in ME mode, where the session is bound to a shared ME link instead).

@@ -12,6 +12,7 @@
 #include "dataplane/session/client_sessions.h"
 #include "dataplane/session/direct_upstream.h"
 #include "dataplane/session/input_budget.h"
+#include "dataplane/session/secret_admission_gate.h"
 #include "dataplane/tls/tls_front.h"
 #include "proto/framing.h"
 #include "proto/mtproto_filter.h"
@@ -28,6 +29,7 @@ void ClientSessions::OnClientRecv(uint32_t slot, ClientSession& s, const IoCompl
     ctx_.counters.client_bytes_in.Add(n);
     s.bytes_in += n;
     if (s.secret_index >= 0) ctx_.counters.secrets[s.secret_index].bytes_in.Add(n);
+    CountSecretBytes(ctx_, s, n);
     s.last_active_s = ctx_.now_s;
     // -D: the fake-TLS stage takes hello bytes and fronted traffic, and unwraps records.
     const bool taken = (s.tls.on() || s.fronting) && tls_->TlsClientBytes(slot, s, c.buffer_id, &n);
@@ -101,6 +103,7 @@ void ClientSessions::OnClientSend(uint32_t slot, ClientSession& s, const IoCompl
   if (s.secret_index >= 0) {
     ctx_.counters.secrets[s.secret_index].bytes_out.Add(static_cast<uint32_t>(c.result));
   }
+  CountSecretBytes(ctx_, s, static_cast<uint32_t>(c.result));
   ctx_.chains.Consume(s.client.out, static_cast<uint32_t>(c.result));
   s.last_active_s = ctx_.now_s;
   if (s.out_paused && s.client.out.bytes <= ctx_.config.queue_cap_bytes / 2)
@@ -219,6 +222,11 @@ void ClientSessions::OnHandshakeBytes(uint32_t slot, ClientSession& s) {
     ctx_.counters.secrets[r.secret_index].active.Add();
     // The header and what followed it.
     ctx_.counters.secrets[r.secret_index].bytes_in.Add(kObfuscated2HeaderBytes + s.in.bytes);
+  }
+  // Named secrets' limits: the connection cap, the address window, quota, expiry, disabled.
+  if (AdmitSecretClient(ctx_, slot, s, r.secret_index) != SecretRefusal::kNone) {
+    CloseSession(slot, s, CloseReason::kSecretLimit);
+    return;
   }
   s.transport = r.transport;
   s.dc_id = r.dc_id;

@@ -55,6 +55,8 @@ std::string_view CloseReasonName(CloseReason reason) {
       return "fake-TLS hello refused (unknown SNI)";
     case CloseReason::kAccessDenied:
       return "address refused by the allow/block lists";
+    case CloseReason::kSecretLimit:
+      return "secret limit";
     case CloseReason::kShedPartial:
       return "shed: partial frame held too long under buffer pressure";
   }

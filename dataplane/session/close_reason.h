@@ -33,6 +33,7 @@ enum class CloseReason : uint8_t {
   kAccessDenied,        // --allow-list / --block-list refuse the client's address
   kTlsRefused,          // -D: a hello refused without fronting (--tls-unknown-sni close|alert)
   kFrontWriteStall,     // -D: the real site stopped reading what the client sends it
+  kSecretLimit,         // its named secret's limits (counted per reason: secret_admission.h)
 };
 std::string_view CloseReasonName(CloseReason reason);
 

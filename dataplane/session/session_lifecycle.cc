@@ -11,6 +11,7 @@
 #include "dataplane/session/direct_upstream.h"
 #include "dataplane/session/input_budget.h"
 #include "dataplane/session/leg_send.h"
+#include "dataplane/session/secret_admission_gate.h"
 #include "dataplane/tls/tls_front.h"
 #include "dataplane/tls_layer.h"
 
@@ -170,6 +171,7 @@ bool ClientSessions::FinalizeSession(uint32_t slot, ClientSession& s) {
   if (s.up.fd >= 0) ctx_.engine->Close(s.up.fd);
   if (s.fronting) ctx_.counters.tls_fronting_active.Sub();
   if (s.secret_index >= 0) ctx_.counters.secrets[s.secret_index].active.Sub();
+  ReleaseSecretClient(ctx_, s);
   ctx_.chains.Clear(s.in);
   ctx_.chains.Clear(s.client.out);
   ctx_.chains.Clear(s.up.out);

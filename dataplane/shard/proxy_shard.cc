@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/log.h"
 #include "dataplane/me/ext_conn_id.h"
+#include "dataplane/session/secret_admission_gate.h"
 
 namespace mtp {
 namespace {
@@ -144,6 +145,7 @@ void ProxyShard::PollControl() {
     }
     ctx_.config.live_updates->Ack(ctx_.index, ctx_.live->generation);
   }
+  AdoptSecretAdmission(ctx_, clients_);  // named secrets' limits; closes what they close
   if (!draining_ && drain_.load(std::memory_order_relaxed)) {
     draining_ = true;
     StopAccepting();

@@ -17,6 +17,7 @@
 #include "dataplane/me/me_link.h"
 #include "dataplane/op_tag.h"
 #include "dataplane/session/client_session.h"
+#include "dataplane/session/secret_admission.h"
 #include "dataplane/session_slab.h"
 #include "dataplane/shard_counters.h"
 
@@ -43,6 +44,8 @@ struct ShardContext {
     first->proxy_secret = config.proxy_secret;
     first->ip_access = config.ip_access;
     live = std::move(first);
+    secret.board = config.secret_board;
+    if (secret.board != nullptr) secret.mine = &secret.board->shard(index);
   }
   ShardContext(const ShardContext&) = delete;
   ShardContext& operator=(const ShardContext&) = delete;
@@ -79,6 +82,7 @@ struct ShardContext {
   // Secrets, routing and proxy secret in force (replaced by reloads; ME links keep the one
   // they were created with alive).
   std::shared_ptr<const LiveConfig> live;
+  SecretShardState secret;  // named secrets' limits (session/secret_admission_gate.h)
   ShardRateBudget* handshake_budget = nullptr;  // --max-dh-accept-rate; null = no limit
   double now_s = 0;                             // the loop's clock, read once per completion batch
   bool stopping = false;                        // RequestStop() seen: everything is closing

@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "dataplane/session/client_sessions.h"
 #include "dataplane/session/input_budget.h"
+#include "dataplane/session/secret_admission_gate.h"
 #include "dataplane/tls_layer.h"
 #include "proto/fake_tls_alert.h"
 #include "proto/proxy_protocol.h"
@@ -202,6 +203,11 @@ void TlsFront::OnClientHelloBytes(uint32_t slot, ClientSession& s) {
             fragments ? HelloReassemblyErrorName(r.fragments_error) : "",
             ctx_.config.tls.domains[r.domain_index]);
     StartFronting(slot, s, r.domain_index, FrontReasonOf(r.status));
+    return;
+  }
+  // Its named secret's limits refuse it: the real site, as for an address the lists refuse.
+  if (AdmitSecretClient(ctx_, slot, s, static_cast<int>(r.secret_index)) != SecretRefusal::kNone) {
+    StartFronting(slot, s, r.domain_index, FrontReason::kAccessDenied);
     return;
   }
   if (!AcceptClientHello(ctx_.chains, s.in, s.client.out, ctx_.scratch, r, ctx_.config.tls,

@@ -544,3 +544,37 @@ TEST_F(StatsServerTest, AlsoServesIpv6Loopback) {
 
 }  // namespace
 }  // namespace mtp
+
+namespace mtp {
+namespace {
+
+TEST(HttpStatsActionTest, PostSecretsGoesToTheActionForAllowedPeersOnly) {
+  const StatsBodyFn body = [](StatsEndpoint) { return EndpointBody("stats"); };
+  std::string seen;
+  const StatsActionFn action = [&](std::string_view target) {
+    seen = std::string(target);
+    return EndpointBody(200, "done\n");
+  };
+  auto post = [&](const char* head, bool allowed, const StatsActionFn* fn) {
+    return HandleStatsRequest(ParseHttpRequest(head).request, allowed, 1, body, fn);
+  };
+  HttpReply r = post("POST /secrets/alice/reset-quota HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+                     true, &action);
+  EXPECT_EQ(r.code, 200);
+  EXPECT_EQ(seen, "/secrets/alice/reset-quota");
+  EXPECT_NE(r.bytes.find("\r\n\r\ndone\n"), std::string::npos);
+  seen.clear();
+  // No Content-Length at all (curl -X POST) is fine too; a peer not allowed is refused.
+  EXPECT_EQ(post("POST /secrets/a/reset-quota HTTP/1.1\r\n\r\n", true, &action).code, 200);
+  EXPECT_EQ(post("POST /secrets/b/reset-quota HTTP/1.1\r\n\r\n", false, &action).code, 403);
+  EXPECT_EQ(seen, "/secrets/a/reset-quota");
+  // Without an action, and for other paths or with a body, POST stays refused as before.
+  EXPECT_EQ(post("POST /secrets/a/reset-quota HTTP/1.1\r\n\r\n", true, nullptr).code, 411);
+  EXPECT_EQ(post("POST /stats HTTP/1.1\r\nContent-Length: 0\r\n\r\n", true, &action).code, 501);
+  EXPECT_EQ(post("POST /secrets/a/reset-quota HTTP/1.1\r\nContent-Length: 3\r\n\r\n", true,
+                 &action).code,
+            501);
+}
+
+}  // namespace
+}  // namespace mtp

@@ -288,7 +288,7 @@ TEST_F(TomlConfigTest, SecretLimitErrorsNameTheLine) {
                    "number 1..10000000");
   EXPECT_EQ(ErrorOf(head + "max-unique-ips = -1\n"),
             file + "[[secret]] max-unique-ips: expected the client addresses allowed, a whole "
-                   "number 1..1000000");
+                   "number 1..100000");
   EXPECT_EQ(ErrorOf(head + "unique-ips-window = 0\n"),
             file + "[[secret]] unique-ips-window: expected seconds, a whole number 1..2592000");
   const std::string quota_error =

@@ -1,0 +1,221 @@
+// Named secrets' limits through the real binary (direct mode, the fake DC standing in for every
+// DC, two shards): max-connections refuses the next client and a reload raising it keeps the
+// open one; a spent quota closes its client, survives a restart and is reset over the stats
+// port; disabling a secret with SIGHUP closes its clients and leaves the others alone.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "core/hex.h"
+#include "tests/e2e/control_e2e_util.h"
+#include "tests/e2e/e2e_util.h"
+#include "tests/e2e/proxy_process.h"
+#include "tests/e2e/tool_run.h"
+#include "tests/e2e/victim_client.h"
+#include "tests/tools/child_process.h"
+
+namespace mtp::e2e {
+namespace {
+
+constexpr char kAlice[] = "00112233445566778899aabbccddeeff";
+constexpr char kBob[] = "ffeeddccbbaa99887766554433221100";
+
+// POST with no body on the stats port; returns the status line's code (0 on failure).
+int HttpPost(uint16_t port, const std::string& path) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  std::string answer;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) {
+    const std::string request =
+        absl::StrCat("POST ", path, " HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+    if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+        static_cast<ssize_t>(request.size())) {
+      char buf[1024];
+      for (;;) {
+        const ssize_t n = recv(fd, buf, sizeof(buf), 0);
+        if (n <= 0) break;
+        answer.append(buf, static_cast<size_t>(n));
+      }
+    }
+  }
+  close(fd);
+  if (answer.size() < 12 || !answer.starts_with("HTTP/1.1 ")) return 0;
+  return std::atoi(answer.substr(9, 3).c_str());
+}
+
+tools::ClientCodecConfig CodecFor(const char* hex) {
+  tools::ClientCodecConfig c;
+  std::optional<std::vector<uint8_t>> bytes = HexDecode(hex);
+  ClientSecret s{};
+  std::copy(bytes->begin(), bytes->end(), s.begin());
+  c.secret = s;
+  return c;
+}
+
+class SecretLimitsE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto dc = SpawnListening("mtp-fake-dc", {"--listen", "127.0.0.1:0"});
+    ASSERT_TRUE(dc.ok()) << dc.status();
+    dc_ = std::move(dc->process);
+    for (const char* id : {"1", "2", "3", "4", "5", "203"}) {  // never a real DC
+      overrides_ += absl::StrCat(overrides_.empty() ? "" : ", ", "\"", id, ":127.0.0.1:",
+                                 dc->port, "\"");
+    }
+    state_ = absl::StrCat(dir_.path(), "/secrets.state");
+  }
+
+  // The TOML file: direct mode to the fake DC, alice with `alice_limits`, bob without limits.
+  void WriteConfig(const std::string& alice_limits) {
+    toml_ = dir_.Write(
+        "proxy.toml",
+        absl::StrCat("direct = true\n", "dc-override = [", overrides_, "]\n",
+                     "drain-timeout = 1\n", "[[secret]]\nname = \"alice\"\nsecret = \"", kAlice,
+                     "\"\n", alice_limits, "\n[[secret]]\nname = \"bob\"\nsecret = \"", kBob,
+                     "\"\n"));
+  }
+
+  void StartProxy() {
+    proxy_ = ProxyProcess::Start({"--config", toml_, "-H", "0", "-p", "0", "--http-stats",
+                                  "--shards", "2", "--secret-state-file", state_});
+    ASSERT_NE(proxy_, nullptr);
+    std::optional<uint16_t> port = StatsPort(*proxy_);
+    ASSERT_TRUE(port.has_value()) << proxy_->Log();
+    stats_port_ = *port;
+  }
+
+  void Reload() {
+    const double before = Metric("mtproxy_config_reloads_total{result=\"ok\"}");
+    proxy_->Signal(SIGHUP);
+    ASSERT_TRUE(WaitFor(
+        [&] { return Metric("mtproxy_config_reloads_total{result=\"ok\"}") > before; }, 5000))
+        << proxy_->Log();
+  }
+
+  // mtp-client: a new connection echoing 2 frames; true when it was served.
+  bool Served(const char* secret) {
+    std::string json;
+    return RunTool(ClientArgv(proxy_->port(), {"--secret", secret, "--packets", "2",
+                                               "--timeout-ms", "3000"}),
+                   20000, &json) == 0;
+  }
+  std::unique_ptr<VictimClient> Hold(const char* secret) {
+    return VictimClient::Connect(proxy_->port(), CodecFor(secret));
+  }
+
+  double Metric(const std::string& series) {
+    return MetricValue(HttpBody(HttpGet(stats_port_, "/metrics")), series).value_or(-1);
+  }
+  static std::string Closes(const std::string& reason) {
+    return absl::StrCat("mtproxy_client_closes_total{reason=\"", reason, "\"}");
+  }
+
+  SharedDir dir_;
+  std::string overrides_;
+  std::string toml_;
+  std::string state_;
+  std::unique_ptr<tools::ChildProcess> dc_;
+  std::unique_ptr<ProxyProcess> proxy_;
+  uint16_t stats_port_ = 0;
+};
+
+TEST_F(SecretLimitsE2eTest, MaxConnectionsRefusesTheNextClientAndAReloadRaisesIt) {
+  WriteConfig("max-connections = 1");
+  StartProxy();
+  if (HasFatalFailure()) return;
+  std::unique_ptr<VictimClient> first = Hold(kAlice);
+  ASSERT_NE(first, nullptr);
+  ASSERT_TRUE(first->Echo(64, 5000)) << first->error() << proxy_->Log();
+  EXPECT_EQ(Metric("mtproxy_secret_limit_connections{name=\"alice\"}"), 1);
+  // Whichever shard the next one lands on, the cap is the secrets', over both shards.
+  for (int i = 0; i < 4; ++i) EXPECT_FALSE(Served(kAlice)) << "client " << i;
+  EXPECT_TRUE(WaitFor([&] { return Metric(Closes("secret_conn_limit")) >= 4; }, 5000))
+      << HttpGet(stats_port_, "/metrics");
+  EXPECT_TRUE(Served(kBob));  // bob has no limit
+  // Raised by a reload: the open client stays, a second one gets in.
+  WriteConfig("max-connections = 2");
+  Reload();
+  if (HasFatalFailure()) return;
+  EXPECT_TRUE(WaitFor([&] { return Served(kAlice); }, 5000)) << proxy_->Log();
+  EXPECT_TRUE(first->Echo(64, 5000)) << first->error();
+  EXPECT_EQ(Metric("mtproxy_secret_limit_max_connections{name=\"alice\"}"), 2);
+  EXPECT_EQ(proxy_->Stop(), 0);
+}
+
+TEST_F(SecretLimitsE2eTest, SpentQuotaClosesItsClientSurvivesARestartAndIsReset) {
+  WriteConfig("quota-bytes = 20000");
+  StartProxy();
+  if (HasFatalFailure()) return;
+  std::unique_ptr<VictimClient> client = Hold(kAlice);
+  ASSERT_NE(client, nullptr);
+  // Each echo is ~2 KiB each way: the quota is spent after about five, and the proxy closes
+  // the client (its next echo fails). Bounded: at most 200 echoes.
+  int echoes = 0;
+  while (echoes < 200 && client->Echo(2048, 5000)) ++echoes;
+  EXPECT_LT(echoes, 200) << "the client was never closed";
+  EXPECT_GE(echoes, 3);
+  EXPECT_TRUE(WaitFor([&] { return Metric(Closes("secret_quota")) >= 1; }, 5000))
+      << HttpGet(stats_port_, "/metrics");
+  EXPECT_EQ(Metric("mtproxy_secret_quota_remaining_bytes{name=\"alice\"}"), 0);
+  EXPECT_EQ(Metric("mtproxy_secret_open{name=\"alice\",reason=\"secret_quota\"}"), 0);
+  EXPECT_FALSE(Served(kAlice));
+  EXPECT_TRUE(Served(kBob));
+  const double used = Metric("mtproxy_secret_quota_used_bytes{name=\"alice\"}");
+  EXPECT_GE(used, 20000);
+  ASSERT_EQ(proxy_->Stop(), 0);
+
+  // A restart keeps the spent quota (the state file written at shutdown).
+  EXPECT_NE(ReadFile(state_).find("alice "), std::string::npos) << ReadFile(state_);
+  StartProxy();
+  if (HasFatalFailure()) return;
+  EXPECT_EQ(Metric("mtproxy_secret_quota_used_bytes{name=\"alice\"}"), used);
+  EXPECT_FALSE(Served(kAlice));
+  // Reset over the stats port: served again.
+  EXPECT_EQ(HttpPost(stats_port_, "/secrets/nobody/reset-quota"), 404);
+  EXPECT_EQ(HttpPost(stats_port_, "/secrets/alice/reset-quota"), 200);
+  EXPECT_TRUE(WaitFor([&] { return Served(kAlice); }, 5000)) << proxy_->Log();
+  EXPECT_LT(Metric("mtproxy_secret_quota_used_bytes{name=\"alice\"}"), 20000);
+  EXPECT_EQ(proxy_->Stop(), 0);
+}
+
+TEST_F(SecretLimitsE2eTest, DisablingASecretWithSighupClosesItsClients) {
+  WriteConfig("");
+  StartProxy();
+  if (HasFatalFailure()) return;
+  std::unique_ptr<VictimClient> alice = Hold(kAlice);
+  std::unique_ptr<VictimClient> bob = Hold(kBob);
+  ASSERT_NE(alice, nullptr);
+  ASSERT_NE(bob, nullptr);
+  ASSERT_TRUE(alice->Echo(64, 5000)) << alice->error();
+  ASSERT_TRUE(bob->Echo(64, 5000)) << bob->error();
+  WriteConfig("enabled = false");
+  Reload();
+  if (HasFatalFailure()) return;
+  EXPECT_TRUE(WaitFor([&] { return Metric(Closes("secret_disabled")) >= 1; }, 5000))
+      << HttpGet(stats_port_, "/metrics");
+  EXPECT_FALSE(alice->Echo(64, 5000));
+  EXPECT_TRUE(bob->Echo(64, 5000)) << bob->error();  // another secret: untouched
+  EXPECT_FALSE(Served(kAlice));
+  EXPECT_EQ(Metric("mtproxy_secret_open{name=\"alice\",reason=\"secret_disabled\"}"), 0);
+  EXPECT_EQ(Metric("mtproxy_secret_open{name=\"bob\"}"), 1);
+  EXPECT_EQ(proxy_->Stop(), 0);
+}
+
+}  // namespace
+}  // namespace mtp::e2e
