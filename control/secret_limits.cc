@@ -201,7 +201,7 @@ void SecretLimits::Tick(int64_t now_unix) {
   Republish(now_unix, false);
   if (now_unix >= next_save_unix_) {
     next_save_unix_ = now_unix + options_.save_interval_s;
-    if (absl::Status st = Save(); !st.ok() && now_unix - save_warned_unix_ >= 60) {
+    if (absl::Status st = Save(/*durable=*/false); !st.ok() && now_unix - save_warned_unix_ >= 60) {
       save_warned_unix_ = now_unix;
       MTP_WARN("%s (quotas are kept in memory; pass --secret-state-file PATH with a writable "
                "directory)",
@@ -221,7 +221,7 @@ std::map<std::string, uint64_t> SecretLimits::StateToKeep() const {
   return state;
 }
 
-absl::Status SecretLimits::Save() {
+absl::Status SecretLimits::Save(bool durable) {
   if (options_.state_file.empty()) return absl::OkStatus();
   std::map<std::string, uint64_t> state = StateToKeep();
   if (state == saved_) return absl::OkStatus();
@@ -246,7 +246,7 @@ absl::Status SecretLimits::Save() {
     }
     done += static_cast<size_t>(n);
   }
-  const bool synced = fsync(fd) == 0;
+  const bool synced = !durable || fsync(fd) == 0;
   close(fd);
   if (!synced || rename(tmp.c_str(), options_.state_file.c_str()) != 0) {
     const int err = errno;

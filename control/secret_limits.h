@@ -60,8 +60,10 @@ class SecretLimits {
   // The control tick: reads the shards' events and counters, republishes when something
   // changed, saves the state file every save_interval_s when quotas moved.
   void Tick(int64_t now_unix);
-  // Writes the state file now (atomically: a temporary file renamed over it). OK without one.
-  absl::Status Save();
+  // Writes the state file now if what it should hold changed (atomically: a temporary file
+  // renamed over it; `durable` also syncs it to disk first: shutdown and resets, not the
+  // periodic saves, which must not stall the control thread). OK without a file.
+  absl::Status Save(bool durable = true);
   // POST /secrets/<name>/reset-quota: the quota starts from zero again (saved at once).
   // NotFound for a name that is not running.
   absl::Status ResetQuota(std::string_view name, int64_t now_unix);

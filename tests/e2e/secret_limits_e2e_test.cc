@@ -164,11 +164,18 @@ TEST_F(SecretLimitsE2eTest, SpentQuotaClosesItsClientSurvivesARestartAndIsReset)
   if (HasFatalFailure()) return;
   std::unique_ptr<VictimClient> client = Hold(kAlice);
   ASSERT_NE(client, nullptr);
-  // Each echo is ~2 KiB each way: the quota is spent after about five, and the proxy closes
-  // the client (its next echo fails). Bounded: at most 200 echoes.
+  // Each echo is ~2 KiB each way: the quota is spent after about five; the control thread
+  // sees it on its next tick and the proxy closes the client (an echo fails). Bounded poll.
   int echoes = 0;
-  while (echoes < 200 && client->Echo(2048, 5000)) ++echoes;
-  EXPECT_LT(echoes, 200) << "the client was never closed";
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        if (!client->Echo(2048, 5000)) return true;
+        ++echoes;
+        return false;
+      },
+      20000))
+      << "the client was never closed\n"
+      << HttpGet(stats_port_, "/metrics");
   EXPECT_GE(echoes, 3);
   EXPECT_TRUE(WaitFor([&] { return Metric(Closes("secret_quota")) >= 1; }, 5000))
       << HttpGet(stats_port_, "/metrics");
