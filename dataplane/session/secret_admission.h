@@ -149,7 +149,14 @@ struct SecretShardState {
   SecretBoard::ShardSide* mine = nullptr;
   std::shared_ptr<const SecretAdmission> admission;
   uint64_t seen = 0;
-  std::array<std::vector<ClientIp>, kMaxLimitSlots> new_ips;
+  // Each with the adoption count when it was added: at the next-but-one adoption the control
+  // thread has seen it (it is in the window then) unless its event was dropped, so it goes.
+  struct NewIp {
+    ClientIp ip;
+    uint64_t added_at;
+  };
+  std::array<std::vector<NewIp>, kMaxLimitSlots> new_ips;
+  uint64_t adoptions = 0;
   double log_after_s = 0;  // refusal lines: at most one per second
   uint32_t unlogged = 0;
 };

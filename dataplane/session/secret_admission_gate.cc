@@ -94,15 +94,16 @@ SecretRefusal AdmitSecretClient(ShardContext& ctx, uint32_t slot, ClientSession&
       absl::StatusOr<SocketAddress> peer = ctx.engine->PeerAddressOf(s.client.fd);
       if (peer.ok()) ip = peer->ipv6();
     }
-    std::vector<ClientIp>& mine = st.new_ips[limit_slot];
-    const bool known = std::binary_search(a.window_ips.begin(), a.window_ips.end(), ip) ||
-                       std::find(mine.begin(), mine.end(), ip) != mine.end();
+    std::vector<SecretShardState::NewIp>& mine = st.new_ips[limit_slot];
+    const bool known =
+        std::binary_search(a.window_ips.begin(), a.window_ips.end(), ip) ||
+        std::any_of(mine.begin(), mine.end(), [&](const auto& n) { return n.ip == ip; });
     if (!known) {
       if (a.window_ips.size() + mine.size() >= a.max_unique_ips) {
         why = SecretRefusal::kIpLimit;
         shared.live.fetch_sub(1, std::memory_order_relaxed);
       } else {
-        mine.push_back(ip);
+        mine.push_back({ip, st.adoptions});
       }
     }
     // Every admitted address refreshes its place in the window.
@@ -131,11 +132,14 @@ bool AdoptSecretAdmission(ShardContext& ctx, ClientSessions& clients) {
   std::shared_ptr<const SecretAdmission> next = st.board->admission().Poll(&st.seen);
   if (next == nullptr) return false;
   st.admission = std::move(next);
-  // Addresses the control thread has now seen are in the window; the others stay counted here.
+  // Addresses the control thread has now seen are in the window; the others stay counted here
+  // for one more snapshot (an address whose event the full ring dropped goes then).
+  ++st.adoptions;
   for (size_t i = 0; i < kMaxLimitSlots; ++i) {
     const std::vector<ClientIp>& window = st.admission->slots[i].window_ips;
-    std::erase_if(st.new_ips[i], [&](const ClientIp& ip) {
-      return std::binary_search(window.begin(), window.end(), ip);
+    std::erase_if(st.new_ips[i], [&](const SecretShardState::NewIp& n) {
+      return n.added_at + 2 <= st.adoptions ||
+             std::binary_search(window.begin(), window.end(), n.ip);
     });
   }
   st.board->admission().Ack(ctx.index, st.seen);

@@ -109,10 +109,11 @@ class SecretLimitsE2eTest : public ::testing::Test {
   }
 
   // mtp-client: a new connection echoing 2 frames; true when it was served.
-  bool Served(const char* secret) {
+  // `from`: the local address (the whole 127/8 is loopback: 127.0.0.2 stands for another host).
+  bool Served(const char* secret, const char* from = "127.0.0.1") {
     std::string json;
     return RunTool(ClientArgv(proxy_->port(), {"--secret", secret, "--packets", "2",
-                                               "--timeout-ms", "3000"}),
+                                               "--timeout-ms", "3000", "--bind", from}),
                    20000, &json) == 0;
   }
   std::unique_ptr<VictimClient> Hold(const char* secret) {
@@ -198,6 +199,28 @@ TEST_F(SecretLimitsE2eTest, SpentQuotaClosesItsClientSurvivesARestartAndIsReset)
   EXPECT_EQ(HttpPost(stats_port_, "/secrets/alice/reset-quota"), 200);
   EXPECT_TRUE(WaitFor([&] { return Served(kAlice); }, 5000)) << proxy_->Log();
   EXPECT_LT(Metric("mtproxy_secret_quota_used_bytes{name=\"alice\"}"), 20000);
+  EXPECT_EQ(proxy_->Stop(), 0);
+}
+
+TEST_F(SecretLimitsE2eTest, UniqueAddressLimitAdmitsOnlyAddressesInTheWindow) {
+  WriteConfig("max-unique-ips = 1\nunique-ips-window = 600");
+  StartProxy();
+  if (HasFatalFailure()) return;
+  EXPECT_TRUE(Served(kAlice, "127.0.0.1"));
+  // The control thread has the address in the window (and published it) before the next one.
+  ASSERT_TRUE(
+      WaitFor([&] { return Metric("mtproxy_secret_limit_unique_ips{name=\"alice\"}") == 1; }, 5000))
+      << HttpGet(stats_port_, "/metrics");
+  EXPECT_FALSE(Served(kAlice, "127.0.0.2"));
+  EXPECT_TRUE(WaitFor([&] { return Metric(Closes("secret_ip_limit")) >= 1; }, 5000))
+      << HttpGet(stats_port_, "/metrics");
+  EXPECT_TRUE(Served(kAlice, "127.0.0.1"));  // already in the window
+  EXPECT_TRUE(Served(kBob, "127.0.0.2"));    // another secret
+  // A reload raising the limit lets the second address in.
+  WriteConfig("max-unique-ips = 2\nunique-ips-window = 600");
+  Reload();
+  if (HasFatalFailure()) return;
+  EXPECT_TRUE(WaitFor([&] { return Served(kAlice, "127.0.0.2"); }, 5000)) << proxy_->Log();
   EXPECT_EQ(proxy_->Stop(), 0);
 }
 
