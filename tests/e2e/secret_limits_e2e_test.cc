@@ -74,6 +74,7 @@ class SecretLimitsE2eTest : public ::testing::Test {
     auto dc = SpawnListening("mtp-fake-dc", {"--listen", "127.0.0.1:0"});
     ASSERT_TRUE(dc.ok()) << dc.status();
     dc_ = std::move(dc->process);
+    dc_port_ = dc->port;
     for (const char* id : {"1", "2", "3", "4", "5", "203"}) {  // never a real DC
       overrides_ += absl::StrCat(overrides_.empty() ? "" : ", ", "\"", id, ":127.0.0.1:",
                                  dc->port, "\"");
@@ -91,9 +92,11 @@ class SecretLimitsE2eTest : public ::testing::Test {
                      "\"\n"));
   }
 
-  void StartProxy() {
-    proxy_ = ProxyProcess::Start({"--config", toml_, "-H", "0", "-p", "0", "--http-stats",
-                                  "--shards", "2", "--secret-state-file", state_});
+  void StartProxy(const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args = {"--config", toml_,    "-H", "0", "-p", "0", "--http-stats",
+                                     "--shards", "2", "--secret-state-file", state_};
+    args.insert(args.end(), extra.begin(), extra.end());
+    proxy_ = ProxyProcess::Start(args, 30000);
     ASSERT_NE(proxy_, nullptr);
     std::optional<uint16_t> port = StatsPort(*proxy_);
     ASSERT_TRUE(port.has_value()) << proxy_->Log();
@@ -132,6 +135,7 @@ class SecretLimitsE2eTest : public ::testing::Test {
   std::string toml_;
   std::string state_;
   std::unique_ptr<tools::ChildProcess> dc_;
+  uint16_t dc_port_ = 0;
   std::unique_ptr<ProxyProcess> proxy_;
   uint16_t stats_port_ = 0;
 };
@@ -221,6 +225,33 @@ TEST_F(SecretLimitsE2eTest, UniqueAddressLimitAdmitsOnlyAddressesInTheWindow) {
   Reload();
   if (HasFatalFailure()) return;
   EXPECT_TRUE(WaitFor([&] { return Served(kAlice, "127.0.0.2"); }, 5000)) << proxy_->Log();
+  EXPECT_EQ(proxy_->Stop(), 0);
+}
+
+// -D: a client its secret refuses is fronted at its ClientHello, like an address the lists
+// refuse (the "site" here is the fake DC's port: what matters is that the proxy does not serve).
+TEST_F(SecretLimitsE2eTest, UnderFakeTlsARefusedClientIsFronted) {
+  WriteConfig("max-connections = 1");
+  StartProxy({"-D", "echo.example", "--domain-target",
+              absl::StrCat("echo.example=127.0.0.1:", dc_port_)});
+  if (HasFatalFailure()) return;
+  tools::ClientCodecConfig tls = CodecFor(kAlice);
+  tls.tls_domain = "echo.example";
+  tls.transport = Transport::kPadded;
+  std::unique_ptr<VictimClient> first = VictimClient::Connect(proxy_->port(), tls);
+  ASSERT_NE(first, nullptr);
+  ASSERT_TRUE(first->Echo(64, 10000)) << first->error() << proxy_->Log();
+  std::unique_ptr<VictimClient> second = VictimClient::Connect(proxy_->port(), tls);
+  ASSERT_NE(second, nullptr);
+  EXPECT_FALSE(second->Echo(64, 3000));
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return Metric(Closes("secret_conn_limit")) >= 1 &&
+               Metric("mtproxy_handshake_rejections_total{reason=\"tls_access_denied\"}") >= 1;
+      },
+      5000))
+      << HttpGet(stats_port_, "/metrics");
+  EXPECT_TRUE(first->Echo(64, 5000)) << first->error();
   EXPECT_EQ(proxy_->Stop(), 0);
 }
 
