@@ -101,6 +101,7 @@ enum OptionId : int {
   kOptTlsLinkLabel,
   kOptTlsHandshakeFragment,
   kOptClientMss,
+  kOptTlsPqFollowSite,
   kOptConfigRefreshInterval,
   kOptConfigUrl,
   kOptConfigUrlV6,
@@ -340,6 +341,10 @@ constexpr OptionSpec kOptions[] = {
     {"client-mss", 0, ArgKind::kRequired, kOptClientMss,
      "BYTES: TCP_MAXSEG of the client listeners (88..32767): clients are told this MSS and "
      "get segments of at most this size, for the whole connection (default 0 = the route's)",
+     ""},
+    {"tls-pq-follow-site", 0, ArgKind::kNone, kOptTlsPqFollowSite,
+     "fake-TLS: answer a ClientHello that offers X25519MLKEM768 with that group only for the "
+     "domains whose real site does so (learned by the probe); --tls-pq-key-share forces it",
      ""},
     {"config-refresh-interval", 0, ArgKind::kRequired, kOptConfigRefreshInterval,
      "seconds between downloads of proxy-multi.conf and the proxy secret from --config-url and "
@@ -1097,6 +1102,9 @@ std::optional<CommandLineError> Parser::Apply(const OptionSpec& spec,
       out_.tls_handshake_fragment_bytes = bytes;
       break;
     }
+    case kOptTlsPqFollowSite:
+      out_.tls_pq_follow_site = true;
+      break;
     case kOptClientMss:
       if (auto e = number(0, kMaxClientMss, "bytes", out_.client_mss)) return e;
       if (out_.client_mss != 0 && out_.client_mss < kMinClientMss) {

@@ -197,6 +197,7 @@ struct ParsedCommandLine {
   std::string tls_link_label = "www";  // --tls-link-label (links of wildcard -D domains)
   int64_t tls_handshake_fragment_bytes = 0;  // --tls-handshake-fragment (0 = off)
   int client_mss = 0;                         // --client-mss (0 = the kernel's choice)
+  bool tls_pq_follow_site = false;            // --tls-pq-follow-site
   int handshake_timeout_s = kDefaultHandshakeTimeoutS;      // --handshake-timeout
   int client_idle_timeout_s = kDefaultClientIdleTimeoutS;   // --client-idle-timeout
   int write_stall_timeout_s = kDefaultWriteStallTimeoutS;   // --write-stall-timeout

@@ -33,7 +33,9 @@ struct ProbeConn {
   std::vector<uint8_t> received;
   size_t want = 5;  // bytes the parser needs in total
   bool done = false;
+  bool pq = false;  // a BuildPqProbeClientHello hello: ParsePqProbeResponse reads the answer
   ProbeAnswer answer;
+  PqProbeAnswer pq_answer;
 
   ~ProbeConn() {
     if (fd >= 0) close(fd);
@@ -72,22 +74,85 @@ std::string Step(ProbeConn& c, short revents) {
     }
     c.received.resize(have + static_cast<size_t>(n));
     if (c.received.size() < c.want) continue;
-    const ProbeParse p = ParseProbeResponse(ByteSpan(c.received), c.session_id);
-    switch (p.status) {
+    ProbeParseStatus status;
+    size_t needed = 0;
+    const char* error = "";
+    if (c.pq) {
+      const PqProbeParse p = ParsePqProbeResponse(ByteSpan(c.received), c.session_id);
+      status = p.status;
+      needed = p.bytes_needed;
+      error = p.error;
+      c.pq_answer = p.answer;
+    } else {
+      const ProbeParse p = ParseProbeResponse(ByteSpan(c.received), c.session_id);
+      status = p.status;
+      needed = p.bytes_needed;
+      error = p.error;
+      c.answer = p.answer;
+    }
+    switch (status) {
       case ProbeParseStatus::kNeedMore:
-        c.want = p.bytes_needed;
+        c.want = needed;
         break;
       case ProbeParseStatus::kOk:
-        c.answer = p.answer;
         c.done = true;
         close(c.fd);
         c.fd = -1;
         break;
       case ProbeParseStatus::kFailed:
-        return p.error;
+        return error;
     }
   }
   return "";
+}
+
+// Builds each connection's hello (the PQ probe's for c.pq) and starts its connect. Returns an
+// error text or "".
+std::string OpenProbeConnections(std::vector<ProbeConn>& conns, const SocketAddress& address,
+                                 std::string_view sni) {
+  for (ProbeConn& c : conns) {
+    absl::StatusOr<std::vector<uint8_t>> hello =
+        c.pq ? BuildPqProbeClientHello(sni) : BuildProbeClientHello(sni);
+    if (!hello.ok()) return std::string(hello.status().message());
+    c.hello = std::move(*hello);
+    std::memcpy(c.session_id.data(), c.hello.data() + kHelloSessionIdOffset, 32);
+    c.fd = socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c.fd < 0) return absl::StrCat("socket: ", std::strerror(errno));
+    if (connect(c.fd, address.sockaddr_ptr(), address.length()) != 0 && errno != EINPROGRESS) {
+      return absl::StrCat("connect: ", std::strerror(errno));
+    }
+  }
+  return "";
+}
+
+// Drives every connection to its parsed answer under one poll loop until `deadline_ms`.
+// Returns the first error text, or "" when all answered.
+std::string RunProbeConnections(std::vector<ProbeConn>& conns, int64_t deadline_ms) {
+  const size_t count = conns.size();
+  std::vector<pollfd> fds;
+  std::vector<ProbeConn*> polled;
+  for (;;) {
+    fds.clear();
+    polled.clear();
+    for (ProbeConn& c : conns) {
+      if (c.done) continue;
+      const bool writing = !c.connected || c.sent < c.hello.size();
+      fds.push_back(pollfd{c.fd, static_cast<short>(writing ? POLLOUT : POLLIN), 0});
+      polled.push_back(&c);
+    }
+    if (fds.empty()) return "";
+    const int64_t left_ms = deadline_ms - MonotonicMs();
+    if (left_ms <= 0) {
+      return absl::StrCat("timeout: ", fds.size(), " of ", count, " connections unanswered");
+    }
+    const int n = poll(fds.data(), fds.size(), static_cast<int>(left_ms));
+    if (n < 0 && errno != EINTR) return absl::StrCat("poll: ", std::strerror(errno));
+    for (size_t i = 0; n > 0 && i < fds.size(); ++i) {
+      if (fds[i].revents == 0) continue;
+      std::string error = Step(*polled[i], fds[i].revents);
+      if (!error.empty()) return error;
+    }
+  }
 }
 
 }  // namespace
@@ -102,56 +167,9 @@ DomainProbeOutcome ProbeTlsServer(const SocketAddress& address, std::string_view
   const int count = std::max(1, options.connections);
   const int64_t deadline_ms = MonotonicMs() + options.deadline_ms;
   std::vector<ProbeConn> conns(static_cast<size_t>(count));
-  for (ProbeConn& c : conns) {
-    absl::StatusOr<std::vector<uint8_t>> hello = BuildProbeClientHello(sni);
-    if (!hello.ok()) {
-      out.error = std::string(hello.status().message());
-      return out;
-    }
-    c.hello = std::move(*hello);
-    std::memcpy(c.session_id.data(), c.hello.data() + kHelloSessionIdOffset, 32);
-    c.fd = socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (c.fd < 0) {
-      out.error = absl::StrCat("socket: ", std::strerror(errno));
-      return out;
-    }
-    if (connect(c.fd, address.sockaddr_ptr(), address.length()) != 0 && errno != EINPROGRESS) {
-      out.error = absl::StrCat("connect: ", std::strerror(errno));
-      return out;
-    }
-  }
-
-  std::vector<pollfd> fds;
-  std::vector<ProbeConn*> polled;
-  for (;;) {
-    fds.clear();
-    polled.clear();
-    for (ProbeConn& c : conns) {
-      if (c.done) continue;
-      const bool writing = !c.connected || c.sent < c.hello.size();
-      fds.push_back(pollfd{c.fd, static_cast<short>(writing ? POLLOUT : POLLIN), 0});
-      polled.push_back(&c);
-    }
-    if (fds.empty()) break;
-    const int64_t left_ms = deadline_ms - MonotonicMs();
-    if (left_ms <= 0) {
-      out.error = absl::StrCat("timeout: ", fds.size(), " of ", count, " connections unanswered");
-      return out;
-    }
-    const int n = poll(fds.data(), fds.size(), static_cast<int>(left_ms));
-    if (n < 0 && errno != EINTR) {
-      out.error = absl::StrCat("poll: ", std::strerror(errno));
-      return out;
-    }
-    for (size_t i = 0; n > 0 && i < fds.size(); ++i) {
-      if (fds[i].revents == 0) continue;
-      std::string error = Step(*polled[i], fds[i].revents);
-      if (!error.empty()) {
-        out.error = std::move(error);
-        return out;
-      }
-    }
-  }
+  out.error = OpenProbeConnections(conns, address, sni);
+  if (out.error.empty()) out.error = RunProbeConnections(conns, deadline_ms);
+  if (!out.error.empty()) return out;
 
   std::vector<ProbeAnswer> answers;
   answers.reserve(conns.size());
@@ -159,6 +177,23 @@ DomainProbeOutcome ProbeTlsServer(const SocketAddress& address, std::string_view
   out.ok = true;
   out.answers = static_cast<int>(answers.size());
   out.profile = AggregateProbeAnswers(answers, &out.mixed_order);
+  return out;
+}
+
+PqProbeOutcome ProbePqAnswer(const SocketAddress& address, std::string_view sni,
+                             const DomainProbeOptions& options) {
+  PqProbeOutcome out;
+  if (!address.valid()) {
+    out.error = "no address";
+    return out;
+  }
+  std::vector<ProbeConn> conns(1);
+  conns[0].pq = true;
+  out.error = OpenProbeConnections(conns, address, sni);
+  if (out.error.empty()) out.error = RunProbeConnections(conns, MonotonicMs() + options.deadline_ms);
+  if (!out.error.empty()) return out;
+  out.ok = true;
+  out.answer = conns[0].pq_answer;
   return out;
 }
 
@@ -216,6 +251,22 @@ std::shared_ptr<const TlsDomainInfo> RefreshDomainInfo(const DomainSpec& spec,
             "server_hello_encrypted_size = %d, use_random_encrypted_size = %d",
             spec.name, elapsed_s, info->profile.reversed_extension_order ? 1 : 0,
             info->profile.encrypted_size, info->profile.randomize_size ? 1 : 0);
+    if (options.probe_pq) {
+      // What the site answers to a current app's hello (X25519MLKEM768 and x25519 shares),
+      // mimicked only under --tls-pq-follow-site.
+      const PqProbeOutcome pq = ProbePqAnswer(info->front, spec.ProbeName(), options);
+      if (pq.ok) {
+        info->profile.pq_answer_group = pq.answer.group;
+        info->profile.pq_server_hello_size = pq.answer.server_hello_size;
+        MTP_LOG(0,
+                "Domain %s answers a post-quantum hello with key_share group 0x%04x "
+                "(ServerHello record length %d)",
+                spec.name, pq.answer.group, pq.answer.server_hello_size);
+      } else {
+        MTP_LOG(0, "Domain %s: no answer to a post-quantum hello learned (%s)", spec.name,
+                pq.error);
+      }
+    }
     if (info->profile.reversed_extension_order && info->profile.encrypted_size <= 1250) {
       MTP_WARN("Multiple encrypted client data packets are unsupported, so handshake with %s "
                "will not be fully emulated",

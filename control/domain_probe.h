@@ -41,6 +41,9 @@ struct DomainProbeOptions {
   int deadline_ms = kProbeDeadlineMs;   // for all of them together (reference: 5 s)
   // Seconds between refreshes of every domain; 0 = probe at start-up only (the reference).
   int64_t refresh_interval_s = 6 * 3600;
+  // After a successful probe, one more connection with a current app's hello learns what the
+  // site answers to X25519MLKEM768 (TlsDomainProfile::pq_answer_group).
+  bool probe_pq = true;
 };
 
 struct DomainProbeOutcome {
@@ -57,6 +60,18 @@ struct DomainProbeOutcome {
 // otherwise the probe fails (first error reported). Blocking, bounded by the deadline.
 DomainProbeOutcome ProbeTlsServer(const SocketAddress& address, std::string_view sni,
                                   const DomainProbeOptions& options);
+
+struct PqProbeOutcome {
+  bool ok = false;
+  PqProbeAnswer answer;  // when ok: the group the site chose and its ServerHello's length
+  std::string error;     // when !ok
+};
+
+// One connection to `address` sending BuildPqProbeClientHello(sni) (key shares for
+// X25519MLKEM768 and x25519): which group the site answers and how long its ServerHello is.
+// Blocking, bounded by options.deadline_ms.
+PqProbeOutcome ProbePqAnswer(const SocketAddress& address, std::string_view sni,
+                             const DomainProbeOptions& options);
 
 // The real-site address of `spec`: spec.host (or spec.ProbeName()) resolved with `resolver`
 // (IPv4 preferred, as kdb_gethostbyname), port spec.port. nullopt if it does not resolve.

@@ -23,6 +23,7 @@ FakeTlsOptions FakeTlsOptionsFrom(const ParsedCommandLine& cli) {
   o.probe_interval_s = cli.tls_probe_interval_s;
   o.replay_cache_entries = static_cast<size_t>(cli.tls_replay_cache_size);
   o.handshake_fragment_bytes = static_cast<uint32_t>(cli.tls_handshake_fragment_bytes);
+  o.pq_follow_site = cli.tls_pq_follow_site;
   return o;
 }
 
@@ -64,6 +65,7 @@ FakeTlsConfig FakeTlsRuntime::ShardConfig() const {
   c.ja4_counter = ja4_counter_.get();
   c.record_sizing = options_.record_sizing;
   c.handshake_fragment_bytes = options_.handshake_fragment_bytes;
+  c.pq_follow_site = options_.pq_follow_site;
   return c;
 }
 

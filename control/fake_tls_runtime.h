@@ -30,11 +30,12 @@ struct FakeTlsOptions {
   int64_t probe_interval_s = 6 * 3600;                         // --tls-probe-interval
   size_t replay_cache_entries = size_t{1} << 20;               // --tls-replay-cache-size
   uint32_t handshake_fragment_bytes = 0;                       // --tls-handshake-fragment
+  bool pq_follow_site = false;                                 // --tls-pq-follow-site
   DomainProbeOptions probe;  // connections / deadline (tests shorten them)
 };
 
 // The command line's -D, --domain-target, --tls-record-policy, --tls-probe-interval,
-// --tls-replay-cache-size and --tls-handshake-fragment.
+// --tls-replay-cache-size, --tls-handshake-fragment and --tls-pq-follow-site.
 FakeTlsOptions FakeTlsOptionsFrom(const ParsedCommandLine& cli);
 
 class FakeTlsRuntime {

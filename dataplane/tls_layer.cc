@@ -101,8 +101,12 @@ bool AcceptClientHello(BufferChains& chains, BufferChain& in, BufferChain& out,
   if (config.registry != nullptr && hello.domain_index < config.registry->size()) {
     profile = config.registry->Get(hello.domain_index)->profile;
   }
+  KeySharePolicy key_share = config.key_share;
+  if (config.pq_follow_site && profile.pq_answer_group == kGroupX25519MlKem768) {
+    key_share.post_quantum = true;
+  }
   const ServerHelloParams params =
-      MakeServerHelloParams(hello, secrets[hello.secret_index], profile, config.key_share);
+      MakeServerHelloParams(hello, secrets[hello.secret_index], profile, key_share);
   const size_t size = ServerHelloSize(params, PickEncryptedSize(profile));
   if (!chains.CanTake(size)) return false;
   if (scratch.size() < size) scratch.resize(std::max(size, kMaxHelloWaitBytes + 1));

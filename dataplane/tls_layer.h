@@ -51,6 +51,10 @@ struct FakeTlsConfig {
   // (each completes before the next is submitted; client sockets have TCP_NODELAY), so each
   // piece is a TCP segment of its own. Later output is sent as usual: the MSS is untouched.
   uint32_t handshake_fragment_bytes = 0;
+  // --tls-pq-follow-site: a hello offering X25519MLKEM768 gets that group exactly when the
+  // domain's probed site answered it to such a hello (TlsDomainProfile::pq_answer_group);
+  // key_share.post_quantum still forces it for every domain.
+  bool pq_follow_site = false;
 
   bool enabled() const { return !domains.empty(); }
 };

@@ -39,6 +39,62 @@ absl::StatusOr<std::vector<uint8_t>> BuildProbeClientHello(std::string_view doma
   return hello;
 }
 
+absl::StatusOr<std::vector<uint8_t>> BuildPqProbeClientHello(std::string_view domain) {
+  absl::StatusOr<std::vector<uint8_t>> hello = BuildModernClientHello(domain);
+  if (hello.ok()) SecureRandom(MutableByteSpan(*hello).subspan(kHelloRandomOffset, 32));
+  return hello;
+}
+
+PqProbeParse ParsePqProbeResponse(ByteSpan received, const TlsSessionId& session_id) {
+  PqProbeParse p;
+  auto fail = [&p](const char* why) {
+    p.status = ProbeParseStatus::kFailed;
+    p.error = why;
+    return p;
+  };
+  const uint8_t* r = received.data();
+  const size_t len = received.size();
+  if (len < 5) {
+    p.bytes_needed = 5;
+    return p;
+  }
+  if (r[0] != 0x16 || r[1] != 0x03 || r[2] != 0x03) return fail("not a TLS handshake record");
+  const size_t hello_len = LoadBe16(r + 3);
+  const size_t end = 5 + hello_len;
+  if (len < end) {
+    p.bytes_needed = end;
+    return p;
+  }
+  // type, length (3), version (2), random (32), session id (1 + 32), suite (2), compression.
+  if (hello_len < 4 + 2 + 32 + 33 + 3 + 2) return fail("ServerHello too short");
+  if (r[5] != 0x02 || r[9] != 0x03 || r[10] != 0x03) return fail("not a ServerHello");
+  if (std::memcmp(r + 11, kHelloRetryRandom, 32) == 0) return fail("HelloRetryRequest");
+  if (r[43] != 0x20 || std::memcmp(r + 44, session_id.data(), 32) != 0) {
+    return fail("session id not echoed");
+  }
+  if (r[76] != 0x13 || r[77] < 0x01 || r[77] > 0x05 || r[78] != 0x00) {
+    return fail("not a TLS 1.3 cipher suite");
+  }
+  if (size_t{81} + LoadBe16(r + 79) != end) return fail("wrong extensions length");
+  size_t pos = 81;
+  while (pos + 4 <= end) {
+    const uint16_t id = LoadBe16(r + pos);
+    const size_t ext_len = LoadBe16(r + pos + 2);
+    pos += 4;
+    if (pos + ext_len > end) return fail("wrong extension length");
+    if (id == kKeyShareExt) {
+      if (ext_len < 4 || size_t{4} + LoadBe16(r + pos + 2) != ext_len) return fail("bad key_share");
+      p.answer.group = LoadBe16(r + pos);
+    }
+    pos += ext_len;
+  }
+  if (pos != end) return fail("wrong extensions list");
+  if (p.answer.group == 0) return fail("no key_share");
+  p.answer.server_hello_size = static_cast<int>(hello_len);
+  p.status = ProbeParseStatus::kOk;
+  return p;
+}
+
 ProbeParse ParseProbeResponse(ByteSpan received, const TlsSessionId& session_id) {
   const uint8_t* r = received.data();
   const size_t len = received.size();

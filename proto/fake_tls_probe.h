@@ -46,6 +46,31 @@ struct ProbeParse {
 // record of non-zero length. Only that first application-data record is read.
 ProbeParse ParseProbeResponse(ByteSpan received, const TlsSessionId& session_id);
 
+// ---- The post-quantum probe: what the site answers to a hello offering X25519MLKEM768 ----
+
+// A current-app hello (BuildModernClientHello: key shares for X25519MLKEM768, a valid ML-KEM-768
+// encapsulation key, and x25519) with SNI = `domain` and a random client random. Its session
+// id is bytes [44, 76) too.
+absl::StatusOr<std::vector<uint8_t>> BuildPqProbeClientHello(std::string_view domain);
+
+struct PqProbeAnswer {
+  uint16_t group = 0;          // the ServerHello's key_share group (0x11ec, 0x001d, ...)
+  int server_hello_size = 0;   // the ServerHello record's length field (its payload bytes)
+};
+
+struct PqProbeParse {
+  ProbeParseStatus status = ProbeParseStatus::kNeedMore;
+  size_t bytes_needed = 0;  // kNeedMore: total bytes required
+  PqProbeAnswer answer;     // kOk
+  const char* error = "";   // kFailed: why
+};
+
+// Reads the ServerHello record a server answered to a BuildPqProbeClientHello hello (session id
+// `session_id`): a TLS 1.3 ServerHello (not a HelloRetryRequest) echoing the session id, with
+// any TLS 1.3 suite and a well-formed key_share extension; other extensions are skipped. Only
+// the ServerHello record is read (what follows it does not matter here).
+PqProbeParse ParsePqProbeResponse(ByteSpan received, const TlsSessionId& session_id);
+
 // Aggregates successful answers (non-empty): reversed order only if every answer was reversed;
 // size: all equal -> that size, fixed; max - min <= 3 -> max - 1, randomised; else the
 // rounded mean, randomised. `mixed_order` reports disagreeing answers (worth a warning).

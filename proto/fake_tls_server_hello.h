@@ -19,6 +19,11 @@ struct TlsDomainProfile {
   bool reversed_extension_order = false;  // supported_versions before key_share
   int encrypted_size = 2500;              // E: length of the fake encrypted-handshake record
   bool randomize_size = true;             // use E-1 / E / E+1 with probabilities 1/4 1/2 1/4
+  // What the site answered to a hello offering X25519MLKEM768 and x25519 (the post-quantum
+  // probe): the key_share group it chose and its ServerHello record length; 0 = not learned.
+  // Used only under --tls-pq-follow-site.
+  uint16_t pq_answer_group = 0;
+  int pq_server_hello_size = 0;
 };
 
 // The E for one ServerHello: profile.encrypted_size, or with randomize_size

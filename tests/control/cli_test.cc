@@ -873,6 +873,7 @@ TEST(CliTest, HelpListsEveryOption) {
                                            "tls-link-label",
                                            "tls-handshake-fragment",
                                            "client-mss",
+                                           "tls-pq-follow-site",
                                            "config-refresh-interval",
                                            "config-url", "config-url-v6", "secret-url",
                                            "config-proxy", "config-cache-dir",

@@ -144,6 +144,41 @@ TEST(ProbeTlsServer, NonTlsAnswerFails) {
   EXPECT_NE(out.error.find("Non-TLS"), std::string::npos) << out.error;
 }
 
+// The post-quantum probe against OpenSSL 3.0 (Debian 12), which has no ML-KEM: it ignores the
+// X25519MLKEM768 share and answers x25519, with the same ServerHello as to the legacy probe
+// (record length 122). A site that does answer X25519MLKEM768 cannot be run here; the parser's
+// post-quantum branch is tested on a synthetic answer (tests/proto/fake_tls_probe_test.cc)
+// and the dataplane's use of it end to end with a canned site (fake_tls_e2e).
+TEST(ProbePqAnswer, OpenSsl30AnswersX25519ToAPostQuantumHello) {
+  REQUIRE_OPENSSL();
+  auto server = OpenSslServer::Start();
+  ASSERT_NE(server, nullptr);
+  const PqProbeOutcome out =
+      ProbePqAnswer(Loopback(server->port()), "example.com", DomainProbeOptions{});
+  ASSERT_TRUE(out.ok) << out.error;
+  EXPECT_EQ(out.answer.group, kGroupX25519);
+  EXPECT_EQ(out.answer.server_hello_size, 122);
+  // And the refresh records it in the profile.
+  FakeResolver resolver;
+  resolver.Add("127.0.0.1", kLoopback);
+  DomainSpec spec{"example.com", "127.0.0.1", server->port()};
+  auto info = RefreshDomainInfo(spec, resolver, {}, nullptr, 1700000000);
+  ASSERT_TRUE(info->probed);
+  EXPECT_EQ(info->profile.pq_answer_group, kGroupX25519);
+  EXPECT_EQ(info->profile.pq_server_hello_size, 122);
+  DomainProbeOptions off;
+  off.probe_pq = false;
+  EXPECT_EQ(RefreshDomainInfo(spec, resolver, off, nullptr, 1)->profile.pq_answer_group, 0);
+}
+
+TEST(ProbePqAnswer, ClosedPortFails) {
+  DomainProbeOptions options;
+  options.deadline_ms = 5000;
+  const PqProbeOutcome out = ProbePqAnswer(Loopback(testing::PickFreePort()), "example.com", options);
+  EXPECT_FALSE(out.ok);
+  EXPECT_FALSE(out.error.empty());
+}
+
 TEST(RefreshDomainInfo, ProbedSnapshotWithOverrideTarget) {
   REQUIRE_OPENSSL();
   auto server = OpenSslServer::Start();

@@ -1161,6 +1161,13 @@ std::unique_ptr<ProxyProcess> StartPolicyProxy(std::vector<std::string> extra,
   return ProxyProcess::Start(args, 30000);
 }
 
+std::vector<uint8_t> SignedLegacyHello(const std::string& domain) {
+  std::vector<uint8_t> hello = BuildLegacyClientHello(domain, LegacyHelloRandoms::Fresh()).value();
+  SignClientHello(SecretBytes(kSecretA), static_cast<int32_t>(std::time(nullptr)),
+                  MutableByteSpan(hello));
+  return hello;
+}
+
 std::vector<uint8_t> HelloFor(const std::string& domain) {
   return BuildClientHello(SecretBytes(kSecretA), domain, static_cast<int32_t>(std::time(nullptr)),
                           ClientHelloLayout::kModern)
@@ -1671,6 +1678,122 @@ TEST(FakeTlsRecordSizingTest, AdaptiveRecordsMatchTheProbedSiteAfterTheWarmUp) {
   EXPECT_EQ(Median(std::vector<size_t>(proxy_data.begin() + 4, proxy_data.end() - 1)),
             static_cast<double>(site_max))
       << shown;
+}
+
+// A canned TLS 1.3 site standing in for a post-quantum one (OpenSSL 3.0 has no ML-KEM): every
+// ClientHello gets a ServerHello (the proxy's own writer, the shape real servers send) that
+// answers X25519MLKEM768 when the hello offers a share for it, else x25519, then the CCS and a
+// 2000-byte record, and the connection is closed.
+class CannedPqSite {
+ public:
+  CannedPqSite() {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd_, reinterpret_cast<sockaddr*>(&sin), sizeof(sin));
+    listen(fd_, 128);
+    socklen_t len = sizeof(sin);
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&sin), &len);
+    port_ = ntohs(sin.sin_port);
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~CannedPqSite() {
+    stop_ = true;
+    thread_.join();
+    close(fd_);
+  }
+  uint16_t port() const { return port_; }
+
+ private:
+  void Loop() {
+    while (!stop_) {
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, 50) <= 0) continue;
+      const int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) continue;
+      timeval tv{2, 0};
+      setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+      Answer(c);
+      close(c);
+    }
+  }
+  static bool ReadExactly(int fd, uint8_t* p, size_t n) {
+    while (n > 0) {
+      const ssize_t r = recv(fd, p, n, 0);
+      if (r <= 0) return false;
+      p += r;
+      n -= static_cast<size_t>(r);
+    }
+    return true;
+  }
+  static void Answer(int fd) {
+    std::vector<uint8_t> hello(5);
+    if (!ReadExactly(fd, hello.data(), 5) || hello[0] != 0x16) return;
+    hello.resize(5 + LoadBe16(hello.data() + 3));
+    if (hello.size() < 76 || !ReadExactly(fd, hello.data() + 5, hello.size() - 5)) return;
+    ServerHelloParams params;
+    std::copy_n(hello.begin() + 44, 32, params.session_id.begin());
+    params.key_share_group = ChooseServerKeyShareGroup(
+        UsableKeyShareGroups(ParseKeyShares(hello)), KeySharePolicy{.post_quantum = true});
+    std::vector<uint8_t> answer(ServerHelloSize(params, 2000));
+    WriteServerHelloFresh(params, MutableByteSpan(answer));
+    send(fd, answer.data(), answer.size(), MSG_NOSIGNAL);
+  }
+
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+// The ServerHello record length the proxy answers `hello` with (-1 on failure).
+int ServerHelloLength(ProxyProcess& proxy, const std::vector<uint8_t>& hello) {
+  RawClient client(proxy.port());
+  if (!client.connected() || !client.Send(hello)) return -1;
+  const std::vector<uint8_t> header = client.Read(5, 10000);
+  if (header.size() < 5 || header[0] != 0x16) return -1;
+  return header[3] << 8 | header[4];
+}
+
+// --tls-pq-follow-site: the probe learns what the site answers to a post-quantum hello, and a
+// current app's hello gets X25519MLKEM768 only where the site answers it (1210-byte ServerHello
+// record, as the canned site's), x25519 (122) where it answers x25519 (OpenSSL 3.0); without
+// the option, x25519 everywhere. A legacy hello (no ML-KEM share) always gets x25519.
+TEST(FakeTlsPqFollowSiteTest, ThePostQuantumAnswerFollowsTheProbedSite) {
+  CannedPqSite pq_site;
+  {
+    auto proxy = StartPolicyProxy({"--tls-pq-follow-site"}, pq_site.port());
+    ASSERT_NE(proxy, nullptr);
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          return proxy->LogContains(
+              "Domain a.example answers a post-quantum hello with key_share group 0x11ec "
+              "(ServerHello record length 1210)");
+        },
+        5000))
+        << proxy->Log();
+    EXPECT_EQ(ServerHelloLength(*proxy, HelloFor("a.example")), 1210);
+    EXPECT_EQ(ServerHelloLength(*proxy, SignedLegacyHello("a.example")), 122);
+  }
+  {
+    auto proxy = StartPolicyProxy({}, pq_site.port());  // opt-in: not followed by default
+    ASSERT_NE(proxy, nullptr);
+    EXPECT_EQ(ServerHelloLength(*proxy, HelloFor("a.example")), 122);
+  }
+  if (testing::OpenSslBinary().empty()) return;
+  auto openssl_site = testing::OpenSslServer::Start();
+  ASSERT_NE(openssl_site, nullptr);
+  auto proxy = StartPolicyProxy({"--tls-pq-follow-site"}, openssl_site->port());
+  ASSERT_NE(proxy, nullptr);
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return proxy->LogContains(
+            "Domain a.example answers a post-quantum hello with key_share group 0x001d");
+      },
+      5000))
+      << proxy->Log();
+  EXPECT_EQ(ServerHelloLength(*proxy, HelloFor("a.example")), 122);
 }
 
 TEST(FakeTlsPolicyOptionsTest, BadValuesAreRefused) {

@@ -7,7 +7,9 @@
 
 #include "core/hex.h"
 #include "proto/fake_tls_client_hello.h"
+#include "proto/fake_tls_key_share.h"
 #include "proto/fake_tls_probe.h"
+#include "proto/fake_tls_server_hello.h"
 
 namespace mtp {
 namespace {
@@ -172,6 +174,82 @@ TEST(ProbeHelloTest, LegacyLayoutWithSniAndRandomFields) {
   ByteSpan sni = FindSni(a).value();
   EXPECT_EQ(std::string(sni.begin(), sni.end()), "example.com");
   EXPECT_FALSE(BuildProbeClientHello("").ok());
+}
+
+// The post-quantum probe hello offers X25519MLKEM768 and x25519 shares, fresh randoms.
+TEST(PqProbeHelloTest, OffersBothShares) {
+  std::vector<uint8_t> a = BuildPqProbeClientHello("example.com").value();
+  std::vector<uint8_t> b = BuildPqProbeClientHello("example.com").value();
+  EXPECT_NE(HexEncode(ByteSpan(a).subspan(11, 32)), HexEncode(ByteSpan(b).subspan(11, 32)));
+  EXPECT_NE(HexEncode(ByteSpan(a).subspan(44, 32)), HexEncode(ByteSpan(b).subspan(44, 32)));
+  const uint8_t usable = UsableKeyShareGroups(ParseKeyShares(a));
+  EXPECT_NE(usable & kKeyShareX25519MlKem768, 0);
+  EXPECT_NE(usable & kKeyShareX25519, 0);
+  ByteSpan sni = FindSni(a).value();
+  EXPECT_EQ(std::string(sni.begin(), sni.end()), "example.com");
+}
+
+// A ServerHello answering `group` (our own writer: the same wire shape a real server sends),
+// for a hello with session id `sid`.
+std::vector<uint8_t> AnswerWith(uint16_t group, const TlsSessionId& sid, uint8_t suite = 0x01) {
+  ServerHelloParams params;
+  params.session_id = sid;
+  params.cipher_suite = suite;
+  params.key_share_group = group;
+  std::vector<uint8_t> out(ServerHelloSize(params, 100));
+  WriteServerHelloFresh(params, MutableByteSpan(out));
+  return out;
+}
+
+TEST(PqProbeParseTest, LearnsTheGroupAndTheServerHelloLength) {
+  TlsSessionId sid{};
+  for (size_t i = 0; i < sid.size(); ++i) sid[i] = static_cast<uint8_t>(i + 1);
+  const std::vector<uint8_t> pq = AnswerWith(kGroupX25519MlKem768, sid);
+  // Byte by byte: asks for the header, then for the whole ServerHello record only.
+  PqProbeParse p = ParsePqProbeResponse(ByteSpan(pq).first(3), sid);
+  EXPECT_EQ(p.status, ProbeParseStatus::kNeedMore);
+  EXPECT_EQ(p.bytes_needed, 5u);
+  p = ParsePqProbeResponse(ByteSpan(pq).first(5), sid);
+  EXPECT_EQ(p.status, ProbeParseStatus::kNeedMore);
+  EXPECT_EQ(p.bytes_needed, 5u + 1210u);
+  p = ParsePqProbeResponse(ByteSpan(pq).first(5 + 1210), sid);
+  ASSERT_EQ(p.status, ProbeParseStatus::kOk) << p.error;
+  EXPECT_EQ(p.answer.group, kGroupX25519MlKem768);
+  EXPECT_EQ(p.answer.server_hello_size, 1210);
+
+  const std::vector<uint8_t> classic = AnswerWith(kGroupX25519, sid, 0x02);  // any 1.3 suite
+  p = ParsePqProbeResponse(classic, sid);
+  ASSERT_EQ(p.status, ProbeParseStatus::kOk) << p.error;
+  EXPECT_EQ(p.answer.group, kGroupX25519);
+  EXPECT_EQ(p.answer.server_hello_size, 122);
+}
+
+TEST(PqProbeParseTest, Failures) {
+  TlsSessionId sid{};
+  sid[0] = 7;
+  std::vector<uint8_t> ok = AnswerWith(kGroupX25519, sid);
+  auto failed = [&](std::vector<uint8_t> bytes) {
+    return ParsePqProbeResponse(bytes, sid).status == ProbeParseStatus::kFailed;
+  };
+  std::vector<uint8_t> bad = ok;
+  bad[0] = 0x15;  // an alert
+  EXPECT_TRUE(failed(bad));
+  bad = ok;
+  bad[44] ^= 1;  // session id not echoed
+  EXPECT_TRUE(failed(bad));
+  bad = ok;
+  static constexpr uint8_t kHrr[32] = {
+      0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8,
+      0x91, 0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8,
+      0x33, 0x9c};
+  std::memcpy(bad.data() + 11, kHrr, 32);
+  EXPECT_TRUE(failed(bad));
+  bad = ok;
+  bad[77] = 0x2f;  // a TLS 1.2 suite byte
+  EXPECT_TRUE(failed(bad));
+  bad = ok;
+  bad[80] ^= 1;  // extensions length off by one
+  EXPECT_TRUE(failed(bad));
 }
 
 }  // namespace
