@@ -190,7 +190,9 @@ PqProbeOutcome ProbePqAnswer(const SocketAddress& address, std::string_view sni,
   std::vector<ProbeConn> conns(1);
   conns[0].pq = true;
   out.error = OpenProbeConnections(conns, address, sni);
-  if (out.error.empty()) out.error = RunProbeConnections(conns, MonotonicMs() + options.deadline_ms);
+  if (out.error.empty()) {
+    out.error = RunProbeConnections(conns, MonotonicMs() + options.deadline_ms);
+  }
   if (!out.error.empty()) return out;
   out.ok = true;
   out.answer = conns[0].pq_answer;

@@ -174,7 +174,8 @@ TEST(ProbePqAnswer, OpenSsl30AnswersX25519ToAPostQuantumHello) {
 TEST(ProbePqAnswer, ClosedPortFails) {
   DomainProbeOptions options;
   options.deadline_ms = 5000;
-  const PqProbeOutcome out = ProbePqAnswer(Loopback(testing::PickFreePort()), "example.com", options);
+  const PqProbeOutcome out =
+      ProbePqAnswer(Loopback(testing::PickFreePort()), "example.com", options);
   EXPECT_FALSE(out.ok);
   EXPECT_FALSE(out.error.empty());
 }

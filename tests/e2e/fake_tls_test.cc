@@ -1385,8 +1385,8 @@ TEST(FakeTlsHandshakeFragmentTest, ServerHelloFlightArrivesInSeveralSegments) {
   ASSERT_GE(pieces, 8u) << cut->bytes;
   // Every piece is its own segment; only pieces queued behind a full initial congestion window
   // could be merged by the kernel, so at least 8 distinct segments are asserted.
+  // (No upper bound: a short send or a retransmission on a loaded box adds segments.)
   EXPECT_GE(cut->data_segments, 8u) << cut->bytes << " bytes in " << pieces << " pieces";
-  EXPECT_LE(cut->data_segments, pieces);
 }
 
 TEST(FakeTlsHandshakeFragmentTest, ClientsWorkWithIt) {
