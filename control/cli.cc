@@ -845,8 +845,7 @@ std::optional<CommandLineError> Parser::Apply(const OptionSpec& spec,
       out_.http_stats = true;
       break;
     case kOptDomain:
-      // Ours: "*.<host name>" is a wildcard domain (one label in front of the base).
-      if (!IsValidHostName(v) && !(v.starts_with("*.") && IsValidHostName(v.substr(2)))) {
+      if (!IsValidDomainOption(v)) {
         return BadValue(v, "a host name (letters, digits, '-' and '.'; labels of 1..63, at most "
                            "253 in all), or *. and a host name");
       }
@@ -1375,6 +1374,11 @@ bool IsValidHostName(std::string_view name) {
     previous = c;
   }
   return label > 0 && previous != '-';
+}
+
+bool IsValidDomainOption(std::string_view name) {
+  // Ours: "*.<host name>" is a wildcard domain.
+  return IsValidHostName(name) || (name.starts_with("*.") && IsValidHostName(name.substr(2)));
 }
 
 std::optional<CommandLineError> ValidateForServing(const ParsedCommandLine& cli) {

@@ -280,6 +280,8 @@ std::vector<std::string> ServingWarnings(const ParsedCommandLine& cli);
 // A DNS host name: labels of [A-Za-z0-9-] (1..63 bytes, no '-' at either end) joined by '.',
 // 253 bytes at most, no trailing dot. -D takes these.
 bool IsValidHostName(std::string_view name);
+// What -D takes: a host name, or a wildcard "*." + host name (one label in front of the base).
+bool IsValidDomainOption(std::string_view name);
 
 // What an option takes, looked up by its exact long name (the TOML keys are long names).
 struct OptionInfo {

@@ -137,7 +137,7 @@ void CheckParsed(const mtp::ParsedCommandLine& p, const std::vector<std::string_
     FUZZ_CHECK(!t.domain.empty() && !t.host.empty() && t.port != 0);
     for (size_t j = 0; j < i; ++j) FUZZ_CHECK(p.domain_targets[j].domain != t.domain);
   }
-  for (const std::string& domain : p.domains) FUZZ_CHECK(mtp::IsValidHostName(domain));
+  for (const std::string& domain : p.domains) FUZZ_CHECK(mtp::IsValidDomainOption(domain));
   FUZZ_CHECK(p.secret_domains.size() <= p.secrets.size());
   size_t foreign_ee = 0;  // ee -S secrets whose domain is not a -D domain: one warning each
   for (const std::string& d : p.secret_domains) {
