@@ -12,6 +12,9 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <mutex>
+#include <string>
+#include <vector>
 
 namespace mtp::e2e {
 
@@ -20,9 +23,39 @@ std::string ProxyBinaryPath() {
   return std::string(root != nullptr ? root : ".") + "/control/mtproto-proxy";
 }
 
+namespace {
+
+// The directories WriteTempFile made, removed (with what the proxy wrote there) when the
+// test binary exits, so repeated runs do not fill /tmp.
+class TempFileDirs {
+ public:
+  ~TempFileDirs() {
+    for (const std::string& dir : dirs_) {
+      int unused = system(("rm -rf '" + dir + "'").c_str());
+      (void)unused;
+    }
+  }
+  void Add(std::string dir) {
+    std::lock_guard<std::mutex> lock(mu_);
+    dirs_.push_back(std::move(dir));
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> dirs_;
+};
+
+TempFileDirs& CreatedDirs() {
+  static TempFileDirs dirs;
+  return dirs;
+}
+
+}  // namespace
+
 std::string WriteTempFile(const std::string& name, const std::string& content) {
   char dir[] = "/tmp/mtp-e2e-XXXXXX";
   if (mkdtemp(dir) == nullptr) return {};
+  CreatedDirs().Add(dir);
   std::string path = std::string(dir) + "/" + name;
   std::ofstream out(path, std::ios::binary);
   out << content;
