@@ -15,6 +15,8 @@
 #include <sstream>
 #include <thread>
 
+#include "tests/control/temp_dir.h"
+
 namespace mtp {
 namespace {
 
@@ -66,17 +68,9 @@ std::string ReadFile(const std::string& path) {
 class ConfigRefreshTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char dir[] = "/tmp/mtp-config-refresh-XXXXXX";
-    ASSERT_NE(mkdtemp(dir), nullptr);
-    dir_ = dir;
+    ASSERT_FALSE(dir_.empty());
     answers_[kConfigUrl] = GoodConfig();
     answers_[kSecretUrl] = GoodSecret();
-  }
-  void TearDown() override {
-    for (const char* f : {"/proxy-multi.conf", "/proxy-secret", "/proxy-multi.conf.tmp"}) {
-      unlink((dir_ + f).c_str());
-    }
-    rmdir(dir_.c_str());
   }
   std::unique_ptr<ConfigRefreshService> Make(int64_t interval_s = 3600, bool v6 = false) {
     RefreshOptions o;
@@ -96,7 +90,8 @@ class ConfigRefreshTest : public ::testing::Test {
   std::string ConfigPath() const { return dir_ + "/proxy-multi.conf"; }
   std::string SecretPath() const { return dir_ + "/proxy-secret"; }
 
-  std::string dir_;
+  testing_util::TempDir tmp_{"mtp-config-refresh"};
+  const std::string dir_ = tmp_.path();
   std::map<std::string, absl::StatusOr<std::string>> answers_;
   FakeFetcher* fetcher_ = nullptr;
 };

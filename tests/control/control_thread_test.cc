@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/log.h"
+#include "tests/control/temp_dir.h"
 
 namespace mtp {
 namespace {
@@ -61,20 +62,14 @@ class FakeShards : public ShardSetControl {
 class ControlThreadTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char dir[] = "/tmp/mtp-control-XXXXXX";
-    ASSERT_NE(mkdtemp(dir), nullptr);
-    dir_ = dir;
+    ASSERT_FALSE(dir_.empty());
     cli_.config_file = Write("proxy-multi.conf", "proxy_for 2 127.0.0.1:8888;\n");
     cli_.aes_pwd_file = Write("proxy-secret", std::string(64, 'p'));
     cli_.allow_no_secret = true;
     cli_.drain_timeout_s = 30;
   }
-  void TearDown() override { system(("rm -rf " + dir_).c_str()); }
-
   std::string Write(const std::string& name, const std::string& content) {
-    std::string path = dir_ + "/" + name;
-    std::ofstream(path, std::ios::binary | std::ios::trunc) << content;
-    return path;
+    return tmp_.Write(name, content);
   }
   std::unique_ptr<ControlThread> Make(ControlThread::Options options = {}) {
     auto initial = LoadConfigSnapshot(cli_, resolver_, nullptr, 1700000000, nullptr);
@@ -83,7 +78,8 @@ class ControlThreadTest : public ::testing::Test {
     return std::make_unique<ControlThread>(cli_, options, *initial, shards_, resolver_);
   }
 
-  std::string dir_;
+  testing_util::TempDir tmp_{"mtp-control"};
+  const std::string dir_ = tmp_.path();
   ParsedCommandLine cli_;
   LiteralResolver resolver_;
   FakeShards shards_;

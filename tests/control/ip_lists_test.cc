@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/control/temp_dir.h"
+
 namespace mtp {
 namespace {
 
@@ -17,23 +19,11 @@ SocketAddress A(std::string_view ip) { return SocketAddress::FromIp(ip, 443).val
 
 class IpListsTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char dir[] = "/tmp/mtp-ip-lists-XXXXXX";
-    ASSERT_NE(mkdtemp(dir), nullptr);
-    dir_ = dir;
-  }
-  void TearDown() override {
-    for (const std::string& f : files_) unlink(f.c_str());
-    rmdir(dir_.c_str());
-  }
   std::string Write(const std::string& name, const std::string& content) {
-    std::string path = dir_ + "/" + name;
-    std::ofstream(path, std::ios::binary | std::ios::trunc) << content;
-    files_.push_back(path);
-    return path;
+    return tmp_.Write(name, content);
   }
-  std::string dir_;
-  std::vector<std::string> files_;
+  testing_util::TempDir tmp_{"mtp-ip-lists"};
+  const std::string dir_ = tmp_.path();
 };
 
 TEST_F(IpListsTest, NoFilesAllowEveryone) {

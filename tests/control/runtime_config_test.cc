@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/hex.h"
+#include "tests/control/temp_dir.h"
 
 namespace mtp {
 namespace {
@@ -26,20 +27,8 @@ class LiteralResolver : public HostResolver {
 
 class RuntimeConfigTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char dir[] = "/tmp/mtp-runtime-config-XXXXXX";
-    ASSERT_NE(mkdtemp(dir), nullptr);
-    dir_ = dir;
-  }
-  void TearDown() override {
-    for (const std::string& f : files_) unlink(f.c_str());
-    rmdir(dir_.c_str());
-  }
   std::string Write(const std::string& name, const std::string& content) {
-    std::string path = dir_ + "/" + name;
-    std::ofstream(path, std::ios::binary) << content;
-    files_.push_back(path);
-    return path;
+    return tmp_.Write(name, content);
   }
   ParsedCommandLine MeMode() {
     ParsedCommandLine cli;
@@ -59,7 +48,8 @@ class RuntimeConfigTest : public ::testing::Test {
     return LoadConfigSnapshot(cli, resolver_, previous, 1700000000, &warnings_);
   }
 
-  std::string dir_;
+  testing_util::TempDir tmp_{"mtp-runtime-config"};
+  const std::string dir_ = tmp_.path();
   std::vector<std::string> files_;
   std::vector<std::string> warnings_;
   LiteralResolver resolver_;
