@@ -11,6 +11,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "tests/control/temp_dir.h"
 
 namespace mtp {
 namespace {
@@ -446,26 +447,8 @@ TEST(HostsFileTest, ParsesLikeTheReference) {
   EXPECT_EQ(table.size(), 4u);
 }
 
-class TempDir {
- public:
-  TempDir() {
-    char pattern[] = "/tmp/mtp_control_testXXXXXX";
-    path_ = mkdtemp(pattern);
-  }
-  ~TempDir() { std::system(("rm -rf '" + path_ + "'").c_str()); }
-  std::string Write(const std::string& name, const std::string& content) {
-    std::string p = path_ + "/" + name;
-    std::ofstream(p, std::ios::binary) << content;
-    return p;
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
 TEST(SystemHostResolverTest, HostsFileFirstThenLiterals) {
-  TempDir dir;
+  testing_util::TempDir dir("mtp-proxy-config");
   std::string hosts = dir.Write("hosts", "10.1.2.3 me-one\n10.4.5.6 me.two\n");
   SystemHostResolver resolver(hosts);
   EXPECT_EQ(resolver.Resolve("me-one"), ResolvedAddress::Ipv4(0x0a010203));
@@ -484,7 +467,7 @@ TEST(SystemHostResolverTest, HostsFileFirstThenLiterals) {
 }
 
 TEST(SystemHostResolverTest, ReloadsChangedHostsFile) {
-  TempDir dir;
+  testing_util::TempDir dir("mtp-proxy-config");
   std::string hosts = dir.Write("hosts", "10.1.2.3 me-one\n");
   SystemHostResolver resolver(hosts);
   EXPECT_EQ(resolver.Resolve("me-one"), ResolvedAddress::Ipv4(0x0a010203));
@@ -493,7 +476,7 @@ TEST(SystemHostResolverTest, ReloadsChangedHostsFile) {
 }
 
 TEST(ProxyConfigFileTest, ReadErrorsAndExitCodes) {
-  TempDir dir;
+  testing_util::TempDir dir("mtp-proxy-config");
   auto missing = ReadProxyConfigFile(dir.path() + "/nope.conf");
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.status().message(),
@@ -518,7 +501,7 @@ TEST(ProxyConfigFileTest, ReadErrorsAndExitCodes) {
 }
 
 TEST(ProxyConfigFileTest, LoadEndToEnd) {
-  TempDir dir;
+  testing_util::TempDir dir("mtp-proxy-config");
   std::string path = dir.Write("proxy-multi.conf", kOfficialExample);
   FakeResolver resolver;
   auto config = LoadProxyConfig(path, resolver);
