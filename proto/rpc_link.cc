@@ -158,9 +158,11 @@ void RpcLink::Start(int64_t now_unix) {
 // ---- Output ----
 
 void RpcLink::DropFlushed() {
-  if (out_flushed_ > 0) {
-    assert(out_flushed_ == out_end_);
-    out_flushed_ = 0;
+  // The flushed ciphertext [.., out_begin_) has been taken by the caller (this is a non-const
+  // call). A fully flushed buffer starts over at 0; after a capped flush the pending rest stays
+  // where it is (moved down only when Reserve needs the room: no copy per flush).
+  if (out_begin_ > 0 && out_begin_ == out_end_) {
+    out_begin_ = 0;
     out_end_ = 0;
   }
 }
@@ -190,8 +192,17 @@ MutableByteSpan RpcLink::Reserve(size_t payload_bytes, RpcError* error) {
   }
   DropFlushed();
   const size_t packet_bytes = RpcPacketBytes(payload_bytes);
-  if (out_end_ + packet_bytes > config_.max_output_bytes + kRpcPacketOverheadBytes ||
-      !out_->Ensure(out_end_ + packet_bytes + kMaxPaddingBytes, out_end_)) {
+  if (out_end_ - out_begin_ + packet_bytes > config_.max_output_bytes + kRpcPacketOverheadBytes) {
+    *error = RpcError::kBufferLimit;
+    return {};
+  }
+  if (out_begin_ > 0 && out_end_ + packet_bytes + kMaxPaddingBytes > out_->capacity()) {
+    // The rest of a capped flush sits behind bytes already taken: move it down rather than grow.
+    std::memmove(out_->data(), out_->data() + out_begin_, out_end_ - out_begin_);
+    out_end_ -= out_begin_;
+    out_begin_ = 0;
+  }
+  if (!out_->Ensure(out_end_ + packet_bytes + kMaxPaddingBytes, out_end_)) {
     *error = RpcError::kBufferLimit;
     return {};
   }
@@ -203,11 +214,11 @@ MutableByteSpan RpcLink::Reserve(size_t payload_bytes, RpcError* error) {
 void RpcLink::Seal(size_t payload_bytes, bool plaintext) {
   assert(reserved_payload_ == payload_bytes);
   reserved_payload_ = 0;
-  if (plaintext) assert(out_plain_bytes_ == out_end_);
+  if (plaintext) assert(out_begin_ + out_plain_bytes_ == out_end_);
   out_end_ += SealRpcPacket(out_seq_, payload_bytes, crc_,
                             MutableByteSpan(out_->data() + out_end_, RpcPacketBytes(payload_bytes)));
   out_seq_ = static_cast<int32_t>(static_cast<uint32_t>(out_seq_) + 1);
-  if (plaintext) out_plain_bytes_ = out_end_;
+  if (plaintext) out_plain_bytes_ = out_end_ - out_begin_;
 }
 
 RpcError RpcLink::SendMessage(ByteSpan payload) {
@@ -238,18 +249,27 @@ RpcError RpcLink::SendPing(uint64_t ping_id) {
 }
 
 size_t RpcLink::PendingOutputBytes() const {
-  if (out_flushed_ > 0) return 0;
-  const size_t encrypted = out_end_ - out_plain_bytes_;
-  return out_end_ + RpcFlushPaddingBytes(encrypted);
+  const size_t encrypted = out_end_ - out_begin_ - out_plain_bytes_;
+  return out_end_ - out_begin_ + RpcFlushPaddingBytes(encrypted);
 }
 
-bool RpcLink::HasPendingOutput() const { return PendingOutputBytes() > 0; }
+size_t RpcLink::PendingOutputBytes(size_t max_bytes) const {
+  const size_t all = PendingOutputBytes();
+  if (all <= max_bytes || out_plain_bytes_ > 0) return all;
+  // Whole blocks of what is already there (at least one); the padding only ever ends a flush.
+  const size_t cut = std::min(std::max(kRpcBlockBytes, max_bytes & ~(kRpcBlockBytes - 1)),
+                              (out_end_ - out_begin_) & ~(kRpcBlockBytes - 1));
+  return cut == 0 ? all : cut;
+}
+
+bool RpcLink::HasPendingOutput() const { return out_end_ > out_begin_; }
 
 // Pads the encrypted part of the pending output and returns its length (plaintext prefix
 // excluded). The padding is written into the internal buffer (room reserved by Reserve).
 size_t RpcLink::EncryptPending(uint8_t* out, AesCbc::Job* defer) {
   assert(reserved_payload_ == 0);
-  size_t encrypted = out_end_ - out_plain_bytes_;
+  const size_t cipher_begin = out_begin_ + out_plain_bytes_;
+  size_t encrypted = out_end_ - cipher_begin;
   if (encrypted == 0) return 0;
   assert(encrypting_);
   const size_t padding = RpcFlushPaddingBytes(encrypted);
@@ -257,9 +277,9 @@ size_t RpcLink::EncryptPending(uint8_t* out, AesCbc::Job* defer) {
   out_end_ += padding;
   encrypted += padding;
   if (defer != nullptr) {
-    *defer = AesCbc::Job{&encryptor_, out_->data() + out_plain_bytes_, out, encrypted};
+    *defer = AesCbc::Job{&encryptor_, out_->data() + cipher_begin, out, encrypted};
   } else {
-    encryptor_.Process(out_->data() + out_plain_bytes_, out, encrypted);
+    encryptor_.Process(out_->data() + cipher_begin, out, encrypted);
   }
   return encrypted;
 }
@@ -271,29 +291,41 @@ ByteSpan RpcLink::Flush() {
   return flushed;
 }
 
-ByteSpan RpcLink::BeginFlush(AesCbc::Job* job) {
+ByteSpan RpcLink::BeginFlush(AesCbc::Job* job, size_t max_bytes) {
   *job = AesCbc::Job{&encryptor_, nullptr, nullptr, 0};
-  if (out_flushed_ > 0 || out_end_ == 0) {
-    DropFlushed();
-    return {};
+  DropFlushed();
+  if (out_begin_ == out_end_) return {};
+  const size_t begin = out_begin_;
+  const size_t cut = PendingOutputBytes(max_bytes);
+  if (cut < PendingOutputBytes()) {
+    // Capped: whole 16-byte blocks of the encrypted stream (no plaintext prefix here), no
+    // padding. The CBC chain goes on from the last block, and the receiver decrypts whole
+    // blocks and parses packets across them, so the rest continues the same stream at the next
+    // flush, which pads the end as usual (middle-end-rpc.md §4.1).
+    assert(out_plain_bytes_ == 0 && encrypting_ && cut % kRpcBlockBytes == 0);
+    uint8_t* p = out_->data() + begin;
+    *job = AesCbc::Job{&encryptor_, p, p, cut};
+    out_begin_ = begin + cut;
+    return ByteSpan(p, cut);
   }
-  EncryptPending(out_->data() + out_plain_bytes_, job);
-  out_flushed_ = out_end_;
+  EncryptPending(out_->data() + begin + out_plain_bytes_, job);
+  out_begin_ = out_end_;
   out_plain_bytes_ = 0;
-  return ByteSpan(out_->data(), out_end_);
+  return ByteSpan(out_->data() + begin, out_end_ - begin);
 }
 
 size_t RpcLink::FlushTo(MutableByteSpan out) {
   const size_t total = PendingOutputBytes();
   assert(out.size() >= total);
-  if (total == 0) {
-    DropFlushed();
-    return 0;
+  DropFlushed();
+  if (total == 0) return 0;
+  if (out_plain_bytes_ > 0) {
+    std::memcpy(out.data(), out_->data() + out_begin_, out_plain_bytes_);
   }
-  if (out_plain_bytes_ > 0) std::memcpy(out.data(), out_->data(), out_plain_bytes_);
   const size_t encrypted = EncryptPending(out.data() + out_plain_bytes_);
   assert(out_plain_bytes_ + encrypted == total);
   (void)encrypted;
+  out_begin_ = 0;
   out_end_ = 0;
   out_plain_bytes_ = 0;
   return total;

@@ -156,6 +156,10 @@ class RpcLink {
   bool HasPendingOutput() const;
   // Ciphertext bytes the next Flush/FlushTo produces (pending plaintext + padding).
   size_t PendingOutputBytes() const;
+  // Ciphertext bytes the next BeginFlush(job, max_bytes) produces: all of the above if that is
+  // at most `max_bytes` (or a plaintext prefix is pending), else `max_bytes` rounded down to
+  // whole 16-byte blocks (at least one).
+  size_t PendingOutputBytes(size_t max_bytes) const;
   // Encrypts pending output in place; the span is valid until the next non-const call.
   ByteSpan Flush();
   // Encrypts pending output into `out` (out.size() >= PendingOutputBytes(), asserted) and
@@ -165,7 +169,13 @@ class RpcLink {
   // (AesCbc::ProcessBatch): pads the pending output and returns the span Flush() would return,
   // but its encrypted part is still plaintext until the caller runs `*job` (job->n == 0: nothing
   // to encrypt). Run the job before any other call on this link.
-  ByteSpan BeginFlush(AesCbc::Job* job);
+  // With `max_bytes` below PendingOutputBytes() (and no plaintext prefix pending) only the
+  // first PendingOutputBytes(max_bytes) bytes are flushed: whole 16-byte blocks cut anywhere in
+  // the packet stream, unpadded; the CBC chain continues from them and the rest stays pending
+  // (HasPendingOutput()) for the next flush, which pads the end. The peer decrypts one
+  // continuous stream of blocks, so the bytes on the wire are a valid split of what one
+  // uncapped flush would have sent. Lets a caller even out the chains of one CBC batch.
+  ByteSpan BeginFlush(AesCbc::Job* job, size_t max_bytes = SIZE_MAX);
   // Gives back the memory of an empty input or output buffer larger than `keep_bytes` (a burst
   // of large packets grows them up to their bounds; an idle link should not keep that). Call
   // when no span from Flush()/BeginFlush() is still in use. Returns the bytes given back.
@@ -233,8 +243,10 @@ class RpcLink {
   size_t in_begin_ = 0;
   size_t in_end_ = 0;
 
-  std::unique_ptr<Buffer> out_;  // [0, out_flushed_) flushed ciphertext, then pending plaintext
-  size_t out_flushed_ = 0;
+  // [0, out_begin_) ciphertext already flushed (the span last returned is its tail), then the
+  // pending plaintext [out_begin_, out_end_).
+  std::unique_ptr<Buffer> out_;
+  size_t out_begin_ = 0;
   size_t out_plain_bytes_ = 0;   // bytes at the start of the pending region sent in clear
   size_t out_end_ = 0;
   size_t reserved_payload_ = 0;  // BeginMessage in progress when > 0

@@ -1,5 +1,6 @@
 // MePool, link I/O: receives (RpcLink parses them), sends, and the flush pass that seals
 // every dirty link in one CBC batch.
+#include <algorithm>
 #include <cerrno>
 
 #include "core/check.h"
@@ -30,6 +31,27 @@ class LinkVisitor final : public RpcLinkVisitor {
   void (MePool::*on_message_)(uint32_t, MeLink&, uint32_t, ByteSpan);
   MeLink* l_;
 };
+
+// What one ready link seals per flush pass, at most: kMeFlushCapBytes, or an eighth of its
+// pending output if that is more. The pass encrypts all links in one multi-lane CBC batch,
+// which lasts as long as its longest chain; with whole backlogs sealed (uneven: 300 KB on one
+// link, 30 KB on another) the longest ran alone on one lane after the others had ended, and a
+// link alone in a pass had no company at all. With every chain at most the cap, the batches
+// hold more chains of the same length, and the rest of a capped link joins the next passes:
+// it has a send in flight (SendMeLink queued the capped part), whose completion marks it dirty
+// again. The eighth keeps a link that receives faster than the cap drains from falling
+// further behind: its backlog shrinks geometrically, in a few passes (measured:
+// docs/performance.md, "Even CBC chains").
+constexpr size_t kMeFlushCapBytes = 32 * 1024;
+
+size_t LinkFlushCap(size_t pending) { return std::max(kMeFlushCapBytes, pending / 8); }
+
+// The bytes this pass seals of `rpc`'s pending output (a link not yet ready sends its
+// handshake whole).
+size_t FlushBytes(const RpcLink& rpc) {
+  const size_t all = rpc.PendingOutputBytes();
+  return rpc.ready() ? rpc.PendingOutputBytes(LinkFlushCap(all)) : all;
+}
 
 }  // namespace
 
@@ -143,7 +165,7 @@ void MePool::SealMeLink(uint32_t link, MeLink& l, std::vector<AesCbc::Job>& jobs
     }
   }
   if (l.rpc && l.rpc->HasPendingOutput()) {
-    size_t pending = l.rpc->PendingOutputBytes();
+    const size_t pending = FlushBytes(*l.rpc);
     // A link with nothing queued may go over the budget (while the pool can back it): its
     // clients are paused on it, and the buffers that would have to come back may be held by
     // those same clients, so waiting could be forever. The overshoot is bounded by the
@@ -169,7 +191,8 @@ void MePool::SealMeLink(uint32_t link, MeLink& l, std::vector<AesCbc::Job>& jobs
       MTP_VERIFY(l.promised == 0, "ME link sealed twice in one pass");
       l.promised = ctx_.chains.PromiseBytes(pending);
       AesCbc::Job job;
-      l.sealed = l.rpc->BeginFlush(&job);
+      l.sealed = l.rpc->BeginFlush(&job, pending);
+      MTP_VERIFY(l.sealed.size() == pending, "ME link sealed other than it promised");
       if (job.n > 0) jobs.push_back(job);
     }
   }
@@ -185,8 +208,8 @@ void MePool::MakeRoomForLinks(size_t n) {
     // Unserved input (partial frames, hellos) may be held by the very clients paused on this
     // idle link: shed it, oldest first, until the pool can back the link's output. A shed
     // client's RPC_CLOSE_CONN joins the pending output, hence the re-read.
-    while (!ctx_.chains.CanTake(l.rpc->PendingOutputBytes()) &&
-           !ctx_.chains.PoolCanSupply(l.rpc->PendingOutputBytes()) &&
+    while (!ctx_.chains.CanTake(FlushBytes(*l.rpc)) &&
+           !ctx_.chains.PoolCanSupply(FlushBytes(*l.rpc)) &&
            budget_->ShedOldest(Charge::kQueue) != HolderLedger::kNone) {
     }
   }
@@ -212,6 +235,9 @@ void MePool::SendMeLink(uint32_t link, MeLink& l) {
   if (!l.leg.send_inflight && !l.leg.out.empty()) {
     SubmitLegSend(ctx_, l.leg, ctx_.LinkTag(OpKind::kMeSend, link));
   }
+  // The rest of a capped flush: a send is in flight here (the capped part was queued), and
+  // its completion marks the link dirty again. Without one, the next pass takes it.
+  if (!l.leg.send_inflight && l.rpc && l.rpc->HasPendingOutput()) ctx_.MarkLinkDirty(link, l);
 }
 
 }  // namespace mtp

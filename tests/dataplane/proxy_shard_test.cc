@@ -387,6 +387,64 @@ TEST_P(ProxyShardTest, LinksGrowWhenEveryLinkIsShared) {
   EXPECT_EQ(shard.counters().me_connects.Get(), 4u);  // capped at max_connections
 }
 
+TEST_P(ProxyShardTest, UnevenLinksFlushedInCappedPassesKeepEveryStreamIntact) {
+  // 8 clients on 4 links, each writing frames of very uneven sizes (512 B to 256 KiB) at the
+  // same time: in a flush pass one link often has far more pending than the others, so its
+  // flush is capped to even out the CBC batch (MePool::Flush) and the rest goes in later
+  // passes, cut at block boundaries inside packets. Every echo must come back intact and in
+  // order (the fake ME decrypts each link as one stream and checks every packet), and nothing
+  // may stay behind.
+  FakeMe me(TestSecretBytes());
+  auto config = MeConfig(me);
+  config->routing = MeRouting();
+  config->routing.Add(2, SocketAddress::FromIpv4(0x7f000001, me.port()), 4, 4);
+  config->routing.SetDefault(2);
+  ShardHarness shard(std::move(config));
+  ASSERT_TRUE(shard.ok()) << shard.status();
+  ASSERT_TRUE(WaitUntil([&] { return shard.counters().me_links_ready.Get() == 4; }, 5000));
+  constexpr int kClients = 8;
+  constexpr int kFrames = 8;
+  static constexpr size_t kSizes[] = {512,   2048,  8192,   24576,  40960,
+                                      65536, 98304, 196608, 262144};
+  auto size_of = [](int c, int f) { return kSizes[(c * 7 + f * 13 + c * f) % 9]; };
+  std::vector<TestClient> clients;
+  for (int i = 0; i < kClients; ++i) {
+    auto c = TestClient::Connect(shard.port(), nullptr, Transport::kIntermediate, 2);
+    ASSERT_TRUE(c.has_value());
+    clients.push_back(std::move(*c));
+  }
+  std::vector<std::thread> threads;
+  std::vector<int> echoed(kClients, 0);
+  for (int i = 0; i < kClients; ++i) {
+    threads.emplace_back([&, i] {
+      for (int f = 0; f < kFrames; ++f) {
+        if (!clients[i].SendFrame(Message(size_of(i, f), static_cast<uint8_t>(i * 16 + f)))) {
+          return;
+        }
+      }
+    });
+    threads.emplace_back([&, i] {
+      for (int f = 0; f < kFrames; ++f) {
+        auto echo = clients[i].ReadFrame(20000);
+        if (!echo.has_value() ||
+            *echo != Message(size_of(i, f), static_cast<uint8_t>(i * 16 + f))) {
+          return;
+        }
+        ++echoed[i];
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (int i = 0; i < kClients; ++i) EXPECT_EQ(echoed[i], kFrames) << "client " << i;
+  EXPECT_EQ(shard.counters().me_flush_failures.Get(), 0u);
+  EXPECT_EQ(shard.counters().me_links_ready.Get(), 4u);  // no link failed on a broken stream
+  std::map<int, std::set<uint64_t>> ids_per_link;
+  for (const MeEvent& e : me.Events()) {
+    if (e.type == kRpcProxyReq) ids_per_link[e.link].insert(e.ext_conn_id);
+  }
+  EXPECT_EQ(ids_per_link.size(), 4u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, ProxyShardTest,
                          ::testing::Values(IoBackend::kIoUring, IoBackend::kEpoll),
                          [](const ::testing::TestParamInfo<IoBackend>& info) {

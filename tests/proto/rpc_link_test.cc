@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <random>
 #include <string>
 #include <string_view>
@@ -304,6 +306,97 @@ TEST_P(RpcLinkPairTest, ManyMessagesBothWaysWithRandomChunking) {
 
 INSTANTIATE_TEST_SUITE_P(Crc, RpcLinkPairTest, ::testing::Bool(),
                          [](const auto& info) { return info.param ? "Crc32c" : "Crc32"; });
+
+// Capped flushes (BeginFlush with max_bytes, what the ME flush pass does to even out its CBC
+// batch): each one is whole 16-byte blocks cut anywhere in the packet stream, the rest stays
+// pending and continues the same CBC chain, messages appended in between go behind it, and the
+// peer gets every message intact and in order whatever the caps and the chunking.
+TEST(RpcLinkTest, CappedFlushesContinueTheStreamAndDrainEverything) {
+  Pair p;
+  std::mt19937 rng(777);
+  ASSERT_EQ(p.Handshake(&rng), RpcError::kOk);
+  ASSERT_TRUE(p.client->ready());
+
+  std::vector<std::vector<uint8_t>> sent;
+  size_t capped = 0;
+  size_t wire_bytes = 0;
+  auto deliver = [&](ByteSpan bytes) {
+    wire_bytes += bytes.size();
+    size_t pos = 0;
+    while (pos < bytes.size()) {
+      size_t n = std::min<size_t>(bytes.size() - pos, 1 + rng() % 40000);
+      ASSERT_EQ(p.server->Feed(bytes.subspan(pos, n), p.sv), RpcError::kOk);
+      pos += n;
+    }
+  };
+  // One capped flush the way MePool does it: promise PendingOutputBytes(cap), seal, run the job
+  // through the batch kernel, then take the bytes.
+  auto flush_capped = [&](size_t cap) {
+    const size_t all = p.client->PendingOutputBytes();
+    const size_t want = p.client->PendingOutputBytes(cap);
+    AesCbc::Job job;
+    ByteSpan sealed = p.client->BeginFlush(&job, cap);
+    ASSERT_EQ(sealed.size(), want);
+    ASSERT_EQ(sealed.size() % kRpcBlockBytes, 0u);
+    if (want < all) {
+      ++capped;
+      EXPECT_LE(want, std::max(cap, kRpcBlockBytes));
+      EXPECT_TRUE(p.client->HasPendingOutput());
+      EXPECT_EQ(job.n, want);
+    } else {
+      EXPECT_FALSE(p.client->HasPendingOutput());
+    }
+    std::vector<AesCbc::Job> jobs;
+    if (job.n > 0) jobs.push_back(job);
+    AesCbc::ProcessBatch(jobs);
+    std::vector<uint8_t> copy(sealed.begin(), sealed.end());  // valid until the next call only
+    deliver(ByteSpan(copy));
+  };
+
+  for (int round = 0; round < 60; ++round) {
+    const int batch = 1 + static_cast<int>(rng() % 5);
+    for (int i = 0; i < batch; ++i) {
+      auto m = RandomMessage(rng, kRpcProxyReq);
+      ASSERT_EQ(p.client->SendMessage(ByteSpan(m)), RpcError::kOk);
+      sent.push_back(std::move(m));
+    }
+    // A few capped passes, sometimes with more messages appended between them.
+    const int passes = static_cast<int>(rng() % 4);
+    for (int k = 0; k < passes && p.client->HasPendingOutput(); ++k) {
+      flush_capped(1 + rng() % (p.client->PendingOutputBytes() + 16));
+      if (rng() % 3 == 0) {
+        auto m = RandomMessage(rng, kRpcProxyReq);
+        ASSERT_EQ(p.client->SendMessage(ByteSpan(m)), RpcError::kOk);
+        sent.push_back(std::move(m));
+      }
+    }
+    if (round % 7 == 6) flush_capped(SIZE_MAX);  // sometimes the whole rest at once
+  }
+  // Drain: capped passes until nothing is left (each makes progress).
+  for (int guard = 0; p.client->HasPendingOutput(); ++guard) {
+    ASSERT_LT(guard, 100000);
+    flush_capped(64 * 1024);
+  }
+  EXPECT_GT(capped, 20u);
+  EXPECT_EQ(wire_bytes % kRpcBlockBytes, 0u);
+  ASSERT_EQ(p.sv.messages.size(), sent.size());
+  for (size_t i = 0; i < sent.size(); ++i) ASSERT_EQ(p.sv.messages[i], sent[i]) << i;
+  EXPECT_EQ(p.server->error(), RpcError::kOk);
+  EXPECT_EQ(p.server->in_seq(), static_cast<int32_t>(sent.size()));
+}
+
+// The handshake's plaintext nonce is never cut: a cap applies to the encrypted stream only.
+TEST(RpcLinkTest, CapDoesNotCutThePlaintextNonce) {
+  Pair p;
+  p.client->Start(1700000000);
+  const size_t all = p.client->PendingOutputBytes();
+  ASSERT_GT(all, kRpcBlockBytes);
+  EXPECT_EQ(p.client->PendingOutputBytes(kRpcBlockBytes), all);
+  AesCbc::Job job;
+  EXPECT_EQ(p.client->BeginFlush(&job, kRpcBlockBytes).size(), all);
+  EXPECT_EQ(job.n, 0u);
+  EXPECT_FALSE(p.client->HasPendingOutput());
+}
 
 TEST(RpcLinkTest, ClientWithoutCrc32cStaysOnCrc32) {
   Pair p(/*client_crc32c=*/false, /*server_crc32c=*/true);
