@@ -1728,10 +1728,13 @@ class CannedPqSite {
     return true;
   }
   static void Answer(int fd) {
-    std::vector<uint8_t> hello(5);
-    if (!ReadExactly(fd, hello.data(), 5) || hello[0] != 0x16) return;
-    hello.resize(5 + LoadBe16(hello.data() + 3));
-    if (hello.size() < 76 || !ReadExactly(fd, hello.data() + 5, hello.size() - 5)) return;
+    uint8_t header[5];
+    if (!ReadExactly(fd, header, sizeof(header)) || header[0] != 0x16) return;
+    const size_t size = sizeof(header) + LoadBe16(header + 3);
+    if (size < 76) return;
+    std::vector<uint8_t> hello(size);
+    std::copy_n(header, sizeof(header), hello.begin());
+    if (!ReadExactly(fd, hello.data() + sizeof(header), size - sizeof(header))) return;
     ServerHelloParams params;
     std::copy_n(hello.begin() + 44, 32, params.session_id.begin());
     params.key_share_group = ChooseServerKeyShareGroup(
