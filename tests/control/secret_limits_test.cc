@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "dataplane/session/secret_admission.h"
+#include "tests/control/temp_dir.h"
 
 namespace mtp {
 namespace {
@@ -27,31 +28,16 @@ ClientIp Ip(uint8_t last) {
 
 class SecretLimitsTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char dir[] = "/tmp/mtp-secret-limits-XXXXXX";
-    ASSERT_NE(mkdtemp(dir), nullptr);
-    dir_ = dir;
-    state_ = absl::StrCat(dir_, "/state");
-  }
-  void TearDown() override {
-    unlink(state_.c_str());
-    unlink(absl::StrCat(state_, ".tmp").c_str());
-    rmdir(dir_.c_str());
-  }
-  std::string ReadState() {
-    std::ifstream in(state_);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  }
+  void SetUp() override { ASSERT_FALSE(tmp_.path().empty()); }
+  std::string ReadState() { return tmp_.Read("state"); }
   SecretLimitsOptions Options() {
     SecretLimitsOptions o;
     o.state_file = state_;
     return o;
   }
 
-  std::string dir_;
-  std::string state_;
+  testing_util::TempDir tmp_{"mtp-secret-limits"};
+  const std::string state_ = tmp_.Path("state");
 };
 
 SecretLimitsSpec Quota(uint64_t bytes) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "control/runtime_config.h"
+#include "tests/control/temp_dir.h"
 
 namespace mtp {
 namespace {
@@ -25,20 +26,8 @@ constexpr char kB[] = "00112233445566778899aabbccddeeff";
 
 class TomlConfigTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char dir[] = "/tmp/mtp-toml-XXXXXX";
-    ASSERT_NE(mkdtemp(dir), nullptr);
-    dir_ = dir;
-  }
-  void TearDown() override {
-    for (const std::string& f : files_) unlink(f.c_str());
-    rmdir(dir_.c_str());
-  }
   std::string Write(const std::string& name, const std::string& content) {
-    const std::string path = dir_ + "/" + name;
-    std::ofstream(path) << content;
-    files_.push_back(path);
-    return path;
+    return tmp_.Write(name, content);
   }
   static CommandLineResult Parse(std::vector<std::string> args) {
     std::vector<std::string_view> argv = {"mtproto-proxy"};
@@ -53,8 +42,8 @@ class TomlConfigTest : public ::testing::Test {
     return e->message.substr(0, e->message.find('\n'));
   }
 
-  std::string dir_;
-  std::vector<std::string> files_;
+  testing_util::TempDir tmp_{"mtp-toml"};
+  const std::string dir_ = tmp_.path();
 };
 
 TEST_F(TomlConfigTest, EveryKindOfOption) {
