@@ -13,6 +13,9 @@ PACKAGES=(g++ meson ninja-build pkg-config liburing-dev libssl-dev libabsl-dev l
 PACKAGES+=(clang libclang-rt-14-dev)
 # PROXY protocol e2e (issue 13): HAProxy in front of the proxy with send-proxy-v2.
 PACKAGES+=(haproxy)
+# Upstream SOCKS5 e2e: ME links through Dante (danted reports its bound address; microsocks,
+# above, does not, so it carries the direct-mode cases).
+PACKAGES+=(dante-server)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
