@@ -68,19 +68,25 @@ ClientSecret SecretBytes(const char* hex) {
   return s;
 }
 
+// A listening socket on a free 127.0.0.1 port (stored in *port); the test servers below.
+int ListenOnLoopback(int backlog, uint16_t* port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&sin), sizeof(sin));
+  listen(fd, backlog);
+  socklen_t len = sizeof(sin);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&sin), &len);
+  *port = ntohs(sin.sin_port);
+  return fd;
+}
+
 // A loopback TCP server that echoes every connection until EOF (the "real site" of b.example).
 class EchoServer {
  public:
   EchoServer() {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in sin{};
-    sin.sin_family = AF_INET;
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd_, reinterpret_cast<sockaddr*>(&sin), sizeof(sin));
-    listen(fd_, 64);
-    socklen_t len = sizeof(sin);
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&sin), &len);
-    port_ = ntohs(sin.sin_port);
+    fd_ = ListenOnLoopback(64, &port_);
     thread_ = std::thread([this] { Loop(); });
   }
   ~EchoServer() {
@@ -1434,15 +1440,7 @@ TEST(ClientMssTest, TheClampReachesTheClientBothWays) {
 class RecordingRelay {
  public:
   explicit RecordingRelay(uint16_t site_port) : site_port_(site_port) {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in sin{};
-    sin.sin_family = AF_INET;
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd_, reinterpret_cast<sockaddr*>(&sin), sizeof(sin));
-    listen(fd_, 4);
-    socklen_t len = sizeof(sin);
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&sin), &len);
-    port_ = ntohs(sin.sin_port);
+    fd_ = ListenOnLoopback(4, &port_);
     thread_ = std::thread([this] { Run(); });
   }
   ~RecordingRelay() {
@@ -1687,15 +1685,7 @@ TEST(FakeTlsRecordSizingTest, AdaptiveRecordsMatchTheProbedSiteAfterTheWarmUp) {
 class CannedPqSite {
  public:
   CannedPqSite() {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in sin{};
-    sin.sin_family = AF_INET;
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd_, reinterpret_cast<sockaddr*>(&sin), sizeof(sin));
-    listen(fd_, 128);
-    socklen_t len = sizeof(sin);
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&sin), &len);
-    port_ = ntohs(sin.sin_port);
+    fd_ = ListenOnLoopback(128, &port_);
     thread_ = std::thread([this] { Loop(); });
   }
   ~CannedPqSite() {
