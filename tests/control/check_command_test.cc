@@ -1,4 +1,5 @@
 #include "control/check_command.h"
+#include "tests/control/temp_dir.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -122,27 +123,24 @@ TEST(CheckCommandTest, FailuresAreReported) {
   EXPECT_NE(out.find("check failed"), std::string::npos);
 
   // A missing -H and a broken proxy-multi.conf.
-  char dir[] = "/tmp/mtp-check-XXXXXX";
-  ASSERT_NE(mkdtemp(dir), nullptr);
-  const std::string conf = std::string(dir) + "/proxy-multi.conf";
-  std::ofstream(conf) << "proxy 127.0.0.1:1\n";  // no ';'
+  testing_util::TempDir dir("mtp-check");
+  ASSERT_FALSE(dir.path().empty());
+  const std::string conf = dir.Write("proxy-multi.conf", "proxy 127.0.0.1:1\n");  // no ';'
   lines = RunChecks(Cli({"-S", kHex, "--aes-pwd", conf, conf}), 500);
   EXPECT_EQ(Find(lines, "command line")->status, CheckStatus::kFail);
   EXPECT_EQ(Find(lines, "config")->status, CheckStatus::kFail);
-  unlink(conf.c_str());
-  rmdir(dir);
 }
 
 TEST(CheckCommandTest, MiddleEndsAndTheUserThatRereadsTheFiles) {
   Listener me;
-  char dir[] = "/tmp/mtp-check-XXXXXX";
-  ASSERT_NE(mkdtemp(dir), nullptr);
-  chmod(dir, 0755);
-  const std::string conf = std::string(dir) + "/proxy-multi.conf";
-  const std::string secret = std::string(dir) + "/proxy-secret";
-  std::ofstream(conf) << "proxy_for 2 127.0.0.1:" << me.port() << ";\n"
-                      << "proxy_for 4 127.0.0.1:" << ClosedPort() << ";\n";
-  std::ofstream(secret) << std::string(128, 'p');
+  testing_util::TempDir dir("mtp-check");
+  ASSERT_FALSE(dir.path().empty());
+  chmod(dir.path().c_str(), 0755);
+  const std::string conf =
+      dir.Write("proxy-multi.conf", "proxy_for 2 127.0.0.1:" + std::to_string(me.port()) +
+                                        ";\nproxy_for 4 127.0.0.1:" +
+                                        std::to_string(ClosedPort()) + ";\n");
+  const std::string secret = dir.Write("proxy-secret", std::string(128, 'p'));
   chmod(conf.c_str(), 0644);
   chmod(secret.c_str(), 0644);
   std::vector<std::string> args = {"-H", std::to_string(ClosedPort()), "-S", kHex, "--aes-pwd",
@@ -162,9 +160,6 @@ TEST(CheckCommandTest, MiddleEndsAndTheUserThatRereadsTheFiles) {
     EXPECT_NE(user->detail.find("proxy-multi.conf: Permission denied"), std::string::npos)
         << user->detail;
   }
-  unlink(conf.c_str());
-  unlink(secret.c_str());
-  rmdir(dir);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_split.h"
 #include "control/qr_text.h"
+#include "tests/control/temp_dir.h"
 
 namespace mtp {
 namespace {
@@ -126,10 +127,10 @@ TEST(LinkCommandTest, PrintsLinksAndOneQrPerUsableForm) {
 }
 
 TEST(LinkCommandTest, SecretFileAndErrors) {
-  char dir[] = "/tmp/mtp-link-XXXXXX";
-  ASSERT_NE(mkdtemp(dir), nullptr);
-  const std::string file = std::string(dir) + "/secrets";
-  std::ofstream(file) << "# two\n" << kHex << "\n" << "dd" << std::string(32, 'f') << "\n";
+  testing_util::TempDir dir("mtp-link");
+  ASSERT_FALSE(dir.path().empty());
+  const std::string file =
+      dir.Write("secrets", "# two\n" + std::string(kHex) + "\ndd" + std::string(32, 'f') + "\n");
   std::string out, err;
   ASSERT_EQ(RunLinkCommand(Cli({"--link", "-H", "443", "--mtproto-secret-file", file,
                                 "--public-host", "h.example"}),
@@ -138,8 +139,7 @@ TEST(LinkCommandTest, SecretFileAndErrors) {
       << err;
   EXPECT_NE(out.find("secret #1 (dd)"), std::string::npos) << out;
   EXPECT_NE(out.find("secret=dd" + std::string(32, 'f')), std::string::npos) << out;
-  unlink(file.c_str());
-  rmdir(dir);
+  unlink(file.c_str());  // a missing secret file is an error (the last check)
 
   err.clear();
   EXPECT_EQ(RunLinkCommand(Cli({"--link", "-S", kHex}), &out, &err), 2);
