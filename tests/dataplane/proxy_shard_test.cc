@@ -89,11 +89,13 @@ bool WaitUntil(const std::function<bool()>& f, int timeout_ms) {
 
 class ProxyShardTest : public ::testing::TestWithParam<IoBackend> {
  protected:
-  std::unique_ptr<DataplaneConfig> MeConfig(const FakeMe& me) {
+  // One ME target (DC 2, the default cluster) kept at min_links..max_links links.
+  std::unique_ptr<DataplaneConfig> MeConfig(const FakeMe& me, uint32_t min_links = 2,
+                                            uint32_t max_links = 4) {
     auto c = BaseConfig(GetParam());
     c->mode = UpstreamMode::kMiddleEnd;
     c->proxy_secret = TestSecretBytes();
-    c->routing.Add(2, SocketAddress::FromIpv4(0x7f000001, me.port()), 2, 4);
+    c->routing.Add(2, SocketAddress::FromIpv4(0x7f000001, me.port()), min_links, max_links);
     c->routing.SetDefault(2);
     return c;
   }
@@ -326,11 +328,7 @@ TEST_P(ProxyShardTest, ClientsSpreadEvenlyOverTheTargetsLinks) {
   // 2 each (a random pick leaves this even split in about 4 % of runs): the links' flushes then
   // share the multi-lane CBC batch.
   FakeMe me(TestSecretBytes());
-  auto config = MeConfig(me);
-  config->routing = MeRouting();
-  config->routing.Add(2, SocketAddress::FromIpv4(0x7f000001, me.port()), 4, 4);
-  config->routing.SetDefault(2);
-  ShardHarness shard(std::move(config));
+  ShardHarness shard(MeConfig(me, 4, 4));
   ASSERT_TRUE(shard.ok()) << shard.status();
   ASSERT_TRUE(WaitUntil([&] { return shard.counters().me_links_ready.Get() == 4; }, 5000));
   std::vector<TestClient> clients;
@@ -395,11 +393,7 @@ TEST_P(ProxyShardTest, UnevenLinksFlushedInCappedPassesKeepEveryStreamIntact) {
   // order (the fake ME decrypts each link as one stream and checks every packet), and nothing
   // may stay behind.
   FakeMe me(TestSecretBytes());
-  auto config = MeConfig(me);
-  config->routing = MeRouting();
-  config->routing.Add(2, SocketAddress::FromIpv4(0x7f000001, me.port()), 4, 4);
-  config->routing.SetDefault(2);
-  ShardHarness shard(std::move(config));
+  ShardHarness shard(MeConfig(me, 4, 4));
   ASSERT_TRUE(shard.ok()) << shard.status();
   ASSERT_TRUE(WaitUntil([&] { return shard.counters().me_links_ready.Get() == 4; }, 5000));
   constexpr int kClients = 8;
