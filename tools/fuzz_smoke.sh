@@ -4,6 +4,10 @@
 # written), FUZZ_JOBS (default 2) at a time, with tests/fuzz/<name>.dict when there is one.
 # Fails if any target finds a crash, leak or timeout, and prints its log and the input
 # (base64) so the failure can be replayed from the CI log.
+# The mutation seed is fixed (FUZZ_SEED, default 1): the inputs a run tries are then the same
+# sequence on every machine, and a slower machine tries a prefix of it, so a longer run here
+# with the same seed covers what CI will try. Random seeds and long runs are the campaign's job
+# (tools/fuzz_campaign.sh); what it finds goes into the committed corpus.
 # Usage: tools/fuzz_smoke.sh BUILDDIR [SECONDS]
 set -euo pipefail
 . "$(dirname "$0")/run_bounded.sh"
@@ -28,7 +32,8 @@ run_one() {
   local dir=$scratch/$name
   mkdir -p "$dir/corpus" "$dir/artifacts"
   cp -r "tests/fuzz/corpus/$name/." "$dir/corpus/"
-  local args=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+  local args=(-seed="${FUZZ_SEED:-1}" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048
+              -print_final_stats=1
               -artifact_prefix="$dir/artifacts/")
   [ -f "tests/fuzz/$name.dict" ] && args+=(-dict="tests/fuzz/$name.dict")
   local rc=0

@@ -84,8 +84,10 @@ bool IsArg(const std::vector<std::string_view>& argv, std::string_view value) {
 void CheckParsed(const mtp::ParsedCommandLine& p, const std::vector<std::string_view>& argv) {
   FUZZ_CHECK(p.program_name == kProgram);
   if (p.action == mtp::CommandLineAction::kRun || p.action == mtp::CommandLineAction::kCheck) {
-    // The one operand, or none with --direct.
-    FUZZ_CHECK(IsArg(argv, p.config_file) || (p.config_file.empty() && p.direct));
+    // The one operand, or none with --direct or --config-refresh-interval (the refresh then
+    // reads and writes <--config-cache-dir>/proxy-multi.conf).
+    FUZZ_CHECK(IsArg(argv, p.config_file) ||
+               (p.config_file.empty() && (p.direct || p.config_refresh_interval_s > 0)));
     FUZZ_CHECK(p.domains.empty() || !p.secrets.empty() || p.secret_file.has_value());
     for (const mtp::DomainTarget& t : p.domain_targets) {
       FUZZ_CHECK(std::find(p.domains.begin(), p.domains.end(), t.domain) != p.domains.end());
