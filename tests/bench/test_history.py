@@ -39,6 +39,8 @@ def synthetic():
              [0.12, 0.12], "floor", "plain"),
         line("r2", "2024-01-02T00:00:00", "floor-obfs2", C2, "bulk", "cpu_s_per_GB",
              [0.27, 0.27], "floor", "obfs2"),
+        line("r2", "2024-01-02T00:00:00", "floor-relay", C2, "bulk", "cpu_s_per_GB",
+             [0.25, 0.25], "floor", "relay"),
         line("r2", "2024-01-02T00:00:00", "A", C2, "bulk", "cpu_s_per_GB", [1.00, 1.02, 0.98]),
     ]
 
@@ -57,9 +59,9 @@ class HistoryTest(unittest.TestCase):
             f.write("not json\n" + json.dumps({"schema": "other"}) + "\n\n")
         history.append(self.path, synthetic()[3:])
         lines = history.load(self.path)
-        self.assertEqual(len(lines), 6)
+        self.assertEqual(len(lines), 7)
         with open(self.path) as f:
-            self.assertEqual(sum(1 for _ in f), 9)
+            self.assertEqual(sum(1 for _ in f), 10)
         self.assertEqual(history.load(os.path.join(self.dir, "missing.jsonl")), [])
 
     def test_select_by_commit_prefix_target_and_run(self):
@@ -80,7 +82,9 @@ class HistoryTest(unittest.TestCase):
         self.assertAlmostEqual(float(cells[6]), 1.0 / 1.43, places=2)
         self.assertEqual(cells[8], f"{1.0 / 0.12:.2f}x")   # B's run: floors 0.12 and 0.27
         self.assertEqual(cells[9], f"{1.0 / 0.27:.2f}x")
+        self.assertEqual(cells[10], f"{1.0 / 0.25:.2f}x")  # the relay floor
         self.assertIn("Floors in B's run", text)
+        self.assertIn("| bulk | cpu_s_per_GB | 0.12 | 0.27 | 0.25 |", text)
         with self.assertRaises(ValueError):
             history.report(synthetic(), "ffff", C2[:8])
 
@@ -97,7 +101,10 @@ class HistoryTest(unittest.TestCase):
         self.assertIn(f'"{C2[:10]}" 1', gp)
         floors = script.replace(".gp", ".floors.dat")
         with open(floors) as f:
-            self.assertEqual(f.read().split("\n")[0], "0 0.125 0.275")
+            rows = f.read().split("\n")
+        self.assertEqual(rows[0], "0 0.125 0.275 ?")  # run 1 had no relay floor
+        self.assertEqual(rows[1], "1 0.12 0.27 0.25")
+        self.assertIn("plain TCP relay floor", gp)
         self.assertEqual(plot.prepare(synthetic(), out, "svg", "*/small.*"), [])
         if shutil.which("gnuplot"):
             images = plot.render(scripts)

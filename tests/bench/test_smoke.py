@@ -35,9 +35,9 @@ class SmokeTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr[-3000:])
         with open(self.history) as f:
             lines = [json.loads(x) for x in f]
-        self.assertEqual(len(lines), 9, r.stderr[-2000:])  # (2 floors + 1 build) x 3 scenarios
+        self.assertEqual(len(lines), 12, r.stderr[-2000:])  # (3 floors + 1 build) x 3 scenarios
         targets = {(ln["target"], ln["scenario"]) for ln in lines}
-        for t in ("floor-plain", "floor-obfs2", "A"):
+        for t in ("floor-plain", "floor-obfs2", "floor-relay", "A"):
             for s in ("mid", "pingpong", "idle"):
                 self.assertIn((t, s), targets)
         build = {ln["scenario"]: ln for ln in lines if ln["target"] == "A"}
@@ -54,6 +54,7 @@ class SmokeTest(unittest.TestCase):
         self.assertEqual(mid["figures"]["cpu_s_per_GB"]["n"], 1)
         self.assertIn("plain", mid["floor_ratios"]["cpu_s_per_GB"])
         self.assertIn("obfs2", mid["floor_ratios"]["cpu_s_per_GB"])
+        self.assertIn("relay", mid["floor_ratios"]["cpu_s_per_GB"])
         self.assertIn("rtt_p99_us", build["pingpong"]["figures"])
         self.assertIn("rss_kb_per_conn", build["idle"]["figures"])
         self.assertEqual(build["idle"]["params"]["connections"], 100)

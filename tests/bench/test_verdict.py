@@ -87,6 +87,10 @@ class VerdictTest(unittest.TestCase):
         self.assertAlmostEqual(over["floor_ratio"], 1.43 / 0.27)
         self.assertEqual(verdict.exit_code([over]), 1)
         self.assertIsNone(verdict.floor_check("k.cpu_s_per_GB", 1, {}, {"max_ratio": 1}))
+        relay = verdict.floor_check("me/small.cpu_s_per_GB", 3.0, {"plain": 1.5, "relay": 2.5},
+                                    {"max_floor_ratio": 1.3, "floor": "relay"})
+        self.assertEqual(relay["verdict"], "ok")
+        self.assertAlmostEqual(relay["floor_ratio"], 1.2)
 
     def test_missing_samples(self):
         v = self.judge("me/bulk.cpu_s_per_GB", A, [])

@@ -3,6 +3,7 @@
 // the exit code to 1. No timing assertions (performance numbers are not tested here).
 #include <gtest/gtest.h>
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -139,6 +140,60 @@ TEST_F(LoadgenTest, PlainEchoFloor) {
   // Usage: --plain has no secret, no fake-TLS and only the intermediate transport.
   EXPECT_EQ(Loadgen({"--plain", "--secret", "0123456789abcdef0123456789abcdef"}).exit_code, 2);
   EXPECT_EQ(Loadgen({"--plain", "--transport", "abridged"}).exit_code, 2);
+}
+
+// The relay floor: mtp-plain-relay forwards every connection to a plain echo. Every mode's
+// echoes come back verified through it (large frames exercise its full-buffer path, churn
+// its connect and close), the relay's summary counts each connection and the bytes both ways,
+// and a relay whose upstream refuses closes the client (errors, exit 1).
+TEST_F(LoadgenTest, PlainRelayFloor) {
+  StartDc({"--plain"});
+  const std::string echo = server_;
+  absl::StatusOr<ChildProcess> spawned =
+      ChildProcess::Spawn({ToolPath("mtp-plain-relay"), "--listen", "127.0.0.1:0", "--upstream",
+                           echo, "--max-seconds", "120"});
+  ASSERT_TRUE(spawned.ok()) << spawned.status();
+  ChildProcess relay = *std::move(spawned);
+  absl::StatusOr<int> port = relay.ReadListeningPort(kTimeoutMs);
+  ASSERT_TRUE(port.ok()) << port.status();
+  server_ = absl::StrCat("127.0.0.1:", *port);
+
+  LoadRun bulk = Loadgen({"--plain", "--mode", "throughput", "--connections", "3", "--size",
+                          "56-300000", "--window", "4", "--duration", "0.5", "--warmup", "0",
+                          "--proxy-pid", absl::StrCat(relay.pid())});
+  EXPECT_EQ(bulk.exit_code, 0) << bulk.json;
+  EXPECT_TRUE(Has(bulk, "\"errors\":0")) << bulk.json;
+  EXPECT_FALSE(Has(bulk, "\"payload_bytes_down\":0,")) << bulk.json;
+  LoadRun lat = Loadgen({"--plain", "--mode", "latency", "--connections", "1", "--size", "256",
+                         "--duration", "0.3", "--warmup", "0"});
+  EXPECT_EQ(lat.exit_code, 0) << lat.json;
+  EXPECT_FALSE(Has(lat, "\"rtt_us\":{\"count\":0")) << lat.json;
+  LoadRun churn = Loadgen({"--plain", "--mode", "churn", "--connections", "4", "--size", "256",
+                           "--duration", "0.3", "--warmup", "0"});
+  EXPECT_EQ(churn.exit_code, 0) << churn.json;
+  EXPECT_FALSE(Has(churn, "\"handshakes\":0,")) << churn.json;
+
+  ASSERT_EQ(::kill(relay.pid(), SIGTERM), 0);
+  absl::StatusOr<int> code = relay.Wait(kTimeoutMs);
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 0);
+  const std::string summary = relay.ReadToEnd(1000);
+  EXPECT_TRUE(Has({0, summary}, "\"event\":\"summary\"")) << summary;
+  EXPECT_FALSE(Has({0, summary}, "\"accepted\":0,")) << summary;
+  EXPECT_FALSE(Has({0, summary}, "\"relayed_bytes\":0,")) << summary;
+  EXPECT_TRUE(Has({0, summary}, "\"upstream_failures\":0,")) << summary;
+
+  // Nothing listens upstream: the relay closes each client after the failed connect.
+  absl::StatusOr<ChildProcess> dead =
+      ChildProcess::Spawn({ToolPath("mtp-plain-relay"), "--listen", "127.0.0.1:0", "--upstream",
+                           "127.0.0.1:1", "--max-seconds", "60"});
+  ASSERT_TRUE(dead.ok()) << dead.status();
+  port = dead->ReadListeningPort(kTimeoutMs);
+  ASSERT_TRUE(port.ok()) << port.status();
+  server_ = absl::StrCat("127.0.0.1:", *port);
+  LoadRun refused = Loadgen({"--plain", "--mode", "latency", "--connections", "1", "--duration",
+                             "0.3", "--warmup", "0", "--timeout-ms", "2000"});
+  EXPECT_EQ(refused.exit_code, 1) << refused.json;
 }
 
 TEST_F(LoadgenTest, PlainFakeDcUsage) {

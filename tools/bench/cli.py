@@ -199,14 +199,15 @@ def _fmt(x):
 
 
 def print_summary(lines):
-    print("| target | setup | scenario | figure | median | spread | / plain | / obfs2 | n |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| target | setup | scenario | figure | median | spread | "
+          + "".join(f"/ {f} | " for f in sc.FLOORS) + "n |")
+    print("|---|---|---|---|---|---|" + "---|" * len(sc.FLOORS) + "---|")
     for ln in lines:
         for fig, s in ln["figures"].items():
             fr = (ln.get("floor_ratios") or {}).get(fig, {})
             print(f"| {ln['target']} | {ln['setup']} | {ln['scenario']} | {fig} | "
                   f"{_fmt(s['median'])} | {100 * s['spread']:.0f} % | "
-                  f"{_fmt(fr.get('plain'))} | {_fmt(fr.get('obfs2'))} | {s['n']} |")
+                  + "".join(f"{_fmt(fr.get(f))} | " for f in sc.FLOORS) + f"{s['n']} |")
 
 
 def judge(lines, names, thresholds, seed):

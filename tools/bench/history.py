@@ -107,8 +107,9 @@ def report(lines, ref_a, ref_b, confidence=0.95, seed=1):
                    f"{ln.get('pinning', {}).get('load_cpus')}")
     out += ["", "Medians of interleaved rounds (min–max); B/A with its "
             f"{int(confidence * 100)} % bootstrap interval; floors from B's run.", "",
-            "| setup | scenario | figure | A | B | B/A | interval | B / plain | B / obfs2 |",
-            "|---|---|---|---|---|---|---|---|---|"]
+            "| setup | scenario | figure | A | B | B/A | interval | "
+            + " | ".join(f"B / {f}" for f in sc.FLOORS) + " |",
+            "|---|---|---|---|---|---|---|" + "---|" * len(sc.FLOORS)]
     floors = floors_of(lines, b0["run_id"])
     a_by = {(ln["setup"], ln["scenario"]): ln for ln in a_lines}
     for b in sorted(b_lines, key=lambda ln: (ln["setup"], list(sc.SCENARIOS).index(
@@ -131,12 +132,14 @@ def report(lines, ref_a, ref_b, confidence=0.95, seed=1):
                 ratio, interval = f"{r:.3f}", f"{lo:.3f}–{hi:.3f}"
             fm = floors.get((b["scenario"], fig), {})
             fl = [(f"{bs['median'] / fm[k]:.2f}x" if bs and fm.get(k) else "–")
-                  for k in ("plain", "obfs2")]
+                  for k in sc.FLOORS]
             out.append(f"| {b['setup']} | {b['scenario']} | {fig} ({unit}) | {cell_a} | "
-                       f"{cell_b} | {ratio} | {interval} | {fl[0]} | {fl[1]} |")
+                       f"{cell_b} | {ratio} | {interval} | " + " | ".join(fl) + " |")
     if floors:
         out += ["", "Floors in B's run (no proxy in the path):", "",
-                "| scenario | figure | plain TCP echo | obfuscated2 echo |", "|---|---|---|---|"]
+                "| scenario | figure | " + " | ".join(sc.FLOORS.values()) + " |",
+                "|---|---|" + "---|" * len(sc.FLOORS)]
         for (scen, fig), fm in sorted(floors.items()):
-            out.append(f"| {scen} | {fig} | {_fmt(fm.get('plain'))} | {_fmt(fm.get('obfs2'))} |")
+            out.append(f"| {scen} | {fig} | "
+                       + " | ".join(_fmt(fm.get(f)) for f in sc.FLOORS) + " |")
     return "\n".join(out) + "\n"

@@ -2,7 +2,8 @@
 
 One chart per '<setup>/<scenario>.<figure>': the x axis is the runs in time order, labelled by
 commit; each build target is a line of medians with min..max error bars; the floors measured in
-the same runs (plain TCP echo, obfuscated2 echo) are dashed lines.
+the same runs (scenarios.FLOORS: plain TCP echo, obfuscated2 echo, plain TCP relay) are
+dashed lines.
 """
 
 import fnmatch
@@ -65,13 +66,12 @@ def prepare(lines, out_dir, fmt="svg", pattern="*"):
                 fm = floors[rid].get((scenario, fig), {})
                 if fm:
                     have_floor = True
-                f.write("%d %s %s\n" % (run_index[rid], fm.get("plain", "?"),
-                                        fm.get("obfs2", "?")))
+                f.write(" ".join([str(run_index[rid])]
+                                 + [str(fm.get(k, "?")) for k in sc.FLOORS]) + "\n")
         if have_floor:
-            plots.append(f"{_q(fdat)} using 1:2 with linespoints dt 2 pt 1 lc rgb 'gray40' "
-                         "title 'plain TCP echo floor'")
-            plots.append(f"{_q(fdat)} using 1:3 with linespoints dt 3 pt 2 lc rgb 'gray20' "
-                         "title 'obfuscated2 echo floor'")
+            for col, title in enumerate(sc.FLOORS.values(), start=2):
+                plots.append(f"{_q(fdat)} using 1:{col} with linespoints dt {col} pt {col - 1} "
+                             f"lc rgb 'gray{20 * (col - 1)}' title '{title} floor'")
         image = f"{base}.{fmt}"
         xt = ", ".join(f"{_q(labels.get(rid, rid[:8]))} {run_index[rid]}" for _, rid in runs)
         term = ("set terminal svg size 960,480 dynamic background rgb 'white'" if fmt == "svg"

@@ -23,7 +23,6 @@ from bench import scenarios as sc
 
 SCHEMA = "mtp-bench/1"
 TLS_DOMAIN = "bench.example"
-FLOORS = ("plain", "obfs2")
 
 
 @dataclasses.dataclass
@@ -31,7 +30,7 @@ class Target:
     name: str
     kind: str                 # "build" or "floor"
     template: str = ""        # builds
-    floor: str = ""           # floors: plain | obfs2
+    floor: str = ""           # floors: a key of scenarios.FLOORS
     info: dict = dataclasses.field(default_factory=dict)
 
 
@@ -70,7 +69,7 @@ class Run:
         self.o = opts
         self.tools = os.path.join(opts.build_dir, "tools")
         self.loadgen = os.path.join(self.tools, "mtp-loadgen")
-        for b in ("mtp-loadgen", "mtp-fake-dc", "mtp-fake-me"):
+        for b in ("mtp-loadgen", "mtp-fake-dc", "mtp-fake-me", "mtp-plain-relay"):
             if not os.access(os.path.join(self.tools, b), os.X_OK):
                 raise RuntimeError(f"{os.path.join(self.tools, b)} is missing: build the tools "
                                    f"(ninja -C {opts.build_dir})")
@@ -156,8 +155,18 @@ class Run:
         if target.kind == "floor":
             argv = [os.path.join(self.tools, "mtp-fake-dc"), "--listen", "127.0.0.1:0",
                     "--threads", "1"]
-            client = ["--plain"] if target.floor == "plain" else []
-            if target.floor == "plain":
+            client = [] if target.floor == "obfs2" else ["--plain"]
+            if target.floor == "relay":
+                # The echo behind the relay is a peer (load CPUs, niced, not measured), fresh
+                # per measurement like the DC; the relay is the measured target.
+                echo = procs.Child("floor-relay-echo", argv + ["--plain"],
+                                   self._log_path("floor-relay-echo"), self.o.plan["load"],
+                                   self.o.load_nice)
+                self.transient.append(echo)
+                echo_port = int(echo.wait_log(r"listening 127\.0\.0\.1:(\d+)", 10).group(1))
+                argv = [os.path.join(self.tools, "mtp-plain-relay"), "--listen", "127.0.0.1:0",
+                        "--upstream", f"127.0.0.1:{echo_port}"]
+            elif target.floor == "plain":
                 argv.append("--plain")
             c = procs.Child(f"floor-{target.floor}", argv,
                             self._log_path(f"floor-{target.floor}"), proxy_cpus, 0)
@@ -242,7 +251,7 @@ class Run:
             info = sysinfo.build_info(templates.binary_of([binary]))
             builds.append(Target(name, "build", template=template, info=info))
         tools_info = sysinfo.build_info(self.loadgen)
-        floors = [Target(f"floor-{f}", "floor", floor=f, info=tools_info) for f in FLOORS] \
+        floors = [Target(f"floor-{f}", "floor", floor=f, info=tools_info) for f in sc.FLOORS] \
             if o.floors else []
         host = sysinfo.host_info()
         samples = {}   # (target name, setup key, scenario) -> [figures]
@@ -264,7 +273,7 @@ class Run:
     def _results(self, builds, floors, host, samples):
         o = self.o
         now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-        floor_medians = {}  # (scenario, figure) -> {plain: m, obfs2: m}
+        floor_medians = {}  # (scenario, figure) -> {floor: median}
         for t in floors:
             for scenario in o.scenarios:
                 runs = samples.get((t.name, "floor", scenario), [])

@@ -56,6 +56,18 @@ FIGURES = {
 
 HIGHER_IS_BETTER = {"MBps", "handshakes_per_s"}
 
+# The no-proxy floors measured beside the builds, in report order: name -> title. Each is a
+# process on the proxy CPU set whose CPU and RSS are what is measured:
+#   plain   mtp-fake-dc --plain: a TCP echo server (one socket in, one out per byte)
+#   obfs2   mtp-fake-dc: obfuscated2 and frames, echoed (the client leg's crypto)
+#   relay   mtp-plain-relay in front of a plain echo on the load CPUs: a user-space TCP
+#           forwarder with no crypto (two sockets in, two out per byte, like any relay)
+FLOORS = {
+    "plain": "plain TCP echo",
+    "obfs2": "obfuscated2 echo",
+    "relay": "plain TCP relay",
+}
+
 
 def lower_is_better(figure):
     return figure not in HIGHER_IS_BETTER

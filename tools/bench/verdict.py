@@ -65,8 +65,8 @@ def _rule(rule, path):
     for k in ("max_ratio", "max_floor_ratio"):
         if k in rule and float(rule[k]) <= 0:
             raise ValueError(f"{path}: {k} must be positive")
-    if "floor" in rule and rule["floor"] not in ("plain", "obfs2"):
-        raise ValueError(f"{path}: floor must be plain or obfs2")
+    if "floor" in rule and rule["floor"] not in sc.FLOORS:
+        raise ValueError(f"{path}: floor must be one of {', '.join(sc.FLOORS)}")
     return dict(rule)
 
 
