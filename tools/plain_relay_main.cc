@@ -4,9 +4,11 @@
 //
 // Why it exists: a proxy pays two sockets in and two out for every byte it relays, where the
 // echo servers of the other floors pay one each, and its round trip crosses loopback twice
-// more. This relay is the least any user-space relay costs on the machine, so mtp-bench reads
-// the proxy's figures against it too: what the proxy spends above it is its own work (crypto,
-// framing, sessions), and a target below it is out of reach on that machine.
+// more. This relay pays exactly that and nothing else, so mtp-bench reads the proxy's figures
+// against it too: with large frames what the proxy spends above it is its own work (crypto,
+// framing, sessions), and a latency below it is out of reach for any relay. It is plain on
+// purpose (one recv and one send per wake-up, no batching), so with small packets a batching
+// relay can cost less.
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
