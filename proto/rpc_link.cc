@@ -77,6 +77,30 @@ class RpcLink::Buffer {
     capacity_ = 0;
   }
 
+  // Moves the live bytes [begin, end) to the front with room for `need` more after them, and
+  // returns the bytes copied; false above the bound. A move is made only when the dead prefix
+  // [0, begin) is at least as long as what is moved, so every byte moved is paid for by a byte
+  // taken since the last move (at most one copy per byte, however long a backlog drained by
+  // capped flushes); otherwise the buffer grows into a fresh one that takes only the live
+  // bytes. Its bound is twice the largest live size, so growing is always possible while the
+  // prefix is the shorter part.
+  bool Compact(size_t begin, size_t end, size_t need, size_t* copied) {
+    const size_t live = end - begin;
+    if (live + need > max_bytes_) return false;
+    *copied = live;
+    if (begin >= live || capacity_ >= max_bytes_) {
+      std::memmove(data_.get(), data_.get() + begin, live);
+      return Ensure(live + need, live);
+    }
+    size_t new_capacity = std::max<size_t>({live + need, capacity_ * 2, 4096});
+    new_capacity = std::min(new_capacity, max_bytes_);
+    std::unique_ptr<uint8_t[]> fresh(new uint8_t[new_capacity]);
+    std::memcpy(fresh.get(), data_.get() + begin, live);
+    data_ = std::move(fresh);
+    capacity_ = new_capacity;
+    return true;
+  }
+
   // Ensures capacity >= `bytes`, keeping the first `keep_bytes`. False above the bound.
   bool Ensure(size_t bytes, size_t keep_bytes) {
     if (bytes <= capacity_) return true;
@@ -115,8 +139,10 @@ RpcLink::RpcLink(const RpcLinkConfig& config)
       decoder_(kRpcSeqNonce, RpcCrc::kCrc32, config.max_packet_bytes),
       in_(std::make_unique<Buffer>(config.max_packet_bytes + kRpcLinkFeedChunkBytes +
                                    kRpcBlockBytes)),
-      out_(std::make_unique<Buffer>(config.max_output_bytes + 2 * kRpcPacketOverheadBytes +
-                                    kMaxPaddingBytes)) {
+      // Twice the most that can be pending: room for the flushed prefix of a capped flush
+      // beside a full backlog (Buffer::Compact).
+      out_(std::make_unique<Buffer>(
+          2 * (config.max_output_bytes + 2 * kRpcPacketOverheadBytes + kMaxPaddingBytes))) {
   secret_bytes_ = config.secret.size();
   std::memcpy(secret_.data(), config.secret.data(), secret_bytes_);
   config_.secret = ByteSpan(secret_.data(), secret_bytes_);
@@ -197,8 +223,13 @@ MutableByteSpan RpcLink::Reserve(size_t payload_bytes, RpcError* error) {
     return {};
   }
   if (out_begin_ > 0 && out_end_ + packet_bytes + kMaxPaddingBytes > out_->capacity()) {
-    // The rest of a capped flush sits behind bytes already taken: move it down rather than grow.
-    std::memmove(out_->data(), out_->data() + out_begin_, out_end_ - out_begin_);
+    // The rest of a capped flush sits behind bytes already taken: bring it to the front.
+    size_t copied = 0;
+    if (!out_->Compact(out_begin_, out_end_, packet_bytes + kMaxPaddingBytes, &copied)) {
+      *error = RpcError::kBufferLimit;
+      return {};
+    }
+    output_bytes_moved_ += copied;
     out_end_ -= out_begin_;
     out_begin_ = 0;
   }

@@ -182,6 +182,9 @@ class RpcLink {
   size_t Trim(size_t keep_bytes);
   // Bytes allocated for the input and output buffers now.
   size_t buffer_capacity() const;
+  // Pending output bytes copied to the front of the output buffer so far (the rest of capped
+  // flushes); at most about the bytes flushed, by design.
+  uint64_t output_bytes_moved() const { return output_bytes_moved_; }
 
   // ---- State ----
   RpcRole role() const { return role_; }
@@ -252,6 +255,7 @@ class RpcLink {
   size_t reserved_payload_ = 0;  // BeginMessage in progress when > 0
   int32_t out_seq_ = kRpcSeqNonce;
   RpcError last_output_error_ = RpcError::kOk;
+  uint64_t output_bytes_moved_ = 0;
 };
 
 }  // namespace mtp
