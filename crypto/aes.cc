@@ -1,6 +1,7 @@
 // AES streams: AES-NI state (round keys + counter/IV) when the CPU allows, else an OpenSSL
 // EVP context with the cipher fetched once per process (OpenSSL 3 implicit fetch per init is
-// slow). The AES-NI path allocates one ~300-byte state per stream and nothing in OpenSSL.
+// slow). On the AES-NI path a CTR stream allocates nothing (its state is inline) and a CBC
+// stream one ~300-byte state; nothing in OpenSSL.
 #include "crypto/aes.h"
 
 #include <atomic>
@@ -69,71 +70,73 @@ bool AesUsesAesNi() { return UseAesNi(); }
 
 // ---- CTR -----------------------------------------------------------------------------------
 
-struct AesCtr::State {
-  alignas(16) uint8_t round_keys[kAes256RoundKeyBytes];
-  uint64_t counter_hi = 0;  // next counter block, as a 128-bit big-endian number
-  uint64_t counter_lo = 0;
-  uint8_t keystream[kAesBlockBytes];  // of the block before the counter
-  uint8_t used = kAesBlockBytes;      // keystream bytes already consumed
-  EVP_CIPHER_CTX* evp = nullptr;      // OpenSSL path (round keys unused)
-
-  ~State() {
-    if (evp != nullptr) EVP_CIPHER_CTX_free(evp);
-  }
-};
-
 absl::StatusOr<AesCtr> AesCtr::Create(AesKey key, AesIv iv) {
-  State* state = new (std::nothrow) State;
-  if (state == nullptr) return absl::ResourceExhaustedError("out of memory for an AES stream");
+  static_assert(sizeof(AesCtr::round_keys_) == kAes256RoundKeyBytes);
+  static_assert(sizeof(AesCtr::keystream_) == kAesBlockBytes);
+  AesCtr ctr;
   if (UseAesNi()) {
-    AesNiExpandKey256(key.data(), state->round_keys);
-    state->counter_hi = LoadBe64(iv.data());
-    state->counter_lo = LoadBe64(iv.data() + 8);
-    return AesCtr(state);
+    AesNiExpandKey256(key.data(), ctr.round_keys_);
+    ctr.counter_hi_ = LoadBe64(iv.data());
+    ctr.counter_lo_ = LoadBe64(iv.data() + 8);
+    ctr.mode_ = Mode::kAesNi;
+    return ctr;
   }
   auto evp = NewEvp(Ctr256(), key, iv, 1);
-  if (!evp.ok()) {
-    delete state;
-    return evp.status();
+  if (!evp.ok()) return evp.status();
+  ctr.evp_ = *evp;
+  ctr.mode_ = Mode::kOpenSsl;
+  return ctr;
+}
+
+void AesCtr::MoveFrom(AesCtr& other) {
+  if (other.mode_ == Mode::kAesNi) {
+    std::memcpy(round_keys_, other.round_keys_, sizeof(round_keys_));
+  } else if (other.mode_ == Mode::kOpenSsl) {
+    evp_ = other.evp_;
   }
-  state->evp = *evp;
-  return AesCtr(state);
+  counter_hi_ = other.counter_hi_;
+  counter_lo_ = other.counter_lo_;
+  std::memcpy(keystream_, other.keystream_, sizeof(keystream_));
+  used_ = other.used_;
+  mode_ = other.mode_;
+  other.mode_ = Mode::kNone;
+}
+
+void AesCtr::Reset() {
+  if (mode_ == Mode::kOpenSsl) EVP_CIPHER_CTX_free(evp_);
+  mode_ = Mode::kNone;
 }
 
 AesCtr& AesCtr::operator=(AesCtr&& other) noexcept {
   if (this != &other) {
-    delete state_;
-    state_ = other.state_;
-    other.state_ = nullptr;
+    Reset();
+    MoveFrom(other);
   }
   return *this;
 }
 
-AesCtr::~AesCtr() { delete state_; }
-
 void AesCtr::Apply(const uint8_t* in, uint8_t* out, size_t n) {
-  assert(state_ != nullptr);
-  State& s = *state_;
-  if (s.evp != nullptr) {
-    Update(s.evp, in, out, n);
+  assert(mode_ != Mode::kNone);
+  if (mode_ == Mode::kOpenSsl) {
+    Update(evp_, in, out, n);
     return;
   }
-  while (n > 0 && s.used < kAesBlockBytes) {
-    *out++ = *in++ ^ s.keystream[s.used++];
+  while (n > 0 && used_ < kAesBlockBytes) {
+    *out++ = *in++ ^ keystream_[used_++];
     --n;
   }
   const size_t blocks = n / kAesBlockBytes;
   if (blocks > 0) {
-    AesNiCtrBlocks(s.round_keys, &s.counter_hi, &s.counter_lo, in, out, blocks);
+    AesNiCtrBlocks(round_keys_, &counter_hi_, &counter_lo_, in, out, blocks);
     in += blocks * kAesBlockBytes;
     out += blocks * kAesBlockBytes;
     n -= blocks * kAesBlockBytes;
   }
   if (n > 0) {
-    std::memset(s.keystream, 0, sizeof(s.keystream));
-    AesNiCtrBlocks(s.round_keys, &s.counter_hi, &s.counter_lo, s.keystream, s.keystream, 1);
-    for (size_t i = 0; i < n; ++i) out[i] = in[i] ^ s.keystream[i];
-    s.used = static_cast<uint8_t>(n);
+    std::memset(keystream_, 0, sizeof(keystream_));
+    AesNiCtrBlocks(round_keys_, &counter_hi_, &counter_lo_, keystream_, keystream_, 1);
+    for (size_t i = 0; i < n; ++i) out[i] = in[i] ^ keystream_[i];
+    used_ = static_cast<uint8_t>(n);
   }
 }
 

@@ -1,7 +1,8 @@
 // AES-256-CTR and AES-256-CBC (no padding) stream objects: AES-NI kernels (crypto/aes_ni.h) when
-// the CPU has them, OpenSSL EVP otherwise. Each stream owns one small heap state (about 300
-// bytes on the AES-NI path: round keys, counter or IV) and is move-only. A stream is used by
-// exactly one thread (its shard).
+// the CPU has them, OpenSSL EVP otherwise. A CTR stream holds its state inline (280 bytes: round
+// keys, counter, keystream); a CBC stream owns one small heap state (about 300 bytes on the
+// AES-NI path: round keys, IV). Both are move-only. A stream is used by exactly one thread (its
+// shard).
 #pragma once
 
 #include <openssl/evp.h>
@@ -24,22 +25,37 @@ class AesCtr {
   static absl::StatusOr<AesCtr> Create(AesKey key, AesIv iv);
 
   AesCtr() = default;
-  AesCtr(AesCtr&& other) noexcept : state_(other.state_) { other.state_ = nullptr; }
+  // Moving copies the state (280 bytes) and leaves `other` invalid.
+  AesCtr(AesCtr&& other) noexcept { MoveFrom(other); }
   AesCtr& operator=(AesCtr&& other) noexcept;
   AesCtr(const AesCtr&) = delete;
   AesCtr& operator=(const AesCtr&) = delete;
-  ~AesCtr();
+  ~AesCtr() { Reset(); }
 
-  bool valid() const { return state_ != nullptr; }
+  bool valid() const { return mode_ != Mode::kNone; }
 
   // XORs the keystream into `data` in place, advancing the stream by data.size().
   void Apply(MutableByteSpan data) { Apply(data.data(), data.data(), data.size()); }
   void Apply(const uint8_t* in, uint8_t* out, size_t n);
 
  private:
-  struct State;
-  explicit AesCtr(State* state) : state_(state) {}
-  State* state_ = nullptr;
+  enum class Mode : uint8_t { kNone, kAesNi, kOpenSsl };
+  void MoveFrom(AesCtr& other);
+  void Reset();
+
+  // The state lives inline, not behind a pointer: a client session embeds its two streams,
+  // and an idle connection then costs no heap block (malloc's header and rounding were
+  // about 40 bytes a stream). The OpenSSL path keeps its context pointer where the AES-NI
+  // path keeps its round keys.
+  union {
+    uint8_t round_keys_[240];  // AES-NI: the 15 encryption round keys (kAes256RoundKeyBytes)
+    EVP_CIPHER_CTX* evp_;      // OpenSSL
+  };
+  uint64_t counter_hi_ = 0;  // next counter block, as a 128-bit big-endian number
+  uint64_t counter_lo_ = 0;
+  uint8_t keystream_[16] = {};  // of the block before the counter
+  uint8_t used_ = 16;           // keystream bytes already consumed
+  Mode mode_ = Mode::kNone;
 };
 
 class AesCbc {

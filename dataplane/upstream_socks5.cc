@@ -16,7 +16,7 @@ constexpr double kFailureReportIntervalS = 10.0;
 thread_local double next_report_s = 0;
 thread_local uint64_t unreported = 0;
 
-Socks5FailStage StageOf(const Leg& leg) {
+Socks5FailStage StageOf(const UpstreamLeg& leg) {
   if (leg.connecting) return Socks5FailStage::kTcpConnect;
   switch (leg.socks5.phase) {
     case Socks5Phase::kAuth:
@@ -52,14 +52,14 @@ void Count(ShardContext& ctx, Socks5FailStage stage, Socks5Error error, const ch
 }
 
 // Starts (or continues) the send of the current request if none is in flight.
-void SendCurrent(ShardContext& ctx, Leg& leg, uint64_t send_tag) {
+void SendCurrent(ShardContext& ctx, UpstreamLeg& leg, uint64_t send_tag) {
   if (leg.socks5.send_left > 0 && !leg.send_inflight) {
     SubmitLegSend(ctx, leg, send_tag, leg.socks5.send_left);
   }
 }
 
 // Moves on once the current request is sent and its reply is in.
-Socks5Progress Advance(ShardContext& ctx, Leg& leg, uint64_t send_tag) {
+Socks5Progress Advance(ShardContext& ctx, UpstreamLeg& leg, uint64_t send_tag) {
   LegSocks5& d = leg.socks5;
   if (d.send_left > 0 || !d.reader.finished()) {
     SendCurrent(ctx, leg, send_tag);
@@ -105,7 +105,7 @@ std::string_view Socks5FailStageName(Socks5FailStage stage) {
   return "?";
 }
 
-bool QueueSocks5Requests(ShardContext& ctx, Leg& leg, const SocketAddress& target) {
+bool QueueSocks5Requests(ShardContext& ctx, UpstreamLeg& leg, const SocketAddress& target) {
   const DataplaneConfig::UpstreamSocks5& cfg = *ctx.config.upstream_socks5;
   const bool creds = cfg.with_credentials();
   const Socks5Request greeting = BuildSocks5Greeting(creds);
@@ -127,7 +127,7 @@ bool QueueSocks5Requests(ShardContext& ctx, Leg& leg, const SocketAddress& targe
   return true;
 }
 
-void BeginSocks5(ShardContext& ctx, Leg& leg, uint64_t send_tag, uint64_t recv_tag) {
+void BeginSocks5(ShardContext& ctx, UpstreamLeg& leg, uint64_t send_tag, uint64_t recv_tag) {
   if (!leg.recv_armed) {
     ctx.engine->Recv(leg.fd, recv_tag);
     leg.BeginRecv();
@@ -135,7 +135,7 @@ void BeginSocks5(ShardContext& ctx, Leg& leg, uint64_t send_tag, uint64_t recv_t
   SendCurrent(ctx, leg, send_tag);
 }
 
-Socks5Progress OnSocks5Sent(ShardContext& ctx, Leg& leg, uint32_t sent, uint64_t send_tag) {
+Socks5Progress OnSocks5Sent(ShardContext& ctx, UpstreamLeg& leg, uint32_t sent, uint64_t send_tag) {
   LegSocks5& d = leg.socks5;
   const uint32_t n = sent < d.send_left ? sent : d.send_left;  // a send never spans requests
   ctx.chains.Consume(leg.out, n);
@@ -143,7 +143,7 @@ Socks5Progress OnSocks5Sent(ShardContext& ctx, Leg& leg, uint32_t sent, uint64_t
   return Advance(ctx, leg, send_tag);
 }
 
-Socks5Progress OnSocks5Bytes(ShardContext& ctx, Leg& leg, ByteSpan bytes, uint64_t send_tag,
+Socks5Progress OnSocks5Bytes(ShardContext& ctx, UpstreamLeg& leg, ByteSpan bytes, uint64_t send_tag,
                              const char* what, SocketAddress* bound) {
   LegSocks5& d = leg.socks5;
   size_t used = 0;
@@ -164,8 +164,8 @@ Socks5Progress OnSocks5Bytes(ShardContext& ctx, Leg& leg, ByteSpan bytes, uint64
   return Advance(ctx, leg, send_tag);
 }
 
-void NoteSocks5Failure(ShardContext& ctx, const Leg& leg, Socks5Error error, const char* what,
-                       uint8_t reply_code) {
+void NoteSocks5Failure(ShardContext& ctx, const UpstreamLeg& leg, Socks5Error error,
+                       const char* what, uint8_t reply_code) {
   char detail[64] = "";
   if (error == Socks5Error::kRequestFailed) {
     const std::string_view code = Socks5ReplyCodeName(reply_code);

@@ -36,29 +36,29 @@ std::string_view Socks5FailStageName(Socks5FailStage stage);
 // Queues the requests for a CONNECT to `target` at the end of leg.out (which
 // must be empty) and sets the leg's phase to kMethod. False if the pool ran dry
 // (nothing counted: the owner handles it as any other buffer shortage).
-bool QueueSocks5Requests(ShardContext& ctx, Leg& leg, const SocketAddress& target);
+bool QueueSocks5Requests(ShardContext& ctx, UpstreamLeg& leg, const SocketAddress& target);
 
 // The TCP connect to the server completed: arms the leg's receive (`recv_tag`)
 // unless armed, and sends the greeting (`send_tag`).
-void BeginSocks5(ShardContext& ctx, Leg& leg, uint64_t send_tag, uint64_t recv_tag);
+void BeginSocks5(ShardContext& ctx, UpstreamLeg& leg, uint64_t send_tag, uint64_t recv_tag);
 
 // A send completion (`sent` > 0 bytes) while leg.socks5.active(): consumes them
 // from leg.out and sends the rest of the request, or the next one once its
 // reply is in.
-Socks5Progress OnSocks5Sent(ShardContext& ctx, Leg& leg, uint32_t sent, uint64_t send_tag);
+Socks5Progress OnSocks5Sent(ShardContext& ctx, UpstreamLeg& leg, uint32_t sent, uint64_t send_tag);
 
 // Received bytes while leg.socks5.active() (the caller releases the buffer). On
 // kDone, `bound` (if given) gets the server's bound address from the CONNECT
 // reply (invalid when the server reported a domain name).
-Socks5Progress OnSocks5Bytes(ShardContext& ctx, Leg& leg, ByteSpan bytes, uint64_t send_tag,
+Socks5Progress OnSocks5Bytes(ShardContext& ctx, UpstreamLeg& leg, ByteSpan bytes, uint64_t send_tag,
                              const char* what, SocketAddress* bound);
 
 // Counts a failure of this leg's dial (stage from its phase, or kTcpConnect)
 // and logs it (every one at -v, a summary at most every 10 s per shard at level
 // 0). `what` names the leg
 // ("DC 2", "ME 1.2.3.4:8888") for the log.
-void NoteSocks5Failure(ShardContext& ctx, const Leg& leg, Socks5Error error, const char* what,
-                       uint8_t reply_code = 0);
+void NoteSocks5Failure(ShardContext& ctx, const UpstreamLeg& leg, Socks5Error error,
+                       const char* what, uint8_t reply_code = 0);
 void NoteSocks5ConnectFailure(ShardContext& ctx, int err, const char* what);
 
 }  // namespace mtp

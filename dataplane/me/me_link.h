@@ -31,7 +31,7 @@ enum class MeLinkState : uint8_t {
 struct MeLink {
   MeLinkState state = MeLinkState::kFree;
   uint32_t target = 0;
-  Leg leg;  // the TCP connection to the ME; leg.out holds ciphertext queued to it
+  UpstreamLeg leg;  // the TCP connection to the ME; leg.out holds ciphertext queued to it
   bool dirty = false;
   double deadline_s = 0;  // connect / handshake timeout (monotonic seconds)
   // --upstream-socks5: the server's bound address from its CONNECT reply (what the ME sees,

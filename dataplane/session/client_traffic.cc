@@ -44,7 +44,7 @@ void ClientSessions::OnClientRecv(uint32_t slot, ClientSession& s, const IoCompl
           break;
         case SessionState::kRelaying:
           if (!s.direct) {  // ME: frames become RPC_PROXY_REQ
-            s.decrypt.Apply(data, data, n);
+            s.streams.decrypt().Apply(data, data, n);
             ctx_.chains.AppendBuffer(s.in, c.buffer_id, n);
             ProcessClientFrames(slot, s);
             break;
@@ -52,8 +52,8 @@ void ClientSessions::OnClientRecv(uint32_t slot, ClientSession& s, const IoCompl
           [[fallthrough]];
         case SessionState::kConnecting:
           // To the DC: client CTR -> plaintext -> DC CTR, in place, then queue the buffer.
-          s.decrypt.Apply(data, data, n);
-          s.up_encrypt.Apply(data, data, n);
+          s.streams.decrypt().Apply(data, data, n);
+          s.up_streams->encrypt.Apply(data, data, n);
           ctx_.chains.AppendBuffer(s.up.out, c.buffer_id, n);
           if (s.up.out.bytes > ctx_.config.queue_cap_bytes) PauseClientRecv(slot, s);
           ctx_.MarkDirty(slot, s);
@@ -118,10 +118,11 @@ void ClientSessions::OnClientSend(uint32_t slot, ClientSession& s, const IoCompl
 
 void ClientSessions::TakeHeaderBytes(uint32_t slot, ClientSession& s, int32_t buffer_id,
                                      uint32_t n) {
-  static_assert(sizeof(s.header) == kObfuscated2HeaderBytes);
-  const uint32_t take = std::min<uint32_t>(n, kObfuscated2HeaderBytes - s.header_bytes);
-  std::memcpy(s.header.data() + s.header_bytes, ctx_.engine->buffers().Data(buffer_id), take);
-  s.header_bytes = static_cast<uint8_t>(s.header_bytes + take);
+  static_assert(ClientStreams::kHeaderBytes == kObfuscated2HeaderBytes);
+  ClientStreams& h = s.streams;
+  const uint32_t take = std::min<uint32_t>(n, kObfuscated2HeaderBytes - h.header_bytes);
+  std::memcpy(h.header().data() + h.header_bytes, ctx_.engine->buffers().Data(buffer_id), take);
+  h.header_bytes = static_cast<uint8_t>(h.header_bytes + take);
   if (take < n) {
     ctx_.chains.AppendBufferAt(s.in, buffer_id, take, n - take);  // what followed the header
   } else {
@@ -180,22 +181,23 @@ void ClientSessions::OnProxyHeaderBytes(uint32_t slot, ClientSession& s) {
     tls_->OnHelloInput(slot, s);
     return;
   }
-  const uint32_t take = std::min<uint32_t>(s.in.bytes, kObfuscated2HeaderBytes - s.header_bytes);
-  ctx_.chains.CopyOut(s.in, 0, MutableByteSpan(s.header.data() + s.header_bytes, take));
+  ClientStreams& hs = s.streams;
+  const uint32_t take = std::min<uint32_t>(s.in.bytes, kObfuscated2HeaderBytes - hs.header_bytes);
+  ctx_.chains.CopyOut(s.in, 0, MutableByteSpan(hs.header().data() + hs.header_bytes, take));
   ctx_.chains.Consume(s.in, take);
-  s.header_bytes = static_cast<uint8_t>(s.header_bytes + take);
+  hs.header_bytes = static_cast<uint8_t>(hs.header_bytes + take);
   OnHandshakeBytes(slot, s);
 }
 
 void ClientSessions::OnHandshakeBytes(uint32_t slot, ClientSession& s) {
-  if (s.header_bytes < kObfuscated2HeaderBytes) return;  // the reference waits for all 64
+  if (s.streams.header_bytes < kObfuscated2HeaderBytes) return;  // the reference waits for all 64
   ctx_.counters.handshake_seconds.Observe(ctx_.now_s - s.accepted_s);
   if (ctx_.handshake_budget != nullptr && !ctx_.handshake_budget->TryConsume()) {
     CloseSession(slot, s, CloseReason::kRateLimited);  // --max-dh-accept-rate
     return;
   }
   Obfuscated2Header header;
-  std::memcpy(header.data(), s.header.data(), kObfuscated2HeaderBytes);
+  std::memcpy(header.data(), s.streams.header().data(), kObfuscated2HeaderBytes);
   Obfuscated2ServerResult r = AcceptObfuscated2(header, ctx_.live->secrets);
   switch (r.status) {
     case Obfuscated2Status::kCryptoFailure:
@@ -230,11 +232,10 @@ void ClientSessions::OnHandshakeBytes(uint32_t slot, ClientSession& s) {
   }
   s.transport = r.transport;
   s.dc_id = r.dc_id;
-  s.decrypt = std::move(r.decrypt);
-  s.encrypt = std::move(r.encrypt);
+  s.streams.Start(std::move(r.decrypt), std::move(r.encrypt));  // the header is gone now
   if (!s.in.empty()) {
     ctx_.chains.ForEachSegment(s.in, 0, s.in.bytes,
-                               [&](MutableByteSpan seg) { s.decrypt.Apply(seg); });
+                               [&](MutableByteSpan seg) { s.streams.decrypt().Apply(seg); });
   }
   if (ctx_.config.mode == UpstreamMode::kDirect) {
     s.direct = true;
@@ -331,7 +332,7 @@ bool ClientSessions::QueueClientRaw(uint32_t slot, ClientSession& s, ByteSpan pl
     return false;
   }
   ctx_.chains.ForEachSegment(s.client.out, start, plaintext.size(),
-                             [&](MutableByteSpan seg) { s.encrypt.Apply(seg); });
+                             [&](MutableByteSpan seg) { s.streams.encrypt().Apply(seg); });
   ctx_.counters.client_frames_out.Add();
   if (s.client.out.bytes > ctx_.config.queue_cap_bytes) PauseForOwnOutput(slot, s);
   ctx_.MarkDirty(slot, s);
@@ -363,7 +364,7 @@ bool ClientSessions::QueueClientFrame(uint32_t slot, ClientSession& s, ByteSpan 
     return false;
   }
   ctx_.chains.ForEachSegment(s.client.out, start, total,
-                             [&](MutableByteSpan seg) { s.encrypt.Apply(seg); });
+                             [&](MutableByteSpan seg) { s.streams.encrypt().Apply(seg); });
   ctx_.counters.client_frames_out.Add();
   // A client not reading its answers stops being read (its requests make more answers).
   if (s.client.out.bytes > ctx_.config.queue_cap_bytes) PauseForOwnOutput(slot, s);

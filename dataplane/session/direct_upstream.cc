@@ -3,6 +3,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <new>
 
 #include "core/log.h"
 #include "dataplane/session/client_sessions.h"
@@ -25,8 +26,13 @@ void DirectUpstream::StartDirectUpstream(uint32_t slot, ClientSession& s) {
     clients_->CloseSession(slot, s, CloseReason::kCryptoFailure);
     return;
   }
-  s.up_encrypt = std::move(hs->encrypt);
-  s.up_decrypt = std::move(hs->decrypt);
+  // One allocation per DC connect (not per byte); ME-mode sessions never make it.
+  s.up_streams.reset(new (std::nothrow) UpStreams{std::move(hs->encrypt),
+                                                  std::move(hs->decrypt)});
+  if (s.up_streams == nullptr) {
+    clients_->CloseSession(slot, s, CloseReason::kCryptoFailure);
+    return;
+  }
   // --upstream-socks5: the TCP connect goes to the SOCKS5 server, and its requests (a CONNECT
   // to the DC) are queued before the DC's header.
   const SocketAddress& peer =
@@ -52,7 +58,7 @@ void DirectUpstream::StartDirectUpstream(uint32_t slot, ClientSession& s) {
   if (!s.in.empty()) {
     bool ok = true;
     ctx_.chains.ForEachSegment(s.in, 0, s.in.bytes, [&](MutableByteSpan seg) {
-      s.up_encrypt.Apply(seg);
+      s.up_streams->encrypt.Apply(seg);
       ok = ok && ctx_.chains.AppendCopy(s.up.out, seg);
     });
     ctx_.chains.Clear(s.in);
@@ -126,8 +132,8 @@ void DirectUpstream::OnUpstreamRecv(uint32_t slot, ClientSession& s, const IoCom
       ctx_.counters.tls_front_bytes_in.Add(n);
     } else {
       ctx_.counters.dc_bytes_in.Add(n);
-      s.up_decrypt.Apply(data, data, n);
-      s.encrypt.Apply(data, data, n);
+      s.up_streams->decrypt.Apply(data, data, n);
+      s.streams.encrypt().Apply(data, data, n);
     }
     ctx_.chains.AppendBuffer(s.client.out, c.buffer_id, n);
     if (uint64_t{s.client.out.bytes} > ctx_.config.client_buffer_cap_bytes) {

@@ -45,7 +45,6 @@ struct Leg {
   BufferChain out;            // bytes queued to the peer (ciphertext)
   uint32_t send_len = 0;      // bytes of the send in flight
   double send_started_s = 0;  // when that send was submitted (write-stall guard)
-  LegSocks5 socks5;           // upstream legs under --upstream-socks5 only
 
   void BeginRecv() { BeginOp(inflight, recv_armed); }
   void EndRecv() { EndOp(inflight, recv_armed); }
@@ -55,6 +54,12 @@ struct Leg {
   void EndConnect() { EndOp(inflight, connecting); }
   // Something is armed that a close must cancel.
   bool busy() const { return recv_armed || send_inflight || connecting; }
+};
+
+// A leg the proxy dials (a DC, a fronted site, an ME link), which may go through a SOCKS5
+// server; a client leg never does, and does not carry the 40 bytes.
+struct UpstreamLeg : Leg {
+  LegSocks5 socks5;  // under --upstream-socks5 only
 };
 
 }  // namespace mtp

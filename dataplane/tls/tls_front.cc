@@ -228,7 +228,8 @@ bool TlsFront::CheckTlsInnerTag(uint32_t slot, ClientSession& s, Transport trans
   // gets the header too, which the session kept apart from its input chain.
   BufferChain joined;
   joined.charge = s.in.charge;
-  bool ok = ctx_.chains.AppendCopy(joined, ByteSpan(s.header.data(), s.header_bytes));
+  bool ok = ctx_.chains.AppendCopy(
+      joined, ByteSpan(s.streams.header().data(), s.streams.header_bytes));
   ok = ctx_.chains.AppendChainCopy(joined, s.in) && ok;
   s.in = joined;
   if (!ok) {
