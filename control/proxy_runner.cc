@@ -530,7 +530,8 @@ void ProxyRunner::FillStats(StatsSnapshot& out) const {
                                 {"middle_end", I(k.direct_fallback_off)}};
   x.buffer_pressure_by_event = {{"recv_deferred", I(k.recv_buffer_waits)},
                                 {"me_recv_paused", I(k.me_recv_pauses)},
-                                {"me_flush_failure", I(k.me_flush_failures)}};
+                                {"me_flush_failure", I(k.me_flush_failures)},
+                                {"me_link_full", I(k.me_frames_held)}};
   x.me_link_buffer_bytes = I(k.me_link_buffer_bytes);
   // --upstream-socks5: every (stage, reason) pair that happened, plus the two an operator
   // looks for first, so those series exist from the start.

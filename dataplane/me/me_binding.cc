@@ -152,8 +152,8 @@ void MePool::SendCloseConn(MeLink& l, uint32_t link, uint64_t ext_conn_id) {
   ctx_.MarkLinkDirty(link, l);
 }
 
-bool MePool::ForwardToMe(uint32_t slot, ClientSession& s, ByteSpan payload, bool quick_ack,
-                         uint32_t extra_flags) {
+FrameOutcome MePool::ForwardToMe(uint32_t slot, ClientSession& s, ByteSpan payload,
+                                 bool quick_ack, uint32_t extra_flags) {
   if (!s.bound) {
     if (!BindSession(slot, s)) {
       // §8.3: drop, and remember it so the stream is not resumed with a hole. The client is
@@ -163,18 +163,18 @@ bool MePool::ForwardToMe(uint32_t slot, ClientSession& s, ByteSpan payload, bool
         s.serve_deadline_s = ctx_.now_s + ctx_.config.handshake_timeout_ms / 1000.0;
       }
       s.dropped = true;
-      return true;
+      return FrameOutcome::kDone;
     }
     if (s.dropped) {
       clients_->CloseSession(slot, s, CloseReason::kNoMeAfterDrop);
-      return false;
+      return FrameOutcome::kClosed;
     }
   }
   MeLink* l = BoundLink(s);
   if (l == nullptr || l->state != MeLinkState::kReady) {
     ctx_.counters.client_me_link_lost.Add();
     clients_->CloseSession(slot, s, CloseReason::kMeLinkLost);
-    return false;
+    return FrameOutcome::kClosed;
   }
   RpcProxyReqHeader h;
   bool has_tag = ctx_.config.ad_tag.has_value();
@@ -188,9 +188,19 @@ bool MePool::ForwardToMe(uint32_t slot, ClientSession& s, ByteSpan payload, bool
   if (has_tag) h.ad_tag = ByteSpan(ctx_.config.ad_tag->data(), ctx_.config.ad_tag->size());
   size_t header_bytes = RpcProxyReqHeaderSize(h.flags, h.ad_tag.size());
   MutableByteSpan msg = l->rpc->BeginMessage(header_bytes + payload.size());
+  if (msg.empty() && l->rpc->last_output_error() != RpcError::kBufferLimit) {
+    ctx_.counters.dropped_queries.Add();  // a payload RPC_PROXY_REQ cannot carry
+    return FrameOutcome::kDone;
+  }
   if (msg.empty()) {
-    ctx_.counters.dropped_queries.Add();  // the link's output bound: treat like no ME
-    return true;
+    // The link's output bound. Clients stop being read once the link passes
+    // me_link_pause_bytes_, but frames already received (a multishot receive's completions
+    // before its cancel lands, several clients' queued input) can still exceed it. Dropping
+    // one would leave a hole in the client's stream: the frame waits in the client's input
+    // instead, and the client is paused with the link's other paused clients.
+    if (!s.input_held) ctx_.counters.me_frames_held.Add();  // once per wait, not per retry
+    clients_->PauseClientRecv(slot, s);
+    return FrameOutcome::kHeld;
   }
   EncodeRpcProxyReqHeader(h, msg);
   std::memcpy(msg.data() + header_bytes, payload.data(), payload.size());
@@ -203,7 +213,7 @@ bool MePool::ForwardToMe(uint32_t slot, ClientSession& s, ByteSpan payload, bool
   if (l->leg.out.bytes + l->rpc->PendingOutputBytes() > me_link_pause_bytes_) {
     clients_->PauseClientRecv(slot, s);
   }
-  return true;
+  return FrameOutcome::kDone;
 }
 
 void MePool::ResumePausedClients(MeLink& l) {

@@ -14,6 +14,7 @@
 #include "core/io_engine.h"
 #include "crypto/aes.h"
 #include "dataplane/me/reconnect_backoff.h"
+#include "dataplane/session/frame_outcome.h"
 #include "dataplane/shard/shard_context.h"
 
 namespace mtp {
@@ -54,10 +55,12 @@ class MePool {
   // and send.
   void Flush();
 
-  // Sends one filtered client payload as RPC_PROXY_REQ (binding first if needed). Returns
-  // false if the session was closed.
-  bool ForwardToMe(uint32_t slot, ClientSession& s, ByteSpan payload, bool quick_ack,
-                   uint32_t extra_flags);
+  // Sends one filtered client payload as RPC_PROXY_REQ (binding first if needed). kHeld: the
+  // link's output is at its bound, nothing was sent, and the caller keeps the frame and stops
+  // reading the client until the link drains (ResumePausedClients); kClosed: the session was
+  // closed.
+  FrameOutcome ForwardToMe(uint32_t slot, ClientSession& s, ByteSpan payload, bool quick_ack,
+                           uint32_t extra_flags);
   // A closing session leaves its link (RPC_CLOSE_CONN unless the ME closed it).
   void UnbindSession(uint32_t slot, ClientSession& s, bool send_close_conn);
   // A bound client stopped being read (its link's paused clients resume together).

@@ -55,6 +55,7 @@ struct ClientSession {
   bool out_paused : 1 = false;      // backpressure: this client's own output is over the cap
   bool recv_waiting : 1 = false;    // waiting for a receive buffer / budget (InputBudget)
   bool budget_cancel : 1 = false;   // its receive was cancelled because the budget ran out
+  bool input_held : 1 = false;      // ME mode: its first frame waits for room in the ME link
   bool peer_known : 1 = false;      // peer_ip/peer_port came from a PROXY header (not the socket)
   bool access_denied : 1 = false;   // -D: refused by the IP lists, fronted when its hello comes
   bool tls_refused : 1 = false;     // -D: hello refused without fronting (--tls-unknown-sni)

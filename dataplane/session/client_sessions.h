@@ -12,6 +12,7 @@
 
 #include "core/io_engine.h"
 #include "dataplane/session/close_reason.h"
+#include "dataplane/session/frame_outcome.h"
 #include "dataplane/shard/shard_context.h"
 
 namespace mtp {
@@ -69,10 +70,10 @@ class ClientSessions {
   void OnProxyHeaderBytes(uint32_t slot, ClientSession& s);
   void OnHandshakeBytes(uint32_t slot, ClientSession& s);
   void ProcessClientFrames(uint32_t slot, ClientSession& s);
-  // Frame payload at `offset` of s.in, `len` bytes: forward, answer PING, or drop.
-  // Returns false if the session was closed.
-  bool HandleClientFrame(uint32_t slot, ClientSession& s, size_t offset, uint32_t len,
-                         bool quick_ack);
+  // Frame payload at `offset` of s.in, `len` bytes: forward, answer PING, or drop; kHeld if
+  // the ME link had no room (the frame stays, the client is paused).
+  FrameOutcome HandleClientFrame(uint32_t slot, ClientSession& s, size_t offset, uint32_t len,
+                                 bool quick_ack);
 
   ShardContext& ctx_;
   InputBudget* budget_ = nullptr;

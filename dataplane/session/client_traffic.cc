@@ -271,8 +271,14 @@ void ClientSessions::ProcessClientFrames(uint32_t slot, ClientSession& s) {
         (f.prefix_bytes == 0 || s.in.bytes < f.wanted_bytes)) {
       return;
     }
+    const FrameOutcome outcome =
+        HandleClientFrame(slot, s, f.prefix_bytes, f.payload_bytes, f.quick_ack);
+    // Held: the frame stays first in s.in and is decoded again when the link has room
+    // (FlushSession, once the link resumes its paused clients); it is counted once taken.
+    s.input_held = outcome == FrameOutcome::kHeld;
+    if (s.input_held) return;
     ctx_.counters.client_frames_in.Add();
-    if (!HandleClientFrame(slot, s, f.prefix_bytes, f.payload_bytes, f.quick_ack)) return;
+    if (outcome == FrameOutcome::kClosed) return;
     ctx_.chains.Consume(s.in, f.frame_bytes());
   }
 }
@@ -286,8 +292,8 @@ bool ClientSessions::CheckClientBuffers(uint32_t slot, ClientSession& s) {
   return true;
 }
 
-bool ClientSessions::HandleClientFrame(uint32_t slot, ClientSession& s, size_t offset, uint32_t len,
-                                       bool quick_ack) {
+FrameOutcome ClientSessions::HandleClientFrame(uint32_t slot, ClientSession& s, size_t offset,
+                                               uint32_t len, bool quick_ack) {
   // The filter needs the payload as one span: it usually is (one receive buffer); a payload
   // straddling buffers is linearised into the shard's scratch buffer.
   ByteSpan payload;
@@ -305,17 +311,17 @@ bool ClientSessions::HandleClientFrame(uint32_t slot, ClientSession& s, size_t o
       uint8_t pong[kPongPayloadBytes];
       BuildPong(payload, pong);
       ctx_.counters.client_pings_answered.Add();
-      return QueueClientFrame(slot, s, pong);
+      return QueueClientFrame(slot, s, pong) ? FrameOutcome::kDone : FrameOutcome::kClosed;
     }
     case FilterVerdict::kDrop:
-      if (!CheckClientBuffers(slot, s)) return false;
+      if (!CheckClientBuffers(slot, s)) return FrameOutcome::kClosed;
       ctx_.counters.client_frames_filtered.Add();
-      return true;
+      return FrameOutcome::kDone;
     case FilterVerdict::kForward:
-      if (!CheckClientBuffers(slot, s)) return false;
+      if (!CheckClientBuffers(slot, s)) return FrameOutcome::kClosed;
       return me_->ForwardToMe(slot, s, payload, quick_ack, r.proxy_req_flags);
   }
-  return true;
+  return FrameOutcome::kDone;
 }
 
 bool ClientSessions::QueueClientRaw(uint32_t slot, ClientSession& s, ByteSpan plaintext) {

@@ -98,6 +98,13 @@ void ClientSessions::Transition(ClientSession& s, SessionState to) {
 
 void ClientSessions::FlushSession(uint32_t slot, ClientSession& s) {
   if (s.state == SessionState::kClosing || s.state == SessionState::kFree) return;
+  if (s.input_held && !s.client.recv_paused) {
+    // Its link resumed it: the held frame (and any after it) goes first, before the receive
+    // is armed again -- or it is held again and the client stays paused.
+    ProcessClientFrames(slot, s);
+    if (s.state == SessionState::kClosing) return;
+    budget_->ChargeInput(slot, s);
+  }
   if (s.client.want_recv && !s.client.recv_armed && !s.client.recv_paused && !s.out_paused &&
       s.state != SessionState::kDraining) {
     if (budget_->RecvMayArm()) {

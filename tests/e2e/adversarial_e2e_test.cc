@@ -50,6 +50,10 @@ class AdversarialTest : public AdversarialE2eTest {
     ExpectRssBounded("during the attack");
     for (auto& h : hostiles) ExpectClosesExplained(StopHostile(*h));
     ExpectNewVictimsEcho(2, kVictimTimeoutMs, "new victims after the attackers left");
+    // The ME was up the whole time: no client frame may have been dropped (a frame that finds
+    // its link's output full waits in the client's input; dropping it left the victim
+    // waiting for an answer that never came).
+    EXPECT_EQ(Metric("mtproxy_dropped_total{kind=\"queries\"}"), 0) << CloseCounters();
   }
 };
 

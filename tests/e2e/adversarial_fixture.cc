@@ -171,7 +171,9 @@ std::string AdversarialE2eTest::CloseCounters() {
   for (std::string line; std::getline(body, line);) {
     const bool close_family = line.rfind("mtproxy_client_closes_total", 0) == 0 ||
                               line.rfind("mtproxy_connections_closed_total", 0) == 0 ||
-                              line.rfind("mtproxy_accept_failures_total", 0) == 0;
+                              line.rfind("mtproxy_accept_failures_total", 0) == 0 ||
+                              line.rfind("mtproxy_dropped_total", 0) == 0 ||
+                              line.rfind("mtproxy_buffer_pressure_total", 0) == 0;
     if (close_family && line.substr(line.rfind(' ') + 1) != "0") out += line + "\n";
   }
   return out;

@@ -71,7 +71,7 @@ class AdversarialE2eTest : public ::testing::TestWithParam<AdversarialParam> {
   // Closes the proxy counts with a reason: client closes (sheds included), memory-protection
   // closes, accept failures.
   double ExplainedCloses();
-  // The non-zero close counters, one per line (failure messages).
+  // The non-zero close, drop and buffer-pressure counters, one per line (failure messages).
   std::string CloseCounters();
   // Every close `report` saw is counted by a reason (counters are published at the shards'
   // tick: waited for, bounded).
