@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -86,6 +87,41 @@ bool WaitUntil(const std::function<bool()>& f, int timeout_ms) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return false;
+}
+
+// `clients` intermediate clients at once, each writing `frames` frames of size_of(client, frame)
+// bytes from one thread and reading the echoes from another. Returns, per client, how many
+// echoes came back intact and in order (-1: it could not connect).
+std::vector<int> EchoFromClients(uint16_t port, int clients, int frames,
+                                 const std::function<size_t(int, int)>& size_of,
+                                 int read_timeout_ms) {
+  std::vector<TestClient> conns;
+  for (int i = 0; i < clients; ++i) {
+    auto c = TestClient::Connect(port, nullptr, Transport::kIntermediate, 2);
+    if (!c.has_value()) return std::vector<int>(clients, -1);
+    conns.push_back(std::move(*c));
+  }
+  auto message = [&](int c, int f) {
+    return Message(size_of(c, f), static_cast<uint8_t>(c * 16 + f));
+  };
+  std::vector<std::thread> threads;
+  std::vector<int> echoed(clients, 0);
+  for (int i = 0; i < clients; ++i) {
+    threads.emplace_back([&, i] {
+      for (int f = 0; f < frames; ++f) {
+        if (!conns[i].SendFrame(message(i, f))) return;
+      }
+    });
+    threads.emplace_back([&, i] {
+      for (int f = 0; f < frames; ++f) {
+        auto echo = conns[i].ReadFrame(read_timeout_ms);
+        if (!echo.has_value() || *echo != message(i, f)) return;
+        ++echoed[i];
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  return echoed;
 }
 
 class ProxyShardTest : public ::testing::TestWithParam<IoBackend> {
@@ -402,34 +438,7 @@ TEST_P(ProxyShardTest, UnevenLinksFlushedInCappedPassesKeepEveryStreamIntact) {
   static constexpr size_t kSizes[] = {512,   2048,  8192,   24576,  40960,
                                       65536, 98304, 196608, 262144};
   auto size_of = [](int c, int f) { return kSizes[(c * 7 + f * 13 + c * f) % 9]; };
-  std::vector<TestClient> clients;
-  for (int i = 0; i < kClients; ++i) {
-    auto c = TestClient::Connect(shard.port(), nullptr, Transport::kIntermediate, 2);
-    ASSERT_TRUE(c.has_value());
-    clients.push_back(std::move(*c));
-  }
-  std::vector<std::thread> threads;
-  std::vector<int> echoed(kClients, 0);
-  for (int i = 0; i < kClients; ++i) {
-    threads.emplace_back([&, i] {
-      for (int f = 0; f < kFrames; ++f) {
-        if (!clients[i].SendFrame(Message(size_of(i, f), static_cast<uint8_t>(i * 16 + f)))) {
-          return;
-        }
-      }
-    });
-    threads.emplace_back([&, i] {
-      for (int f = 0; f < kFrames; ++f) {
-        auto echo = clients[i].ReadFrame(20000);
-        if (!echo.has_value() ||
-            *echo != Message(size_of(i, f), static_cast<uint8_t>(i * 16 + f))) {
-          return;
-        }
-        ++echoed[i];
-      }
-    });
-  }
-  for (std::thread& t : threads) t.join();
+  std::vector<int> echoed = EchoFromClients(shard.port(), kClients, kFrames, size_of, 20000);
   for (int i = 0; i < kClients; ++i) EXPECT_EQ(echoed[i], kFrames) << "client " << i;
   EXPECT_EQ(shard.counters().me_flush_failures.Get(), 0u);
   EXPECT_EQ(shard.counters().me_links_ready.Get(), 4u);  // no link failed on a broken stream
@@ -458,31 +467,8 @@ TEST_P(ProxyShardTest, FramesThatFindTheLinkFullWaitAndAreNeverDropped) {
   constexpr int kClients = 8;
   constexpr int kFrames = 4;
   constexpr size_t kFrameBytes = 1000000;
-  std::vector<TestClient> clients;
-  for (int i = 0; i < kClients; ++i) {
-    auto c = TestClient::Connect(shard.port(), nullptr, Transport::kIntermediate, 2);
-    ASSERT_TRUE(c.has_value());
-    clients.push_back(std::move(*c));
-  }
-  std::vector<std::thread> threads;
-  std::vector<int> echoed(kClients, 0);
-  for (int i = 0; i < kClients; ++i) {
-    threads.emplace_back([&, i] {
-      for (int f = 0; f < kFrames; ++f) {
-        if (!clients[i].SendFrame(Message(kFrameBytes, static_cast<uint8_t>(i * 16 + f)))) return;
-      }
-    });
-    threads.emplace_back([&, i] {
-      for (int f = 0; f < kFrames; ++f) {
-        auto echo = clients[i].ReadFrame(30000);
-        if (!echo.has_value() || *echo != Message(kFrameBytes, static_cast<uint8_t>(i * 16 + f))) {
-          return;
-        }
-        ++echoed[i];
-      }
-    });
-  }
-  for (std::thread& t : threads) t.join();
+  std::vector<int> echoed = EchoFromClients(
+      shard.port(), kClients, kFrames, [](int, int) { return kFrameBytes; }, 30000);
   for (int i = 0; i < kClients; ++i) EXPECT_EQ(echoed[i], kFrames) << "client " << i;
   EXPECT_EQ(shard.counters().dropped_queries.Get(), 0u);
   EXPECT_EQ(shard.counters().forwarded_queries.Get(), uint64_t{kClients} * kFrames);
