@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <new>
 
 #include "crypto/aes.h"
 #include "dataplane/buffer_chain.h"
@@ -22,7 +23,8 @@ namespace mtp {
 inline constexpr uint32_t kNoSlot = UINT32_MAX;
 
 // Direct mode's DC-leg streams: allocated when the DC connect starts (an ME-mode session,
-// fronted or not, never has them), so they cost an ME-mode session 8 bytes, not 560.
+// fronted or not, never has them), so they cost an ME-mode session 8 bytes, not 560. The
+// upstream leg and the fake-TLS state sit behind pointers for the same reason (see below).
 struct UpStreams {
   AesCtr encrypt;  // proxy->DC
   AesCtr decrypt;  // DC->proxy
@@ -39,13 +41,26 @@ struct ClientSession {
   int8_t secret_index = -1;  // the secret its handshake matched (per-secret counters), or -1
   int8_t limit_slot = -1;    // admitted under its named secret's limits (secret_admission.h)
 
-  // The client's connection, and the upstream one (direct mode: the DC; -D fronting: the
-  // real site; unused in ME mode, where the session is bound to a shared ME link instead).
+  // The client's connection.
   Leg client;
-  UpstreamLeg up;
 
   // Ops in flight on both legs: the slot is freed only at zero.
-  uint16_t inflight() const { return static_cast<uint16_t>(client.inflight + up.inflight); }
+  uint16_t inflight() const {
+    return static_cast<uint16_t>(client.inflight + (up ? up->inflight : 0));
+  }
+  // Bytes queued toward the upstream peer (0 without an upstream leg).
+  uint32_t up_out_bytes() const { return up ? up->out.bytes : 0; }
+  // The upstream leg, allocated on first use (direct mode's DC connect, ME-mode DC fallback,
+  // -D fronting); once made it stays until the slot is freed, since completions of its ops
+  // find it through the slot. False if out of memory (the caller closes the session).
+  bool MakeUp() {
+    if (up == nullptr) up.reset(new (std::nothrow) UpstreamLeg());
+    return up != nullptr;
+  }
+  // -D: whether the fake-TLS stage frames this session's traffic, and where it stands (kOff
+  // without -D, where the state is never allocated).
+  bool tls_on() const { return tls != nullptr && tls->on(); }
+  TlsPhase tls_phase() const { return tls != nullptr ? tls->phase : TlsPhase::kOff; }
 
   bool dirty : 1 = false;           // on the shard's flush list
   bool dropped : 1 = false;         // §8.3: a frame was dropped for lack of an ME
@@ -89,8 +104,14 @@ struct ClientSession {
   std::array<uint8_t, 16> peer_ip{};
   std::array<uint8_t, 16> local_ip{};
 
-  // -D: the fake-TLS stage in front of the obfuscated2 streams (off otherwise).
-  TlsSessionState tls;
+  // The upstream connection (direct mode: the DC; -D fronting: the real site), null until one
+  // is dialed (MakeUp). An ME-mode session is bound to a shared ME link instead, so it never
+  // has one and does not carry the leg's 80 bytes.
+  std::unique_ptr<UpstreamLeg> up;
+
+  // -D: the fake-TLS stage in front of the obfuscated2 streams, allocated when a session's TLS
+  // stage begins (TlsFront::BeginTls) and kept for its life; null without -D (88 bytes saved).
+  std::unique_ptr<TlsSessionState> tls;
 
   // Direct mode DC leg streams (null otherwise).
   std::unique_ptr<UpStreams> up_streams;
@@ -101,8 +122,10 @@ struct ClientSession {
   // proxy->client.
   ClientStreams streams;
 };
-// 920 bytes on x86-64, 568 of them the client streams. Growing it costs every idle connection:
-// measure (tools/mtp-bench idle) and update the table in docs/performance.md.
-static_assert(sizeof(ClientSession) <= 920, "ClientSession grew: see the comment above");
+// 768 bytes on x86-64, 568 of them the client streams, the rest listed in docs/performance.md
+// ("Idle memory per connection"); it was 920 while the upstream leg (80) and the TLS state (88)
+// were inline, now two 8-byte pointers. Growing it costs every idle connection: measure
+// (tools/mtp-bench idle) and update that table.
+static_assert(sizeof(ClientSession) <= 768, "ClientSession grew: see the comment above");
 
 }  // namespace mtp

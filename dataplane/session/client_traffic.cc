@@ -32,7 +32,7 @@ void ClientSessions::OnClientRecv(uint32_t slot, ClientSession& s, const IoCompl
     CountSecretBytes(ctx_, s, n);
     s.last_active_s = ctx_.now_s;
     // -D: the fake-TLS stage takes hello bytes and fronted traffic, and unwraps records.
-    const bool taken = (s.tls.on() || s.fronting) && tls_->TlsClientBytes(slot, s, c.buffer_id, &n);
+    const bool taken = (s.tls_on() || s.fronting) && tls_->TlsClientBytes(slot, s, c.buffer_id, &n);
     if (taken && s.state == SessionState::kClosing) return;
     if (!taken) switch (s.state) {
         case SessionState::kProxyHeader:
@@ -54,8 +54,8 @@ void ClientSessions::OnClientRecv(uint32_t slot, ClientSession& s, const IoCompl
           // To the DC: client CTR -> plaintext -> DC CTR, in place, then queue the buffer.
           s.streams.decrypt().Apply(data, data, n);
           s.up_streams->encrypt.Apply(data, data, n);
-          ctx_.chains.AppendBuffer(s.up.out, c.buffer_id, n);
-          if (s.up.out.bytes > ctx_.config.queue_cap_bytes) PauseClientRecv(slot, s);
+          ctx_.chains.AppendBuffer(s.up->out, c.buffer_id, n);  // made with up_streams
+          if (s.up->out.bytes > ctx_.config.queue_cap_bytes) PauseClientRecv(slot, s);
           ctx_.MarkDirty(slot, s);
           break;
         case SessionState::kSkip:      // the reference's black hole: discard, never answer
@@ -108,10 +108,11 @@ void ClientSessions::OnClientSend(uint32_t slot, ClientSession& s, const IoCompl
   s.last_active_s = ctx_.now_s;
   if (s.out_paused && s.client.out.bytes <= ctx_.config.queue_cap_bytes / 2)
     ResumeFromOwnOutput(slot, s);
-  TlsOnSent(s.tls, static_cast<uint32_t>(c.result));
-  if (s.up.recv_paused && s.client.out.bytes <= ctx_.config.queue_cap_bytes / 2) {
-    s.up.recv_paused = false;
-    s.up.want_recv = true;
+  if (s.tls != nullptr) TlsOnSent(*s.tls, static_cast<uint32_t>(c.result));
+  if (s.up != nullptr && s.up->recv_paused &&
+      s.client.out.bytes <= ctx_.config.queue_cap_bytes / 2) {
+    s.up->recv_paused = false;
+    s.up->want_recv = true;
   }
   ctx_.MarkDirty(slot, s);
 }
@@ -174,10 +175,10 @@ void ClientSessions::OnProxyHeaderBytes(uint32_t slot, ClientSession& s) {
       ctx_.config.handshake_timeout_ms > 0
           ? ctx_.now_s + static_cast<double>(ctx_.config.handshake_timeout_ms) / 1000.0
           : 0;
-  tls_->BeginTls(slot, s);
+  if (!tls_->BeginTls(slot, s)) return;  // closed
   if (s.in.empty()) return;
   // The client's first bytes came with the header.
-  if (s.tls.on()) {
+  if (s.tls_on()) {
     tls_->OnHelloInput(slot, s);
     return;
   }
@@ -207,7 +208,7 @@ void ClientSessions::OnHandshakeBytes(uint32_t slot, ClientSession& s) {
     case Obfuscated2Status::kNoMatch:
       // Skip mode: keep the socket, swallow everything, never answer (client-transports §8).
       ctx_.counters.handshake_bad.Add();
-      if (s.tls.on()) ctx_.counters.tls_failed_inner_header.Add();  // after a valid ClientHello
+      if (s.tls_on()) ctx_.counters.tls_failed_inner_header.Add();  // after a valid ClientHello
       ctx_.counters.client_skip_mode.Add();
       ctx_.chains.Clear(s.in);
       Transition(s, SessionState::kSkip);

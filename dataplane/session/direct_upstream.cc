@@ -33,6 +33,12 @@ void DirectUpstream::StartDirectUpstream(uint32_t slot, ClientSession& s) {
     clients_->CloseSession(slot, s, CloseReason::kCryptoFailure);
     return;
   }
+  if (!s.MakeUp()) {  // the leg itself: likewise only for sessions that dial a DC
+    ctx_.counters.client_failed_no_buffers.Add();
+    clients_->CloseSession(slot, s, CloseReason::kNoBuffers);
+    return;
+  }
+  UpstreamLeg& up = *s.up;
   // --upstream-socks5: the TCP connect goes to the SOCKS5 server, and its requests (a CONNECT
   // to the DC) are queued before the DC's header.
   const SocketAddress& peer =
@@ -47,9 +53,9 @@ void DirectUpstream::StartDirectUpstream(uint32_t slot, ClientSession& s) {
     clients_->CloseSession(slot, s, CloseReason::kUpstreamError);
     return;
   }
-  s.up.fd = *fd;
-  if ((ctx_.config.upstream_socks5 && !QueueSocks5Requests(ctx_, s.up, *dc)) ||
-      !ctx_.chains.AppendCopy(s.up.out, hs->header)) {
+  up.fd = *fd;
+  if ((ctx_.config.upstream_socks5 && !QueueSocks5Requests(ctx_, up, *dc)) ||
+      !ctx_.chains.AppendCopy(up.out, hs->header)) {
     ctx_.counters.client_failed_no_buffers.Add();
     clients_->CloseSession(slot, s, CloseReason::kNoBuffers);
     return;
@@ -59,7 +65,7 @@ void DirectUpstream::StartDirectUpstream(uint32_t slot, ClientSession& s) {
     bool ok = true;
     ctx_.chains.ForEachSegment(s.in, 0, s.in.bytes, [&](MutableByteSpan seg) {
       s.up_streams->encrypt.Apply(seg);
-      ok = ok && ctx_.chains.AppendCopy(s.up.out, seg);
+      ok = ok && ctx_.chains.AppendCopy(up.out, seg);
     });
     ctx_.chains.Clear(s.in);
     if (!ok) {
@@ -68,14 +74,17 @@ void DirectUpstream::StartDirectUpstream(uint32_t slot, ClientSession& s) {
       return;
     }
   }
-  ctx_.engine->Connect(s.up.fd, peer.sockaddr_ptr(), peer.length(),
+  ctx_.engine->Connect(up.fd, peer.sockaddr_ptr(), peer.length(),
                        ctx_.Tag(OpKind::kUpstreamConnect, slot));
-  s.up.BeginConnect();
+  up.BeginConnect();
   ctx_.counters.dc_connects.Add();
 }
 
 void DirectUpstream::OnUpstreamConnect(uint32_t slot, ClientSession& s, const IoCompletion& c) {
-  s.up.EndConnect();
+  // Completions of upstream ops (and the re-arms they lead to) come only to a session that
+  // made the leg: StartDirectUpstream or TlsFront::StartFronting.
+  UpstreamLeg& up = *s.up;
+  up.EndConnect();
   if (s.state != SessionState::kConnecting) return;
   if (c.result < 0 && s.fronting) {
     tls_->FrontFailed(slot, s, strerror(-c.result));
@@ -84,14 +93,14 @@ void DirectUpstream::OnUpstreamConnect(uint32_t slot, ClientSession& s, const Io
   if (c.result < 0) {
     ctx_.counters.dc_connect_failures.Add();
     MTP_LOG(1, "shard %u: client %u: DC connect failed: %s", ctx_.index, slot, strerror(-c.result));
-    if (s.up.socks5.active()) NoteSocks5ConnectFailure(ctx_, -c.result, "DC leg");
+    if (up.socks5.active()) NoteSocks5ConnectFailure(ctx_, -c.result, "DC leg");
     clients_->CloseSession(slot, s, CloseReason::kUpstreamError);
     return;
   }
-  if (s.up.socks5.active()) {
+  if (up.socks5.active()) {
     // Connected to the SOCKS5 server: its exchange runs first (still kConnecting, within the
     // client's serve deadline); OnSocks5Done starts the relay.
-    BeginSocks5(ctx_, s.up, ctx_.Tag(OpKind::kUpstreamSend, slot),
+    BeginSocks5(ctx_, up, ctx_.Tag(OpKind::kUpstreamSend, slot),
                 ctx_.Tag(OpKind::kUpstreamRecv, slot));
     return;
   }
@@ -110,14 +119,16 @@ void DirectUpstream::StartRelay(uint32_t slot, ClientSession& s) {
 }
 
 void DirectUpstream::ArmUpstreamRecv(uint32_t slot, ClientSession& s) {
-  if (s.up.recv_armed) return;
-  ctx_.engine->Recv(s.up.fd, ctx_.Tag(OpKind::kUpstreamRecv, slot));
-  s.up.BeginRecv();
+  UpstreamLeg& up = *s.up;
+  if (up.recv_armed) return;
+  ctx_.engine->Recv(up.fd, ctx_.Tag(OpKind::kUpstreamRecv, slot));
+  up.BeginRecv();
 }
 
 void DirectUpstream::OnUpstreamRecv(uint32_t slot, ClientSession& s, const IoCompletion& c) {
-  if (!c.more) s.up.EndRecv();
-  if (s.up.socks5.active()) {
+  UpstreamLeg& up = *s.up;
+  if (!c.more) up.EndRecv();
+  if (up.socks5.active()) {
     OnSocks5Recv(slot, s, c);
     return;
   }
@@ -141,10 +152,10 @@ void DirectUpstream::OnUpstreamRecv(uint32_t slot, ClientSession& s, const IoCom
       clients_->CloseSession(slot, s, CloseReason::kFlood);
       return;
     }
-    if (s.client.out.bytes > ctx_.config.queue_cap_bytes && !s.up.recv_paused) {
-      s.up.recv_paused = true;
+    if (s.client.out.bytes > ctx_.config.queue_cap_bytes && !up.recv_paused) {
+      up.recv_paused = true;
       ctx_.counters.recv_paused.Add();
-      if (s.up.recv_armed) ctx_.engine->CancelOp(s.up.fd, ctx_.Tag(OpKind::kUpstreamRecv, slot));
+      if (up.recv_armed) ctx_.engine->CancelOp(up.fd, ctx_.Tag(OpKind::kUpstreamRecv, slot));
     }
     ctx_.MarkDirty(slot, s);
   } else if (c.result == 0) {
@@ -160,26 +171,27 @@ void DirectUpstream::OnUpstreamRecv(uint32_t slot, ClientSession& s, const IoCom
     clients_->CloseSession(slot, s, CloseReason::kUpstreamError);
     return;
   }
-  if (!c.more && !s.up.recv_paused && s.state == SessionState::kRelaying) {
-    s.up.want_recv = true;
+  if (!c.more && !up.recv_paused && s.state == SessionState::kRelaying) {
+    up.want_recv = true;
     ctx_.MarkDirty(slot, s);
   }
 }
 
 void DirectUpstream::OnUpstreamSend(uint32_t slot, ClientSession& s, const IoCompletion& c) {
-  s.up.EndSend();
+  UpstreamLeg& up = *s.up;
+  up.EndSend();
   if (s.state == SessionState::kClosing) return;
   if (c.result < 0) {
-    if (s.up.socks5.active()) {
-      NoteSocks5Failure(ctx_, s.up, Socks5Error::kIoError, "DC leg");
+    if (up.socks5.active()) {
+      NoteSocks5Failure(ctx_, up, Socks5Error::kIoError, "DC leg");
       Socks5Failed(slot, s);
       return;
     }
     clients_->CloseSession(slot, s, CloseReason::kUpstreamError);
     return;
   }
-  if (s.up.socks5.active()) {
-    if (OnSocks5Sent(ctx_, s.up, static_cast<uint32_t>(c.result),
+  if (up.socks5.active()) {
+    if (OnSocks5Sent(ctx_, up, static_cast<uint32_t>(c.result),
                      ctx_.Tag(OpKind::kUpstreamSend, slot)) == Socks5Progress::kDone) {
       StartRelay(slot, s);
     }
@@ -187,8 +199,8 @@ void DirectUpstream::OnUpstreamSend(uint32_t slot, ClientSession& s, const IoCom
   }
   (s.fronting ? ctx_.counters.tls_front_bytes_out : ctx_.counters.dc_bytes_out)
       .Add(static_cast<uint32_t>(c.result));
-  ctx_.chains.Consume(s.up.out, static_cast<uint32_t>(c.result));
-  if (s.client.recv_paused && s.up.out.bytes <= ctx_.config.queue_cap_bytes / 2) {
+  ctx_.chains.Consume(up.out, static_cast<uint32_t>(c.result));
+  if (s.client.recv_paused && up.out.bytes <= ctx_.config.queue_cap_bytes / 2) {
     s.client.recv_paused = false;
     s.client.want_recv = true;
   }
@@ -196,11 +208,12 @@ void DirectUpstream::OnUpstreamSend(uint32_t slot, ClientSession& s, const IoCom
 }
 
 void DirectUpstream::OnSocks5Recv(uint32_t slot, ClientSession& s, const IoCompletion& c) {
+  UpstreamLeg& up = *s.up;
   if (c.result > 0 && c.buffer_id >= 0) {
     const ByteSpan bytes(ctx_.engine->buffers().Data(c.buffer_id), static_cast<size_t>(c.result));
     Socks5Progress p = Socks5Progress::kPending;
     if (s.state == SessionState::kConnecting) {
-      p = OnSocks5Bytes(ctx_, s.up, bytes, ctx_.Tag(OpKind::kUpstreamSend, slot), "DC leg",
+      p = OnSocks5Bytes(ctx_, up, bytes, ctx_.Tag(OpKind::kUpstreamSend, slot), "DC leg",
                         nullptr);
     }
     ctx_.engine->buffers().Release(c.buffer_id);
@@ -215,32 +228,34 @@ void DirectUpstream::OnSocks5Recv(uint32_t slot, ClientSession& s, const IoCompl
     }
   } else if (c.result == 0 || (c.result < 0 && c.result != -ENOBUFS && c.result != -ECANCELED)) {
     if (s.state != SessionState::kConnecting) return;
-    NoteSocks5Failure(ctx_, s.up, c.result == 0 ? Socks5Error::kClosed : Socks5Error::kIoError,
+    NoteSocks5Failure(ctx_, up, c.result == 0 ? Socks5Error::kClosed : Socks5Error::kIoError,
                       "DC leg");
     Socks5Failed(slot, s);
     return;
   }
   if (!c.more && s.state == SessionState::kConnecting) {
-    s.up.want_recv = true;  // Flush re-arms it
+    up.want_recv = true;  // Flush re-arms it
     ctx_.MarkDirty(slot, s);
   }
 }
 
 void DirectUpstream::Flush(uint32_t slot, ClientSession& s) {
-  if (s.up.socks5.active() && s.state == SessionState::kConnecting) {
-    if (s.up.want_recv && !s.up.recv_armed) {
-      s.up.want_recv = false;
+  if (s.up == nullptr) return;  // ME mode: no upstream leg
+  UpstreamLeg& up = *s.up;
+  if (up.socks5.active() && s.state == SessionState::kConnecting) {
+    if (up.want_recv && !up.recv_armed) {
+      up.want_recv = false;
       ArmUpstreamRecv(slot, s);
     }
     return;
   }
-  if (s.up.fd < 0 || s.up.connecting || s.state != SessionState::kRelaying) return;
-  if (s.up.want_recv && !s.up.recv_armed && !s.up.recv_paused) {
-    s.up.want_recv = false;
+  if (up.fd < 0 || up.connecting || s.state != SessionState::kRelaying) return;
+  if (up.want_recv && !up.recv_armed && !up.recv_paused) {
+    up.want_recv = false;
     ArmUpstreamRecv(slot, s);
   }
-  if (!s.up.send_inflight && !s.up.out.empty()) {
-    SubmitLegSend(ctx_, s.up, ctx_.Tag(OpKind::kUpstreamSend, slot));
+  if (!up.send_inflight && !up.out.empty()) {
+    SubmitLegSend(ctx_, up, ctx_.Tag(OpKind::kUpstreamSend, slot));
   }
 }
 

@@ -180,7 +180,7 @@ void InputBudget::ShedLargestHolders() {
   shed_candidates_.clear();
   ctx_.sessions.ForEachLive([&](uint32_t slot, ClientSession& s) {
     if (s.state == SessionState::kClosing) return;
-    const uint64_t bytes = uint64_t{s.in.bytes} + s.client.out.bytes + s.up.out.bytes;
+    const uint64_t bytes = uint64_t{s.in.bytes} + s.client.out.bytes + s.up_out_bytes();
     if (bytes == 0) return;
     const bool send_stuck =
         s.client.send_inflight && ctx_.now_s - s.client.send_started_s >= kShedMinStallS;

@@ -30,7 +30,7 @@ void SessionGuard::GuardSession(uint32_t slot, ClientSession& s) {
   if (s.state == SessionState::kClosing || s.state == SessionState::kFree) return;
   const double now = ctx_.now_s;
   // Fronted connections and fake-TLS hellos run on their own timers (tls/tls_front.cc).
-  if (s.serve_deadline_s > 0 && !s.fronting && s.tls.phase != TlsPhase::kClientHello) {
+  if (s.serve_deadline_s > 0 && !s.fronting && s.tls_phase() != TlsPhase::kClientHello) {
     const bool waiting_for_me = s.state == SessionState::kRelaying && s.dropped && !s.bound;
     if (s.state == SessionState::kRelaying && !waiting_for_me) {
       s.serve_deadline_s = 0;  // served
@@ -52,8 +52,8 @@ void SessionGuard::GuardSession(uint32_t slot, ClientSession& s) {
           return;
         case SessionState::kConnecting:
         case SessionState::kRelaying:
-          if (s.up.socks5.active()) {  // --upstream-socks5: the exchange did not finish
-            NoteSocks5Failure(ctx_, s.up, Socks5Error::kTimeout, "DC leg");
+          if (s.up != nullptr && s.up->socks5.active()) {  // --upstream-socks5: unfinished
+            NoteSocks5Failure(ctx_, *s.up, Socks5Error::kTimeout, "DC leg");
           }
           ctx_.counters.client_upstream_timeouts.Add();
           clients_->CloseSession(slot, s, CloseReason::kNoUpstream);
@@ -74,20 +74,20 @@ void SessionGuard::GuardSession(uint32_t slot, ClientSession& s) {
   // The same bound on the upstream leg: a DC (direct mode) or, under -D, the real site that
   // stops reading would otherwise hold the session and its queued bytes until the idle
   // timeout, if any.
-  if (ctx_.config.write_stall_timeout_ms > 0 && s.up.send_inflight &&
-      now - s.up.send_started_s >= Seconds(ctx_.config.write_stall_timeout_ms)) {
+  if (ctx_.config.write_stall_timeout_ms > 0 && s.up != nullptr && s.up->send_inflight &&
+      now - s.up->send_started_s >= Seconds(ctx_.config.write_stall_timeout_ms)) {
     if (s.fronting) {
       ctx_.counters.tls_front_write_stalls.Add();
       MTP_LOG(1,
               "shard %u: client %u: no send progress to the real site for %.1f s with %u "
               "byte(s) queued",
-              ctx_.index, slot, now - s.up.send_started_s, s.up.out.bytes);
+              ctx_.index, slot, now - s.up->send_started_s, s.up->out.bytes);
       clients_->CloseSession(slot, s, CloseReason::kFrontWriteStall);
       return;
     }
     ctx_.counters.dc_write_stalls.Add();
     MTP_LOG(1, "shard %u: client %u: no send progress to DC %d for %.1f s with %u byte(s) queued",
-            ctx_.index, slot, s.dc_id, now - s.up.send_started_s, s.up.out.bytes);
+            ctx_.index, slot, s.dc_id, now - s.up->send_started_s, s.up->out.bytes);
     clients_->CloseSession(slot, s, CloseReason::kUpstreamWriteStall);
     return;
   }

@@ -81,7 +81,7 @@ bool ClientSessions::Open(int fd, uint16_t listener) {
   // -v: the reference's connection-level line (the peer is looked up only when logged).
   MTP_LOG(1, "shard %u: New inbound connection #%d %s -> port %u (client %u)", ctx_.index, fd,
           PeerText(*ctx_.engine, fd), ctx_.listener_ports[listener], slot);
-  if (s.state == SessionState::kHandshake) tls_->BeginTls(slot, s);
+  if (s.state == SessionState::kHandshake && !tls_->BeginTls(slot, s)) return true;  // closed
   ctx_.engine->TuneAccepted(fd, ctx_.config.window_clamp_bytes);
   ArmClientRecv(slot, s);
   return true;
@@ -115,7 +115,8 @@ void ClientSessions::FlushSession(uint32_t slot, ClientSession& s) {
     }
   }
   if (!s.client.send_inflight && !s.client.out.empty()) {
-    if (!WrapTlsOutput(ctx_.chains, s.client.out, s.tls,
+    if (s.tls != nullptr &&
+        !WrapTlsOutput(ctx_.chains, s.client.out, *s.tls,
                        ctx_.NowMs())) {  // -D: records, sized per flush
       ctx_.counters.client_failed_no_buffers.Add();
       CloseSession(slot, s, CloseReason::kNoBuffers);
@@ -124,7 +125,8 @@ void ClientSessions::FlushSession(uint32_t slot, ClientSession& s) {
     // Several buffers per send; fake-TLS sends stop at the framed prefix (the records were
     // cut by WrapTlsOutput, so how the sends split them does not change their sizes).
     SubmitLegSend(ctx_, s.client, ctx_.Tag(OpKind::kClientSend, slot),
-                  TlsSendableBytes(s.tls, kLegSendMaxBytes));
+                  s.tls != nullptr ? TlsSendableBytes(*s.tls, kLegSendMaxBytes)
+                                   : kLegSendMaxBytes);
   }
   direct_->Flush(slot, s);
   if (s.state == SessionState::kDraining && s.client.out.empty() && !s.client.send_inflight) {
@@ -144,7 +146,7 @@ void ClientSessions::CloseSession(uint32_t slot, ClientSession& s, CloseReason r
   MTP_LOG(1, "shard %u: closing client %u (fd %d): %s", ctx_.index, slot, s.client.fd,
           CloseReasonName(reason));
   // A fake-TLS client past both handshakes that got no DC connect or ME.
-  if (s.tls.on() && !s.fronting &&
+  if (s.tls_on() && !s.fronting &&
       (reason == CloseReason::kNoUpstream ||
        (reason == CloseReason::kUpstreamError && s.state == SessionState::kConnecting))) {
     ctx_.counters.tls_failed_upstream.Add();
@@ -160,9 +162,7 @@ void ClientSessions::CloseSession(uint32_t slot, ClientSession& s, CloseReason r
   ctx_.chains.Clear(s.in);
   budget_->Forget(slot);
   if (s.client.recv_armed || s.client.send_inflight) ctx_.engine->CancelAll(s.client.fd);
-  if (s.up.fd >= 0 && (s.up.recv_armed || s.up.send_inflight || s.up.connecting)) {
-    ctx_.engine->CancelAll(s.up.fd);
-  }
+  if (s.up != nullptr && s.up->fd >= 0 && s.up->busy()) ctx_.engine->CancelAll(s.up->fd);
   // Never freed inline (callers may still hold `s`): Dispatch frees it once the last op
   // completes, or the flush pass does when nothing is in flight.
   if (s.inflight() == 0) ctx_.MarkDirty(slot, s);
@@ -175,20 +175,20 @@ bool ClientSessions::FinalizeSession(uint32_t slot, ClientSession& s) {
     if (s.reset_on_close) (void)SetLingerReset(s.client.fd);
     ctx_.engine->Close(s.client.fd);
   }
-  if (s.up.fd >= 0) ctx_.engine->Close(s.up.fd);
+  if (s.up != nullptr && s.up->fd >= 0) ctx_.engine->Close(s.up->fd);
   if (s.fronting) ctx_.counters.tls_fronting_active.Sub();
   if (s.secret_index >= 0) ctx_.counters.secrets[s.secret_index].active.Sub();
   ReleaseSecretClient(ctx_, s);
   ctx_.chains.Clear(s.in);
   ctx_.chains.Clear(s.client.out);
-  ctx_.chains.Clear(s.up.out);
+  if (s.up != nullptr) ctx_.chains.Clear(s.up->out);
   budget_->Forget(slot);
   ctx_.counters.connection_seconds.Observe(ctx_.now_s - s.accepted_s);
   MTP_LOG(2, "shard %u: client %u closed after %.3f s: secret %d, DC %d, %u bytes in, %u out",
           ctx_.index, slot, ctx_.now_s - s.accepted_s, s.secret_index, s.dc_id, s.bytes_in,
           s.bytes_out);
   Transition(s, SessionState::kFree);
-  s = ClientSession{};  // releases the cipher contexts
+  s = ClientSession{};  // releases the cipher contexts, the upstream leg and the TLS state
   ctx_.sessions.Free(slot);
   ctx_.counters.client_active.Sub();
   ctx_.counters.client_closed.Add();

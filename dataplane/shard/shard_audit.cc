@@ -31,6 +31,9 @@ ShardAudit ProxyShard::Audit() const {
   };
 
   uint32_t bound_sessions = 0;
+  // A session without an upstream leg (ME mode) reads as one that is idle: no fd, no ops,
+  // nothing queued.
+  const UpstreamLeg no_up;
   for (uint32_t slot = 0; slot < ctx_.sessions.constructed(); ++slot) {
     if (!ctx_.sessions.is_live(slot)) continue;
     const ClientSession& s = ctx_.sessions.at(slot);
@@ -39,24 +42,25 @@ ShardAudit ProxyShard::Audit() const {
                            (s.client.recv_paused ? 4u : 0u) | (s.out_paused ? 8u : 0u) |
                            (s.client.want_recv ? 16u : 0u) | (s.dirty ? 32u : 0u) |
                            (s.bound ? 64u : 0u) | (s.dropped ? 128u : 0u);
-    a.owners.push_back({'s', slot, static_cast<uint8_t>(s.state), s.client.fd, s.up.fd,
-                        s.inflight(), flags, s.in.bytes + s.client.out.bytes + s.up.out.bytes});
+    const UpstreamLeg& up = s.up != nullptr ? *s.up : no_up;
+    a.owners.push_back({'s', slot, static_cast<uint8_t>(s.state), s.client.fd, up.fd,
+                        s.inflight(), flags, s.in.bytes + s.client.out.bytes + up.out.bytes});
     if (s.state == SessionState::kFree) problem(absl::StrFormat("session %u: live but free", slot));
     if (s.client.fd < 0) problem(absl::StrFormat("session %u: no client fd", slot));
     const uint32_t flagged = uint32_t{s.client.recv_armed} + s.client.send_inflight +
-                             s.up.recv_armed + s.up.send_inflight + s.up.connecting;
+                             up.recv_armed + up.send_inflight + up.connecting;
     if (flagged != s.inflight()) {
       problem(absl::StrFormat(
           "session %u (%s): inflight %u but recv %d send %d up_recv %d up_send %d connect %d", slot,
           SessionStateName(s.state), s.inflight(), s.client.recv_armed, s.client.send_inflight,
-          s.up.recv_armed, s.up.send_inflight, s.up.connecting));
+          up.recv_armed, up.send_inflight, up.connecting));
     }
-    if ((s.up.recv_armed || s.up.send_inflight || s.up.connecting) && s.up.fd < 0) {
+    if ((up.recv_armed || up.send_inflight || up.connecting) && up.fd < 0) {
       problem(absl::StrFormat("session %u: upstream ops without an upstream fd", slot));
     }
     count_chain(s.in, "session", slot, "in");
     count_chain(s.client.out, "session", slot, "out");
-    count_chain(s.up.out, "session", slot, "up_out");
+    count_chain(up.out, "session", slot, "up_out");
     if (s.bound) ++bound_sessions;
   }
 

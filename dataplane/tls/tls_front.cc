@@ -101,7 +101,7 @@ ShardCounter& FailedStage(ShardCounters& c, FrontReason reason, const ClientSess
     case FrontReason::kTimeout:
       // After the ServerHello the inner header never completed; before it, either too few
       // bytes came to classify, or a ClientHello prefix never completed.
-      if (s.tls.phase == TlsPhase::kRecords) return c.tls_failed_inner_header;
+      if (s.tls_phase() == TlsPhase::kRecords) return c.tls_failed_inner_header;
       return s.in.bytes < kClassifyMinBytes ? c.tls_failed_first_bytes : c.tls_failed_client_hello;
     case FrontReason::kBadSni:
     case FrontReason::kUnknownSni:
@@ -126,27 +126,34 @@ TlsFront::TlsFront(ShardContext& ctx)
       tls_deadlines_(ctx.config.tls.enabled() ? 2 * ctx.sessions.capacity() : 1),
       front_deadlines_(ctx.config.tls.enabled() ? 2 * ctx.sessions.capacity() : 1) {}
 
-void TlsFront::BeginTls(uint32_t slot, ClientSession& s) {
-  BeginTlsSession(ctx_.config.tls, s.tls);
-  if (!s.tls.on()) return;
+bool TlsFront::BeginTls(uint32_t slot, ClientSession& s) {
+  if (!ctx_.config.tls.enabled()) return true;  // plain obfuscated2 ports: no TLS state at all
+  s.tls.reset(new (std::nothrow) TlsSessionState());
+  if (s.tls == nullptr) {
+    ctx_.counters.client_failed_no_buffers.Add();
+    clients_->CloseSession(slot, s, CloseReason::kNoBuffers);
+    return false;
+  }
+  BeginTlsSession(ctx_.config.tls, *s.tls);
   const int64_t deadline_ms = ctx_.NowMs() + ctx_.config.tls.handshake_timeout_ms;
   tls_deadlines_.Push({slot, ctx_.sessions.generation(slot), deadline_ms},
                       [&](const DeadlineFifo::Entry& e) { OnTlsHandshakeExpired(e); });
+  return true;
 }
 
 bool TlsFront::TlsClientBytes(uint32_t slot, ClientSession& s, int32_t buffer_id, uint32_t* n) {
   if (s.fronting) {
     // The byte pipe: everything the client sends goes to the real site untouched.
     if (s.state == SessionState::kConnecting || s.state == SessionState::kRelaying) {
-      ctx_.chains.AppendBuffer(s.up.out, buffer_id, *n);
-      if (s.up.out.bytes > ctx_.config.queue_cap_bytes) clients_->PauseClientRecv(slot, s);
+      ctx_.chains.AppendBuffer(s.up->out, buffer_id, *n);  // made by StartFronting
+      if (s.up->out.bytes > ctx_.config.queue_cap_bytes) clients_->PauseClientRecv(slot, s);
       ctx_.MarkDirty(slot, s);
     } else {
       ctx_.engine->buffers().Release(buffer_id);
     }
     return true;
   }
-  switch (s.tls.phase) {
+  switch (s.tls_phase()) {
     case TlsPhase::kOff:
       return false;
     case TlsPhase::kClientHello:
@@ -160,7 +167,7 @@ bool TlsFront::TlsClientBytes(uint32_t slot, ClientSession& s, int32_t buffer_id
     case TlsPhase::kRecords: {
       TlsReadError error = TlsReadError::kNone;
       uint8_t* data = ctx_.engine->buffers().Data(buffer_id);
-      const uint32_t payload = UnwrapTlsInput(s.tls, MutableByteSpan(data, *n), &error);
+      const uint32_t payload = UnwrapTlsInput(*s.tls, MutableByteSpan(data, *n), &error);
       if (error != TlsReadError::kNone) {
         ctx_.engine->buffers().Release(buffer_id);
         ctx_.counters.tls_bad_records.Add();
@@ -211,7 +218,7 @@ void TlsFront::OnClientHelloBytes(uint32_t slot, ClientSession& s) {
     return;
   }
   if (!AcceptClientHello(ctx_.chains, s.in, s.client.out, ctx_.scratch, r, ctx_.config.tls,
-                         ctx_.live->secrets, s.tls)) {
+                         ctx_.live->secrets, *s.tls)) {
     ctx_.counters.client_failed_no_buffers.Add();
     clients_->CloseSession(slot, s, CloseReason::kNoBuffers);
     return;
@@ -223,7 +230,7 @@ void TlsFront::OnClientHelloBytes(uint32_t slot, ClientSession& s) {
 }
 
 bool TlsFront::CheckTlsInnerTag(uint32_t slot, ClientSession& s, Transport transport) {
-  if (!s.tls.on() || transport == Transport::kPadded) return true;
+  if (!s.tls_on() || transport == Transport::kPadded) return true;
   // Fake-TLS clients must use padded intermediate inside (reference: proxy-pass). The site
   // gets the header too, which the session kept apart from its input chain.
   BufferChain joined;
@@ -262,7 +269,7 @@ void TlsFront::RefuseUnknownSni(uint32_t slot, ClientSession& s) {
     clients_->CloseSession(slot, s, CloseReason::kNoBuffers);
     return;
   }
-  s.tls.framed_bytes = s.client.out.bytes;
+  s.tls->framed_bytes = s.client.out.bytes;
   clients_->Transition(s, SessionState::kDraining);
   if (s.client.recv_armed) {
     ctx_.engine->CancelOp(s.client.fd, ctx_.Tag(OpKind::kClientRecv, slot));
@@ -288,7 +295,7 @@ bool TlsFront::QueueFrontProxyHeader(ClientSession& s) {
           out, ByteSpan(reinterpret_cast<const uint8_t*>(header.data()), header.size()))) {
     return false;
   }
-  s.up.out = out;
+  s.up->out = out;
   return true;
 }
 
@@ -319,11 +326,17 @@ void TlsFront::StartFronting(uint32_t slot, ClientSession& s, size_t domain_inde
   }
   const std::shared_ptr<const TlsDomainInfo> info = ctx_.config.tls.registry->Get(domain_index);
   const SocketAddress target = info->FrontFor(ctx_.listener_ports[s.listener]);
-  s.tls.domain_index = static_cast<uint8_t>(domain_index);  // names the site in FrontFailed
+  s.tls->domain_index = static_cast<uint8_t>(domain_index);  // names the site in FrontFailed
   if (!target.valid()) {
     FrontFailed(slot, s, "its address is unknown (the name did not resolve)");
     return;
   }
+  if (!s.MakeUp()) {  // the leg to the site: only fronted sessions have it
+    ctx_.counters.client_failed_no_buffers.Add();
+    clients_->CloseSession(slot, s, CloseReason::kNoBuffers);
+    return;
+  }
+  UpstreamLeg& up = *s.up;
   OutboundOptions options;
   if (ctx_.config.outbound_bind && ctx_.config.outbound_bind->family() == target.family()) {
     options.bind_address = ctx_.config.outbound_bind;
@@ -336,8 +349,8 @@ void TlsFront::StartFronting(uint32_t slot, ClientSession& s, size_t domain_inde
   MTP_LOG(1, "shard %u: client %u: proxying to %s (%s) for %s", ctx_.index, slot, target.ToString(),
           info->name, FrontReasonName(reason));
   s.fronting = true;
-  s.tls.phase = TlsPhase::kOff;  // no more framing either way; queued output still goes out
-  s.up.fd = *fd;
+  s.tls->phase = TlsPhase::kOff;  // no more framing either way; queued output still goes out
+  up.fd = *fd;
   // Everything the client sent and we did not consume goes first, from its first byte. It is a
   // send queue from now on (bounded by the queue cap), no longer unserved input.
   ctx_.chains.SetCharge(s.in, Charge::kQueue);
@@ -347,11 +360,11 @@ void TlsFront::StartFronting(uint32_t slot, ClientSession& s, size_t domain_inde
     clients_->CloseSession(slot, s, CloseReason::kNoBuffers);
     return;
   }
-  if (s.up.out.empty()) {
-    s.up.out = s.in;
+  if (up.out.empty()) {
+    up.out = s.in;
   } else {
     // After the PROXY header (a copy: cold, a hello is at most a few records).
-    if (!ctx_.chains.AppendChainCopy(s.up.out, s.in)) {
+    if (!ctx_.chains.AppendChainCopy(up.out, s.in)) {
       ctx_.counters.client_failed_no_buffers.Add();
       clients_->CloseSession(slot, s, CloseReason::kNoBuffers);
       return;
@@ -360,9 +373,9 @@ void TlsFront::StartFronting(uint32_t slot, ClientSession& s, size_t domain_inde
   s.in = BufferChain{};
   ctx_.counters.tls_fronting_active.Add();
   clients_->Transition(s, SessionState::kConnecting);
-  ctx_.engine->Connect(s.up.fd, target.sockaddr_ptr(), target.length(),
+  ctx_.engine->Connect(up.fd, target.sockaddr_ptr(), target.length(),
                        ctx_.Tag(OpKind::kUpstreamConnect, slot));
-  s.up.BeginConnect();
+  up.BeginConnect();
   const int64_t deadline_ms = ctx_.NowMs() + ctx_.config.tls.front_connect_timeout_ms;
   front_deadlines_.Push({slot, ctx_.sessions.generation(slot), deadline_ms},
                         [&](const DeadlineFifo::Entry& e) { OnFrontConnectExpired(e); });
@@ -370,14 +383,14 @@ void TlsFront::StartFronting(uint32_t slot, ClientSession& s, size_t domain_inde
 
 void TlsFront::OnTlsHandshakeExpired(const DeadlineFifo::Entry& e) {
   ClientSession* s = ctx_.sessions.Lookup(e.slot, e.generation);
-  if (s == nullptr || s->fronting || !s->tls.on() || s->state != SessionState::kHandshake) return;
+  if (s == nullptr || s->fronting || !s->tls_on() || s->state != SessionState::kHandshake) return;
   MTP_LOG(1, "shard %u: client %u: fake-TLS handshake not completed in time", ctx_.index, e.slot);
   StartFronting(e.slot, *s, 0, FrontReason::kTimeout);
 }
 
 void TlsFront::OnFrontConnectExpired(const DeadlineFifo::Entry& e) {
   ClientSession* s = ctx_.sessions.Lookup(e.slot, e.generation);
-  if (s == nullptr || !s->fronting || !s->up.connecting) return;
+  if (s == nullptr || !s->fronting || !s->up->connecting) return;  // fronting: it has `up`
   FrontFailed(
       e.slot, *s,
       absl::StrFormat("connect timed out after %u ms", ctx_.config.tls.front_connect_timeout_ms));
@@ -390,7 +403,7 @@ void TlsFront::FrontFailed(uint32_t slot, ClientSession& s, std::string_view why
   const int64_t now_ms = ctx_.NowMs();
   if (front_fail_logged_ms_ == INT64_MIN || now_ms - front_fail_logged_ms_ >= 1000) {
     const std::shared_ptr<const TlsDomainInfo> info =
-        ctx_.config.tls.registry->Get(s.tls.domain_index);
+        ctx_.config.tls.registry->Get(s.tls->domain_index);
     const SocketAddress target = info->FrontFor(ctx_.listener_ports[s.listener]);
     MTP_WARN("failed to proxy request to %s (%s): %s; client connection closed%s", info->name,
              target.valid() ? target.ToString() : std::string("no address"), why,

@@ -47,8 +47,9 @@ class TlsFront {
     budget_ = &budget;
   }
 
-  // An accepted session: the hello phase and its handshake timer (no-op without -D).
-  void BeginTls(uint32_t slot, ClientSession& s);
+  // An accepted session: allocates its TLS state, starts the hello phase and its handshake
+  // timer (no-op without -D, where nothing is allocated). False if it closed the session.
+  bool BeginTls(uint32_t slot, ClientSession& s);
   // Client bytes while fake-TLS is on: true when the buffer was taken care of (hello phase,
   // fronting, or released); false to go on with the normal path using the unwrapped *n bytes.
   bool TlsClientBytes(uint32_t slot, ClientSession& s, int32_t buffer_id, uint32_t* n);
