@@ -29,8 +29,9 @@ void DirectUpstream::StartDirectUpstream(uint32_t slot, ClientSession& s) {
   // One allocation per DC connect (not per byte); ME-mode sessions never make it.
   s.up_streams.reset(new (std::nothrow) UpStreams{std::move(hs->encrypt),
                                                   std::move(hs->decrypt)});
-  if (s.up_streams == nullptr) {
-    clients_->CloseSession(slot, s, CloseReason::kCryptoFailure);
+  if (s.up_streams == nullptr) {  // out of memory, like the leg below: counted as such
+    ctx_.counters.client_failed_no_buffers.Add();
+    clients_->CloseSession(slot, s, CloseReason::kNoBuffers);
     return;
   }
   if (!s.MakeUp()) {  // the leg itself: likewise only for sessions that dial a DC
