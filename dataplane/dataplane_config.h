@@ -114,6 +114,10 @@ struct DataplaneConfig {
   uint64_t client_buffer_cap_bytes = 32ull << 20;
   // Pending-output bound of one ME link before its clients' reads are paused.
   uint32_t me_link_queue_cap_bytes = 8u << 20;
+  // An ME link gives back RpcLink buffers grown past 64 KiB once it has sent and received
+  // nothing for this long. A busy link is often idle for a moment at the tick; trimming it
+  // then makes the next burst allocate and fault in fresh pages again.
+  uint32_t me_link_trim_idle_ms = 2000;
 
   // ---- Timeouts and shedding (session/session_guard.cc; 0 = off) ----
   // A client must be served within this long: the obfuscated2 header (skip-mode connections

@@ -105,6 +105,7 @@ namespace mtp {
   X(client_me_link_lost, "clients closed because their ME link was lost")            \
   X(me_recv_pauses, "ME link receives paused: the shard's buffer budget was spent")  \
   X(me_frames_held, "clients paused with a frame held: the ME link's output was full") \
+  X(me_link_trims, "ME links that gave back grown buffers after a quiet period")     \
   X(me_link_buffer_bytes, "now: bytes allocated for ME links' packet buffers")      \
   X(client_untrusted_proxy, "connections refused: --proxy-protocol from an untrusted peer") \
   X(client_proxy_header_errors, "clients closed: invalid PROXY protocol header")    \

@@ -34,6 +34,7 @@ struct MeLink {
   UpstreamLeg leg;  // the TCP connection to the ME; leg.out holds ciphertext queued to it
   bool dirty = false;
   double deadline_s = 0;  // connect / handshake timeout (monotonic seconds)
+  double active_s = 0;    // last send or receive completion (monotonic seconds): buffer trim
   // --upstream-socks5: the server's bound address from its CONNECT reply (what the ME sees,
   // used for the key derivation when the server reports it).
   SocketAddress socks5_bound;

@@ -57,6 +57,7 @@ size_t FlushBytes(const RpcLink& rpc) {
 
 void MePool::OnMeRecv(uint32_t link, MeLink& l, const IoCompletion& c) {
   if (!c.more) l.leg.EndRecv();
+  l.active_s = ctx_.now_s;
   if (l.state == MeLinkState::kSocks5) {
     OnMeSocks5Recv(link, l, c);
     return;
@@ -104,6 +105,7 @@ bool MePool::BudgetSpent() const {
 
 void MePool::OnMeSend(uint32_t link, MeLink& l, const IoCompletion& c) {
   l.leg.EndSend();
+  l.active_s = ctx_.now_s;
   if (l.state == MeLinkState::kClosing) return;
   if (c.result < 0) {
     if (l.leg.socks5.active()) NoteSocks5Failure(ctx_, l.leg, Socks5Error::kIoError, "ME link");

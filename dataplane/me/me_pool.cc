@@ -160,9 +160,13 @@ void MePool::Maintain() {
         if (l.leg.recv_paused) {
           ctx_.MarkLinkDirty(link, l);  // the flush pass resumes it once the budget allows
         } else if (!l.dirty && !l.leg.send_inflight && l.leg.out.empty() &&
-                   !l.rpc->HasPendingOutput()) {
-          // A burst of large answers or requests grew its buffers; an idle link gives them back.
-          l.rpc->Trim(kLinkBufferKeepBytes);
+                   !l.rpc->HasPendingOutput() &&
+                   ctx_.now_s - l.active_s >= ctx_.config.me_link_trim_idle_ms / 1000.0) {
+          // A burst of large answers or requests grew its buffers; a quiet link gives them
+          // back. Not a busy link caught idle at the tick: its next burst would allocate
+          // again and fault in fresh pages (docs/performance.md, "Keeping a busy link's
+          // buffers").
+          if (l.rpc->Trim(kLinkBufferKeepBytes) > 0) ctx_.counters.me_link_trims.Add();
         }
       }
       ++i;

@@ -481,6 +481,41 @@ TEST_P(ProxyShardTest, FramesThatFindTheLinkFullWaitAndAreNeverDropped) {
               static_cast<unsigned long long>(shard.counters().me_frames_held.Get()));
 }
 
+TEST_P(ProxyShardTest, ABusyLinkKeepsItsGrownBuffersAndAQuietOneGivesThemBack) {
+  // Large frames grow the link's RpcLink buffers past the 64 KiB it keeps. Between frames the
+  // client pauses 250 ms, so the link is idle at two or more ticks (every 100 ms) each time,
+  // but never quiet for me_link_trim_idle_ms: it must keep its buffers (trimming them there
+  // made every next burst allocate and fault in fresh pages). Quiet for longer, it gives them
+  // back.
+  FakeMe me(TestSecretBytes());
+  auto config = MeConfig(me, 1, 1);
+  config->me_link_trim_idle_ms = 1500;
+  ShardHarness shard(std::move(config));
+  ASSERT_TRUE(shard.ok()) << shard.status();
+  ASSERT_TRUE(WaitUntil([&] { return shard.counters().me_links_ready.Get() == 1; }, 5000));
+  auto client = TestClient::Connect(shard.port(), nullptr, Transport::kIntermediate, 2);
+  ASSERT_TRUE(client.has_value());
+  for (int i = 0; i < 5; ++i) {
+    auto msg = Message(400000, static_cast<uint8_t>(i));
+    ASSERT_TRUE(client->SendFrame(msg));
+    auto echo = client->ReadFrame(5000);
+    ASSERT_TRUE(echo.has_value()) << "frame " << i;
+    EXPECT_EQ(*echo, msg) << "frame " << i;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  EXPECT_EQ(shard.counters().me_link_trims.Get(), 0u);
+  EXPECT_GT(shard.counters().me_link_buffer_bytes.Get(), uint64_t{256} << 10);
+  ASSERT_TRUE(WaitUntil([&] { return shard.counters().me_link_trims.Get() >= 1; }, 5000));
+  EXPECT_TRUE(WaitUntil(
+      [&] { return shard.counters().me_link_buffer_bytes.Get() <= uint64_t{128} << 10; }, 1000));
+  // The link goes on with small buffers.
+  auto msg = Message(300000, 9);
+  ASSERT_TRUE(client->SendFrame(msg));
+  auto echo = client->ReadFrame(5000);
+  ASSERT_TRUE(echo.has_value());
+  EXPECT_EQ(*echo, msg);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, ProxyShardTest,
                          ::testing::Values(IoBackend::kIoUring, IoBackend::kEpoll),
                          [](const ::testing::TestParamInfo<IoBackend>& info) {
