@@ -6,6 +6,7 @@
 #include "crypto/aes.h"
 #include "crypto/aes_ni.h"
 #include "crypto/crc32.h"
+#include "crypto/lean_ctr.h"
 
 namespace mtp {
 namespace {
@@ -74,6 +75,26 @@ void BM_AesCtrCreatePair(benchmark::State& state) {
   SetAesForceOpenSslForTesting(false);
 }
 BENCHMARK(BM_AesCtrCreatePair)->Arg(0)->Arg(1);
+
+// A lean stream's Apply of 256 bytes through the shard's key cache. Arg 0 = streams applied in
+// turn through one two-way set: 2 always hit, 3 always miss (each Apply expands its round keys
+// again). The difference is the cost of an eviction.
+void BM_LeanAesCtrApply(benchmark::State& state) {
+  CtrKeyCache cache(1);
+  std::vector<LeanAesCtr> streams;
+  for (int64_t i = 0; i < state.range(0); ++i) {
+    streams.push_back(LeanAesCtr::Create(cache, AesKey(kKey), AesIv(kIv)).value());
+  }
+  uint8_t buf[256] = {};
+  size_t next = 0;
+  for (auto _ : state) {
+    streams[next].Apply(cache, MutableByteSpan(buf));
+    next = next + 1 == streams.size() ? 0 : next + 1;
+    benchmark::DoNotOptimize(buf);
+  }
+  state.counters["misses"] = static_cast<double>(cache.misses());
+}
+BENCHMARK(BM_LeanAesCtrApply)->Arg(2)->Arg(3);
 
 // CBC encryption of N links' flushes in one ProcessBatch (the shard's flush pass) versus the
 // same bytes through one chain: Arg 0 = links, Arg 1 = bytes per link.

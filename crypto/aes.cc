@@ -121,23 +121,7 @@ void AesCtr::Apply(const uint8_t* in, uint8_t* out, size_t n) {
     Update(evp_, in, out, n);
     return;
   }
-  while (n > 0 && used_ < kAesBlockBytes) {
-    *out++ = *in++ ^ keystream_[used_++];
-    --n;
-  }
-  const size_t blocks = n / kAesBlockBytes;
-  if (blocks > 0) {
-    AesNiCtrBlocks(round_keys_, &counter_hi_, &counter_lo_, in, out, blocks);
-    in += blocks * kAesBlockBytes;
-    out += blocks * kAesBlockBytes;
-    n -= blocks * kAesBlockBytes;
-  }
-  if (n > 0) {
-    std::memset(keystream_, 0, sizeof(keystream_));
-    AesNiCtrBlocks(round_keys_, &counter_hi_, &counter_lo_, keystream_, keystream_, 1);
-    for (size_t i = 0; i < n; ++i) out[i] = in[i] ^ keystream_[i];
-    used_ = static_cast<uint8_t>(n);
-  }
+  AesNiCtrApply(round_keys_, &counter_hi_, &counter_lo_, keystream_, &used_, in, out, n);
 }
 
 // ---- CBC -----------------------------------------------------------------------------------

@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 
 namespace mtp {
 namespace {
@@ -736,6 +737,28 @@ void AesNiCbcEncrypt(AesNiCbcLane* lanes, size_t count) {
     size_t steps = group[0]->blocks;
     for (size_t j = 1; j < active; ++j) steps = std::min(steps, group[j]->blocks);
     steps_fn[active](group, steps);
+  }
+}
+
+void AesNiCtrApply(const uint8_t* round_keys, uint64_t* counter_hi, uint64_t* counter_lo,
+                   uint8_t keystream[16], uint8_t* used, const uint8_t* in, uint8_t* out,
+                   size_t n) {
+  while (n > 0 && *used < 16) {
+    *out++ = *in++ ^ keystream[(*used)++];
+    --n;
+  }
+  const size_t blocks = n / 16;
+  if (blocks > 0) {
+    AesNiCtrBlocks(round_keys, counter_hi, counter_lo, in, out, blocks);
+    in += blocks * 16;
+    out += blocks * 16;
+    n -= blocks * 16;
+  }
+  if (n > 0) {
+    std::memset(keystream, 0, 16);
+    AesNiCtrBlocks(round_keys, counter_hi, counter_lo, keystream, keystream, 1);
+    for (size_t i = 0; i < n; ++i) out[i] = in[i] ^ keystream[i];
+    *used = static_cast<uint8_t>(n);
   }
 }
 

@@ -44,6 +44,13 @@ void AesNiDecryptKeys256(const uint8_t enc_round_keys[kAes256RoundKeyBytes],
 void AesNiCtrBlocks(const uint8_t* round_keys, uint64_t* counter_hi, uint64_t* counter_lo,
                     const uint8_t* in, uint8_t* out, size_t blocks);
 
+// A CTR stream over bytes: first the unused tail of `keystream` (its `*used` bytes are spent),
+// then whole counter blocks, then a fresh keystream block for the last partial one. Shared by
+// AesCtr (round keys inline) and LeanAesCtr (round keys from a CtrKeyCache).
+void AesNiCtrApply(const uint8_t* round_keys, uint64_t* counter_hi, uint64_t* counter_lo,
+                   uint8_t keystream[16], uint8_t* used, const uint8_t* in, uint8_t* out,
+                   size_t n);
+
 // CBC decryption of one chain (parallel: every block needs only ciphertext): `iv` is the
 // previous ciphertext block (updated), `blocks` blocks from in to out. in == out is allowed;
 // otherwise the buffers must not overlap. No alignment needed.

@@ -105,10 +105,10 @@ Obfuscated2Keys DeriveObfuscated2Keys(Obfuscated2HeaderView header, const Client
   return keys;
 }
 
-Obfuscated2ServerResult AcceptObfuscated2(Obfuscated2HeaderView header,
-                                          std::span<const ClientSecret> secrets) {
+Obfuscated2Match MatchObfuscated2(Obfuscated2HeaderView header,
+                                  std::span<const ClientSecret> secrets) {
   thread_local BlockCipher block_cipher;
-  Obfuscated2ServerResult result;
+  Obfuscated2Match match;
 
   // Counter block for keystream bytes 48..63 is IV + 3; the same for every secret.
   uint8_t counter[kAesBlockBytes];
@@ -122,8 +122,8 @@ Obfuscated2ServerResult AcceptObfuscated2(Obfuscated2HeaderView header,
     DeriveReadKey(header, secret, &read_key);
     uint8_t keystream[kAesBlockBytes];
     if (!block_cipher.Encrypt(read_key.data(), counter, keystream)) {
-      result.status = Obfuscated2Status::kCryptoFailure;
-      return result;
+      match.status = Obfuscated2Status::kCryptoFailure;
+      return match;
     }
     uint8_t plain[8];
     for (size_t j = 0; j < sizeof(plain); ++j) {
@@ -131,25 +131,36 @@ Obfuscated2ServerResult AcceptObfuscated2(Obfuscated2HeaderView header,
     }
     std::optional<Transport> transport = TransportFromTag(LoadLe32(plain));
     if (!transport.has_value()) continue;
+    match.status = Obfuscated2Status::kAccepted;
+    match.secret_index = secret == nullptr ? -1 : static_cast<int>(i);
+    match.transport = *transport;
+    match.dc_id = static_cast<int16_t>(LoadLe16(plain + (kDcInBlock - kTagInBlock)));
+    match.keys = DeriveObfuscated2Keys(header, secret);
+    return match;
+  }
+  match.status = Obfuscated2Status::kNoMatch;
+  return match;
+}
 
-    Obfuscated2Keys keys = DeriveObfuscated2Keys(header, secret);
-    absl::StatusOr<AesCtr> decrypt = AesCtr::Create(keys.read_key, keys.read_iv);
-    absl::StatusOr<AesCtr> encrypt = AesCtr::Create(keys.write_key, keys.write_iv);
-    if (!decrypt.ok() || !encrypt.ok()) {
-      result.status = Obfuscated2Status::kCryptoFailure;
-      return result;
-    }
-    uint8_t skip[kObfuscated2HeaderBytes] = {};
-    decrypt->Apply(skip);  // advance the read stream past the header
-    result.status = Obfuscated2Status::kAccepted;
-    result.secret_index = secret == nullptr ? -1 : static_cast<int>(i);
-    result.transport = *transport;
-    result.dc_id = static_cast<int16_t>(LoadLe16(plain + (kDcInBlock - kTagInBlock)));
-    result.decrypt = std::move(*decrypt);
-    result.encrypt = std::move(*encrypt);
+Obfuscated2ServerResult AcceptObfuscated2(Obfuscated2HeaderView header,
+                                          std::span<const ClientSecret> secrets) {
+  Obfuscated2ServerResult result;
+  const Obfuscated2Match match = MatchObfuscated2(header, secrets);
+  result.status = match.status;
+  if (match.status != Obfuscated2Status::kAccepted) return result;
+  absl::StatusOr<AesCtr> decrypt = AesCtr::Create(match.keys.read_key, match.keys.read_iv);
+  absl::StatusOr<AesCtr> encrypt = AesCtr::Create(match.keys.write_key, match.keys.write_iv);
+  if (!decrypt.ok() || !encrypt.ok()) {
+    result.status = Obfuscated2Status::kCryptoFailure;
     return result;
   }
-  result.status = Obfuscated2Status::kNoMatch;
+  uint8_t skip[kObfuscated2HeaderBytes] = {};
+  decrypt->Apply(skip);  // advance the read stream past the header
+  result.secret_index = match.secret_index;
+  result.transport = match.transport;
+  result.dc_id = match.dc_id;
+  result.decrypt = std::move(*decrypt);
+  result.encrypt = std::move(*encrypt);
   return result;
 }
 

@@ -42,6 +42,15 @@ enum class Obfuscated2Status : uint8_t {
   kCryptoFailure,  // OpenSSL could not create a context (resource exhaustion): close
 };
 
+// What a header matched, with the keys of both streams (MatchObfuscated2).
+struct Obfuscated2Match {
+  Obfuscated2Status status = Obfuscated2Status::kNoMatch;
+  int secret_index = -1;  // as in Obfuscated2ServerResult
+  Transport transport = Transport::kAbridged;
+  int16_t dc_id = 0;
+  Obfuscated2Keys keys{};  // when accepted; the read stream starts at the header (offset 0)
+};
+
 struct Obfuscated2ServerResult {
   Obfuscated2Status status = Obfuscated2Status::kNoMatch;
   // Index into the secrets span that matched; -1 when no secrets were configured.
@@ -63,6 +72,10 @@ struct Obfuscated2ServerResult {
 // TLS-only mode must additionally require transport == kPadded (caller's job).
 Obfuscated2ServerResult AcceptObfuscated2(Obfuscated2HeaderView header,
                                           std::span<const ClientSecret> secrets);
+// The same search, returning the keys instead of streams (a caller that keeps its streams in
+// another form, e.g. LeanAesCtr). kCryptoFailure only when the OpenSSL path cannot run.
+Obfuscated2Match MatchObfuscated2(Obfuscated2HeaderView header,
+                                  std::span<const ClientSecret> secrets);
 
 // ---- Client side (test client, direct-to-DC mode) ------------------------------------------
 

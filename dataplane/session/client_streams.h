@@ -12,7 +12,7 @@
 #include <new>
 #include <utility>
 
-#include "crypto/aes.h"
+#include "crypto/lean_ctr.h"
 
 namespace mtp {
 
@@ -48,7 +48,7 @@ class ClientStreams {
   }
 
   // Replaces the header by the streams built from it (the caller has copied the header out).
-  void Start(AesCtr&& decrypt, AesCtr&& encrypt) {
+  void Start(LeanAesCtr&& decrypt, LeanAesCtr&& encrypt) {
     if (started_) {
       streams_.decrypt = std::move(decrypt);
       streams_.encrypt = std::move(encrypt);
@@ -58,20 +58,21 @@ class ClientStreams {
     started_ = true;
   }
 
-  // Client -> proxy, and proxy -> client; only after Start().
-  AesCtr& decrypt() {
+  // Client -> proxy, and proxy -> client; only after Start(). Applied through the shard's
+  // CtrKeyCache (ShardContext::ctr_keys), which holds their round keys while they are in use.
+  LeanAesCtr& decrypt() {
     assert(started_);
     return streams_.decrypt;
   }
-  AesCtr& encrypt() {
+  LeanAesCtr& encrypt() {
     assert(started_);
     return streams_.encrypt;
   }
 
  private:
   struct Streams {
-    AesCtr decrypt;
-    AesCtr encrypt;
+    LeanAesCtr decrypt;
+    LeanAesCtr encrypt;
   };
 
   void Reset() {

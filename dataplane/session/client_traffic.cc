@@ -44,7 +44,7 @@ void ClientSessions::OnClientRecv(uint32_t slot, ClientSession& s, const IoCompl
           break;
         case SessionState::kRelaying:
           if (!s.direct) {  // ME: frames become RPC_PROXY_REQ
-            s.streams.decrypt().Apply(data, data, n);
+            s.streams.decrypt().Apply(ctx_.ctr_keys, data, data, n);
             ctx_.chains.AppendBuffer(s.in, c.buffer_id, n);
             ProcessClientFrames(slot, s);
             break;
@@ -52,7 +52,7 @@ void ClientSessions::OnClientRecv(uint32_t slot, ClientSession& s, const IoCompl
           [[fallthrough]];
         case SessionState::kConnecting:
           // To the DC: client CTR -> plaintext -> DC CTR, in place, then queue the buffer.
-          s.streams.decrypt().Apply(data, data, n);
+          s.streams.decrypt().Apply(ctx_.ctr_keys, data, data, n);
           s.up_streams->encrypt.Apply(data, data, n);
           ctx_.chains.AppendBuffer(s.up->out, c.buffer_id, n);  // made with up_streams
           if (s.up->out.bytes > ctx_.config.queue_cap_bytes) PauseClientRecv(slot, s);
@@ -199,7 +199,7 @@ void ClientSessions::OnHandshakeBytes(uint32_t slot, ClientSession& s) {
   }
   Obfuscated2Header header;
   std::memcpy(header.data(), s.streams.header().data(), kObfuscated2HeaderBytes);
-  Obfuscated2ServerResult r = AcceptObfuscated2(header, ctx_.live->secrets);
+  const Obfuscated2Match r = MatchObfuscated2(header, ctx_.live->secrets);
   switch (r.status) {
     case Obfuscated2Status::kCryptoFailure:
       ctx_.counters.handshake_crypto_failed.Add();
@@ -217,6 +217,18 @@ void ClientSessions::OnHandshakeBytes(uint32_t slot, ClientSession& s) {
     case Obfuscated2Status::kAccepted:
       break;
   }
+  absl::StatusOr<LeanAesCtr> decrypt =
+      LeanAesCtr::Create(ctx_.ctr_keys, r.keys.read_key, r.keys.read_iv);
+  absl::StatusOr<LeanAesCtr> encrypt =
+      LeanAesCtr::Create(ctx_.ctr_keys, r.keys.write_key, r.keys.write_iv);
+  if (!decrypt.ok() || !encrypt.ok()) {
+    ctx_.counters.handshake_crypto_failed.Add();
+    CloseSession(slot, s, CloseReason::kCryptoFailure);
+    return;
+  }
+  uint8_t skip[kObfuscated2HeaderBytes] = {};
+  // The read stream starts after the header.
+  decrypt->Apply(ctx_.ctr_keys, skip, skip, sizeof(skip));
   if (!tls_->CheckTlsInnerTag(slot, s, r.transport)) return;
   ctx_.counters.handshake_ok.Add();
   if (r.secret_index >= 0 && static_cast<size_t>(r.secret_index) < kMaxClientSecrets) {
@@ -233,10 +245,11 @@ void ClientSessions::OnHandshakeBytes(uint32_t slot, ClientSession& s) {
   }
   s.transport = r.transport;
   s.dc_id = r.dc_id;
-  s.streams.Start(std::move(r.decrypt), std::move(r.encrypt));  // the header is gone now
+  s.streams.Start(std::move(*decrypt), std::move(*encrypt));  // the header is gone now
   if (!s.in.empty()) {
-    ctx_.chains.ForEachSegment(s.in, 0, s.in.bytes,
-                               [&](MutableByteSpan seg) { s.streams.decrypt().Apply(seg); });
+    ctx_.chains.ForEachSegment(s.in, 0, s.in.bytes, [&](MutableByteSpan seg) {
+      s.streams.decrypt().Apply(ctx_.ctr_keys, seg);
+    });
   }
   if (ctx_.config.mode == UpstreamMode::kDirect) {
     s.direct = true;
@@ -338,8 +351,9 @@ bool ClientSessions::QueueClientRaw(uint32_t slot, ClientSession& s, ByteSpan pl
     CloseSession(slot, s, CloseReason::kNoBuffers);
     return false;
   }
-  ctx_.chains.ForEachSegment(s.client.out, start, plaintext.size(),
-                             [&](MutableByteSpan seg) { s.streams.encrypt().Apply(seg); });
+  ctx_.chains.ForEachSegment(s.client.out, start, plaintext.size(), [&](MutableByteSpan seg) {
+    s.streams.encrypt().Apply(ctx_.ctr_keys, seg);
+  });
   ctx_.counters.client_frames_out.Add();
   if (s.client.out.bytes > ctx_.config.queue_cap_bytes) PauseForOwnOutput(slot, s);
   ctx_.MarkDirty(slot, s);
@@ -370,8 +384,9 @@ bool ClientSessions::QueueClientFrame(uint32_t slot, ClientSession& s, ByteSpan 
     CloseSession(slot, s, CloseReason::kNoBuffers);
     return false;
   }
-  ctx_.chains.ForEachSegment(s.client.out, start, total,
-                             [&](MutableByteSpan seg) { s.streams.encrypt().Apply(seg); });
+  ctx_.chains.ForEachSegment(s.client.out, start, total, [&](MutableByteSpan seg) {
+    s.streams.encrypt().Apply(ctx_.ctr_keys, seg);
+  });
   ctx_.counters.client_frames_out.Add();
   // A client not reading its answers stops being read (its requests make more answers).
   if (s.client.out.bytes > ctx_.config.queue_cap_bytes) PauseForOwnOutput(slot, s);

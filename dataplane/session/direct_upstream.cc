@@ -145,7 +145,7 @@ void DirectUpstream::OnUpstreamRecv(uint32_t slot, ClientSession& s, const IoCom
     } else {
       ctx_.counters.dc_bytes_in.Add(n);
       s.up_streams->decrypt.Apply(data, data, n);
-      s.streams.encrypt().Apply(data, data, n);
+      s.streams.encrypt().Apply(ctx_.ctr_keys, data, data, n);
     }
     ctx_.chains.AppendBuffer(s.client.out, c.buffer_id, n);
     if (uint64_t{s.client.out.bytes} > ctx_.config.client_buffer_cap_bytes) {
