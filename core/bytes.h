@@ -37,6 +37,9 @@ inline void StoreBe16(uint8_t* p, uint16_t v) {
 inline uint32_t LoadBe32(const uint8_t* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
 }
+inline uint64_t LoadBe64(const uint8_t* p) {
+  return (uint64_t{LoadBe32(p)} << 32) | LoadBe32(p + 4);
+}
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "wire helpers assume little-endian");
 

@@ -18,10 +18,6 @@ namespace {
 
 std::atomic<bool> force_openssl{false};
 
-uint64_t LoadBe64(const uint8_t* p) {
-  return (uint64_t{LoadBe32(p)} << 32) | LoadBe32(p + 4);
-}
-
 bool UseAesNi() { return !force_openssl.load(std::memory_order_relaxed) && AesNiAvailable(); }
 
 const EVP_CIPHER* Ctr256() {

@@ -35,8 +35,8 @@ absl::StatusOr<LeanAesCtr> LeanAesCtr::Create(CtrKeyCache& cache, AesKey key, Ae
     return ctr;
   }
   std::memcpy(ctr.key_, key.data(), sizeof(ctr.key_));
-  ctr.counter_hi_ = (uint64_t{LoadBe32(iv.data())} << 32) | LoadBe32(iv.data() + 4);
-  ctr.counter_lo_ = (uint64_t{LoadBe32(iv.data() + 8)} << 32) | LoadBe32(iv.data() + 12);
+  ctr.counter_hi_ = LoadBe64(iv.data());
+  ctr.counter_lo_ = LoadBe64(iv.data() + 8);
   ctr.id_ = cache.NewId();
   return ctr;
 }
