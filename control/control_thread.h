@@ -44,7 +44,9 @@ class ShardSetControl {
   virtual uint64_t ActiveClients() const = 0;
   // Closes every connection and joins the shard threads.
   virtual void Stop() = 0;
-  // Adds the shards' counters to `out` (connections, traffic, proxy block, extended).
+  // Adds the shards' counters to `out` (connections, traffic, proxy block, extended), with
+  // the handshake budgets' refusals read once for the handshake outcome, the rejection reason
+  // and the {"handshake"} entry appended to extended.rate_limit_refusals_by_kind.
   virtual void FillStats(StatsSnapshot& out) const = 0;
   // One budget per shard (same objects on every call), spent by the shards at accept time and
   // at each client handshake.

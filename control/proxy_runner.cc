@@ -499,6 +499,7 @@ void ProxyRunner::FillStats(StatsSnapshot& out) const {
       {"tls_bad_fragments", I(k.tls_fronted_bad_fragments)},
       {"tls_access_denied", I(k.tls_fronted_access_denied)},
       {"tls_unknown_sni_refused", I(k.tls_unknown_sni_refused)}};
+  x.rate_limit_refusals_by_kind.push_back({"handshake", I(rate_limited)});
   x.client_closes_by_reason = {{"frame_error", I(k.client_frame_errors)},
                                {"flood", I(k.client_failed_flood)},
                                {"no_buffers", I(k.client_failed_no_buffers)},
