@@ -17,6 +17,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <thread>
@@ -42,11 +43,34 @@ struct RelayStats {
   uint64_t upstream_failures = 0;
   uint64_t bytes = 0;  // relayed, both directions
   uint64_t open = 0;
+  std::string first_failure;  // the first upstream failure's errno text (why the rest failed)
 };
 
-// One direction of a pair: bytes read from `from` and not yet written to `to`.
+// Receive buffers, lent to a direction for one recv-and-send and taken back once it is all
+// sent. Last in, first out, so a busy relay keeps reusing one hot buffer (as a buffer per
+// direction would) while an idle connection holds none: the relay floor's idle figure is then
+// what a relay must keep per connection, not two 64-KiB buffers it is not using.
+class BufferPool {
+ public:
+  std::unique_ptr<uint8_t[]> Take() {
+    if (free_.empty()) return std::unique_ptr<uint8_t[]>(new uint8_t[kBufferBytes]);
+    std::unique_ptr<uint8_t[]> b = std::move(free_.back());
+    free_.pop_back();
+    return b;
+  }
+  void Give(std::unique_ptr<uint8_t[]> b) {
+    if (b != nullptr && free_.size() < kMaxFree) free_.push_back(std::move(b));
+  }
+
+ private:
+  static constexpr size_t kMaxFree = 64;  // kept after a burst of stalled directions
+  std::vector<std::unique_ptr<uint8_t[]>> free_;
+};
+
+// One direction of a pair: bytes read from `from` and not yet written to `to`. The buffer is
+// held only while such bytes exist.
 struct Direction {
-  std::unique_ptr<uint8_t[]> buffer{new uint8_t[kBufferBytes]};
+  std::unique_ptr<uint8_t[]> buffer;
   size_t head = 0;  // first unsent byte
   size_t tail = 0;  // end of received bytes
   bool eof = false;  // `from` said FIN; `to` gets a shutdown(SHUT_WR) once drained
@@ -110,6 +134,7 @@ class Relay {
   void Run();
   void Finish(Pair* pair) { finished_.push_back(pair); }
   RelayStats& stats() { return stats_; }
+  BufferPool& buffers() { return buffers_; }
   EpollLoop& loop() { return loop_; }
 
  private:
@@ -130,6 +155,7 @@ class Relay {
   std::unordered_map<Pair*, std::unique_ptr<Pair>> pairs_;
   std::vector<Pair*> finished_;
   RelayStats stats_;
+  BufferPool buffers_;
 };
 
 void End::OnEvents(uint32_t events) {
@@ -164,6 +190,7 @@ bool Pair::Move(Direction& d, int from, int to, uint64_t* bytes) {
       *bytes += static_cast<uint64_t>(n);
       if (d.pending() > 0) return true;  // the socket is full: wait for EPOLLOUT
       d.head = d.tail = 0;
+      relay_->buffers().Give(std::move(d.buffer));
     }
     if (d.eof) {
       if (!d.shut) {
@@ -172,12 +199,15 @@ bool Pair::Move(Direction& d, int from, int to, uint64_t* bytes) {
       }
       return true;
     }
-    ssize_t n = ::recv(from, d.buffer.get(), kBufferBytes, 0);
-    if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
-    if (n == 0) {
+    std::unique_ptr<uint8_t[]> buffer = relay_->buffers().Take();
+    ssize_t n = ::recv(from, buffer.get(), kBufferBytes, 0);
+    if (n <= 0) {
+      relay_->buffers().Give(std::move(buffer));
+      if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
       d.eof = true;
       continue;
     }
+    d.buffer = std::move(buffer);
     d.tail = static_cast<size_t>(n);
   }
 }
@@ -198,6 +228,9 @@ bool Pair::Pump(EpollLoop& loop, bool upstream_writable) {
     socklen_t len = sizeof(err);
     if (::getsockopt(upstream_.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
       ++relay_->stats().upstream_failures;
+      if (relay_->stats().first_failure.empty()) {
+        relay_->stats().first_failure = std::strerror(err != 0 ? err : errno);
+      }
       return false;
     }
     connected_ = true;
@@ -229,6 +262,7 @@ void Relay::AcceptAll() {
     absl::StatusOr<UniqueFd> up = StartConnectTcp(upstream_);
     if (!up.ok()) {
       ++stats_.upstream_failures;
+      if (stats_.first_failure.empty()) stats_.first_failure = up.status().ToString();
       continue;
     }
     auto pair = std::make_unique<Pair>(this, std::move(client), *std::move(up));
@@ -317,6 +351,7 @@ int Main(int argc, char** argv) {
                           .Add("upstream_failures", s.upstream_failures)
                           .Add("relayed_bytes", s.bytes)
                           .Add("open", s.open)
+                          .Add("first_upstream_failure", s.first_failure)
                           .str(),
                       stats_file);
 }

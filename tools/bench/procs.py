@@ -31,6 +31,11 @@ def raise_file_limit(want=262144):
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+def file_limit():
+    """The open-file limit children inherit (the soft one, after raise_file_limit)."""
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
 def free_port():
     """A port nothing listens on right now (the kernel's pick, released at once)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
