@@ -40,6 +40,9 @@ inline uint32_t LoadBe32(const uint8_t* p) {
 inline uint64_t LoadBe64(const uint8_t* p) {
   return (uint64_t{LoadBe32(p)} << 32) | LoadBe32(p + 4);
 }
+inline void StoreBe64(uint8_t* p, uint64_t v) {
+  for (int i = 7; i >= 0; --i, v >>= 8) p[i] = static_cast<uint8_t>(v);
+}
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "wire helpers assume little-endian");
 

@@ -66,6 +66,15 @@ bool AesUsesAesNi() { return UseAesNi(); }
 
 // ---- CTR -----------------------------------------------------------------------------------
 
+std::array<uint8_t, 16> CtrIvAfterBlocks(AesIv iv, uint64_t blocks) {
+  const uint64_t lo = LoadBe64(iv.data() + 8) + blocks;
+  const uint64_t hi = LoadBe64(iv.data()) + (lo < blocks ? 1 : 0);  // carry
+  std::array<uint8_t, 16> out;
+  StoreBe64(out.data(), hi);
+  StoreBe64(out.data() + 8, lo);
+  return out;
+}
+
 absl::StatusOr<AesCtr> AesCtr::Create(AesKey key, AesIv iv) {
   static_assert(sizeof(AesCtr::round_keys_) == kAes256RoundKeyBytes);
   static_assert(sizeof(AesCtr::keystream_) == kAesBlockBytes);

@@ -7,6 +7,7 @@
 
 #include <openssl/evp.h>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -18,6 +19,11 @@ namespace mtp {
 
 using AesKey = std::span<const uint8_t, 32>;
 using AesIv = std::span<const uint8_t, 16>;
+
+// The IV of the CTR stream that starts `blocks` 16-byte blocks into the one `iv` starts: the
+// 128-bit big-endian counter plus `blocks`, as OpenSSL's CTR counts. A stream that begins past
+// bytes it never sees (obfuscated2's 64-byte header) starts there at no keystream cost.
+std::array<uint8_t, 16> CtrIvAfterBlocks(AesIv iv, uint64_t blocks);
 
 class AesCtr {
  public:

@@ -148,14 +148,14 @@ Obfuscated2ServerResult AcceptObfuscated2(Obfuscated2HeaderView header,
   const Obfuscated2Match match = MatchObfuscated2(header, secrets);
   result.status = match.status;
   if (match.status != Obfuscated2Status::kAccepted) return result;
-  absl::StatusOr<AesCtr> decrypt = AesCtr::Create(match.keys.read_key, match.keys.read_iv);
+  // The read stream starts after the header.
+  absl::StatusOr<AesCtr> decrypt =
+      AesCtr::Create(match.keys.read_key, Obfuscated2ReadIvAfterHeader(match.keys));
   absl::StatusOr<AesCtr> encrypt = AesCtr::Create(match.keys.write_key, match.keys.write_iv);
   if (!decrypt.ok() || !encrypt.ok()) {
     result.status = Obfuscated2Status::kCryptoFailure;
     return result;
   }
-  uint8_t skip[kObfuscated2HeaderBytes] = {};
-  decrypt->Apply(skip);  // advance the read stream past the header
   result.secret_index = match.secret_index;
   result.transport = match.transport;
   result.dc_id = match.dc_id;

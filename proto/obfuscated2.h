@@ -34,6 +34,14 @@ struct Obfuscated2Keys {
 // `secret` == nullptr: the "no secret configured" derivation (raw header bytes, no SHA-256).
 Obfuscated2Keys DeriveObfuscated2Keys(Obfuscated2HeaderView header, const ClientSecret* secret);
 
+// The IV of the proxy's read stream after the header: the client's first bytes after it are
+// decrypted from keystream offset 64, which the proxy reaches by counting, not by running the
+// stream over 64 bytes it has already read.
+inline std::array<uint8_t, 16> Obfuscated2ReadIvAfterHeader(const Obfuscated2Keys& keys) {
+  static_assert(kObfuscated2HeaderBytes % 16 == 0);
+  return CtrIvAfterBlocks(keys.read_iv, kObfuscated2HeaderBytes / 16);
+}
+
 // ---- Server side -------------------------------------------------------------------------
 
 enum class Obfuscated2Status : uint8_t {

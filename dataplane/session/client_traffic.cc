@@ -217,8 +217,9 @@ void ClientSessions::OnHandshakeBytes(uint32_t slot, ClientSession& s) {
     case Obfuscated2Status::kAccepted:
       break;
   }
+  // The read stream starts after the header.
   absl::StatusOr<LeanAesCtr> decrypt =
-      LeanAesCtr::Create(ctx_.ctr_keys, r.keys.read_key, r.keys.read_iv);
+      LeanAesCtr::Create(ctx_.ctr_keys, r.keys.read_key, Obfuscated2ReadIvAfterHeader(r.keys));
   absl::StatusOr<LeanAesCtr> encrypt =
       LeanAesCtr::Create(ctx_.ctr_keys, r.keys.write_key, r.keys.write_iv);
   if (!decrypt.ok() || !encrypt.ok()) {
@@ -226,9 +227,6 @@ void ClientSessions::OnHandshakeBytes(uint32_t slot, ClientSession& s) {
     CloseSession(slot, s, CloseReason::kCryptoFailure);
     return;
   }
-  uint8_t skip[kObfuscated2HeaderBytes] = {};
-  // The read stream starts after the header.
-  decrypt->Apply(ctx_.ctr_keys, skip, skip, sizeof(skip));
   if (!tls_->CheckTlsInnerTag(slot, s, r.transport)) return;
   ctx_.counters.handshake_ok.Add();
   if (r.secret_index >= 0 && static_cast<size_t>(r.secret_index) < kMaxClientSecrets) {

@@ -1,6 +1,7 @@
 // Known-answer tests for the crypto primitives (NIST / RFC vectors and CRC check values).
 #include <gtest/gtest.h>
 
+#include <array>
 #include <string>
 #include <utility>
 
@@ -80,6 +81,37 @@ TEST(AesTest, CtrMovedMidBlockContinuesTheStream) {
     EXPECT_EQ(HexEncode(pt), "601ec313775789a5b7a7f504bbf3d228f443e3ca4d62b59aca84e990cacaf5c5");
   }
   SetAesForceOpenSslForTesting(false);
+}
+
+// A stream created at CtrIvAfterBlocks(iv, n) is the stream of `iv` after n blocks, on the
+// OpenSSL path too, including a counter whose low half wraps into the high half.
+TEST(AesTest, CtrIvAfterBlocksStartsWhereTheStreamWouldBe) {
+  auto key = H("603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4");
+  for (const char* iv_hex : {"f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff", "0000000000000000fffffffffffffffe",
+                             "fffffffffffffffffffffffffffffffd"}) {
+    for (bool openssl : {false, true}) {
+      SCOPED_TRACE(std::string(iv_hex) + (openssl ? " OpenSSL" : " default"));
+      SetAesForceOpenSslForTesting(openssl);
+      auto iv = H(iv_hex);
+      AesCtr whole = AesCtr::Create(AesKey(key.data(), 32), AesIv(iv.data(), 16)).value();
+      std::string skipped(64, '\0');
+      whole.Apply(MutableByteSpan(reinterpret_cast<uint8_t*>(skipped.data()), skipped.size()));
+      std::string a(80, 'x');
+      whole.Apply(MutableByteSpan(reinterpret_cast<uint8_t*>(a.data()), a.size()));
+      const std::array<uint8_t, 16> later = CtrIvAfterBlocks(AesIv(iv.data(), 16), 4);
+      AesCtr from_later = AesCtr::Create(AesKey(key.data(), 32), AesIv(later)).value();
+      std::string b(80, 'x');
+      from_later.Apply(MutableByteSpan(reinterpret_cast<uint8_t*>(b.data()), b.size()));
+      EXPECT_EQ(a, b);
+    }
+  }
+  SetAesForceOpenSslForTesting(false);
+  const auto zero = H("00000000000000000000000000000000");
+  EXPECT_EQ(HexEncode(CtrIvAfterBlocks(AesIv(zero.data(), 16), 5)),
+            "00000000000000000000000000000005");
+  const auto carry = H("00000000000000ffffffffffffffffff");
+  EXPECT_EQ(HexEncode(CtrIvAfterBlocks(AesIv(carry.data(), 16), 1)),
+            "00000000000001000000000000000000");
 }
 
 TEST(AesTest, Cbc256Sp800_38aChainsAcrossCalls) {
