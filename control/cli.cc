@@ -1016,11 +1016,12 @@ std::optional<CommandLineError> Parser::Apply(const OptionSpec& spec,
       break;
     }
     case kOptStatsAllow: {
-      absl::StatusOr<std::vector<IpCidr>> list = ParseCidrList(v);
-      if (!list.ok()) {
-        return PlainError(2, absl::StrCat("--stats-allow: ", list.status().message(), "\n"));
-      }
-      out_.stats_allow.insert(out_.stats_allow.end(), list->begin(), list->end());
+      // "" would read as "no blocks" below; an empty value is an error like an empty item.
+      if (v.empty()) return PlainError(2, "--stats-allow: empty list\n");
+      absl::StatusOr<CidrSet> list = ParseStatsAllow(v);
+      if (!list.ok()) return PlainError(2, absl::StrCat(list.status().message(), "\n"));
+      if (!out_.stats_allow.empty()) out_.stats_allow += ',';
+      out_.stats_allow += v;
       break;
     }
     case kOptAllowList:

@@ -202,7 +202,9 @@ struct ParsedCommandLine {
   int client_idle_timeout_s = kDefaultClientIdleTimeoutS;   // --client-idle-timeout
   int write_stall_timeout_s = kDefaultWriteStallTimeoutS;   // --write-stall-timeout
   std::optional<StatsBind> stats_bind;  // --stats-bind (sets http_stats)
-  std::vector<IpCidr> stats_allow;      // --stats-allow (repeatable, lists add up)
+  // --stats-allow, every occurrence's items comma-joined (repeatable, lists add up);
+  // checked at parse time, made a set with ParseStatsAllow.
+  std::string stats_allow;
   LogFormat log_format = LogFormat::kText;  // --log-format
   SecretMode generate_secret_mode = SecretMode::kPlain;  // --generate-secret[=plain|dd|ee]
   std::optional<std::string> config_toml;  // --config FILE (control/toml_config.h)

@@ -124,7 +124,10 @@ absl::Status ControlThread::StartStatsServer() {
   }
   o.ipv6 = cli_.ipv6;
   o.bind = cli_.stats_bind;
-  o.allow = StatsAllowlist(cli_.stats_allow);
+  // The command line checked the list; a failure here would be a bug, and serving only
+  // loopback is then the safe reading.
+  absl::StatusOr<CidrSet> allow = ParseStatsAllow(cli_.stats_allow);
+  o.allow = StatsAllowlist(allow.ok() ? *std::move(allow) : CidrSet());
   auto server = StatsHttpServer::Start(o, [this](StatsEndpoint endpoint) -> EndpointBody {
     switch (endpoint) {
       case StatsEndpoint::kStats:

@@ -1033,8 +1033,8 @@ TEST(CliStatsAccessTest, StatsBindImpliesHttpStatsAndAllowListsAddUp) {
   EXPECT_EQ(c.stats_bind->ip, "::");
   EXPECT_EQ(c.stats_bind->port, 9100);
   EXPECT_TRUE(c.http_stats);
-  ASSERT_EQ(c.stats_allow.size(), 3u);
-  EXPECT_EQ(c.stats_allow[2].ToString(), "192.0.2.7/32");
+  EXPECT_EQ(c.stats_allow, "10.0.0.0/8,fd00::/8,192.0.2.7");
+  EXPECT_TRUE(Ok({"proxy-multi.conf"}).stats_allow.empty());
   EXPECT_FALSE(Ok({"proxy-multi.conf"}).stats_bind.has_value());
 }
 
@@ -1048,7 +1048,11 @@ TEST(CliStatsAccessTest, BadValuesAreOneLineErrors) {
   EXPECT_TRUE(bind.usage.empty());
   CommandLineError allow = Err({"--stats-allow", "10.0.0.1/8", "proxy-multi.conf"});
   EXPECT_EQ(allow.exit_code, 2);
-  EXPECT_NE(allow.message.find("did you mean 10.0.0.0/8?"), std::string::npos) << allow.message;
+  EXPECT_NE(allow.message.find("--stats-allow: '10.0.0.1/8' has bits set past its prefix length "
+                               "(did you mean '10.0.0.0/8'?)"),
+            std::string::npos)
+      << allow.message;
+  EXPECT_EQ(Err({"--stats-allow", "", "proxy-multi.conf"}).exit_code, 2);
 }
 
 }  // namespace

@@ -393,7 +393,7 @@ TEST_F(StatsServerTest, OtherLoopbackPeerGets403AndIsCounted) {
 
 TEST_F(StatsServerTest, AllowlistAdmitsItsBlocksOnly) {
   StatsHttpServer::Options options;
-  options.allow = StatsAllowlist({*ParseCidr("127.0.0.2/32")});
+  options.allow = StatsAllowlist(*ParseStatsAllow("127.0.0.2/32"));
   StartServer(options);
   auto get = [&](const char* from) {
     int fd = ConnectTo(server_->port(), from);

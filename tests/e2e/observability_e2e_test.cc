@@ -81,7 +81,7 @@ TEST_F(ObservabilityE2eTest, StatsBindErrorsAreOneLine) {
       << bad.output;
   e2e::RunResult allow = e2e::RunProxyToExit({"--stats-allow", "10.1.0.0/8", "-H", "0", "x.conf"});
   EXPECT_EQ(allow.exit_code, 2);
-  EXPECT_NE(allow.output.find("did you mean 10.0.0.0/8?"), std::string::npos) << allow.output;
+  EXPECT_NE(allow.output.find("did you mean '10.0.0.0/8'?"), std::string::npos) << allow.output;
 }
 
 }  // namespace
