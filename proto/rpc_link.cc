@@ -92,12 +92,7 @@ class RpcLink::Buffer {
       std::memmove(data_.get(), data_.get() + begin, live);
       return Ensure(live + need, live);
     }
-    size_t new_capacity = std::max<size_t>({live + need, capacity_ * 2, 4096});
-    new_capacity = std::min(new_capacity, max_bytes_);
-    std::unique_ptr<uint8_t[]> fresh(new uint8_t[new_capacity]);
-    std::memcpy(fresh.get(), data_.get() + begin, live);
-    data_ = std::move(fresh);
-    capacity_ = new_capacity;
+    Regrow(live + need, begin, live);
     return true;
   }
 
@@ -105,16 +100,22 @@ class RpcLink::Buffer {
   bool Ensure(size_t bytes, size_t keep_bytes) {
     if (bytes <= capacity_) return true;
     if (bytes > max_bytes_) return false;
-    size_t new_capacity = std::max<size_t>({bytes, capacity_ * 2, 4096});
-    new_capacity = std::min(new_capacity, max_bytes_);
-    std::unique_ptr<uint8_t[]> fresh(new uint8_t[new_capacity]);
-    if (keep_bytes > 0) std::memcpy(fresh.get(), data_.get(), keep_bytes);
-    data_ = std::move(fresh);
-    capacity_ = new_capacity;
+    Regrow(bytes, 0, keep_bytes);
     return true;
   }
 
  private:
+  // A fresh buffer of at least `bytes` (doubling, 4 KiB at the least, never above the bound)
+  // that starts with the `keep_bytes` at `from`. The caller checked bytes <= max_bytes_.
+  void Regrow(size_t bytes, size_t from, size_t keep_bytes) {
+    size_t new_capacity = std::max<size_t>({bytes, capacity_ * 2, 4096});
+    new_capacity = std::min(new_capacity, max_bytes_);
+    std::unique_ptr<uint8_t[]> fresh(new uint8_t[new_capacity]);
+    if (keep_bytes > 0) std::memcpy(fresh.get(), data_.get() + from, keep_bytes);
+    data_ = std::move(fresh);
+    capacity_ = new_capacity;
+  }
+
   std::unique_ptr<uint8_t[]> data_;
   size_t capacity_ = 0;
   size_t max_bytes_;
