@@ -156,9 +156,7 @@ Obfuscated2ServerResult AcceptObfuscated2(Obfuscated2HeaderView header,
     result.status = Obfuscated2Status::kCryptoFailure;
     return result;
   }
-  result.secret_index = match.secret_index;
-  result.transport = match.transport;
-  result.dc_id = match.dc_id;
+  static_cast<Obfuscated2Verdict&>(result) = match;
   result.decrypt = std::move(*decrypt);
   result.encrypt = std::move(*encrypt);
   return result;

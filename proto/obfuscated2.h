@@ -50,21 +50,22 @@ enum class Obfuscated2Status : uint8_t {
   kCryptoFailure,  // OpenSSL could not create a context (resource exhaustion): close
 };
 
-// What a header matched, with the keys of both streams (MatchObfuscated2).
-struct Obfuscated2Match {
-  Obfuscated2Status status = Obfuscated2Status::kNoMatch;
-  int secret_index = -1;  // as in Obfuscated2ServerResult
-  Transport transport = Transport::kAbridged;
-  int16_t dc_id = 0;
-  Obfuscated2Keys keys{};  // when accepted; the read stream starts at the header (offset 0)
-};
-
-struct Obfuscated2ServerResult {
+// What a header matched; the two results below add the streams' keys or the streams.
+struct Obfuscated2Verdict {
   Obfuscated2Status status = Obfuscated2Status::kNoMatch;
   // Index into the secrets span that matched; -1 when no secrets were configured.
   int secret_index = -1;
   Transport transport = Transport::kAbridged;
   int16_t dc_id = 0;  // signed, verbatim from decrypted bytes 60..62
+};
+
+// MatchObfuscated2: the verdict with the keys of both streams.
+struct Obfuscated2Match : Obfuscated2Verdict {
+  Obfuscated2Keys keys{};  // when accepted; the read stream starts at the header (offset 0)
+};
+
+// AcceptObfuscated2: the verdict with both streams built.
+struct Obfuscated2ServerResult : Obfuscated2Verdict {
   // client->proxy stream, already advanced past the 64 header bytes (keystream offset 64):
   // apply it to every byte that follows the header.
   AesCtr decrypt;
