@@ -84,7 +84,7 @@ absl::StatusOr<Obfuscated2ClientHandshake> BuildFrom(Obfuscated2Header header,
   Obfuscated2Header encrypted = header;
   encrypt->Apply(encrypted);
   std::copy(encrypted.begin() + kTagOffset, encrypted.end(), header.begin() + kTagOffset);
-  return Obfuscated2ClientHandshake{header, std::move(*encrypt), std::move(*decrypt)};
+  return Obfuscated2ClientHandshake{header, std::move(*encrypt), std::move(*decrypt), keys};
 }
 
 }  // namespace

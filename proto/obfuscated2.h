@@ -92,6 +92,9 @@ struct Obfuscated2ClientHandshake {
   Obfuscated2Header header;  // the 64 bytes to send first (56 plaintext + 8 encrypted)
   AesCtr encrypt;            // client->server, continuing at keystream offset 64
   AesCtr decrypt;            // server->client, keystream offset 0
+  // What the streams were made from, for a caller that keeps its streams in another form
+  // (the server's names: the client encrypts with read_*, decrypts with write_*).
+  Obfuscated2Keys keys;
 };
 
 // True if a client must not use these random bytes as a header (§3.2, tdlib's rule): byte 0 is

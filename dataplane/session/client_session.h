@@ -11,6 +11,7 @@
 #include <new>
 
 #include "crypto/aes.h"
+#include "crypto/lean_ctr.h"
 #include "dataplane/buffer_chain.h"
 #include "dataplane/session/client_streams.h"
 #include "dataplane/session/leg.h"
@@ -23,11 +24,12 @@ namespace mtp {
 inline constexpr uint32_t kNoSlot = UINT32_MAX;
 
 // Direct mode's DC-leg streams: allocated when the DC connect starts (an ME-mode session,
-// fronted or not, never has them), so they cost an ME-mode session 8 bytes, not 560. The
+// fronted or not, never has them), so they cost an ME-mode session 8 bytes, not 176. The
 // upstream leg and the fake-TLS state sit behind pointers for the same reason (see below).
+// Lean like the client's: their round keys live in the shard's CtrKeyCache while in use.
 struct UpStreams {
-  AesCtr encrypt;  // proxy->DC
-  AesCtr decrypt;  // DC->proxy
+  LeanAesCtr encrypt;  // proxy->DC, past the header the proxy sent
+  LeanAesCtr decrypt;  // DC->proxy
 };
 
 // An idle connection costs mostly its slot (docs/performance.md, "Idle memory per

@@ -53,7 +53,7 @@ void ClientSessions::OnClientRecv(uint32_t slot, ClientSession& s, const IoCompl
         case SessionState::kConnecting:
           // To the DC: client CTR -> plaintext -> DC CTR, in place, then queue the buffer.
           s.streams.decrypt().Apply(ctx_.ctr_keys, data, data, n);
-          s.up_streams->encrypt.Apply(data, data, n);
+          s.up_streams->encrypt.Apply(ctx_.ctr_keys, data, data, n);
           ctx_.chains.AppendBuffer(s.up->out, c.buffer_id, n);  // made with up_streams
           if (s.up->out.bytes > ctx_.config.queue_cap_bytes) PauseClientRecv(slot, s);
           ctx_.MarkDirty(slot, s);

@@ -26,9 +26,18 @@ void DirectUpstream::StartDirectUpstream(uint32_t slot, ClientSession& s) {
     clients_->CloseSession(slot, s, CloseReason::kCryptoFailure);
     return;
   }
+  // The header went through hs->encrypt; the lean stream starts where that one stands.
+  absl::StatusOr<LeanAesCtr> encrypt =
+      LeanAesCtr::Create(ctx_.ctr_keys, hs->keys.read_key, Obfuscated2ReadIvAfterHeader(hs->keys));
+  absl::StatusOr<LeanAesCtr> decrypt =
+      LeanAesCtr::Create(ctx_.ctr_keys, hs->keys.write_key, hs->keys.write_iv);
+  if (!encrypt.ok() || !decrypt.ok()) {
+    ctx_.counters.handshake_crypto_failed.Add();
+    clients_->CloseSession(slot, s, CloseReason::kCryptoFailure);
+    return;
+  }
   // One allocation per DC connect (not per byte); ME-mode sessions never make it.
-  s.up_streams.reset(new (std::nothrow) UpStreams{std::move(hs->encrypt),
-                                                  std::move(hs->decrypt)});
+  s.up_streams.reset(new (std::nothrow) UpStreams{*std::move(encrypt), *std::move(decrypt)});
   if (s.up_streams == nullptr) {  // out of memory, like the leg below: counted as such
     ctx_.counters.client_failed_no_buffers.Add();
     clients_->CloseSession(slot, s, CloseReason::kNoBuffers);
@@ -65,7 +74,7 @@ void DirectUpstream::StartDirectUpstream(uint32_t slot, ClientSession& s) {
   if (!s.in.empty()) {
     bool ok = true;
     ctx_.chains.ForEachSegment(s.in, 0, s.in.bytes, [&](MutableByteSpan seg) {
-      s.up_streams->encrypt.Apply(seg);
+      s.up_streams->encrypt.Apply(ctx_.ctr_keys, seg);
       ok = ok && ctx_.chains.AppendCopy(up.out, seg);
     });
     ctx_.chains.Clear(s.in);
@@ -144,7 +153,7 @@ void DirectUpstream::OnUpstreamRecv(uint32_t slot, ClientSession& s, const IoCom
       ctx_.counters.tls_front_bytes_in.Add(n);
     } else {
       ctx_.counters.dc_bytes_in.Add(n);
-      s.up_streams->decrypt.Apply(data, data, n);
+      s.up_streams->decrypt.Apply(ctx_.ctr_keys, data, data, n);
       s.streams.encrypt().Apply(ctx_.ctr_keys, data, data, n);
     }
     ctx_.chains.AppendBuffer(s.client.out, c.buffer_id, n);
