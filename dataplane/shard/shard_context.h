@@ -77,7 +77,8 @@ struct ShardContext {
   const Clock& clock;
   std::unique_ptr<IoEngine> engine;
   BufferChains chains;
-  // Round keys of the client streams in use (LeanAesCtr): 1024 two-way sets, 528 KB, fixed.
+  // Round keys of the CTR streams in use (LeanAesCtr: the client streams, and direct mode's
+  // DC-leg streams): 1024 two-way sets, 528 KB, fixed.
   CtrKeyCache ctr_keys;
   SessionSlab<ClientSession> sessions;
   SessionSlab<MeLink> links;
