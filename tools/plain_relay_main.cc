@@ -22,6 +22,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "tools/epoll_loop.h"
@@ -44,6 +45,11 @@ struct RelayStats {
   uint64_t bytes = 0;  // relayed, both directions
   uint64_t open = 0;
   std::string first_failure;  // the first upstream failure's errno text (why the rest failed)
+
+  void UpstreamFailed(std::string why) {
+    ++upstream_failures;
+    if (first_failure.empty()) first_failure = std::move(why);
+  }
 };
 
 // Receive buffers, lent to a direction for one recv-and-send and taken back once it is all
@@ -227,10 +233,7 @@ bool Pair::Pump(EpollLoop& loop, bool upstream_writable) {
     int err = 0;
     socklen_t len = sizeof(err);
     if (::getsockopt(upstream_.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
-      ++relay_->stats().upstream_failures;
-      if (relay_->stats().first_failure.empty()) {
-        relay_->stats().first_failure = std::strerror(err != 0 ? err : errno);
-      }
+      relay_->stats().UpstreamFailed(std::strerror(err != 0 ? err : errno));
       return false;
     }
     connected_ = true;
@@ -261,8 +264,7 @@ void Relay::AcceptAll() {
     SetNoDelay(client.get());
     absl::StatusOr<UniqueFd> up = StartConnectTcp(upstream_);
     if (!up.ok()) {
-      ++stats_.upstream_failures;
-      if (stats_.first_failure.empty()) stats_.first_failure = up.status().ToString();
+      stats_.UpstreamFailed(up.status().ToString());
       continue;
     }
     auto pair = std::make_unique<Pair>(this, std::move(client), *std::move(up));
