@@ -95,10 +95,11 @@ class Run:
         with as many as fit; its figure is per connection, which hardly depends on the count."""
         n = self.o.idle_connections
         if target.kind == "floor" and target.floor == "relay":
-            fit = (procs.file_limit() - RELAY_SPARE_FDS) // 2
+            limit = procs.file_limit()
+            fit = (limit - RELAY_SPARE_FDS) // 2
             if fit < n:
                 note = (f"the relay floor's idle run uses {fit} connections, not {n}: the "
-                        f"open-file limit {procs.file_limit()} allows two descriptors for no more")
+                        f"open-file limit {limit} allows two descriptors for no more")
                 if note not in self.notes:
                     self.notes.append(note)
                     self.say(f"mtp-bench: {note}")
