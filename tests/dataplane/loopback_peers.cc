@@ -269,10 +269,11 @@ namespace {
 
 class EchoVisitor final : public RpcLinkVisitor {
  public:
-  EchoVisitor(std::mutex& mu, std::vector<MeEvent>& events, std::atomic<int>& ready, int index)
-      : mu_(mu), events_(events), ready_(ready), index_(index) {}
+  EchoVisitor(std::mutex& mu, std::vector<MeEvent>& events, int index)
+      : mu_(mu), events_(events), index_(index) {}
   std::vector<uint64_t> ids;  // ext_conn_ids seen on this link
-  void OnRpcLinkReady(RpcLink&, const RpcHandshake&) override { ++ready_; }
+  bool handshake_done = false;  // our side is ready; our handshake answer may be unsent yet
+  void OnRpcLinkReady(RpcLink&, const RpcHandshake&) override { handshake_done = true; }
   void OnRpcMessage(RpcLink& link, uint32_t type, ByteSpan payload) override {
     MeEvent e;
     e.type = type;
@@ -304,7 +305,6 @@ class EchoVisitor final : public RpcLinkVisitor {
  private:
   std::mutex& mu_;
   std::vector<MeEvent>& events_;
-  std::atomic<int>& ready_;
   int index_;
 };
 
@@ -331,12 +331,11 @@ void FakeMe::Serve(int fd, int index) {
     return;
   }
   (*link)->Start(time(nullptr));
-  EchoVisitor visitor(mu_, events_, links_ready_, index);
+  EchoVisitor visitor(mu_, events_, index);
   std::vector<uint8_t> buf(1 << 20);
-  bool was_ready = false;
+  bool was_ready = false;  // counted in links_ready_
   while (!stop_.load()) {
     if ((*link)->ready()) {
-      was_ready = true;
       // RPC_CLOSE_EXT goes out on the link that carries the connection, like a real ME.
       std::vector<uint64_t> close_ext;
       {
@@ -359,6 +358,13 @@ void FakeMe::Serve(int fd, int index) {
     if ((*link)->HasPendingOutput()) {
       ByteSpan out = (*link)->Flush();
       if (!SendAll(fd, out.data(), out.size())) break;
+    }
+    // Ready for the tests only once our handshake answer is on the wire: a test that waits for
+    // links_ready() and then sends a frame must not beat the proxy to its own ready link (a
+    // frame that finds no ready link is dropped, spec §8.3).
+    if (visitor.handshake_done && !was_ready && !(*link)->HasPendingOutput()) {
+      was_ready = true;
+      ++links_ready_;
     }
     if (!WaitReadable(fd, 20)) continue;
     ssize_t r = recv(fd, buf.data(), buf.size(), 0);

@@ -72,6 +72,7 @@ class FakeMe {
   bool WaitFor(uint32_t type, int timeout_ms, MeEvent* out = nullptr);
   // Sends RPC_CLOSE_EXT for `ext_conn_id` on every open link.
   void SendCloseExt(uint64_t ext_conn_id);
+  // Links whose handshake is done and whose handshake answer has been sent to the proxy.
   int links_ready() const { return links_ready_.load(); }
   void Stop();
 
