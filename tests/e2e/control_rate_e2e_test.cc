@@ -39,10 +39,12 @@ class RateE2eTest : public e2e::FakeMeProxyTest {
     return StartBehindFakeMe(args, shards);
   }
 
-  // One client: connect, handshake, one echoed frame. False if the proxy refused it.
+  // One client: connect, handshake, one echoed frame. False if the proxy refused it. A refused
+  // client sees its connection closed at once; the long wait is for a served one's echo on a
+  // slow (sanitizer) build, where a miss would count a served client as refused.
   bool Served(uint16_t port, uint8_t seed) {
     auto client = TestClient::Connect(port, &secret_, Transport::kIntermediate, 2);
-    return client && EchoFrame(*client, 64, seed, 3000);
+    return client && EchoFrame(*client, 64, seed, 10000);
   }
 
   // `burst` clients back to back against a full bucket of `rate` per second: how many were
@@ -57,7 +59,10 @@ class RateE2eTest : public e2e::FakeMeProxyTest {
     double elapsed =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     EXPECT_GE(served, rate);
-    EXPECT_LE(served, rate + static_cast<int>(rate * elapsed) + 1) << "elapsed " << elapsed;
+    // The control thread hands out refilled tokens at its ticks: half a second of slack for a
+    // tick that a loaded machine delays across the start of the burst.
+    EXPECT_LE(served, rate + static_cast<int>(rate * (elapsed + 0.5)) + 1)
+        << "elapsed " << elapsed;
     return served;
   }
 

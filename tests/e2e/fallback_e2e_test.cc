@@ -82,7 +82,8 @@ TEST_F(FallbackE2eTest, ClientsGoDirectWhileTheMiddleEndIsDownAndBackOnceItIsUp)
   StartProxy({"--direct-fallback-after", "1"});
   if (HasFatalFailure()) return;
   ASSERT_TRUE(WaitFor([&] { return Metric(kToDirect) >= 1; }, 15000)) << proxy_->Log();
-  EXPECT_TRUE(proxy_->LogContains("connect to the DC directly")) << proxy_->Log();
+  EXPECT_TRUE(WaitFor([&] { return proxy_->LogContains("connect to the DC directly"); }, 5000))
+      << proxy_->Log();
   std::string json;
   ASSERT_EQ(Client(&json), 0) << json << proxy_->Log();
   EXPECT_EQ(Metric(kFallbackClients), 1);
@@ -95,7 +96,8 @@ TEST_F(FallbackE2eTest, ClientsGoDirectWhileTheMiddleEndIsDownAndBackOnceItIsUp)
                                            "--aes-pwd", aes_pwd_, "--log-file", me_log});
   ASSERT_TRUE(me.ok()) << me.status();
   ASSERT_TRUE(WaitFor([&] { return Metric(kToMe) >= 1; }, 40000)) << proxy_->Log();
-  EXPECT_TRUE(proxy_->LogContains("a middle-end is ready again")) << proxy_->Log();
+  EXPECT_TRUE(WaitFor([&] { return proxy_->LogContains("a middle-end is ready again"); }, 5000))
+      << proxy_->Log();
   ASSERT_EQ(Client(&json), 0) << json << proxy_->Log();
   EXPECT_TRUE(WaitFor([&] { return CountOf(ReadFile(me_log), "\"req\"") >= 1; }, 5000))
       << ReadFile(me_log);

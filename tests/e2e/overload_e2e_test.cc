@@ -157,7 +157,8 @@ TEST_F(OverloadE2eTest, HandshakeTimeoutClosesShortHeadersAndSkipMode) {
 }
 
 TEST_F(OverloadE2eTest, IdleTimeoutClosesQuietClients) {
-  Start({"--client-idle-timeout", "1"});
+  // 3 s, not 1: the well-behaved client of ExpectOthersFlow must not look idle on a slow build.
+  Start({"--client-idle-timeout", "3"});
   std::string json;
   EXPECT_EQ(RunClient({"--packets", "2", "--hold-seconds", "15"}, &json), kExitClosed) << json;
   EXPECT_GE(Closed("idle_timeout"), 1);
@@ -165,7 +166,8 @@ TEST_F(OverloadE2eTest, IdleTimeoutClosesQuietClients) {
 }
 
 TEST_F(OverloadE2eTest, WriteStallClosesAClientThatStopsReading) {
-  Start({"--write-stall-timeout", "1"});
+  // 3 s, not 1: a sanitizer build's reading client must not look stalled.
+  Start({"--write-stall-timeout", "3"});
   // 16 MiB of echoes the client does not read: the proxy stops reading its requests once its
   // own output is over the queue cap, then closes it when the send makes no progress.
   auto hog = SpawnClient({"--packets", "256", "--size", "65536", "--window", "256",
@@ -280,7 +282,7 @@ TEST(OverloadDirectE2eTest, WriteStallClosesASessionWhoseDcStopsReading) {
                                 {"--listen", "127.0.0.1:0", "--stop-reading-after", "1"});
   ASSERT_TRUE(dc.ok()) << dc.status();
   auto proxy = ProxyProcess::Start({"-H", "0", "-M", "1", "-p", "0", "--http-stats", "-S",
-                                    kSecretHex, "--direct", "--write-stall-timeout", "1",
+                                    kSecretHex, "--direct", "--write-stall-timeout", "3",
                                     "--dc-override", "2:127.0.0.1:" + std::to_string(dc->port)});
   ASSERT_NE(proxy, nullptr);
   auto stats_port = e2e::StatsPort(*proxy);
@@ -298,7 +300,7 @@ TEST(OverloadDirectE2eTest, WriteStallClosesASessionWhoseDcStopsReading) {
   EXPECT_EQ(run_client({"--packets", "1"}), 0) << proxy->Log();
   EXPECT_EQ(metric(stalls), 0);
   // 64 MiB toward it: far beyond the socket buffers and the 1-MiB queue, so the proxy's send to
-  // the DC stops making progress; the session is closed after ~1 s instead of the idle timeout.
+  // the DC stops making progress; the session is closed after ~3 s instead of the idle timeout.
   const int rc = run_client({"--packets", "64", "--size", "1044480", "--window", "64",
                              "--timeout-ms", "25000"});
   EXPECT_NE(rc, 0);

@@ -144,6 +144,12 @@ int ProxyProcess::Wait(int timeout_ms) {
     if (r == pid_) {
       pid_ = -1;
       exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      // The child's last lines may still be in the pipe: the reader thread reaches EOF on
+      // its own schedule, and a test that reads the log right after Wait must see them.
+      const auto eof_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+      while (!exited_.load() && std::chrono::steady_clock::now() < eof_deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      }
       return exit_code_;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
