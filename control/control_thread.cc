@@ -427,8 +427,7 @@ StatsSnapshot ControlThread::CollectStats() {
     }
   }
   x.shards = options_.shard_count;
-  uint64_t accept_refused = 0;
-  for (const ShardRateBudget& b : shards_.AcceptBudgets()) accept_refused += b.refused();
+  const uint64_t accept_refused = TotalRefused(shards_.AcceptBudgets());
   c.accept_rate_limit_failed = static_cast<int64_t>(accept_refused);
   // FillStats adds {"handshake", n}: it reads the handshake budgets once for every metric that
   // shows their refusals, so a scrape taken while clients are being refused never disagrees.

@@ -471,8 +471,7 @@ void ProxyRunner::FillStats(StatsSnapshot& out) const {
   // reason; "timeout": the header was still incomplete at --handshake-timeout. A skip-mode
   // client's outcome is no_secret_match (decided at its 64th byte, as in the reference); its
   // later close at the deadline is a close reason ("skip_mode"), not a second outcome.
-  uint64_t rate_limited = 0;
-  for (const ShardRateBudget& b : handshake_budgets_) rate_limited += b.refused();
+  const uint64_t rate_limited = TotalRefused(handshake_budgets_);
   x.handshakes_by_outcome = {{"ok", I(k.handshake_ok)},
                              {"no_secret_match", I(k.handshake_bad)},
                              {"crypto_failure", I(k.handshake_crypto_failed)},

@@ -80,6 +80,12 @@ void RateBudgetSplitter::Reconfigure(double rate_per_s, double capacity) {
   // Holdings above the new capacity are taken back on the next tick (targets shrink).
 }
 
+uint64_t TotalRefused(std::span<const ShardRateBudget> budgets) {
+  uint64_t refused = 0;
+  for (const ShardRateBudget& b : budgets) refused += b.refused();
+  return refused;
+}
+
 void RateBudgetSplitter::Tick(int64_t now_ns, std::span<ShardRateBudget> shards) {
   assert(shards.size() <= kMaxBudgetShards);
   const size_t n = std::min(shards.size(), kMaxBudgetShards);

@@ -63,6 +63,9 @@ class alignas(64) ShardRateBudget {
   std::atomic<bool> unlimited_{false};
 };
 
+// Refusals summed over one rate's shard budgets (any thread: the counters are atomics).
+uint64_t TotalRefused(std::span<const ShardRateBudget> budgets);
+
 // The process-wide bucket (rate_per_s, capacity), held partly in a control-side pool and
 // partly by the shards. Every Tick refills the pool for the elapsed time and redistributes:
 // each shard's target holding is the tokens in the system (pool + all holdings) times its

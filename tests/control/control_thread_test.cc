@@ -44,10 +44,8 @@ class FakeShards : public ShardSetControl {
   void FillStats(StatsSnapshot& out) const override {
     out.proxy.tot_forwarded_queries = 7;
     out.connections.inbound_connections = static_cast<int64_t>(active.load());
-    uint64_t refused = 0;
-    for (const ShardRateBudget& b : handshake) refused += b.refused();
     out.extended.rate_limit_refusals_by_kind.push_back(
-        {"handshake", static_cast<int64_t>(refused)});
+        {"handshake", static_cast<int64_t>(TotalRefused(handshake))});
   }
   std::span<ShardRateBudget> AcceptBudgets() override { return accept; }
   std::span<ShardRateBudget> HandshakeBudgets() override { return handshake; }
